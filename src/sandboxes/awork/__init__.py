@@ -1,0 +1,1 @@
+"""The awork sandbox (see docs/sandbox/awork.md)."""

@@ -1,0 +1,1 @@
+"""The hq sandbox (see docs/sandbox/hq.md)."""

@@ -1,0 +1,1 @@
+"""The personio sandbox (see docs/sandbox/personio.md)."""
