@@ -1,0 +1,29 @@
+"""Tenant configuration (product.md D1)."""
+
+from hq_sync.config.tenants import (
+    DAG_ID_PREFIX,
+    SOURCES,
+    AworkSource,
+    PersonioSource,
+    PhaseMode,
+    TenantConfig,
+    TenantFileError,
+    TenantLoad,
+    dag_id_for,
+    load_tenants,
+    parse_tenant_file,
+)
+
+__all__ = [
+    "DAG_ID_PREFIX",
+    "SOURCES",
+    "AworkSource",
+    "PersonioSource",
+    "PhaseMode",
+    "TenantConfig",
+    "TenantFileError",
+    "TenantLoad",
+    "dag_id_for",
+    "load_tenants",
+    "parse_tenant_file",
+]

@@ -1,0 +1,253 @@
+"""Tenants as files (product.md D1): one YAML file per tenant under ``include/tenants/``.
+
+A tenant file holds no secrets: credentials live in the Airflow connections it names (by default
+``hq_<tenant>``, ``awork_<tenant>`` and ``personio_<tenant>``, with ``-`` in the tenant id written
+as ``_``). ``load_tenants()`` validates every file on its own, so a broken file yields a
+``TenantFileError`` naming the file, the field and the reason, and leaves the other tenants alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hq_sync.mappings import MappingError, build_mapping
+from hq_sync.paths import tenants_dir
+
+TENANT_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
+SOURCES = ("personio", "awork")
+DAG_ID_PREFIX = {"personio": "personio_absences", "awork": "awork_times"}
+
+
+def _check_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a valid cron expression (5 fields, e.g. '0 */3 * * *')")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from exc
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PhaseMode(StrEnum):
+    """Where awork tasks go in HQ (product.md A5/A6)."""
+
+    AWORK_TIMES = "awork_times"  # every task under the phase "awork - Zeiten"
+    BY_LIST = "by_list"  # under a phase named after the task's awork list
+
+
+class SourceBase(_Strict):
+    enabled: bool = True
+    sync_start_date: date = Field(description="Nothing before this date is read or touched.")
+    schedule: Cron
+
+
+class PersonioSource(SourceBase):
+    schedule: Cron = "0 */3 * * *"  # product.md B2: every three hours
+    # Per HQ absence type (German label or API enum), a comma-separated list of Personio type
+    # names; replaces that HQ type's default list (include/mappings/personio_to_hq_default.yaml).
+    absence_type_mapping: dict[str, str] = Field(default_factory=dict)
+    # Personio absence types that are hour-based but have no HQ hour-based mapping are quarantined.
+
+    @field_validator("absence_type_mapping")
+    @classmethod
+    def _mapping_applies(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            build_mapping(value)
+        except MappingError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+
+class AworkSource(SourceBase):
+    schedule: Cron = "0 * * * *"  # hourly by default
+    phase_mode: PhaseMode = PhaseMode.AWORK_TIMES
+
+
+class Sources(_Strict):
+    personio: PersonioSource | None = None
+    awork: AworkSource | None = None
+
+
+class Connections(_Strict):
+    hq: str | None = None
+    awork: str | None = None
+    personio: str | None = None
+
+
+class TenantConfig(_Strict):
+    """One tenant, as read from ``include/tenants/<id>.yaml``."""
+
+    id: Annotated[str, Field(pattern=TENANT_ID_PATTERN, min_length=2, max_length=40)]
+    display_name: Annotated[str, Field(min_length=1)]
+    timezone: TimeZone = "Europe/Berlin"
+    sources: Sources
+    connections: Connections = Field(default_factory=Connections)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> TenantConfig:
+        if self.sources.personio is None and self.sources.awork is None:
+            raise ValueError("configure at least one source (sources.personio or sources.awork)")
+        return self
+
+    @property
+    def slug(self) -> str:
+        """The id as used in connection ids and env vars (``-`` → ``_``)."""
+        return self.id.replace("-", "_")
+
+    def connection_id(self, system: Literal["hq", "awork", "personio"]) -> str:
+        """The Airflow connection id holding this tenant's credentials for ``system``."""
+        return getattr(self.connections, system) or f"{system}_{self.slug}"
+
+    def source(self, name: str) -> PersonioSource | AworkSource | None:
+        return getattr(self.sources, name)
+
+    def enabled_sources(self) -> list[str]:
+        """Sources with a DAG: configured, enabled, and the tenant itself enabled."""
+        if not self.enabled:
+            return []
+        return [s for s in SOURCES if (cfg := self.source(s)) is not None and cfg.enabled]
+
+    def dag_id(self, source: str) -> str:
+        return dag_id_for(source, self.id)
+
+
+def dag_id_for(source: str, tenant_id: str) -> str:
+    """``personio_absences__<tenant>`` or ``awork_times__<tenant>``."""
+    return f"{DAG_ID_PREFIX[source]}__{tenant_id}"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str  # dotted path, e.g. "sources.personio.schedule"
+    reason: str
+
+
+@dataclass(frozen=True)
+class TenantFileError:
+    """Why one tenant file could not be used."""
+
+    path: Path
+    problems: tuple[FieldProblem, ...]
+
+    @property
+    def tenant_hint(self) -> str:
+        """The tenant id the file is meant for (its file name)."""
+        return self.path.stem
+
+    def message(self) -> str:
+        lines = [f"tenant file {self.path.name} is invalid:"]
+        lines += [f"  - {p.field}: {p.reason}" for p in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass
+class TenantLoad:
+    tenants: list[TenantConfig] = field(default_factory=list)
+    errors: list[TenantFileError] = field(default_factory=list)
+
+
+def _problems_from(exc: ValidationError) -> tuple[FieldProblem, ...]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(file)"
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":
+            reason = "unknown field (check the spelling; see docs/tenants.md)"
+        elif err["type"] == "missing":
+            reason = "required field is missing"
+        problems.append(FieldProblem(where, reason.removeprefix("Value error, ")))
+    return tuple(problems)
+
+
+def parse_tenant_file(path: Path) -> TenantConfig | TenantFileError:
+    """Validate one tenant file; returns the config or an error naming field and reason."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return TenantFileError(path, (FieldProblem("(file)", f"cannot be read: {exc}"),))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        reason = f"not valid YAML: {getattr(exc, 'problem', None) or exc}"
+        return TenantFileError(path, (FieldProblem(where, reason),))
+    if not isinstance(raw, dict):
+        return TenantFileError(path, (FieldProblem("(file)", "expected a YAML mapping"),))
+    try:
+        tenant = TenantConfig.model_validate(raw)
+    except ValidationError as exc:
+        return TenantFileError(path, _problems_from(exc))
+    if tenant.id != path.stem:
+        return TenantFileError(
+            path,
+            (FieldProblem("id", f"must equal the file name ({path.stem!r}), found {tenant.id!r}"),),
+        )
+    return tenant
+
+
+def tenant_files(directory: Path | None = None) -> list[Path]:
+    """Tenant files in a directory, sorted; files starting with ``_`` or ``.`` are ignored."""
+    directory = directory or tenants_dir()
+    if not directory.is_dir():
+        return []
+    files: Iterable[Path] = (*directory.glob("*.yaml"), *directory.glob("*.yml"))
+    return sorted(p for p in files if not p.name.startswith(("_", ".")))
+
+
+def load_tenants(directory: Path | None = None, only: str | None = None) -> TenantLoad:
+    """Every tenant file of ``directory`` (default: ``include/tenants``), each validated on its own.
+
+    ``only``: read just the file of this tenant id (a task run needs only its own tenant).
+    Returns the valid tenants and one error per broken file; duplicates are impossible because
+    the id must equal the file name, and ``x.yaml`` next to ``x.yml`` is reported as an error.
+    """
+    result = TenantLoad()
+    seen: dict[str, Path] = {}
+    for path in tenant_files(directory):
+        if only is not None and path.stem != only:
+            continue
+        if path.stem in seen:
+            result.errors.append(
+                TenantFileError(
+                    path, (FieldProblem("id", f"tenant {path.stem!r} is also defined in {seen[path.stem].name}"),)
+                )
+            )
+            continue
+        seen[path.stem] = path
+        parsed = parse_tenant_file(path)
+        if isinstance(parsed, TenantFileError):
+            result.errors.append(parsed)
+        else:
+            result.tenants.append(parsed)
+    return result

@@ -1,0 +1,410 @@
+"""Reads and writes of the staging database, identical on SQLite and PostgreSQL.
+
+Every function takes an open SQLAlchemy ``Connection``; the caller owns the transaction, so a page
+of source records is staged atomically (``with engine.begin() as conn: ...``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hq_sync.staging.schema import (
+    hq_links,
+    quarantine,
+    run_summaries,
+    sync_cursors,
+    utcnow,
+)
+
+KEY_COLUMNS = ("tenant", "source_id")
+BOOKKEEPING = ("first_seen_at", "last_seen_at", "deleted_at")
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (both SQLite and PostgreSQL do)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"staging supports SQLite and PostgreSQL, not {dialect}")
+
+
+def fingerprint(content: Any) -> str:
+    """A stable hash of JSON-able content (what we wrote to HQ), for change detection."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# -- Source records -------------------------------------------------------------------------------
+@dataclass
+class UpsertResult:
+    """How a batch of source records changed the staging table."""
+
+    inserted: int = 0
+    updated: int = 0  # newer (or equally new but different) version stored
+    unchanged: int = 0  # same version seen again
+    stale: int = 0  # older than what is staged: ignored
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+        return self
+
+
+def upsert_source_records(
+    conn: Connection, table: Table, tenant: str, rows: Sequence[Mapping[str, Any]]
+) -> UpsertResult:
+    """Stage one batch of source records; an older ``source_updated_at`` never overwrites a newer.
+
+    Each row has ``source_id``, ``source_updated_at`` (aware datetime or None), ``payload`` and the
+    table's typed columns. A record seen again is marked as not deleted. Returns the counts.
+    """
+    result = UpsertResult()
+    if not rows:
+        return result
+    now = utcnow()
+    by_id = {str(row["source_id"]): row for row in rows}  # last one wins within a batch
+    existing = {
+        r.source_id: (r.source_updated_at, r.payload, r.deleted_at)
+        for r in conn.execute(
+            select(table.c.source_id, table.c.source_updated_at, table.c.payload, table.c.deleted_at)
+            .where(table.c.tenant == tenant, table.c.source_id.in_(list(by_id)))
+        )
+    }
+    to_write: list[dict[str, Any]] = []
+    seen_only: list[str] = []
+    for source_id, row in by_id.items():
+        values = {**row, "tenant": tenant, "source_id": source_id}
+        values.update(first_seen_at=now, last_seen_at=now, deleted_at=None)
+        if source_id not in existing:
+            result.inserted += 1
+            to_write.append(values)
+            continue
+        old_updated, old_payload, old_deleted = existing[source_id]
+        new_updated = row.get("source_updated_at")
+        if old_updated is not None and new_updated is not None and new_updated < old_updated:
+            result.stale += 1
+            seen_only.append(source_id)
+        elif new_updated == old_updated and row["payload"] == old_payload and old_deleted is None:
+            result.unchanged += 1
+            seen_only.append(source_id)
+        else:
+            result.updated += 1
+            to_write.append(values)
+
+    if to_write:
+        stmt = _insert(conn, table)
+        replace = {
+            c.name: stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in KEY_COLUMNS and c.name != "first_seen_at"
+        }
+        # The WHERE makes the guard hold even against a concurrent writer of a newer version.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(KEY_COLUMNS),
+            set_=replace,
+            where=or_(
+                table.c.source_updated_at.is_(None),
+                stmt.excluded.source_updated_at.is_(None),
+                stmt.excluded.source_updated_at >= table.c.source_updated_at,
+            ),
+        )
+        columns = [c.name for c in table.columns]
+        conn.execute(stmt, [{name: values.get(name) for name in columns} for values in to_write])
+    if seen_only:
+        conn.execute(
+            update(table)
+            .where(table.c.tenant == tenant, table.c.source_id.in_(seen_only))
+            .values(last_seen_at=now)
+        )
+    return result
+
+
+def mark_source_deleted(
+    conn: Connection, table: Table, tenant: str, source_ids: Iterable[str]
+) -> int:
+    """Mark records as gone from the source (after a 404 confirmed it); returns how many."""
+    ids = list(source_ids)
+    if not ids:
+        return 0
+    return conn.execute(
+        update(table)
+        .where(table.c.tenant == tenant, table.c.source_id.in_(ids), table.c.deleted_at.is_(None))
+        .values(deleted_at=utcnow())
+    ).rowcount
+
+
+# -- Links to what we wrote in HQ -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Link:
+    tenant: str
+    source: str
+    entity: str
+    source_id: str
+    hq_entity: str
+    hq_id: str | None
+    hq_parent_id: str | None
+    state: str  # pending | synced | deleted
+    fingerprint: str | None
+    written: Any
+    synced_at: datetime | None
+
+
+def get_link(
+    conn: Connection, tenant: str, source: str, entity: str, source_id: str
+) -> Link | None:
+    row = conn.execute(
+        select(hq_links).where(
+            hq_links.c.tenant == tenant,
+            hq_links.c.source == source,
+            hq_links.c.entity == entity,
+            hq_links.c.source_id == source_id,
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Link(**{f: getattr(row, f) for f in Link.__dataclass_fields__})
+
+
+def save_link(
+    conn: Connection,
+    *,
+    tenant: str,
+    source: str,
+    entity: str,
+    source_id: str,
+    hq_entity: str,
+    state: str,
+    hq_id: str | None = None,
+    hq_parent_id: str | None = None,
+    written: Any = None,
+) -> None:
+    """Insert or replace the link of one source record.
+
+    Record ``state='pending'`` with the intended content *before* the HQ write is sent, and
+    ``'synced'`` with the HQ id after HQ confirmed it: a pending link found later means the
+    answer may have been lost, so the writer must look in HQ before writing again.
+    """
+    if state not in ("pending", "synced", "deleted"):
+        raise ValueError(f"unknown link state {state!r}")
+    now = utcnow()
+    values = {
+        "tenant": tenant,
+        "source": source,
+        "entity": entity,
+        "source_id": source_id,
+        "hq_entity": hq_entity,
+        "hq_id": hq_id,
+        "hq_parent_id": hq_parent_id,
+        "state": state,
+        "written": written,
+        "fingerprint": fingerprint(written) if written is not None else None,
+        "synced_at": now if state == "synced" else None,
+        "updated_at": now,
+    }
+    stmt = _insert(conn, hq_links).values(**values)
+    keys = ["tenant", "source", "entity", "source_id"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
+    )
+    conn.execute(stmt)
+
+
+def links(conn: Connection, tenant: str, source: str, entity: str, state: str | None = None) -> list[Link]:
+    """All links of one entity of a tenant (optionally of one state)."""
+    query = select(hq_links).where(
+        hq_links.c.tenant == tenant, hq_links.c.source == source, hq_links.c.entity == entity
+    )
+    if state is not None:
+        query = query.where(hq_links.c.state == state)
+    return [
+        Link(**{f: getattr(row, f) for f in Link.__dataclass_fields__})
+        for row in conn.execute(query.order_by(hq_links.c.id))
+    ]
+
+
+# -- Quarantine -----------------------------------------------------------------------------------
+def quarantine_record(
+    conn: Connection,
+    *,
+    tenant: str,
+    source: str,
+    entity: str,
+    source_id: str,
+    reason: str,
+    detail: str,
+    context: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Put a record into quarantine, or refresh it there (re-opening it if it had been resolved)."""
+    now = utcnow()
+    stmt = _insert(conn, quarantine).values(
+        tenant=tenant,
+        source=source,
+        entity=entity,
+        source_id=source_id,
+        reason=reason,
+        detail=detail,
+        context=dict(context) if context is not None else None,
+        first_seen_at=now,
+        last_seen_at=now,
+        last_run_id=run_id,
+        resolved_at=None,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "source", "entity", "source_id", "reason"],
+        set_={
+            "detail": stmt.excluded.detail,
+            "context": stmt.excluded.context,
+            "last_seen_at": stmt.excluded.last_seen_at,
+            "last_run_id": stmt.excluded.last_run_id,
+            "resolved_at": None,
+            # An item that stays open keeps its age; a re-opened one starts a new episode.
+            "first_seen_at": func.coalesce(
+                case((quarantine.c.resolved_at.is_(None), quarantine.c.first_seen_at), else_=None),
+                stmt.excluded.first_seen_at,
+            ),
+        },
+    )
+    conn.execute(stmt)
+
+
+def resolve_quarantine(
+    conn: Connection,
+    *,
+    tenant: str,
+    source: str,
+    entity: str,
+    source_id: str,
+    keep_reason: str | None = None,
+) -> int:
+    """Mark a record's open quarantine items resolved (all but ``keep_reason``); returns how many."""
+    conditions = [
+        quarantine.c.tenant == tenant,
+        quarantine.c.source == source,
+        quarantine.c.entity == entity,
+        quarantine.c.source_id == source_id,
+        quarantine.c.resolved_at.is_(None),
+    ]
+    if keep_reason is not None:
+        conditions.append(quarantine.c.reason != keep_reason)
+    return conn.execute(update(quarantine).where(and_(*conditions)).values(resolved_at=utcnow())).rowcount
+
+
+def open_quarantine(conn: Connection, tenant: str, source: str | None = None) -> list[dict[str, Any]]:
+    """Open quarantine items of a tenant, oldest first, as dicts."""
+    query = select(quarantine).where(quarantine.c.tenant == tenant, quarantine.c.resolved_at.is_(None))
+    if source is not None:
+        query = query.where(quarantine.c.source == source)
+    return [dict(row._mapping) for row in conn.execute(query.order_by(quarantine.c.first_seen_at, quarantine.c.id))]
+
+
+# -- Run summaries --------------------------------------------------------------------------------
+@dataclass
+class EntityCounts:
+    """What one run did to one entity (product.md D4)."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    conflicts: int = 0
+    details: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, outcome: str, reason: str | None = None, n: int = 1) -> None:
+        """Add ``n`` to an outcome (``created`` ...), and to its per-reason detail if given."""
+        setattr(self, outcome, getattr(self, outcome) + n)
+        if reason is not None:
+            bucket = self.details.setdefault(outcome, {})
+            bucket[reason] = bucket.get(reason, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "skipped": self.skipped,
+            "quarantined": self.quarantined,
+            "conflicts": self.conflicts,
+            "details": self.details,
+        }
+
+
+def record_run_summary(
+    conn: Connection,
+    *,
+    tenant: str,
+    source: str,
+    dag_id: str,
+    run_id: str,
+    entity: str,
+    counts: EntityCounts,
+) -> None:
+    """Store (or replace, when a run is re-run) one entity's counts for one DAG run."""
+    values = {
+        "tenant": tenant,
+        "source": source,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "entity": entity,
+        **{k: v for k, v in counts.as_dict().items()},
+        "recorded_at": utcnow(),
+    }
+    stmt = _insert(conn, run_summaries).values(**values)
+    keys = ["dag_id", "run_id", "entity"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
+    )
+    conn.execute(stmt)
+
+
+def run_summary(conn: Connection, dag_id: str, run_id: str) -> dict[str, EntityCounts]:
+    """The counts stored for one DAG run, per entity."""
+    result: dict[str, EntityCounts] = {}
+    for row in conn.execute(
+        select(run_summaries).where(run_summaries.c.dag_id == dag_id, run_summaries.c.run_id == run_id)
+    ):
+        result[row.entity] = EntityCounts(
+            created=row.created,
+            updated=row.updated,
+            deleted=row.deleted,
+            skipped=row.skipped,
+            quarantined=row.quarantined,
+            conflicts=row.conflicts,
+            details=row.details or {},
+        )
+    return result
+
+
+# -- Incremental cursors --------------------------------------------------------------------------
+def get_cursor(conn: Connection, tenant: str, source: str, entity: str) -> str | None:
+    return conn.execute(
+        select(sync_cursors.c.cursor).where(
+            sync_cursors.c.tenant == tenant,
+            sync_cursors.c.source == source,
+            sync_cursors.c.entity == entity,
+        )
+    ).scalar_one_or_none()
+
+
+def set_cursor(conn: Connection, tenant: str, source: str, entity: str, cursor: str | None) -> None:
+    stmt = _insert(conn, sync_cursors).values(
+        tenant=tenant, source=source, entity=entity, cursor=cursor, updated_at=utcnow()
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "source", "entity"],
+        set_={"cursor": stmt.excluded.cursor, "updated_at": stmt.excluded.updated_at},
+    )
+    conn.execute(stmt)

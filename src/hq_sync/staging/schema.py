@@ -1,0 +1,238 @@
+"""The staging database schema: what we read from the sources and what we wrote to HQ.
+
+Every source table is keyed by ``(tenant, source_id)`` (the source is the table) and keeps the raw
+payload, a few typed columns that the transforms query, and the source's own ``updated_at``. The
+schema is created and evolved only by the Alembic migrations in ``migrations/``; this module is
+their single description of the current shape (and what the code queries).
+
+Time stamps are stored as naive UTC (``UtcDateTime``), so SQLite and PostgreSQL behave alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+Payload = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: staging stores only aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _source_table(name: str, *typed: Column[Any], indexes: tuple[str, ...] = ()) -> Table:
+    """A staging table for one source entity: key, raw payload, typed columns, bookkeeping."""
+    table = Table(
+        name,
+        metadata,
+        Column("tenant", String(64), primary_key=True),
+        Column("source_id", String(64), primary_key=True),
+        Column("source_updated_at", UtcDateTime(), nullable=True),
+        Column("payload", Payload, nullable=False),
+        *typed,
+        Column("first_seen_at", UtcDateTime(), nullable=False),
+        Column("last_seen_at", UtcDateTime(), nullable=False),
+        # Set when the record vanished from the source (confirmed by a 404), cleared if it returns.
+        Column("deleted_at", UtcDateTime(), nullable=True),
+    )
+    for column in indexes:
+        Index(f"ix_{name}_{column}", table.c.tenant, table.c[column])
+    return table
+
+
+# -- Personio -------------------------------------------------------------------------------------
+personio_persons = _source_table(
+    "personio_persons",
+    Column("email", String(320), nullable=True),
+    Column("status", String(32), nullable=True),
+    indexes=("email",),
+)
+
+personio_absence_types = _source_table(
+    "personio_absence_types",
+    Column("name", String(255), nullable=False),
+    Column("category", String(64), nullable=True),
+    Column("unit", String(16), nullable=True),  # DAY or HOUR
+)
+
+personio_absence_periods = _source_table(
+    "personio_absence_periods",
+    Column("person_id", String(64), nullable=False),
+    Column("absence_type_id", String(64), nullable=False),
+    Column("starts_at", String(32), nullable=False),  # local date-time as Personio sends it
+    Column("starts_half", String(16), nullable=True),  # FIRST_HALF / SECOND_HALF / None
+    Column("ends_at", String(32), nullable=True),  # None: open-ended
+    Column("ends_half", String(16), nullable=True),
+    Column("approval_status", String(32), nullable=True),
+    indexes=("person_id", "starts_at"),
+)
+
+# -- awork ----------------------------------------------------------------------------------------
+awork_users = _source_table(
+    "awork_users", Column("email", String(320), nullable=True), indexes=("email",)
+)
+awork_projects = _source_table("awork_projects", Column("name", String(512), nullable=False))
+awork_task_lists = _source_table(
+    "awork_task_lists",
+    Column("project_id", String(64), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("list_order", Integer, nullable=True),
+    indexes=("project_id",),
+)
+awork_types_of_work = _source_table("awork_types_of_work", Column("name", String(255), nullable=False))
+awork_tasks = _source_table(
+    "awork_tasks",
+    Column("project_id", String(64), nullable=True),
+    Column("name", String(512), nullable=False),
+    Column("type_of_work_id", String(64), nullable=True),
+    Column("planned_duration_s", BigInteger, nullable=True),
+    indexes=("project_id",),
+)
+awork_time_entries = _source_table(
+    "awork_time_entries",
+    Column("user_id", String(64), nullable=False),
+    Column("project_id", String(64), nullable=True),
+    Column("task_id", String(64), nullable=True),
+    Column("start_date", Date, nullable=False),
+    Column("duration_s", BigInteger, nullable=False),
+    Column("is_billed", Boolean, nullable=False, default=False),
+    indexes=("project_id", "start_date"),
+)
+
+SOURCE_TABLES: dict[tuple[str, str], Table] = {
+    ("personio", "person"): personio_persons,
+    ("personio", "absence_type"): personio_absence_types,
+    ("personio", "absence_period"): personio_absence_periods,
+    ("awork", "user"): awork_users,
+    ("awork", "project"): awork_projects,
+    ("awork", "task_list"): awork_task_lists,
+    ("awork", "type_of_work"): awork_types_of_work,
+    ("awork", "task"): awork_tasks,
+    ("awork", "time_entry"): awork_time_entries,
+}
+
+# -- What we wrote to HQ --------------------------------------------------------------------------
+# One row per source record that has (or had, or is about to have) an HQ counterpart. A write is
+# recorded as 'pending' with its intended content *before* it is sent, so that after a crash or a
+# lost answer the next run looks the object up in HQ instead of creating it twice.
+hq_links = Table(
+    "hq_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("entity", String(32), nullable=False),  # absence_period, time_entry, task, phase, ...
+    Column("source_id", String(128), nullable=False),
+    Column("hq_entity", String(32), nullable=False),  # Absence, Reporting, ProjectTask, ...
+    Column("hq_id", String(64), nullable=True),  # None while pending or after deletion
+    Column("hq_parent_id", String(64), nullable=True),  # e.g. the HQ user of an absence
+    Column("state", String(16), nullable=False),  # pending | synced | deleted
+    Column("fingerprint", String(64), nullable=True),  # hash of the content written to HQ
+    Column("written", Payload, nullable=True),  # what we wrote (or are about to write)
+    Column("synced_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant", "source", "entity", "source_id", name="uq_hq_links_source_record"),
+    Index("ix_hq_links_hq", "tenant", "hq_entity", "hq_id"),
+)
+
+# -- Quarantine: records we could not write, and why (retried every run) -------------------------
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("source_id", String(128), nullable=False),
+    Column("reason", String(64), nullable=False),  # machine code, e.g. unknown_email
+    Column("detail", Text, nullable=False),  # human sentence: who, what, why
+    Column("context", Payload, nullable=True),  # e.g. {"email": ..., "hours": ...}
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("last_run_id", String(250), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    UniqueConstraint(
+        "tenant", "source", "entity", "source_id", "reason", name="uq_quarantine_record_reason"
+    ),
+    Index("ix_quarantine_open", "tenant", "resolved_at"),
+)
+
+# -- Run summaries (D4): counts per tenant, DAG run and entity -----------------------------------
+run_summaries = Table(
+    "run_summaries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("deleted", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("conflicts", Integer, nullable=False, default=0),
+    Column("details", Payload, nullable=True),  # e.g. {"quarantined": {"unknown_email": 3}}
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("dag_id", "run_id", "entity", name="uq_run_summaries_run_entity"),
+    Index("ix_run_summaries_tenant", "tenant", "source", "recorded_at"),
+)
+
+# -- Incremental cursors (e.g. the highest updated_at read so far) -------------------------------
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("entity", String(32), primary_key=True),
+    Column("cursor", String(64), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
