@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+# Airflow reads its home at import time: give the test session its own, never the developer's.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="hq-sync-airflow-home-")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from sandboxes.testing import SandboxServers
+import pytest  # noqa: E402
+
+from sandboxes.testing import SandboxServers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -98,6 +98,12 @@ class Sources(_Strict):
     personio: PersonioSource | None = None
     awork: AworkSource | None = None
 
+    @model_validator(mode="after")
+    def _has_a_source(self) -> Sources:
+        if self.personio is None and self.awork is None:
+            raise ValueError("configure at least one source (sources.personio or sources.awork)")
+        return self
+
 
 class Connections(_Strict):
     hq: str | None = None
@@ -114,12 +120,6 @@ class TenantConfig(_Strict):
     sources: Sources
     connections: Connections = Field(default_factory=Connections)
     enabled: bool = True
-
-    @model_validator(mode="after")
-    def _has_a_source(self) -> TenantConfig:
-        if self.sources.personio is None and self.sources.awork is None:
-            raise ValueError("configure at least one source (sources.personio or sources.awork)")
-        return self
 
     @property
     def slug(self) -> str:

@@ -1,0 +1,175 @@
+"""One DAG per enabled tenant and source, generated from ``include/tenants/*.yaml`` (product.md D1).
+
+Parsing reads only the tenant files: no network, database or Variable access. When a task runs,
+``get_parsing_context().dag_id`` names its DAG, and only that tenant's file is read and only that
+DAG is built. A broken tenant file becomes a ``tenant_config_error__<file>`` DAG whose doc and
+single failing task state the file, the field and the reason; all other tenants are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain, get_parsing_context
+
+from hq_sync.airflow import tasks
+from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, load_tenants
+from hq_sync.pipelines.steps import STEP_NAMES
+
+log = logging.getLogger(__name__)
+
+CONFIG_ERROR_PREFIX = "tenant_config_error"
+POOLS = {"personio": "personio_api", "awork": "awork_api", "hq": "hq_api"}
+DEFAULT_POOL_SLOTS = {"personio_api": 4, "awork_api": 4, "hq_api": 8}
+# Which external API each step talks to (its pool); None: staging database only.
+STEP_API = {"extract": "source", "reconcile_deletions": "source", "transform": None, "load": "hq", "report": None}
+
+DEFAULT_ARGS = {
+    "owner": "hq-sync",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=2),
+}
+
+SOURCE_TITLES = {
+    "personio": ("Personio absences → HQ", "absences from Personio into HQ (product.md B1–B7)"),
+    "awork": ("awork times → HQ", "awork time entries into HQ reportings, tasks and phases (A5–A9)"),
+}
+
+
+def tenant_of_dag_id(dag_id: str) -> str | None:
+    """The tenant id a generated DAG id belongs to, or None for foreign DAG ids."""
+    for prefix in (*DAG_ID_PREFIX.values(), CONFIG_ERROR_PREFIX):
+        if dag_id.startswith(prefix + "__"):
+            return dag_id.removeprefix(prefix + "__")
+    return None
+
+
+def _doc_md(tenant: TenantConfig, source: str) -> str:
+    cfg = tenant.source(source)
+    assert cfg is not None
+    dag_id = tenant.dag_id(source)
+    title, what = SOURCE_TITLES[source]
+    options = ""
+    if source == "awork":
+        options = f"- **Phase mode:** `{cfg.phase_mode.value}` (A5/A6)\n"  # type: ignore[union-attr]
+    elif cfg.absence_type_mapping:  # type: ignore[union-attr]
+        overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())  # type: ignore[union-attr]
+        options = f"- **Absence type overrides:** {overrides}\n"
+    return f"""### {title}: {tenant.display_name} (`{tenant.id}`)
+
+Syncs {what}. Steps: `extract` (read the source page by page into staging) → `reconcile_deletions`
+→ `transform` (map, or quarantine with a reason) → `load` (write the difference to HQ) → `report`
+(the run's counts: open the `report` task's XCom or log).
+
+- **Schedule:** `{cfg.schedule}` ({tenant.timezone}), data intervals from **{cfg.sync_start_date}**
+- **Connections:** `{tenant.connection_id(source)}` ({source}), `{tenant.connection_id("hq")}` (HQ),
+  `hq_sync_staging` (staging database, optional)
+{options}- **Config file:** `include/tenants/{tenant.id}.yaml`
+
+**Backfill** from the sync start date (idempotent; a second backfill changes nothing):
+
+```
+airflow backfill create --dag-id {dag_id} --from-date {cfg.sync_start_date} --to-date <today> --max-active-runs 1
+```
+
+**Re-run a failed run:** Grid → select the run → *Clear* → "Only failed tasks". Every step can be
+re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
+"""
+
+
+def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
+    """The sync DAG of one tenant and source."""
+    cfg = tenant.source(source)
+    assert cfg is not None, f"{tenant.id} has no {source} source"
+    tz = ZoneInfo(tenant.timezone)
+    start = datetime(cfg.sync_start_date.year, cfg.sync_start_date.month, cfg.sync_start_date.day, tzinfo=tz)
+    dag = DAG(
+        dag_id=tenant.dag_id(source),
+        dag_display_name=f"{SOURCE_TITLES[source][0]}: {tenant.display_name}",
+        description=f"{SOURCE_TITLES[source][0]} for {tenant.display_name}",
+        schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),
+        start_date=start,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["hq-sync", f"tenant:{tenant.id}", f"source:{source}"],
+        doc_md=_doc_md(tenant, source),
+    )
+    operators = []
+    for step in STEP_NAMES:
+        api = STEP_API[step]
+        pool = POOLS[source] if api == "source" else POOLS["hq"] if api == "hq" else None
+        operators.append(
+            PythonOperator(
+                task_id=step,
+                dag=dag,
+                python_callable=tasks.run_step,
+                op_kwargs={"source": source, "step": step, "tenant_id": tenant.id},
+                pool=pool or "default_pool",
+            )
+        )
+    chain(*operators)
+    return dag
+
+
+def _config_error_dag_id(path: Path) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
+    return f"{CONFIG_ERROR_PREFIX}__{safe}"
+
+
+def build_config_error_dag(error: TenantFileError) -> DAG:
+    """A DAG that makes a broken tenant file visible: its doc and failing task give the reason."""
+    message = error.message()
+    dag = DAG(
+        dag_id=_config_error_dag_id(error.path),
+        dag_display_name=f"⚠ tenant config error: {error.path.name}",
+        description=message.splitlines()[0],
+        schedule="@once",
+        start_date=datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC")),
+        catchup=False,
+        is_paused_upon_creation=False,  # run once, fail, and show red in the DAG list
+        default_args={"owner": "hq-sync", "retries": 0},
+        tags=["hq-sync", "config-error", f"tenant:{error.tenant_hint}"],
+        doc_md=(
+            f"### Tenant file `include/tenants/{error.path.name}` is invalid\n\n"
+            "This tenant's sync DAGs are not generated until the file is fixed; all other tenants "
+            "run normally.\n\n```\n" + message + "\n```\n\nFix the file; this DAG then disappears "
+            "and the tenant's DAGs come back at the next parse. Field reference: `docs/tenants.md`."
+        ),
+    )
+    PythonOperator(
+        task_id="explain_config_error",
+        dag=dag,
+        python_callable=tasks.fail_with_config_error,
+        op_kwargs={"message": message},
+    )
+    return dag
+
+
+def build_dags(tenants_dir: Path | None = None) -> dict[str, DAG]:
+    """Every DAG of every tenant file (or only the DAG a running task needs), by dag_id."""
+    wanted = get_parsing_context().dag_id
+    only = tenant_of_dag_id(wanted) if wanted else None
+    if wanted and only is None:
+        return {}  # a task of some other DAG file is running: build nothing
+    loaded = load_tenants(tenants_dir, only=only)
+    dags: dict[str, DAG] = {}
+    for tenant in loaded.tenants:
+        for source in tenant.enabled_sources():
+            dag_id = tenant.dag_id(source)
+            if wanted is None or wanted == dag_id:
+                dags[dag_id] = build_source_dag(tenant, source)
+    for error in loaded.errors:
+        log.error("%s", error.message())
+        dag_id = _config_error_dag_id(error.path)
+        if wanted is None or wanted == dag_id:
+            dags[dag_id] = build_config_error_dag(error)
+    return dags

@@ -1,0 +1,45 @@
+"""Task entry points: build a RunContext from the running task, then call a library step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hq_sync.airflow.hooks import StagingHook
+from hq_sync.config import TenantConfig, load_tenants
+from hq_sync.pipelines import RunContext
+from hq_sync.pipelines.steps import steps_for
+
+
+class TenantConfigInvalid(RuntimeError):
+    """A tenant file failed validation; the message names the file, the field and the reason."""
+
+
+def load_tenant(tenant_id: str) -> TenantConfig:
+    """Read (and validate) one tenant's file at task run time."""
+    result = load_tenants(only=tenant_id)
+    if result.errors:
+        raise TenantConfigInvalid(result.errors[0].message())
+    if not result.tenants:
+        raise TenantConfigInvalid(f"no tenant file for {tenant_id!r} in include/tenants/")
+    return result.tenants[0]
+
+
+def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str, Any]:
+    """Run one pipeline step for a tenant inside an Airflow task; returns the step's summary."""
+    tenant = load_tenant(tenant_id)
+    dag_run = context["dag_run"]
+    ctx = RunContext(
+        tenant=tenant,
+        source=source,
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        data_interval_start=context.get("data_interval_start"),
+        data_interval_end=context.get("data_interval_end"),
+        staging=StagingHook().get_engine(),
+    )
+    return steps_for(source)[step](ctx)
+
+
+def fail_with_config_error(message: str) -> None:
+    """The single task of a broken tenant's DAG: fail with the validation message."""
+    raise TenantConfigInvalid(message)
