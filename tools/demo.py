@@ -1,0 +1,268 @@
+"""`make demo`: sandbox APIs with the demo scenario + Airflow standalone with the demo tenants.
+
+    python tools/demo.py start    # (re)start everything from a fresh demo state, then return
+    python tools/demo.py stop     # stop the sandboxes and Airflow
+    python tools/demo.py status   # what is running
+
+Everything lives inside the repository and is git-ignored: the Airflow home in ``.airflow/`` and
+the sandbox and staging data in ``.data/``. Each ``start`` begins from the demo scenario again
+(sandbox data, staging database and Airflow's run history are reset), so the demo is repeatable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from hq_sync.config import load_tenants  # noqa: E402
+from sandboxes import DEFAULT_PORTS  # noqa: E402
+
+AIRFLOW_HOME = ROOT / ".airflow"
+DATA_DIR = ROOT / ".data"
+SANDBOX_DIR = DATA_DIR / "sandboxes"
+PIDS = {"sandboxes": DATA_DIR / "sandboxes.pid", "airflow": AIRFLOW_HOME / "standalone.pid"}
+LOGS = {"sandboxes": DATA_DIR / "sandboxes.log", "airflow": AIRFLOW_HOME / "standalone.log"}
+AIRFLOW_PORT = int(os.environ.get("DEMO_AIRFLOW_PORT", "8080"))
+LOGIN = ("admin", "admin")
+POOLS = None  # filled from the DAG factory below (single source of truth)
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def airflow_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AIRFLOW_HOME=str(AIRFLOW_HOME),
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{LOGIN[0]}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(AIRFLOW_HOME / "passwords.json"),
+        AIRFLOW__API__PORT=str(AIRFLOW_PORT),
+        AIRFLOW__API__BASE_URL=f"http://localhost:{AIRFLOW_PORT}",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+        HQ_SYNC_DATA_DIR=str(DATA_DIR),
+        PYTHONPATH=str(ROOT / "src"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+def _alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> None:
+    LOGS[name].parent.mkdir(parents=True, exist_ok=True)
+    log = open(LOGS[name], "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    PIDS[name].write_text(str(proc.pid))
+
+
+def _stop(name: str) -> None:
+    pid = _alive(PIDS[name])
+    if pid is None:
+        return
+    say(f"stopping {name} (pid {pid})")
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if _alive(PIDS[name]) is None:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    PIDS[name].unlink(missing_ok=True)
+
+
+def _wait(what: str, check, timeout: float, log: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while True:
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            hint = f"; see {log.relative_to(ROOT)}" if log else ""
+            raise SystemExit(f"[demo] {what} not ready after {timeout:.0f}s{hint}")
+        if time.monotonic() - last > 15:
+            say(f"... still waiting for {what}")
+            last = time.monotonic()
+        time.sleep(1)
+
+
+def run(cmd: list[str], env: dict[str, str], quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"[demo] failed: {' '.join(cmd)}")
+    if not quiet:
+        print(result.stdout, end="")
+    return result
+
+
+def start_sandboxes() -> dict[str, object]:
+    say(f"starting the sandbox APIs (data in {SANDBOX_DIR.relative_to(ROOT)})")
+    shutil.rmtree(SANDBOX_DIR, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    _spawn("sandboxes", [sys.executable, "-m", "sandboxes", "serve", "--data-dir", str(SANDBOX_DIR)], env)
+    for vendor, port in DEFAULT_PORTS.items():
+        url = f"http://127.0.0.1:{port}/_sandbox/health"
+        _wait(f"{vendor} sandbox", lambda url=url: requests.get(url, timeout=2).ok, 60, LOGS["sandboxes"])
+    say("loading the demo scenario into the sandboxes")
+    from sandboxes.scenario import load_scenario
+
+    for line in load_scenario("demo", {v: f"http://127.0.0.1:{p}" for v, p in DEFAULT_PORTS.items()}, reset=True):
+        say(f"  {line}")
+    from sandboxes.scenarios.demo import demo_credentials
+
+    return demo_credentials()
+
+
+def connection_specs(credentials: dict[str, object]) -> list[dict[str, object]]:
+    """Airflow connections for every demo tenant, pointing at the sandboxes."""
+    specs = []
+    for tenant in load_tenants(ROOT / "include" / "tenants").tenants:
+        creds = credentials[tenant.id]  # type: ignore[index]
+        specs += [
+            {
+                "conn_id": tenant.connection_id("hq"),
+                "conn_type": "http",
+                "host": f"http://127.0.0.1:{DEFAULT_PORTS['hq']}/v1",
+                "password": creds["hq_sync_token"],  # type: ignore[index]
+            },
+            {
+                "conn_id": tenant.connection_id("awork"),
+                "conn_type": "http",
+                "host": f"http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1",
+                "password": creds["awork_api_key"],  # type: ignore[index]
+            },
+            {
+                "conn_id": tenant.connection_id("personio"),
+                "conn_type": "http",
+                "host": f"http://127.0.0.1:{DEFAULT_PORTS['personio']}",
+                "login": creds["personio_client_id"],  # type: ignore[index]
+                "password": creds["personio_client_secret"],  # type: ignore[index]
+                "extra": json.dumps({"app_id": "HQ_SYNC_DEMO"}),
+            },
+        ]
+    return specs
+
+
+def prepare_airflow(credentials: dict[str, object]) -> None:
+    from hq_sync.airflow.dag_factory import DEFAULT_POOL_SLOTS
+
+    env = airflow_env()
+    AIRFLOW_HOME.mkdir(exist_ok=True)
+    for stale in ("airflow.db", "airflow.db-wal", "airflow.db-shm"):
+        (AIRFLOW_HOME / stale).unlink(missing_ok=True)
+    (DATA_DIR / "staging.sqlite").unlink(missing_ok=True)
+    (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({LOGIN[0]: LOGIN[1]}))
+    say("migrating Airflow's metadata database (SQLite in .airflow/)")
+    run(["airflow", "db", "migrate"], env)
+    say("migrating the staging database (.data/staging.sqlite)")
+    run([sys.executable, "-m", "hq_sync.staging.migrate"], env)
+    for pool, slots in DEFAULT_POOL_SLOTS.items():
+        run(["airflow", "pools", "set", pool, str(slots), f"hq-sync: requests to the {pool.split('_')[0]} API"], env)
+    say(f"pools: {', '.join(f'{p} ({s})' for p, s in DEFAULT_POOL_SLOTS.items())}")
+    specs = connection_specs(credentials)
+    for spec in specs:
+        args = ["airflow", "connections", "add", str(spec["conn_id"]), "--conn-type", str(spec["conn_type"])]
+        for field in ("host", "login", "password", "extra"):
+            if field in spec:
+                args += [f"--conn-{field}", str(spec[field])]
+        subprocess.run(["airflow", "connections", "delete", str(spec["conn_id"])], cwd=ROOT, env=env, capture_output=True)
+        run(args, env)
+    say(f"connections: {', '.join(str(s['conn_id']) for s in specs)}")
+
+
+def start_airflow() -> list[str]:
+    env = airflow_env()
+    say(f"starting Airflow standalone on port {AIRFLOW_PORT} (log: .airflow/standalone.log)")
+    _spawn("airflow", ["airflow", "standalone"], env)
+    base = f"http://localhost:{AIRFLOW_PORT}"
+
+    def healthy() -> bool:
+        body = requests.get(f"{base}/api/v2/monitor/health", timeout=3).json()
+        return all(
+            body.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+        )
+
+    _wait("Airflow to report every component healthy", healthy, 240, LOGS["airflow"])
+    tenants = load_tenants(ROOT / "include" / "tenants").tenants
+    expected = sorted(t.dag_id(s) for t in tenants for s in t.enabled_sources())
+
+    def parsed() -> bool:
+        out = subprocess.run(["airflow", "dags", "list", "-o", "json"], cwd=ROOT, env=env, capture_output=True, text=True)
+        # Warnings may precede the JSON on stdout: read the line that holds the list.
+        listing = next((line for line in out.stdout.splitlines() if line.startswith("[")), "[]")
+        return out.returncode == 0 and set(expected) <= {d["dag_id"] for d in json.loads(listing)}
+
+    _wait("the DAG processor to register the demo tenants' DAGs", parsed, 180, LOGS["airflow"])
+    for dag_id in expected:
+        run(["airflow", "dags", "unpause", dag_id], env)
+    say(f"unpaused: {', '.join(expected)}")
+    return expected
+
+
+def start() -> None:
+    stop()
+    credentials = start_sandboxes()
+    prepare_airflow(credentials)
+    start_airflow()
+    base = f"http://localhost:{AIRFLOW_PORT}"
+    print(
+        f"""
+hq-sync demo is running.
+
+  Airflow UI     {base}    login: {LOGIN[0]} / {LOGIN[1]}
+  Health         {base}/api/v2/monitor/health
+  Sandboxes      awork    http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1
+                 Personio http://127.0.0.1:{DEFAULT_PORTS['personio']}/v2
+                 HQ       http://127.0.0.1:{DEFAULT_PORTS['hq']}/v1
+  Demo tokens    {DATA_DIR.relative_to(ROOT)}/demo-credentials.json (curl examples: docs/sandbox.md)
+  Stop           make stop-demo
+""",
+        flush=True,
+    )
+    (DATA_DIR / "demo-credentials.json").write_text(json.dumps(credentials, indent=2))
+
+
+def stop() -> None:
+    _stop("airflow")
+    _stop("sandboxes")
+
+
+def status() -> None:
+    for name in PIDS:
+        pid = _alive(PIDS[name])
+        print(f"{name:<10} {'running (pid %d)' % pid if pid else 'stopped'}")
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "start"
+    {"start": start, "stop": stop, "status": status}.get(command, lambda: sys.exit(f"unknown command {command}"))()
