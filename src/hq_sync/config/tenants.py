@@ -77,7 +77,16 @@ class PersonioSource(SourceBase):
     # Per HQ absence type (German label or API enum), a comma-separated list of Personio type
     # names; replaces that HQ type's default list (include/mappings/personio_to_hq_default.yaml).
     absence_type_mapping: dict[str, str] = Field(default_factory=dict)
-    # Personio absence types that are hour-based but have no HQ hour-based mapping are quarantined.
+    # How Personio's day-unit ends_at is read (docs/personio.md): the exclusive midnight after the
+    # last day (observed live by a peer; the default) or the inclusive last day.
+    day_end: Literal["exclusive", "inclusive"] = "exclusive"
+    # Open-ended absences (no end in Personio) are written up to the end of the month this many
+    # months after the current one, and extended as time passes.
+    open_ended_months: Annotated[int, Field(ge=0, le=24)] = 1
+    # Edits and deletions of absences overlapping [today - past, today + future] reach HQ in the
+    # next run; older ones (back to the sync start date) within a day (full reconcile).
+    recent_window_past_days: Annotated[int, Field(ge=1, le=3650)] = 62
+    recent_window_future_days: Annotated[int, Field(ge=1, le=3650)] = 365
 
     @field_validator("absence_type_mapping")
     @classmethod

@@ -1,0 +1,189 @@
+"""Personio API v2 client: client-credentials auth, cursor pagination, rate-limit pacing.
+
+Reads persons, absence types and absence periods (``docs/personio.md`` explains the choices; the
+contract is ``../shared/api/personio.md``). List methods are generators of *pages*, so a caller
+can stage each page before the next one is fetched and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from hq_sync.clients.http import AuthError, ClientError, HttpClient, NotFoundError, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+PERSONS_MAX_LIMIT = 50
+PERIODS_MAX_LIMIT = 100
+TYPES_MAX_LIMIT = 100
+TOKEN_RENEW_MARGIN_S = 60  # renew this long before the token expires
+APP_ID_PATTERN = re.compile(r"^[A-Z0-9]+(?:_[A-Z0-9]+)*$")
+
+Page = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PersonioCredentials:
+    client_id: str
+    client_secret: str
+    app_id: str = "HQ_SYNC"  # X-Personio-App-ID, UPPER_SNAKE_CASE as Personio asks
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"PersonioCredentials(client_id={self.client_id!r}, app_id={self.app_id!r})"
+
+
+def format_datetime(value: datetime) -> str:
+    """An ``updated_at`` filter value: UTC with a ``Z`` (aware datetimes only)."""
+    if value.tzinfo is None:
+        raise ValueError("filter datetimes must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_local_day(value: date) -> str:
+    """A ``starts_from``/``ends_at`` filter value: local midnight without a zone, as Personio stores them."""
+    return f"{value.isoformat()}T00:00:00"
+
+
+class PersonioClient(HttpClient):
+    """``GET /v2/persons``, ``/v2/absence-types``, ``/v2/absence-periods`` (+ by id)."""
+
+    vendor = "personio"
+
+    def __init__(self, base_url: str, credentials: PersonioCredentials, *, retry: RetryPolicy | None = None, **kwargs: Any) -> None:
+        if not APP_ID_PATTERN.match(credentials.app_id):
+            raise ValueError(f"Personio app id {credentials.app_id!r} must be UPPER_SNAKE_CASE")
+        super().__init__(base_url, retry=retry, headers={"X-Personio-App-ID": credentials.app_id}, **kwargs)
+        self.credentials = credentials
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = threading.Lock()
+        self._pace_until = 0.0
+
+    # -- auth ------------------------------------------------------------------------------
+    def _fetch_token(self) -> None:
+        resp = self.session.post(
+            self.url("/v2/auth/token"),
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.credentials.client_id,
+                "client_secret": self.credentials.client_secret,
+            },
+            headers={"Accept": "application/json"},
+            timeout=self.retry.timeout,
+        )
+        self.requests_sent += 1
+        if resp.status_code != 200:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = resp.text[:300]
+            reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else body
+            raise AuthError(
+                f"Personio rejected the client credentials ({resp.status_code}: {reason}); check the "
+                "client id and secret in the tenant's personio connection",
+                status=resp.status_code, body=body, method="POST", url=self.url("/v2/auth/token"),
+            )
+        body = resp.json()
+        self._token = body["access_token"]
+        self._token_expires_at = time.monotonic() + float(body.get("expires_in", 86400))
+        log.info("personio: new access token, valid %ss", body.get("expires_in"))
+
+    def _auth_headers(self) -> dict[str, str]:
+        with self._token_lock:
+            if self._token is None or time.monotonic() > self._token_expires_at - TOKEN_RENEW_MARGIN_S:
+                self._fetch_token()
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def _reauthenticate(self) -> bool:
+        with self._token_lock:
+            self._token = None
+        return True
+
+    # -- rate limits -----------------------------------------------------------------------
+    def _retry_after(self, resp: requests.Response) -> float | None:
+        # Personio's 429 carries no Retry-After, only the token-bucket headers.
+        explicit = super()._retry_after(resp)
+        if explicit is not None:
+            return explicit
+        rate = _float(resp.headers.get("x-ratelimit-replenish-rate"))
+        requested = _float(resp.headers.get("x-ratelimit-requested-tokens")) or 1.0
+        if rate:
+            return max(1.0, requested / rate)
+        return None
+
+    def _pace(self, resp: requests.Response) -> None:
+        remaining = _float(resp.headers.get("x-ratelimit-remaining"))
+        rate = _float(resp.headers.get("x-ratelimit-replenish-rate"))
+        if remaining is not None and rate and remaining < 1:
+            wait = 1.0 / rate
+            log.info("personio: rate-limit bucket empty, pausing %.2fs", wait)
+            self._sleep(wait)
+
+    # -- pagination ------------------------------------------------------------------------
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
+        """Follow ``_meta.links.next.href`` verbatim; yields each page's ``_data``."""
+        url: str | None = self.url(path)
+        query: Mapping[str, Any] | None = {k: v for k, v in params.items() if v is not None}
+        own_host = urlsplit(self.base_url).netloc
+        while url:
+            body = self.request("GET", url, params=query).json()
+            yield list(body.get("_data") or [])
+            nxt = (((body.get("_meta") or {}).get("links") or {}).get("next") or {}).get("href")
+            if not nxt or not body.get("_data"):
+                return
+            next_url = self.url(nxt) if nxt.startswith("/") else nxt
+            if urlsplit(next_url).netloc != own_host:
+                raise ClientError(f"personio: next page on a foreign host ({urlsplit(next_url).netloc}); refusing to follow")
+            url, query = next_url, None  # the cursor carries the filters
+
+    def persons(self, *, limit: int = PERSONS_MAX_LIMIT) -> Iterator[Page]:
+        """Pages of persons (``{id, email, first_name, last_name, status, ...}``)."""
+        return self._pages("/v2/persons", {"limit": min(limit, PERSONS_MAX_LIMIT)})
+
+    def absence_types(self, *, limit: int = TYPES_MAX_LIMIT) -> Iterator[Page]:
+        """Pages of absence types (``{id, name, category, unit}``)."""
+        return self._pages("/v2/absence-types", {"limit": min(limit, TYPES_MAX_LIMIT)})
+
+    def absence_periods(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        overlapping: tuple[date, date] | None = None,
+        limit: int = PERIODS_MAX_LIMIT,
+    ) -> Iterator[Page]:
+        """Pages of absence periods, optionally changed since a time and/or overlapping a window.
+
+        ``overlapping=(first_day, last_day)``: periods that end on/after the first day and start
+        on/before the last day (Personio's overlap semantics; open-ended periods included).
+        """
+        params: dict[str, Any] = {"limit": min(limit, PERIODS_MAX_LIMIT)}
+        if updated_since is not None:
+            params["updated_at.gte"] = format_datetime(updated_since)
+        if overlapping is not None:
+            params["ends_at.date_time.gte"] = format_local_day(overlapping[0])
+            params["starts_from.date_time.lte"] = format_local_day(overlapping[1] + timedelta(days=1))
+        return self._pages("/v2/absence-periods", params)
+
+    def absence_period(self, period_id: str) -> dict[str, Any] | None:
+        """One absence period, or None when Personio answers 404 (deleted)."""
+        try:
+            return dict(self.request("GET", f"/v2/absence-periods/{period_id}").json())
+        except NotFoundError:
+            return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
