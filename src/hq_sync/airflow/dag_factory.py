@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, chain, get_parsing_context
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, get_parsing_context
 
 from hq_sync.airflow import tasks
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, load_tenants
@@ -91,8 +91,18 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     assert cfg is not None, f"{tenant.id} has no {source} source"
     tz = ZoneInfo(tenant.timezone)
     start = datetime(cfg.sync_start_date.year, cfg.sync_start_date.month, cfg.sync_start_date.day, tzinfo=tz)
+    params = {}
+    if source == "personio":
+        params["remap_past"] = Param(
+            False,
+            type="boolean",
+            title="Re-map past absences",
+            description="Apply the current absence type mapping to absences already in HQ "
+            "(B4: by default a mapping change only affects absences edited in Personio afterwards).",
+        )
     dag = DAG(
         dag_id=tenant.dag_id(source),
+        params=params,
         dag_display_name=f"{SOURCE_TITLES[source][0]}: {tenant.display_name}",
         description=f"{SOURCE_TITLES[source][0]} for {tenant.display_name}",
         schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),

@@ -1,27 +1,69 @@
-"""Hooks: turn Airflow Connections into what the library needs (engines, authenticated clients)."""
+"""Hooks: turn Airflow Connections into what the library needs (engines, authenticated clients).
+
+Connection fields (docs/tenants.md): ``host`` is the API base URL (a bare host name gets
+``https://``; empty means the vendor's public URL), ``password`` the token or secret, ``login`` the
+client id where there is one; ``extra`` may set ``timeout`` (read timeout, seconds) and, for
+Personio, ``app_id``. Secrets never leave the connection: clients do not log them.
+"""
 
 from __future__ import annotations
 
 import logging
+from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 
+from hq_sync.clients.http import RetryPolicy
+from hq_sync.config import TenantConfig
 from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
 
 log = logging.getLogger(__name__)
 
 STAGING_CONN_ID = "hq_sync_staging"
+DEFAULT_BASE_URLS = {
+    "hq": "https://api.hellohq.io/v1",
+    "awork": "https://api.awork.com/api/v1",
+    "personio": "https://api.personio.de",
+}
 
 
-def _connection_uri(conn_id: str) -> str | None:
-    """The URI of an Airflow connection, or None when it is not defined."""
+class MissingConnection(RuntimeError):
+    """A tenant's connection is not defined: a set-up problem, named precisely."""
+
+
+def _get_connection(conn_id: str) -> Any | None:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        return BaseHook.get_connection(conn_id).get_uri()
+        return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
+
+
+def _connection_uri(conn_id: str) -> str | None:
+    """The URI of an Airflow connection, or None when it is not defined."""
+    conn = _get_connection(conn_id)
+    return conn.get_uri() if conn is not None else None
+
+
+def base_url_of(conn: Any, system: str) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URLS[system]
+    if "://" in host:
+        return host.rstrip("/")
+    port = f":{conn.port}" if conn.port else ""
+    path = f"/{conn.schema.strip('/')}" if conn.schema else ""
+    return f"https://{host}{port}{path}"
+
+
+def retry_policy_of(conn: Any) -> RetryPolicy:
+    extra = conn.extra_dejson or {}
+    if "timeout" in extra:
+        return RetryPolicy(timeout=(5.0, float(extra["timeout"])))
+    return RetryPolicy()
 
 
 class StagingHook:
@@ -36,3 +78,49 @@ class StagingHook:
         log.info("staging database: %s", engine.url.render_as_string(hide_password=True))
         ensure_schema(engine)
         return engine
+
+
+class ConnectionClients:
+    """The tenant's API clients, built once per task from its Airflow connections."""
+
+    def __init__(self, tenant: TenantConfig) -> None:
+        self.tenant = tenant
+
+    def _conn(self, system: str) -> Any:
+        conn_id = self.tenant.connection_id(system)  # type: ignore[arg-type]
+        conn = _get_connection(conn_id)
+        if conn is None:
+            raise MissingConnection(
+                f"Airflow connection {conn_id!r} ({system} credentials of tenant {self.tenant.id!r}) is not "
+                "defined; add it (docs/tenants.md#connections)"
+            )
+        if not conn.password:
+            raise MissingConnection(f"Airflow connection {conn_id!r} has no password (the {system} token/secret)")
+        return conn
+
+    @cached_property
+    def _hq(self) -> Any:
+        from hq_sync.clients.hq import HqClient
+
+        conn = self._conn("hq")
+        return HqClient(base_url_of(conn, "hq"), conn.password, retry=retry_policy_of(conn))
+
+    def hq(self) -> Any:
+        return self._hq
+
+    @cached_property
+    def _personio(self) -> Any:
+        from hq_sync.clients.personio import PersonioClient, PersonioCredentials
+
+        conn = self._conn("personio")
+        if not conn.login:
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r} has no login (the Personio client id)")
+        app_id = (conn.extra_dejson or {}).get("app_id") or "HQ_SYNC"
+        creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
+        return PersonioClient(base_url_of(conn, "personio"), creds, retry=retry_policy_of(conn))
+
+    def personio(self) -> Any:
+        return self._personio
+
+    def awork(self) -> Any:
+        raise NotImplementedError("the awork client comes with issue #5")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hq_sync.airflow.hooks import StagingHook
+from hq_sync.airflow.hooks import ConnectionClients, StagingHook
 from hq_sync.config import TenantConfig, load_tenants
 from hq_sync.pipelines import RunContext
-from hq_sync.pipelines.steps import steps_for
+from hq_sync.pipelines.steps import STEP_NAMES, steps_for
 
 
 class TenantConfigInvalid(RuntimeError):
@@ -36,8 +36,15 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
         data_interval_start=context.get("data_interval_start"),
         data_interval_end=context.get("data_interval_end"),
         staging=StagingHook().get_engine(),
+        clients=ConnectionClients(tenant),
+        params=dict(context.get("params") or {}),
     )
-    return steps_for(source)[step](ctx)
+    kwargs: dict[str, Any] = {}
+    if step == "report":
+        # The report merges what the earlier steps returned (their XComs).
+        ti = context["ti"]
+        kwargs["step_results"] = {name: ti.xcom_pull(task_ids=name) for name in STEP_NAMES if name != "report"}
+    return steps_for(source)[step](ctx, **kwargs)
 
 
 def fail_with_config_error(message: str) -> None:

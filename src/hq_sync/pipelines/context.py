@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from hq_sync.config import TenantConfig
+
+
+class Clients(Protocol):
+    """Authenticated API clients for one tenant (built from Airflow connections, or by tests)."""
+
+    def hq(self) -> Any: ...
+
+    def personio(self) -> Any: ...
+
+    def awork(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -19,3 +32,16 @@ class RunContext:
     data_interval_start: datetime | None
     data_interval_end: datetime | None
     staging: Engine
+    clients: Clients | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # the DAG run's params
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def today(self) -> date:
+        """Today in the tenant's time zone."""
+        return self.now.astimezone(ZoneInfo(self.tenant.timezone)).date()
+
+    def require_clients(self) -> Clients:
+        if self.clients is None:
+            raise RuntimeError("this step talks to APIs: build the RunContext with clients")
+        return self.clients

@@ -82,12 +82,15 @@ class PendingPipeline:
         return steps
 
 
-PIPELINES: dict[str, PendingPipeline] = {
-    "personio": PendingPipeline("personio", "issue #4", ("absence",)),
+PENDING: dict[str, PendingPipeline] = {
     "awork": PendingPipeline("awork", "issue #5", ("reporting", "task", "phase")),
 }
 
 
 def steps_for(source: str) -> dict[str, Step]:
     """The step functions of a source's pipeline, by step name."""
-    return PIPELINES[source].steps()
+    if source == "personio":
+        from hq_sync.pipelines import personio_absences as module
+
+        return {name: getattr(module, name) for name in STEP_NAMES}
+    return PENDING[source].steps()

@@ -182,6 +182,23 @@ hq_links = Table(
     Index("ix_hq_links_hq", "tenant", "hq_entity", "hq_id"),
 )
 
+# -- What transform decided each source record should be in HQ (read by load) -------------------
+planned_hq_state = Table(
+    "planned_hq_state",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("entity", String(32), primary_key=True),
+    Column("source_id", String(128), primary_key=True),
+    Column("plan", String(16), nullable=False),  # wanted | not_wanted | quarantined
+    Column("reason", String(64), nullable=True),  # why not wanted / quarantined
+    Column("hq_parent_id", String(64), nullable=True),  # e.g. the HQ user of an absence
+    Column("body", Payload, nullable=True),  # the HQ body we want
+    Column("version", String(128), nullable=True),  # the source version the body derives from
+    Column("notes", Payload, nullable=True),  # remarks for the report (e.g. half day dropped)
+    Column("planned_at", UtcDateTime(), nullable=False),
+)
+
 # -- Quarantine: records we could not write, and why (retried every run) -------------------------
 quarantine = Table(
     "quarantine",

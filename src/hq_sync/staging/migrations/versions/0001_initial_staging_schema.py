@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
@@ -19,7 +18,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table('awork_projects',
     sa.Column('tenant', sa.String(length=64), nullable=False),
     sa.Column('source_id', sa.String(length=64), nullable=False),
@@ -228,9 +226,7 @@ def upgrade() -> None:
     )
 
 
-
 def downgrade() -> None:
-
     op.drop_table('sync_cursors')
     with op.batch_alter_table('run_summaries', schema=None) as batch_op:
         batch_op.drop_index('ix_run_summaries_tenant')
@@ -273,4 +269,3 @@ def downgrade() -> None:
 
     op.drop_table('awork_task_lists')
     op.drop_table('awork_projects')
-

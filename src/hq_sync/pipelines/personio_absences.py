@@ -1,0 +1,304 @@
+"""Personio absences → HQ (product.md B1–B7): the five steps of ``personio_absences__<tenant>``.
+
+- ``extract``: persons and absence types (full, they are small), absence periods incrementally by
+  ``updated_at`` with an overlap; every page is staged before the next is fetched.
+- ``reconcile_deletions``: re-read the recent window (and, once a day, everything since the sync
+  start date), and mark staged periods missing from it as deleted after a 404 on each one.
+- ``transform``: plan the HQ absence of every staged period (``hq_sync.transform.absences``),
+  quarantine what cannot be decided.
+- ``load``: make HQ match the plan (``hq_sync.load.absences``).
+- ``report``: counts per entity and reason into ``run_summaries``, the log and the XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from hq_sync.clients.personio import PersonioClient
+from hq_sync.config import PersonioSource
+from hq_sync.load.absences import load_absences
+from hq_sync.mappings import build_mapping
+from hq_sync.pipelines.context import RunContext
+from hq_sync.pipelines.steps import record_report
+from hq_sync.staging import ensure_schema
+from hq_sync.staging import repository as repo
+from hq_sync.staging.schema import (
+    personio_absence_periods,
+    personio_absence_types,
+    personio_persons,
+    planned_hq_state,
+    utcnow,
+)
+from hq_sync.transform.absences import AbsenceRules, NotWanted, Quarantined, StagedPeriod, Wanted, plan_absence
+
+log = logging.getLogger(__name__)
+
+SOURCE = "personio"
+ENTITY = "absence_period"
+UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
+FULL_RECONCILE_EVERY = timedelta(hours=24)
+FAR_FUTURE_YEARS = 5
+
+
+def _cfg(ctx: RunContext) -> PersonioSource:
+    cfg = ctx.tenant.sources.personio
+    assert cfg is not None
+    return cfg
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _half(marker: dict[str, Any] | None) -> str | None:
+    return (marker or {}).get("type")
+
+
+def period_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A Personio v2 absence period as a staging row (raw payload + typed columns)."""
+    ends = item.get("ends_at") or None
+    return {
+        "source_id": str(item["id"]),
+        "source_updated_at": _parse_ts(item.get("updated_at")),
+        "payload": item,
+        "person_id": str((item.get("person") or {}).get("id") or ""),
+        "absence_type_id": str((item.get("absence_type") or {}).get("id") or ""),
+        "starts_at": str((item.get("starts_from") or {}).get("date_time") or "")[:19],
+        "starts_half": _half(item.get("starts_from")),
+        "ends_at": str(ends["date_time"])[:19] if ends and ends.get("date_time") else None,
+        "ends_half": _half(ends),
+        "approval_status": str((item.get("approval") or {}).get("status") or "").upper() or None,
+    }
+
+
+def person_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source_id": str(item["id"]),
+        "source_updated_at": _parse_ts(item.get("updated_at")),
+        "payload": item,
+        "email": item.get("email"),
+        "status": item.get("status"),
+    }
+
+
+def type_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source_id": str(item["id"]),
+        "source_updated_at": _parse_ts(item.get("updated_at")),
+        "payload": item,
+        "name": str(item.get("name") or ""),
+        "category": item.get("category"),
+        "unit": item.get("unit"),
+    }
+
+
+def _stage_pages(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any]]], to_row: Any) -> tuple[repo.UpsertResult, set[str], datetime | None]:
+    """Stage page by page; returns the counts, the ids seen and the newest ``updated_at``."""
+    total = repo.UpsertResult()
+    seen: set[str] = set()
+    newest: datetime | None = None
+    for page in pages:
+        rows = [to_row(item) for item in page]
+        with ctx.staging.begin() as conn:
+            total += repo.upsert_source_records(conn, table, ctx.tenant.id, rows)
+        for row in rows:
+            seen.add(row["source_id"])
+            ts = row["source_updated_at"]
+            if ts is not None and (newest is None or ts > newest):
+                newest = ts
+    return total, seen, newest
+
+
+def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Stage persons, absence types and the absence periods changed since the last run."""
+    ensure_schema(ctx.staging)
+    client: PersonioClient = ctx.require_clients().personio()
+    persons, _, _ = _stage_pages(ctx, personio_persons, client.persons(), person_row)
+    types, _, _ = _stage_pages(ctx, personio_absence_types, client.absence_types(), type_row)
+
+    with ctx.staging.connect() as conn:
+        cursor = _parse_ts(repo.get_cursor(conn, ctx.tenant.id, SOURCE, ENTITY))
+    cfg = _cfg(ctx)
+    if cursor is None:
+        # First run: everything that overlaps the sync start date or later.
+        pages = client.absence_periods(overlapping=(cfg.sync_start_date, ctx.today.replace(year=ctx.today.year + FAR_FUTURE_YEARS)))
+    else:
+        pages = client.absence_periods(updated_since=cursor - UPDATED_OVERLAP)
+    periods, seen, newest = _stage_pages(ctx, personio_absence_periods, pages, period_row)
+    if newest is not None and (cursor is None or newest > cursor):
+        with ctx.staging.begin() as conn:
+            repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, newest.isoformat())
+    elif cursor is None:
+        with ctx.staging.begin() as conn:  # nothing yet: next run is incremental from now
+            repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, ctx.now.isoformat())
+    result = {
+        "persons": vars(persons),
+        "absence_types": vars(types),
+        "absence_periods": vars(periods),
+        "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
+        "requests": client.requests_sent,
+    }
+    log.info("extract %s: %s", ctx.tenant.id, result)
+    return result
+
+
+def _staged_ids_overlapping(conn: Connection, tenant: str, first_day: str, last_day: str) -> set[str]:
+    """Staged, not deleted periods that overlap [first_day, last_day] (ISO strings compare as dates)."""
+    t = personio_absence_periods
+    query = select(t.c.source_id).where(
+        t.c.tenant == tenant,
+        t.c.deleted_at.is_(None),
+        t.c.starts_at <= f"{last_day}T00:00:00",
+        (t.c.ends_at.is_(None)) | (t.c.ends_at >= f"{first_day}T23:59:59"),
+    )
+    return {row.source_id for row in conn.execute(query)}
+
+
+def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Find periods deleted in Personio (no deletion feed exists) and mark them in staging.
+
+    Re-reads the recent window every run and the whole range since the sync start date once a
+    day; a staged period missing from the re-read is deleted only after its own GET answers 404.
+    """
+    ensure_schema(ctx.staging)
+    client: PersonioClient = ctx.require_clients().personio()
+    cfg = _cfg(ctx)
+    with ctx.staging.connect() as conn:
+        last_full = _parse_ts(repo.get_cursor(conn, ctx.tenant.id, SOURCE, "full_reconcile"))
+    full = last_full is None or ctx.now - last_full >= FULL_RECONCILE_EVERY
+    if full:
+        first = cfg.sync_start_date
+        last = ctx.today.replace(year=ctx.today.year + FAR_FUTURE_YEARS)
+    else:
+        first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_past_days))
+        last = ctx.today + timedelta(days=cfg.recent_window_future_days)
+    _, listed, _ = _stage_pages(ctx, personio_absence_periods, client.absence_periods(overlapping=(first, last)), period_row)
+    with ctx.staging.connect() as conn:
+        missing = _staged_ids_overlapping(conn, ctx.tenant.id, first.isoformat(), last.isoformat()) - listed
+    confirmed, still_there = [], []
+    for period_id in sorted(missing):
+        current = client.absence_period(period_id)
+        if current is None:
+            confirmed.append(period_id)
+        else:
+            still_there.append(period_row(current))
+    with ctx.staging.begin() as conn:
+        repo.mark_source_deleted(conn, personio_absence_periods, ctx.tenant.id, confirmed)
+        if still_there:  # moved out of the window (or a listing glitch): keep it fresh
+            repo.upsert_source_records(conn, personio_absence_periods, ctx.tenant.id, still_there)
+        if full:
+            repo.set_cursor(conn, ctx.tenant.id, SOURCE, "full_reconcile", ctx.now.isoformat())
+    result = {
+        "window": [first.isoformat(), last.isoformat()],
+        "full": full,
+        "listed": len(listed),
+        "missing_from_listing": len(missing),
+        "deleted": len(confirmed),
+    }
+    log.info("reconcile_deletions %s: %s", ctx.tenant.id, result)
+    return result
+
+
+def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Plan the HQ absence of every staged period; quarantine what cannot be decided."""
+    ensure_schema(ctx.staging)
+    cfg = _cfg(ctx)
+    tenant = ctx.tenant.id
+    hq_users = {
+        str(u["EMailWork"]).strip().casefold(): str(u["Id"])
+        for u in ctx.require_clients().hq().users()
+        if u.get("EMailWork")
+    }
+    rules = AbsenceRules(
+        mapping=build_mapping(cfg.absence_type_mapping),
+        sync_start=cfg.sync_start_date,
+        timezone=ctx.tenant.timezone,
+        day_end=cfg.day_end,
+        open_ended_months=cfg.open_ended_months,
+    )
+    counts = repo.EntityCounts()
+    with ctx.staging.begin() as conn:
+        persons = {
+            r.source_id: r.email
+            for r in conn.execute(select(personio_persons.c.source_id, personio_persons.c.email).where(personio_persons.c.tenant == tenant))
+        }
+        types = {
+            r.source_id: {"name": r.name, "category": r.category, "unit": r.unit}
+            for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
+        }
+        now = utcnow()
+        t = personio_absence_periods
+        for row in conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)):
+            if row.deleted_at is not None:
+                plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
+            else:
+                plan = plan_absence(
+                    StagedPeriod(row.source_id, row.payload, row.source_updated_at),
+                    persons=persons, types=types, hq_users=hq_users, rules=rules, today=ctx.today,
+                )
+            _save_plan(conn, tenant, row.source_id, plan, now)
+            if isinstance(plan, Quarantined):
+                counts.count("quarantined", plan.reason)
+                repo.quarantine_record(
+                    conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id,
+                    reason=plan.reason, detail=plan.detail, context=plan.context, run_id=ctx.run_id,
+                )
+                repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason=plan.reason)
+            else:
+                # Fixed data leaves quarantine by itself (write refusals are load's to clear).
+                repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected")
+                if isinstance(plan, NotWanted):
+                    counts.count("skipped", plan.reason)
+    result = {"planned": counts.as_dict(), "hq_users": len(hq_users)}
+    log.info("transform %s: %s", tenant, result)
+    return result
+
+
+def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Wanted | NotWanted | Quarantined, now: datetime) -> None:
+    values: dict[str, Any] = {
+        "tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": source_id, "planned_at": now,
+        "plan": "wanted", "reason": None, "hq_parent_id": None, "body": None, "version": None, "notes": None,
+    }
+    if isinstance(plan, Wanted):
+        values.update(hq_parent_id=plan.hq_user_id, body=plan.body, version=plan.version, notes=list(plan.notes) or None)
+    elif isinstance(plan, NotWanted):
+        values.update(plan="not_wanted", reason=plan.reason)
+    else:
+        values.update(plan="quarantined", reason=plan.reason)
+    stmt = repo._insert(conn, planned_hq_state).values(**values)
+    keys = ["tenant", "source", "entity", "source_id"]
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}))
+
+
+def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Make HQ match the plan; returns the absence counts."""
+    ensure_schema(ctx.staging)
+    remap = bool(ctx.params.get("remap_past", False))
+    counts = load_absences(ctx, remap_past=remap)
+    return {"absence": counts.as_dict(), "remap_past": remap}
+
+
+def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """Store and show the run's counts: absences written (load) plus quarantine (transform)."""
+    results = step_results or {}
+    loaded = (results.get("load") or {}).get("absence") or {}
+    counts = repo.EntityCounts(**{k: loaded.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")})
+    counts.details = dict(loaded.get("details") or {})
+    planned = (results.get("transform") or {}).get("planned") or {}
+    for reason, n in (planned.get("details") or {}).get("quarantined", {}).items():
+        counts.count("quarantined", reason, n)
+    for reason, n in (planned.get("details") or {}).get("skipped", {}).items():
+        counts.count("skipped", reason, n)
+    extracted = (results.get("extract") or {}).get("absence_periods") or {}
+    summary = record_report(ctx, {"absence": counts})
+    summary["extracted"] = extracted
+    summary["deletions_found"] = (results.get("reconcile_deletions") or {}).get("deleted", 0)
+    return summary
