@@ -208,5 +208,12 @@ def _day_absence(
         )
     start = datetime.combine(first_day, time(12) if start_half else time())
     end = datetime.combine(last_day, time(12)) if end_half else datetime.combine(last_day + timedelta(days=1), time())
-    body = {"Type": hq_type.enum, "Start": _fmt(start), "End": _fmt(end), "Note": note, "IsApproved": True}
+    if hq_type.hour_based:
+        # HQ's hour-based types take UTC instants: the local day boundaries, converted.
+        zone = ZoneInfo(rules.timezone)
+        start_text = start.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        end_text = end.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        start_text, end_text = _fmt(start), _fmt(end)
+    body = {"Type": hq_type.enum, "Start": start_text, "End": end_text, "Note": note, "IsApproved": True}
     return Wanted(hq_user_id, body, version, notes)

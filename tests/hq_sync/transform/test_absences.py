@@ -17,6 +17,7 @@ TYPES = {
     "doc": {"name": "Arzttermin", "category": "OTHER", "unit": "HOUR"},
     "doc_day_mapped": {"name": "Urlaub stundenweise", "category": "OTHER", "unit": "HOUR"},
     "odd": {"name": "Sabbatical", "category": "UNPAID", "unit": "DAY"},
+    "trip": {"name": "Dienstreise", "category": "OTHER", "unit": "DAY"},
 }
 HQ_USERS = {"anna.berg@agentur.de": "17"}
 RULES = AbsenceRules(mapping=build_mapping({"Urlaub": "Urlaub, Urlaub stundenweise"}), sync_start=date(2026, 1, 1))
@@ -112,3 +113,9 @@ def test_absences_before_the_sync_start_date_are_never_touched():
 def test_what_cannot_be_decided_is_quarantined_with_a_reason(kwargs, reason):
     result = plan(period("2026-03-02T00:00:00", "2026-03-03T00:00:00", **kwargs))
     assert isinstance(result, Quarantined) and result.reason == reason and result.detail
+
+
+def test_day_unit_type_mapped_to_an_hour_based_hq_type_uses_local_day_bounds_in_utc():
+    result = plan(period("2026-03-02T00:00:00", "2026-03-03T00:00:00", type_id="trip"))
+    assert result.body["Type"] == "CompanyAbsence"
+    assert (result.body["Start"], result.body["End"]) == ("2026-03-01T23:00:00Z", "2026-03-02T23:00:00Z")
