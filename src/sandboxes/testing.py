@@ -45,7 +45,7 @@ class SandboxAdmin:
             raise AssertionError(f"{method} /_sandbox{path} -> {resp.status_code}: {resp.text}")
         return resp.json() if resp.content else None
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._call("GET", path, params=params)
 
     def post(self, path: str, body: Any) -> Any:
@@ -53,6 +53,9 @@ class SandboxAdmin:
 
     def put(self, path: str, body: Any) -> Any:
         return self._call("PUT", path, json=body)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self._call("PATCH", path, json=body)
 
     def delete(self, path: str) -> Any:
         return self._call("DELETE", path)
@@ -70,7 +73,7 @@ class SandboxAdmin:
         params: dict[str, Any] = {"since": since}
         if path:
             params["path"] = path
-        return list(self.get("/requests", **params)["requests"])
+        return list(self.get("/requests", params)["requests"])
 
     def clear_requests(self) -> None:
         self.delete("/requests")

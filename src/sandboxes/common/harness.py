@@ -132,6 +132,7 @@ class Harness:
     def __init__(self, hooks: VendorHooks, rate_limit_per_minute: int | None = None) -> None:
         self.hooks = hooks
         self.rate_limit_per_minute = rate_limit_per_minute
+        self._initial_rate_limit = rate_limit_per_minute
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._rule_ids = itertools.count(1)
@@ -211,12 +212,13 @@ class Harness:
 
         @router.post("/reset")
         def reset() -> dict[str, str]:
-            """Forget all data, the request log, faults and rate-limit windows."""
+            """Forget all data, the request log, faults, rate-limit windows and limit changes."""
             self.hooks.reset()
             with self._lock:
                 self.requests.clear()
                 self.faults.clear()
                 self._windows.clear()
+                self.rate_limit_per_minute = self._initial_rate_limit
             return {"status": "reset"}
 
         return router

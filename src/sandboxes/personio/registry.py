@@ -7,6 +7,7 @@ sandbox still knows them; the record of client headers lives in memory only.
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 import threading
@@ -69,6 +70,12 @@ class Token:
             issued_at=float(rec["issued_at"]),
             expires_at=float(rec["expires_at"]),
         )
+
+
+def _empty_headers() -> dict[str, Any]:
+    return {"app_id": None, "partner_id": None, "last_request": None, "requests": 0,
+            "requests_with_app_id": 0, "requests_with_partner_id": 0, "app_ids": [],
+            "partner_ids": []}
 
 
 class RegistryError(ValueError):
@@ -159,7 +166,7 @@ class Registry:
         prefix = "papi-" if kind == "v1" else "papi-v2-"
         now = time.time()
         token = Token(
-            token=prefix + secrets.token_urlsafe(32),
+            token=prefix + secrets.token_hex(24),
             tenant=tenant["tenant"],
             client_id=tenant["client_id"],
             kind=kind,
@@ -223,39 +230,31 @@ class Registry:
                        app_id: str | None, partner_id: str | None) -> None:
         """Remember the X-Personio-App-ID / Partner-ID a tenant's request carried."""
         with self._lock:
-            seen = self._headers.setdefault(tenant, {
-                "app_id": None, "partner_id": None, "last_request": None,
-                "requests": 0, "requests_with_app_id": 0, "requests_with_partner_id": 0,
-                "app_ids": [], "partner_ids": [],
-            })
+            seen = self._headers.setdefault(tenant, _empty_headers())
             seen["requests"] += 1
-            seen["app_id"], seen["partner_id"] = app_id, partner_id
-            seen["last_request"] = {"method": method, "path": path, "at": format_utc(utc_now())}
+            seen["last_request"] = {"method": method, "path": path, "at": format_utc(utc_now()),
+                                    "app_id": app_id, "partner_id": partner_id}
             if app_id is not None:
+                seen["app_id"] = app_id
                 seen["requests_with_app_id"] += 1
                 if app_id not in seen["app_ids"]:
                     seen["app_ids"].append(app_id)
             if partner_id is not None:
+                seen["partner_id"] = partner_id
                 seen["requests_with_partner_id"] += 1
                 if partner_id not in seen["partner_ids"]:
                     seen["partner_ids"].append(partner_id)
 
     def client_headers(self, tenant: str) -> dict[str, Any]:
-        """Return what was recorded for ``tenant`` (the last values, counts, distinct values)."""
+        """Return what was recorded for ``tenant``: the last App-ID/Partner-ID seen, the last
+        request (with the values it carried, possibly null), counts and distinct values."""
         with self._lock:
-            seen = self._headers.get(tenant)
-            if seen is None:
-                return {"tenant": tenant, "app_id": None, "partner_id": None, "last_request": None,
-                        "requests": 0, "requests_with_app_id": 0, "requests_with_partner_id": 0,
-                        "app_ids": [], "partner_ids": [], "app_id_upper_snake_case": None,
-                        "partner_id_upper_snake_case": None}
-            out = {"tenant": tenant, **{k: (list(v) if isinstance(v, list) else v)
-                                        for k, v in seen.items()}}
-            out["app_id_upper_snake_case"] = (
-                bool(UPPER_SNAKE.match(seen["app_id"])) if seen["app_id"] else None)
-            out["partner_id_upper_snake_case"] = (
-                bool(UPPER_SNAKE.match(seen["partner_id"])) if seen["partner_id"] else None)
-            return out
+            seen = copy.deepcopy(self._headers.get(tenant) or _empty_headers())
+        out: dict[str, Any] = {"tenant": tenant, **seen}
+        for name in ("app_id", "partner_id"):
+            value = seen[name]
+            out[f"{name}_upper_snake_case"] = bool(UPPER_SNAKE.match(value)) if value else None
+        return out
 
     def reset(self) -> None:
         """Forget the in-memory header records (the store is reset by the caller)."""
