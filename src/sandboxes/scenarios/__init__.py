@@ -1,0 +1,1 @@
+"""Scenarios for the sandboxes (the demo scenario is generated, deterministic)."""
