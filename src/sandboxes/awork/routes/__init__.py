@@ -1,0 +1,1 @@
+"""The awork v1 endpoints, one module per resource."""
