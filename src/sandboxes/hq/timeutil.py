@@ -84,8 +84,15 @@ def comparable(text: str) -> datetime | None:
 
 
 def normalize_on(text: str) -> str:
-    """Returns a client-sent ``...On`` value as the stored UTC string. Raises ValueError."""
-    return format_on(to_utc(text))
+    """Returns a client-sent ``...On`` value as the stored UTC string. Raises ValueError.
+
+    Whole seconds are written without a fraction (``2025-01-02T09:00:00Z``); comparisons always
+    parse the value, so mixed precision sorts correctly.
+    """
+    value = to_utc(text).replace(tzinfo=None)
+    if value.microsecond:
+        return format_on(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def normalize_date(text: str) -> str:
