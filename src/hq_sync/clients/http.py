@@ -105,6 +105,9 @@ class HttpClient:
         self.requests_sent = 0
 
     # -- hooks for vendor clients ----------------------------------------------------------
+    def _before_send(self) -> None:
+        """Called once per attempt, right before it is sent (e.g. to spend a request budget)."""
+
     def _auth_headers(self) -> dict[str, str]:
         return {}
 
@@ -133,6 +136,10 @@ class HttpClient:
         delay = min(self.retry.max_delay, self.retry.base_delay * (2 ** (attempt - 1)))
         return delay * random.uniform(0.5, 1.0)
 
+    def raw_request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """``request()`` without the client's authentication (token endpoints)."""
+        return self.request(method, path, authenticate=False, **kwargs)
+
     def request(
         self,
         method: str,
@@ -143,6 +150,7 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        authenticate: bool = True,
     ) -> requests.Response:
         """Send a request with the retry rules; returns the successful (2xx/3xx) response.
 
@@ -158,6 +166,8 @@ class HttpClient:
             attempt += 1
             started = time.monotonic()
             try:
+                self._before_send()
+                headers_now = {**(self._auth_headers() if authenticate else {}), **(headers or {})}
                 self.requests_sent += 1
                 resp = self.session.request(
                     method,
@@ -165,7 +175,7 @@ class HttpClient:
                     params=params,
                     json=json,
                     data=data,
-                    headers={**self._auth_headers(), **(headers or {})},
+                    headers=headers_now,
                     timeout=self.retry.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
@@ -194,7 +204,7 @@ class HttpClient:
             if status < 400:
                 self._pace(resp)
                 return resp
-            if status == 401 and not reauthenticated and self._reauthenticate():
+            if status == 401 and authenticate and not reauthenticated and self._reauthenticate():
                 reauthenticated = True
                 continue
             if status in RETRY_STATUSES:

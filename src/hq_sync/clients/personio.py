@@ -71,28 +71,23 @@ class PersonioClient(HttpClient):
 
     # -- auth ------------------------------------------------------------------------------
     def _fetch_token(self) -> None:
-        resp = self.session.post(
-            self.url("/v2/auth/token"),
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.credentials.client_id,
-                "client_secret": self.credentials.client_secret,
-            },
-            headers={"Accept": "application/json"},
-            timeout=self.retry.timeout,
-        )
-        self.requests_sent += 1
-        if resp.status_code != 200:
-            try:
-                body = resp.json()
-            except ValueError:
-                body = resp.text[:300]
-            reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else body
+        """Mint an access token; 429/5xx/connection errors are retried like any request."""
+        url = self.url("/v2/auth/token")
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.credentials.client_id,
+            "client_secret": self.credentials.client_secret,
+        }
+        try:
+            resp = self.raw_request("POST", url, data=form, idempotent=True)
+        except (ClientError, AuthError) as exc:  # 400/401/403 from the token endpoint: wrong credentials
+            body = exc.body
+            reason = (body.get("error_description") or body.get("error")) if isinstance(body, dict) else body
             raise AuthError(
-                f"Personio rejected the client credentials ({resp.status_code}: {reason}); check the "
-                "client id and secret in the tenant's personio connection",
-                status=resp.status_code, body=body, method="POST", url=self.url("/v2/auth/token"),
-            )
+                f"Personio rejected the client credentials ({exc.status}: {reason}); check the client id "
+                "and secret in the tenant's personio connection",
+                status=exc.status, body=body, method="POST", url=url,
+            ) from exc
         body = resp.json()
         self._token = body["access_token"]
         self._token_expires_at = time.monotonic() + float(body.get("expires_in", 86400))
