@@ -46,4 +46,34 @@ def load_scenario(source: str | Path | Mapping[str, Any], urls: Mapping[str, str
                 continue
             seed = importlib.import_module(f"sandboxes.{vendor}.seed")
             lines += seed.seed_tenant(urls[vendor], str(tenant["id"]), section)
+        if tenant.get("links"):
+            lines.append(link_projects(urls, tenant))
     return lines
+
+
+def link_projects(urls: Mapping[str, str], tenant: Mapping[str, Any]) -> str:
+    """Set HQ projects' "awork Link" to the awork project of the given name (A3: a manual link).
+
+    Needs both sections' credentials: the HQ sync token and the first awork API key.
+    """
+    tenant_id = str(tenant["id"])
+    hq_token = tenant["hq"].get("sync_token") or f"hq-{tenant_id}-sync"
+    awork_key = tenant["awork"]["credentials"]["api_keys"][0]
+    awork_key = awork_key["key"] if isinstance(awork_key, Mapping) else awork_key
+    hq = requests.Session()
+    hq.headers["Authorization"] = f"Bearer {hq_token}"
+    awork = requests.Session()
+    awork.headers["Authorization"] = f"Bearer {awork_key}"
+
+    awork_projects = {p["name"]: p["id"] for p in awork.get(f"{urls['awork']}/api/v1/projects", params={"pageSize": 1000}, timeout=30).json()}
+    hq_projects = {p["Name"]: p["Id"] for p in hq.get(f"{urls['hq']}/v1/Projects", params={"$top": 1000}, timeout=30).json()["value"]}
+    definitions = hq.get(f"{urls['hq']}/v1/CustomFieldDefinitions", params={"$top": 1000}, timeout=30).json()["value"]
+    [link_field] = [d["Id"] for d in definitions if d["Name"] == "awork Link" and d.get("Category") == "Project"]
+    for link in tenant["links"]:
+        url = f"https://{tenant_id}.awork.com/projects/{awork_projects[link['awork_project']]}"
+        resp = hq.put(
+            f"{urls['hq']}/v1/Projects({hq_projects[link['hq_project']]})/CustomFields({link_field})",
+            json={"Value": url}, timeout=30,
+        )
+        resp.raise_for_status()
+    return f"links {tenant_id}: {len(tenant['links'])} HQ projects linked to awork projects"
