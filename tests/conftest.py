@@ -10,6 +10,8 @@ from pathlib import Path
 # Airflow reads its home at import time: give the test session its own, never the developer's.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="hq-sync-airflow-home-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# dag.test() syncs the DAG bundle of the dags folder, which Airflow fixes when it is first imported.
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 
 import pytest  # noqa: E402
 

@@ -23,12 +23,12 @@ from sandboxes.testing import SandboxServers
 from tests.conftest import REPO_ROOT
 
 TENANT = "acme"
+AWORK_KEY = "acme-awork-key"
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Airflow's metadata database for dag.test() (SQLite in the session's AIRFLOW_HOME)."""
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
     from airflow.utils import db
 
     db.initdb()
@@ -149,6 +149,60 @@ class World:
         return log[-1]["seq"] if log else 0
 
 
+class AworkAdmin:
+    """Vendor-side edits a person would make in awork (over the sandbox's v1 API, API key)."""
+
+    def __init__(self, base_url: str, key: str = AWORK_KEY) -> None:
+        self.base = f"{base_url}/api/v1"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {key}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        resp = self.session.get(f"{self.base}{path}", params={"pageSize": 1000, **params}, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def project(self, name: str) -> dict[str, Any]:
+        [project] = [p for p in self.get("/projects") if p["name"] == name]
+        return project
+
+    def task(self, project: str, name: str) -> dict[str, Any]:
+        [task] = [t for t in self.get(f"/projects/{self.project(project)['id']}/projecttasks") if t["name"] == name]
+        return task
+
+    def user(self, email: str) -> dict[str, Any]:
+        from hq_sync.clients.awork import user_email
+
+        [user] = [u for u in self.get("/users") if (user_email(u) or "").lower() == email.lower()]
+        return user
+
+    def entry(self, note: str) -> dict[str, Any]:
+        [entry] = [e for e in self.get("/timeentries") if e.get("note") == note]
+        return entry
+
+    def edit_entry(self, note: str, **changes: Any) -> None:
+        """PUT the entry with ``changes`` (awork's PUT replaces: the rest is sent as read)."""
+        e = self.entry(note)
+        start = f"{e['startDateUtc'][:10]}T{e['startTimeUtc']}Z"
+        body = {"timezone": e["timezone"], "typeOfWorkId": e["typeOfWorkId"], "userId": e["userId"],
+                "projectId": e.get("projectId"), "taskId": e.get("taskId"), "startDateUtc": start,
+                "duration": e["duration"], "note": e.get("note"), "isBillable": e.get("isBillable", True)}
+        body.update(changes)
+        resp = self.session.put(f"{self.base}/timeentries/{e['id']}", json=body, timeout=10)
+        assert resp.status_code == 200, resp.text
+
+    def delete_entry(self, note: str) -> None:
+        resp = self.session.delete(f"{self.base}/timeentries/{self.entry(note)['id']}", timeout=10)
+        assert resp.status_code == 204, resp.text
+
+    def rename_task(self, project: str, name: str, new_name: str) -> None:
+        task = self.task(project, name)
+        body = {"name": new_name, "description": task.get("description"), "plannedDuration": task.get("plannedDuration"),
+                "isPrio": task.get("isPrio", False)}
+        resp = self.session.put(f"{self.base}/tasks/{task['id']}", json=body, timeout=10)
+        assert resp.status_code == 200, resp.text
+
+
 def _conn_env(conn_id: str, body: dict[str, Any]) -> tuple[str, str]:
     return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "http", **body})
 
@@ -164,6 +218,11 @@ def world(fresh_sandboxes: SandboxServers, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("HQ_SYNC_STAGING_URL", staging_url)
     for key, value in (
         _conn_env("hq_acme", {"host": f"{fresh_sandboxes.url('hq')}/v1", "password": hq_token}),
+        _conn_env(
+            "awork_acme",
+            {"host": f"{fresh_sandboxes.url('awork')}/api/v1", "password": AWORK_KEY,
+             "extra": {"timeout": 3, "max_retry_delay": 0.25}},
+        ),
         _conn_env(
             "personio_acme",
             {"host": fresh_sandboxes.url("personio"), "login": "acme-personio", "password": "acme-secret",
