@@ -49,13 +49,17 @@ TENANT_FILE = {
 
 HQ_SECTION = {
     "sync_token": "hq-acme-sync",
+    "user_tokens": {"anna.berg@acme.example": "hq-acme-anna"},
     "personio_sync": True,  # B7: HQ users cannot edit absences; the sync token can
     "users": [
         {"name": "Anna Berg", "email": "anna.berg@acme.example"},
         {"name": "Ben Kurz", "email": "Ben.Kurz@ACME.example"},  # case differs from Personio (B2)
         {"name": "Dora Lang", "email": "dora.lang@acme.example"},
     ],
+    # An absence someone else put into HQ: the sync must never change or delete it.
+    "absences": [{"email": "dora.lang@acme.example", "type": "TradeSchool", "start": day(200), "end": day(201)}],
 }
+FOREIGN = {"email": "dora.lang@acme.example", "Type": "TradeSchool", "Start": day(200), "End": day(201), "Note": None}
 
 
 def personio_section() -> dict:
@@ -116,6 +120,7 @@ ANNA, BEN, DORA = "anna.berg@acme.example", "Ben.Kurz@ACME.example", "dora.lang@
 def expected_after_first_run() -> list[dict]:
     return sorted(
         [
+            FOREIGN,
             absence(ANNA, "Vacation", day(10), day(13), "PAID_VACATION"),
             absence(ANNA, "Vacation", day(20), day(22), "PAID_VACATION"),  # many-to-one (B4)
             absence(BEN, "RemoteWork", day(30), day(35), "OFFSITE_WORK"),  # custom type via override
@@ -176,6 +181,7 @@ def test_changes_in_personio_and_hq_reach_hq_in_the_next_run(world):
     run_id = world.run()
     state = world.hq_absences()
     expected = [a for a in expected_after_first_run() if a["Start"] not in (day(70), day(80), day(90))]
+    assert FOREIGN in expected  # never ours, never touched
     expected += [
         absence(ANNA, "Vacation", day(60), day(62), "PAID_VACATION"),  # pending → approved
         absence(ANNA, "Vacation", day(74), day(76), "PAID_VACATION"),  # edit = delete + create
@@ -270,7 +276,7 @@ def test_a_system_problem_fails_the_run_and_a_rerun_recovers(world):
     seed(world)
     world.sandboxes.admin("personio").post("/tenants", {"tenant": TENANT, "client_id": "acme-personio", "client_secret": "rotated"})
     world.run(expect="failed")  # rejected credentials: a system problem, the run fails
-    assert world.hq_absences() == []
+    assert world.hq_absences() == [FOREIGN]
     world.sandboxes.admin("personio").post("/tenants", {"tenant": TENANT, "client_id": "acme-personio", "client_secret": "acme-secret"})
     world.run()
     assert world.hq_absences() == expected_after_first_run()
@@ -289,3 +295,22 @@ def test_backfill_from_the_sync_start_equals_one_run_and_repeating_it_changes_no
         world.run(logical_date=logical_date)
     assert world.hq_writes(since=position) == []
     assert world.hq_absences() == expected_after_first_run()
+
+
+def test_a_write_hq_refuses_is_quarantined_and_retried_until_it_is_accepted(world, monkeypatch):
+    seed(world)
+    # A user token instead of the sync token: with the Personio sync on, HQ refuses its absence writes (B7).
+    from tests.e2e.conftest import _conn_env
+
+    monkeypatch.setenv(*_conn_env("hq_acme", {"host": f"{world.sandboxes.url('hq')}/v1", "password": "hq-acme-anna"}))
+    run_id = world.run()  # a data problem per record: the run stays green
+    assert world.hq_absences() == [FOREIGN]
+    summary = world.summary(run_id)
+    assert summary["details"]["quarantined"]["hq_rejected"] == 10
+    refused = [q for q in world.open_quarantine() if q["reason"] == "hq_rejected"]
+    assert len(refused) == 10 and "PersonioSyncActive" in refused[0]["detail"]
+
+    monkeypatch.setenv(*_conn_env("hq_acme", {"host": f"{world.sandboxes.url('hq')}/v1", "password": world.hq_token}))
+    world.run()
+    assert world.hq_absences() == expected_after_first_run()
+    assert not [q for q in world.open_quarantine() if q["reason"] == "hq_rejected"]
