@@ -31,8 +31,6 @@ from hq_sync.staging.schema import (
     personio_absence_periods,
     personio_absence_types,
     personio_persons,
-    planned_hq_state,
-    utcnow,
 )
 from hq_sync.transform.absences import AbsenceRules, NotWanted, Quarantined, StagedPeriod, Wanted, plan_absence
 
@@ -42,7 +40,7 @@ SOURCE = "personio"
 ENTITY = "absence_period"
 UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
 FULL_RECONCILE_EVERY = timedelta(hours=24)
-FAR_FUTURE_YEARS = 5
+FAR_FUTURE = timedelta(days=5 * 366)  # 'everything ahead' for window reads
 
 
 def _cfg(ctx: RunContext) -> PersonioSource:
@@ -129,7 +127,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     cfg = _cfg(ctx)
     if cursor is None:
         # First run: everything that overlaps the sync start date or later.
-        pages = client.absence_periods(overlapping=(cfg.sync_start_date, ctx.today.replace(year=ctx.today.year + FAR_FUTURE_YEARS)))
+        pages = client.absence_periods(overlapping=(cfg.sync_start_date, ctx.today + FAR_FUTURE))
     else:
         pages = client.absence_periods(updated_since=cursor - UPDATED_OVERLAP)
     periods, seen, newest = _stage_pages(ctx, personio_absence_periods, pages, period_row)
@@ -176,7 +174,7 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     full = last_full is None or ctx.now - last_full >= FULL_RECONCILE_EVERY
     if full:
         first = cfg.sync_start_date
-        last = ctx.today.replace(year=ctx.today.year + FAR_FUTURE_YEARS)
+        last = ctx.today + FAR_FUTURE
     else:
         first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_past_days))
         last = ctx.today + timedelta(days=cfg.recent_window_future_days)
@@ -234,7 +232,6 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             r.source_id: {"name": r.name, "category": r.category, "unit": r.unit}
             for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
         }
-        now = utcnow()
         t = personio_absence_periods
         for row in conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)):
             if row.deleted_at is not None:
@@ -244,7 +241,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
                     StagedPeriod(row.source_id, row.payload, row.source_updated_at),
                     persons=persons, types=types, hq_users=hq_users, rules=rules, today=ctx.today,
                 )
-            _save_plan(conn, tenant, row.source_id, plan, now)
+            _save_plan(conn, tenant, row.source_id, plan)
             if isinstance(plan, Quarantined):
                 counts.count("quarantined", plan.reason)
                 repo.quarantine_record(
@@ -262,20 +259,15 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     return result
 
 
-def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Wanted | NotWanted | Quarantined, now: datetime) -> None:
-    values: dict[str, Any] = {
-        "tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": source_id, "planned_at": now,
-        "plan": "wanted", "reason": None, "hq_parent_id": None, "body": None, "version": None, "notes": None,
-    }
+def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Wanted | NotWanted | Quarantined) -> None:
+    key = {"tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": source_id}
     if isinstance(plan, Wanted):
-        values.update(hq_parent_id=plan.hq_user_id, body=plan.body, version=plan.version, notes=list(plan.notes) or None)
+        repo.save_plan(conn, **key, plan="wanted", hq_parent_id=plan.hq_user_id, body=plan.body,
+                       version=plan.version, notes=list(plan.notes))
     elif isinstance(plan, NotWanted):
-        values.update(plan="not_wanted", reason=plan.reason)
+        repo.save_plan(conn, **key, plan="not_wanted", reason=plan.reason)
     else:
-        values.update(plan="quarantined", reason=plan.reason)
-    stmt = repo._insert(conn, planned_hq_state).values(**values)
-    keys = ["tenant", "source", "entity", "source_id"]
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}))
+        repo.save_plan(conn, **key, plan="quarantined", reason=plan.reason)
 
 
 def load(ctx: RunContext, **_: Any) -> dict[str, Any]:

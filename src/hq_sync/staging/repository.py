@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hq_sync.staging.schema import (
     hq_links,
+    planned_hq_state,
     quarantine,
     run_summaries,
     sync_cursors,
@@ -232,6 +233,35 @@ def links(conn: Connection, tenant: str, source: str, entity: str, state: str | 
         Link(**{f: getattr(row, f) for f in Link.__dataclass_fields__})
         for row in conn.execute(query.order_by(hq_links.c.id))
     ]
+
+
+# -- Planned HQ state (transform → load) ----------------------------------------------------------
+def save_plan(
+    conn: Connection,
+    *,
+    tenant: str,
+    source: str,
+    entity: str,
+    source_id: str,
+    plan: str,
+    reason: str | None = None,
+    hq_parent_id: str | None = None,
+    body: Any = None,
+    version: str | None = None,
+    notes: list[str] | None = None,
+) -> None:
+    """Record what one source record should be in HQ: ``wanted`` (with body), ``not_wanted`` or
+    ``quarantined`` (with the reason); replaces the previous plan of that record."""
+    if plan not in ("wanted", "not_wanted", "quarantined"):
+        raise ValueError(f"unknown plan {plan!r}")
+    values = {
+        "tenant": tenant, "source": source, "entity": entity, "source_id": source_id, "plan": plan,
+        "reason": reason, "hq_parent_id": hq_parent_id, "body": body, "version": version,
+        "notes": notes or None, "planned_at": utcnow(),
+    }
+    keys = ["tenant", "source", "entity", "source_id"]
+    stmt = _insert(conn, planned_hq_state).values(**values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}))
 
 
 # -- Quarantine -----------------------------------------------------------------------------------
