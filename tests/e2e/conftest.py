@@ -180,9 +180,9 @@ class AworkAdmin:
         [entry] = [e for e in self.get("/timeentries") if e.get("note") == note]
         return entry
 
-    def edit_entry(self, note: str, **changes: Any) -> None:
-        """PUT the entry with ``changes`` (awork's PUT replaces: the rest is sent as read)."""
-        e = self.entry(note)
+    def edit_entry(self, which: str, **changes: Any) -> None:
+        """PUT the entry noted ``which`` with ``changes`` (awork's PUT replaces: the rest is sent as read)."""
+        e = self.entry(which)
         start = f"{e['startDateUtc'][:10]}T{e['startTimeUtc']}Z"
         body = {"timezone": e["timezone"], "typeOfWorkId": e["typeOfWorkId"], "userId": e["userId"],
                 "projectId": e.get("projectId"), "taskId": e.get("taskId"), "startDateUtc": start,

@@ -9,6 +9,7 @@ Personio, ``app_id``. Secrets never leave the connection: clients do not log the
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +27,10 @@ DEFAULT_BASE_URLS = {
     "awork": "https://api.awork.com/api/v1",
     "personio": "https://api.personio.de",
 }
+
+
+_AWORK_BUDGETS: dict[tuple[str, str, int, int], Any] = {}
+_AWORK_BUDGETS_LOCK = threading.Lock()
 
 
 class MissingConnection(RuntimeError):
@@ -122,5 +127,49 @@ class ConnectionClients:
     def personio(self) -> Any:
         return self._personio
 
+    def _awork_auth(self, conn: Any) -> Any:
+        """How the awork client authenticates. Today: the API key in the connection's password.
+
+        Extension point for OAuth (issue #6): a connection whose extra says ``"auth": "oauth"``
+        will build ``AworkOAuthTokens(conn.login, <client secret>, token_url_for(base), store)``
+        with a token store kept next to the connection; until then it is refused clearly.
+        """
+        from hq_sync.clients.awork import AworkApiKey
+
+        mode = str((conn.extra_dejson or {}).get("auth") or "api_key").lower()
+        if mode != "api_key":
+            raise MissingConnection(
+                f"Airflow connection {conn.conn_id!r}: awork auth {mode!r} is not supported yet (issue #6); "
+                "use an API key in the password"
+            )
+        return AworkApiKey(conn.password)
+
+    @cached_property
+    def _awork(self) -> Any:
+        from hq_sync.clients.awork import (
+            DEFAULT_REQUESTS_PER_MINUTE,
+            DEFAULT_REQUESTS_PER_SECOND,
+            AworkClient,
+            RequestBudget,
+        )
+
+        conn = self._conn("awork")
+        extra = conn.extra_dejson or {}
+        retry = retry_policy_of(conn)
+        if "max_retry_delay" in extra:  # caps every back-off and rate-limit wait at 4x this (tests)
+            retry = RetryPolicy(timeout=retry.timeout, max_delay=float(extra["max_retry_delay"]))
+        base = base_url_of(conn, "awork")
+        per_minute = int(extra.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE))
+        per_second = int(extra.get("requests_per_second", DEFAULT_REQUESTS_PER_SECOND))
+        # One budget per workspace and process, shared by every task (and client) of the tenant that
+        # runs in this process, so consecutive steps cannot burst past it at their boundary.
+        key = (base, conn.conn_id, per_minute, per_second)
+        with _AWORK_BUDGETS_LOCK:
+            budget = _AWORK_BUDGETS.setdefault(key, RequestBudget(per_minute, per_second))
+        return AworkClient(base, self._awork_auth(conn), budget=budget, retry=retry)
+
     def awork(self) -> Any:
-        raise NotImplementedError("the awork client comes with issue #5")
+        """awork client: connection ``awork_<tenant>``, host = API base (``…/api/v1``), password =
+        API key; extra may set ``requests_per_minute`` / ``requests_per_second`` (the client's
+        budget, docs/awork-client.md) and ``timeout``."""
+        return self._awork

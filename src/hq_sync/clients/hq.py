@@ -118,3 +118,82 @@ class HqClient(HttpClient):
 
     def delete_absence(self, user_id: int | str, absence_id: int | str) -> bool:
         return self.delete(f"Users({user_id})/Absences({absence_id})")
+
+    # -- master data (awork → HQ, issue #5) ------------------------------------------------
+    def task_types(self) -> list[dict[str, Any]]:
+        """Every task type with ``Id``, ``Name`` and ``IsDefault``."""
+        return self.all("TaskTypes", select="Id,Name,IsDefault")
+
+    # -- projects and their custom fields --------------------------------------------------
+    def projects_with_custom_field(self, name: str) -> list[dict[str, Any]]:
+        """Projects whose custom field ``name`` holds a value, each with its ``CustomFields``."""
+        return self.all(
+            "Projects",
+            expand="CustomFields",
+            filter=f"CustomFields/any(c: c/Name eq {odata_literal(name)} and c/Value ne null)",
+            select="Id,Name,Number",
+        )
+
+    # -- project tasks and phases (a phase is a top-level task) ----------------------------
+    TASK_WRITABLE = (
+        "Name", "Order", "ParentId", "ProjectId", "IsDone", "PlannedEffort", "PercentDone", "Description",
+        "StartOn", "EndOn", "TaskTypeId", "TaskTypeStatusId", "IsAppointment", "SyncId", "Sync",
+        "JiraProjectName", "Remaining", "ProjectBudgetId", "ChargeType", "ChargeValue",
+    )
+
+    def project_tasks(self, project_id: int | str) -> list[dict[str, Any]]:
+        """Every task and phase of one project."""
+        return self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)}")
+
+    def project_tasks_by_sync_id(self, project_id: int | str, sync_id: str) -> list[dict[str, Any]]:
+        """The project's tasks carrying ``SyncId`` (HQ does not enforce uniqueness: a list)."""
+        return self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and SyncId eq {odata_literal(sync_id)}")
+
+    def create_project_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /ProjectTasks`` (not idempotent: look it up by SyncId after an ambiguous answer)."""
+        return self.create("ProjectTasks", body)
+
+    def update_project_task(self, task: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /ProjectTasks({id})``: HQ's PUT replaces, so the task's writable fields are sent
+        as read, with ``changes`` applied (fields left out would be reset)."""
+        body = {k: task.get(k) for k in self.TASK_WRITABLE if k in task}
+        body.update(changes)
+        return dict(self.request("PUT", f"ProjectTasks({int(task['Id'])})", json=body).json())
+
+    # -- reportings ------------------------------------------------------------------------
+    def create_reporting(self, project_id: int | str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /Projects({id})/do.CreateReporting`` {UserId, StartDate, Duration (s), TaskId,
+        Description}; HQ computes the rates. Not idempotent (see ``AmbiguousWriteError``)."""
+        return self.create(f"Projects({int(project_id)})/do.CreateReporting", body)
+
+    def user_reportings(self, user_id: int | str, *, filter: str | None = None) -> list[dict[str, Any]]:
+        return self.all(f"Users({int(user_id)})/Reportings", filter=filter)
+
+    def reporting(self, user_id: int | str, reporting_id: int | str) -> dict[str, Any] | None:
+        return self.get(f"Users({int(user_id)})/Reportings({int(reporting_id)})")
+
+    def project_reportings(self, project_id: int | str) -> list[dict[str, Any]]:
+        """Every reporting of one project (all users)."""
+        return self.all("UserReportings", filter=f"ProjectId eq {int(project_id)}")
+
+    REPORTING_WRITABLE = ("Note", "Duration", "StartOn", "BreakDuration", "TaskId", "IsApproved")
+
+    def update_reporting(self, reporting: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /Users({uid})/Reportings({rid})``; the writable fields as read, with ``changes``.
+        HQ cannot move a reporting to another user or project (delete + create instead)."""
+        body = {k: reporting.get(k) for k in self.REPORTING_WRITABLE}
+        body.update(changes)
+        path = f"Users({int(reporting['UserId'])})/Reportings({int(reporting['Id'])})"
+        return dict(self.request("PUT", path, json=body).json())
+
+    def delete_reporting(self, user_id: int | str, reporting_id: int | str) -> bool:
+        return self.delete(f"Users({int(user_id)})/Reportings({int(reporting_id)})")
+
+    def billed_reporting_ids(self) -> set[int]:
+        """Ids of reportings on an invoice (HQ v1 shows billing only through invoice positions)."""
+        ids: set[int] = set()
+        for invoice in self.all("Invoices", expand="Positions($expand=UserReportings($select=Id))", select="Id"):
+            for position in invoice.get("Positions") or []:
+                for rep in position.get("UserReportings") or []:
+                    ids.add(int(rep["Id"]))
+        return ids

@@ -101,6 +101,13 @@ class PersonioSource(SourceBase):
 class AworkSource(SourceBase):
     schedule: Cron = "0 * * * *"  # hourly by default
     phase_mode: PhaseMode = PhaseMode.AWORK_TIMES
+    # Deletions (awork has no feed): time entries dated within [today - days, today + 31] are
+    # re-read every run and the missing ones confirmed by a 404 (docs/awork.md).
+    recent_window_days: Annotated[int, Field(ge=1, le=3650)] = 62
+    # The phase that holds tasks without a list (and every task in phase_mode awork_times).
+    default_phase_name: Annotated[str, Field(min_length=1, max_length=200)] = "awork - Zeiten"
+    # The HQ project custom field (type Link) that links a project to awork (A2/A3).
+    link_field: Annotated[str, Field(min_length=1, max_length=200)] = "awork Link"
 
 
 class Sources(_Strict):

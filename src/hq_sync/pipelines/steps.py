@@ -5,9 +5,6 @@ arrives, so memory stays flat; ``reconcile_deletions`` is the rest of staging (r
 from the source, confirmed one by one); ``transform`` maps staged records to the HQ state we want
 (or to quarantine); ``load`` writes the difference to HQ; ``report`` stores and shows the run's
 counts (product.md D4).
-
-Until a source's pipeline lands, its steps come from ``PendingPipeline``: they do nothing but say
-so in the task log and in the run summary, so a run is honest about what it did.
 """
 
 from __future__ import annotations
@@ -50,47 +47,15 @@ def record_report(ctx: RunContext, counts_by_entity: dict[str, repo.EntityCounts
     return {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "entities": summary}
 
 
-class PendingPipeline:
-    """Steps of a pipeline that is not built yet: they run, change nothing, and say so."""
-
-    def __init__(self, source: str, issue: str, entities: tuple[str, ...]) -> None:
-        self.source = source
-        self.issue = issue
-        self.entities = entities
-
-    def _noop(self, step: str) -> Step:
-        def run(ctx: RunContext, **_: Any) -> dict[str, Any]:
-            log.warning(
-                "%s for tenant %s: the %s pipeline is not implemented yet (%s); nothing was read "
-                "or written.", step, ctx.tenant.id, self.source, self.issue,
-            )
-            return {"step": step, "implemented": False, "issue": self.issue}
-
-        run.__name__ = step
-        return run
-
-    def steps(self) -> dict[str, Step]:
-        steps = {name: self._noop(name) for name in STEP_NAMES[:-1]}
-
-        def report(ctx: RunContext, **_: Any) -> dict[str, Any]:
-            counts = {entity: repo.EntityCounts() for entity in self.entities}
-            for c in counts.values():
-                c.details["not_implemented"] = {self.issue: 1}
-            return record_report(ctx, counts)
-
-        steps["report"] = report
-        return steps
-
-
-PENDING: dict[str, PendingPipeline] = {
-    "awork": PendingPipeline("awork", "issue #5", ("reporting", "task", "phase")),
+PIPELINE_MODULES = {
+    "personio": "hq_sync.pipelines.personio_absences",
+    "awork": "hq_sync.pipelines.awork_times",
 }
 
 
 def steps_for(source: str) -> dict[str, Step]:
-    """The step functions of a source's pipeline, by step name."""
-    if source == "personio":
-        from hq_sync.pipelines import personio_absences as module
+    """The step functions of a source's pipeline, by step name (imported when a task needs them)."""
+    import importlib
 
-        return {name: getattr(module, name) for name in STEP_NAMES}
-    return PENDING[source].steps()
+    module = importlib.import_module(PIPELINE_MODULES[source])
+    return {name: getattr(module, name) for name in STEP_NAMES}

@@ -1,0 +1,136 @@
+"""Make HQ's phases and tasks of linked projects match the plan (product.md A5/A6).
+
+Every phase and task we manage carries a ``SyncId`` in HQ (phases ``awork-list:<list id>`` or
+``awork-times:<project id>``, tasks the awork task id). Each run reads the project's tasks once,
+finds ours by ``SyncId`` and creates, renames or moves them: a renamed awork task is renamed in
+HQ, never duplicated. A create whose answer was lost is settled by looking the ``SyncId`` up
+again before re-sending, so creates are idempotent. Phases and tasks are never deleted (HQ refuses
+to delete tasks with reportings, and the hours stay where they were booked).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from hq_sync.clients.hq import HqClient
+from hq_sync.clients.http import AmbiguousWriteError, ClientError
+from hq_sync.pipelines.context import RunContext
+from hq_sync.staging import repository as repo
+from hq_sync.staging.schema import quarantine, utcnow
+
+log = logging.getLogger(__name__)
+
+SOURCE = "awork"
+CREATE_ATTEMPTS = 3
+SyncMap = dict[tuple[int, str], int]  # (HQ project id, SyncId) -> HQ task id
+
+
+def resolve_reasons(conn: Connection, *, tenant: str, source: str, entity: str, source_id: str | None = None,
+                    reasons: Iterable[str], except_ids: Iterable[str] = ()) -> int:
+    """Resolve open quarantine items of the given reasons (of one record, or of all but ``except_ids``)."""
+    conditions = [
+        quarantine.c.tenant == tenant, quarantine.c.source == source, quarantine.c.entity == entity,
+        quarantine.c.reason.in_(list(reasons)), quarantine.c.resolved_at.is_(None),
+    ]
+    if source_id is not None:
+        conditions.append(quarantine.c.source_id == source_id)
+    keep = list(except_ids)
+    if keep:
+        conditions.append(quarantine.c.source_id.not_in(keep))
+    return conn.execute(update(quarantine).where(*conditions).values(resolved_at=utcnow())).rowcount
+
+
+def _differs(current: Any, wanted: Any) -> bool:
+    if isinstance(wanted, float) or isinstance(current, float):
+        return current is None or wanted is None or abs(float(current) - float(wanted)) > 1e-6
+    return current != wanted
+
+
+class StructureLoader:
+    def __init__(self, ctx: RunContext, hq: HqClient) -> None:
+        self.ctx = ctx
+        self.hq = hq
+        self.tenant = ctx.tenant.id
+        self.counts = {"phase": repo.EntityCounts(), "task": repo.EntityCounts()}
+        self.sync_map: SyncMap = {}
+
+    def _quarantine(self, entity: str, source_id: str, exc: ClientError, context: dict[str, Any]) -> None:
+        with self.ctx.staging.begin() as conn:
+            repo.quarantine_record(
+                conn, tenant=self.tenant, source=SOURCE, entity=entity, source_id=source_id, reason="hq_rejected",
+                detail=f"HQ refused the {entity}: {exc}", context={**context, "status": exc.status}, run_id=self.ctx.run_id,
+            )
+        self.counts[entity].count("quarantined", "hq_rejected")
+
+    def _accepted(self, entity: str, source_id: str) -> None:
+        with self.ctx.staging.begin() as conn:
+            resolve_reasons(conn, tenant=self.tenant, source=SOURCE, entity=entity,
+                                            source_id=source_id, reasons=("hq_rejected",))
+
+    def load_project(self, project_id: int, phases: Iterable[Any], tasks: Iterable[Any]) -> None:
+        existing = self.hq.project_tasks(project_id)
+        by_sync: dict[str, dict[str, Any]] = {}
+        for task in sorted(existing, key=lambda t: int(t["Id"])):
+            if task.get("SyncId"):
+                by_sync.setdefault(str(task["SyncId"]), task)
+        for plan in phases:
+            self._ensure("phase", project_id, plan, dict(plan.body), by_sync, existing)
+        for plan in tasks:
+            body = dict(plan.body)
+            parent_sync = body.pop("ParentSyncId")
+            parent = self.sync_map.get((project_id, parent_sync))
+            if parent is None:
+                self.counts["task"].count("skipped", "phase_not_in_hq")
+                continue
+            body["ParentId"] = parent
+            self._ensure("task", project_id, plan, body, by_sync, existing)
+
+    def _ensure(self, entity: str, project_id: int, plan: Any, body: dict[str, Any], by_sync: dict[str, dict[str, Any]],
+                existing: list[dict[str, Any]]) -> None:
+        sync_id = str(body["SyncId"])
+        wanted = {k: v for k, v in body.items() if v is not None or k == "ParentId"}
+        found = by_sync.get(sync_id)
+        if found is None and entity == "phase":
+            # A phase of that name made by hand (or by the hosted integration) is adopted.
+            found = next((t for t in existing if t.get("ParentId") is None and not t.get("SyncId")
+                          and str(t.get("Name") or "").strip() == body["Name"]), None)
+        counts = self.counts[entity]
+        try:
+            if found is not None:
+                changes = {k: v for k, v in wanted.items() if _differs(found.get(k), v)}
+                if changes:
+                    if "TaskTypeId" in changes:
+                        changes["TaskTypeStatusId"] = None  # HQ picks the new type's matching status
+                    found = self.hq.update_project_task(found, changes)
+                    counts.count("updated", "renamed" if "Name" in changes else "changed")
+                else:
+                    counts.count("skipped", "unchanged")
+            else:
+                found = self._create(project_id, sync_id, wanted)
+                counts.count("created")
+        except ClientError as exc:
+            self._quarantine(entity, plan.source_id, exc, {"project_id": project_id, "sync_id": sync_id})
+            return
+        by_sync[sync_id] = found
+        self.sync_map[(project_id, sync_id)] = int(found["Id"])
+        self._accepted(entity, plan.source_id)
+
+    def _create(self, project_id: int, sync_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            if attempt > 1:
+                found = self.hq.project_tasks_by_sync_id(project_id, sync_id)
+                if found:
+                    log.info("task %s: adopted HQ task %s (an earlier create's answer was lost)", sync_id, found[0]["Id"])
+                    return min(found, key=lambda t: int(t["Id"]))
+            try:
+                return self.hq.create_project_task(body)
+            except AmbiguousWriteError as exc:
+                log.warning("task %s: create outcome unknown (%s); checking HQ (attempt %d)", sync_id, exc, attempt)
+        found = self.hq.project_tasks_by_sync_id(project_id, sync_id)
+        if found:
+            return min(found, key=lambda t: int(t["Id"]))
+        raise AmbiguousWriteError(f"HQ create of task {sync_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")

@@ -1,0 +1,350 @@
+"""The sync status of every tenant and source (product.md D4, issue #7).
+
+Assembled from three places, none of them Airflow's metadata database:
+
+- the tenant files (``load_tenants``): which tenant has which source, and which files are broken;
+- the staging database: the last reported run's counts (``run_summaries``), the open quarantine
+  grouped by reason (``quarantine``), conflicts (``run_summaries.conflicts`` and quarantine reason
+  ``billed_conflict``);
+- Airflow's REST API: each DAG's last run (state, time, duration), next run, paused flag.
+
+``build_status`` returns a ``StatusReport`` (``as_dict()`` is the JSON endpoint's body);
+``hq_sync.ops.status_html`` renders it. Both are used by ``plugins/hq_sync_status_plugin.py``.
+A failing Airflow API does not hide the staging data: the report carries the error instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, and_, func, select
+
+from hq_sync.config import SOURCES, dag_id_for, load_tenants
+from hq_sync.staging.schema import quarantine, run_summaries
+
+log = logging.getLogger(__name__)
+
+COUNT_FIELDS = ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")
+CONFLICT_REASONS = ("billed_conflict",)
+CONFIG_ERROR_PREFIX = "tenant_config_error"  # as hq_sync.airflow.dag_factory (not imported: no Airflow SDK here)
+
+
+class AirflowReader(Protocol):
+    """What the status needs from Airflow (``hq_sync.ops.airflow_api.AirflowApi`` provides it)."""
+
+    def dags(self) -> list[dict[str, Any]]: ...
+
+    def latest_runs(self, dag_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+
+@dataclass
+class QuarantineGroup:
+    reason: str
+    count: int
+    oldest: datetime
+    newest: datetime
+    age_days: float  # of the oldest open item
+
+
+@dataclass
+class LastRun:
+    run_id: str
+    state: str
+    run_type: str | None
+    run_after: str | None
+    start_date: str | None
+    end_date: str | None
+    duration_s: float | None
+    grid_url: str
+
+
+@dataclass
+class SourceStatus:
+    tenant: str
+    source: str
+    dag_id: str
+    in_airflow: bool = False
+    paused: bool | None = None
+    last_run: LastRun | None = None
+    next_run: str | None = None
+    # Counts of the last run that reported (the report step); a failed run has none of its own.
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_FIELDS, 0))
+    counts_run_id: str | None = None
+    counts_recorded_at: datetime | None = None
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quarantine: list[QuarantineGroup] = field(default_factory=list)
+    open_quarantine: int = 0
+    open_conflicts: int = 0  # open quarantine items with a conflict reason (billed_conflict)
+
+    @property
+    def counts_are_of_last_run(self) -> bool:
+        return self.last_run is None or self.counts_run_id == self.last_run.run_id
+
+    @property
+    def needs_attention(self) -> bool:
+        failed = self.last_run is not None and self.last_run.state == "failed"
+        return failed or self.open_quarantine > 0 or self.counts["conflicts"] > 0
+
+
+@dataclass
+class TenantStatus:
+    id: str
+    display_name: str
+    sources: list[SourceStatus]
+
+
+@dataclass
+class ConfigError:
+    file: str
+    tenant_hint: str
+    dag_id: str
+    problems: list[dict[str, str]]
+
+
+@dataclass
+class StatusReport:
+    generated_at: datetime
+    tenants: list[TenantStatus]
+    config_errors: list[ConfigError]
+    airflow_error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def sources(self) -> list[SourceStatus]:
+        return [s for t in self.tenants for s in t.sources]
+
+    def totals(self) -> dict[str, int]:
+        sources = self.sources()
+        return {
+            "tenants": len(self.tenants),
+            "dags": len(sources),
+            "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == "failed"),
+            "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
+            "open_quarantine": sum(s.open_quarantine for s in sources),
+            "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
+            "open_conflicts": sum(s.open_conflicts for s in sources),
+            "config_errors": len(self.config_errors),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON endpoint's body (times as ISO 8601 UTC)."""
+
+        def source(s: SourceStatus) -> dict[str, Any]:
+            d = asdict(s)
+            d["counts_recorded_at"] = _iso(s.counts_recorded_at)
+            d["counts_are_of_last_run"] = s.counts_are_of_last_run
+            d["quarantine"] = [
+                {**asdict(g), "oldest": _iso(g.oldest), "newest": _iso(g.newest)} for g in s.quarantine
+            ]
+            return d
+
+        return {
+            "generated_at": _iso(self.generated_at),
+            "totals": self.totals(),
+            "airflow_error": self.airflow_error,
+            "config_errors": [asdict(e) for e in self.config_errors],
+            "tenants": [
+                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources]}
+                for t in self.tenants
+            ],
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+# -- staging --------------------------------------------------------------------------------------
+def last_summaries(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (tenant, source): the run that reported last, with its counts per entity and in total."""
+    newest = (
+        select(run_summaries.c.tenant, run_summaries.c.source, func.max(run_summaries.c.recorded_at).label("m"))
+        .group_by(run_summaries.c.tenant, run_summaries.c.source)
+        .subquery()
+    )
+    last_run = (
+        select(run_summaries.c.tenant, run_summaries.c.source, run_summaries.c.dag_id, run_summaries.c.run_id)
+        .join(newest, and_(run_summaries.c.tenant == newest.c.tenant, run_summaries.c.source == newest.c.source,
+                           run_summaries.c.recorded_at == newest.c.m))
+        .distinct()
+        .subquery()
+    )
+    rows = conn.execute(
+        select(run_summaries).join(
+            last_run,
+            and_(run_summaries.c.tenant == last_run.c.tenant, run_summaries.c.source == last_run.c.source,
+                 run_summaries.c.dag_id == last_run.c.dag_id, run_summaries.c.run_id == last_run.c.run_id),
+        )
+    )
+    result: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.tenant, row.source)
+        entry = result.get(key)
+        if entry is not None and entry["run_id"] != row.run_id:
+            # Two runs reported in the same instant (only in tests): keep one, deterministically.
+            if row.run_id < entry["run_id"]:
+                continue
+            entry = None
+        if entry is None:
+            entry = result[key] = {"run_id": row.run_id, "recorded_at": row.recorded_at,
+                                   "totals": dict.fromkeys(COUNT_FIELDS, 0), "entities": {}}
+        entry["recorded_at"] = max(entry["recorded_at"], row.recorded_at)
+        counts = {f: int(getattr(row, f) or 0) for f in COUNT_FIELDS}
+        entry["entities"][row.entity] = {**counts, "details": row.details or {}}
+        for f in COUNT_FIELDS:
+            entry["totals"][f] += counts[f]
+    return result
+
+
+def quarantine_groups(conn: Connection, now: datetime) -> dict[tuple[str, str], list[QuarantineGroup]]:
+    """Open quarantine items per (tenant, source), grouped by reason: count, oldest, newest."""
+    rows = conn.execute(
+        select(
+            quarantine.c.tenant, quarantine.c.source, quarantine.c.reason,
+            func.count().label("n"),
+            func.min(quarantine.c.first_seen_at).label("oldest"),
+            func.max(quarantine.c.first_seen_at).label("newest"),
+        )
+        .where(quarantine.c.resolved_at.is_(None))
+        .group_by(quarantine.c.tenant, quarantine.c.source, quarantine.c.reason)
+    )
+    result: dict[tuple[str, str], list[QuarantineGroup]] = {}
+    for row in rows:
+        result.setdefault((row.tenant, row.source), []).append(
+            QuarantineGroup(row.reason, int(row.n), row.oldest, row.newest,
+                            round((now - row.oldest).total_seconds() / 86400, 1))
+        )
+    for groups in result.values():
+        groups.sort(key=lambda g: (-g.count, g.reason))
+    return result
+
+
+def quarantine_items(
+    conn: Connection, tenant: str, source: str | None = None, reason: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """The open quarantine records behind a group (oldest first): who, what, why, since when."""
+    query = select(quarantine).where(quarantine.c.tenant == tenant, quarantine.c.resolved_at.is_(None))
+    if source:
+        query = query.where(quarantine.c.source == source)
+    if reason:
+        query = query.where(quarantine.c.reason == reason)
+    items = []
+    for row in conn.execute(query.order_by(quarantine.c.first_seen_at, quarantine.c.id).limit(limit)):
+        context = dict(row.context or {})
+        who = context.get("email") or context.get("person_id") or context.get("hq_user_id")
+        items.append({
+            "id": row.id,
+            "tenant": row.tenant,
+            "source": row.source,
+            "entity": row.entity,
+            "source_id": row.source_id,
+            "reason": row.reason,
+            "who": str(who) if who is not None else None,
+            "detail": row.detail,
+            "context": context,
+            "since": _iso(row.first_seen_at),
+            "last_seen": _iso(row.last_seen_at),
+            "last_run_id": row.last_run_id,
+        })
+    return items
+
+
+# -- Airflow --------------------------------------------------------------------------------------
+def _last_run(run: dict[str, Any], ui_base: str) -> LastRun:
+    from urllib.parse import quote
+
+    return LastRun(
+        run_id=run["dag_run_id"],
+        state=run["state"],
+        run_type=run.get("run_type"),
+        run_after=run.get("run_after"),
+        start_date=run.get("start_date"),
+        end_date=run.get("end_date"),
+        duration_s=run.get("duration"),
+        grid_url=f"{ui_base}/dags/{quote(run['dag_id'], safe='')}/runs/{quote(run['dag_run_id'], safe='')}",
+    )
+
+
+# -- assembly -------------------------------------------------------------------------------------
+def build_status(
+    engine: Engine,
+    airflow: AirflowReader | None,
+    *,
+    tenants_dir: Path | None = None,
+    ui_base: str = "",
+    now: datetime | None = None,
+) -> StatusReport:
+    """The whole status: tenant files + staging + (when given) Airflow's REST API."""
+    import time
+
+    now = now or datetime.now(UTC)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    loaded = load_tenants(tenants_dir)
+    timings["tenant_files"] = (time.perf_counter() - t0) * 1000
+
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        summaries = last_summaries(conn)
+        groups = quarantine_groups(conn, now)
+    timings["staging"] = (time.perf_counter() - t0) * 1000
+
+    dags: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    airflow_error = None
+    t0 = time.perf_counter()
+    if airflow is not None:
+        try:
+            dags = {d["dag_id"]: d for d in airflow.dags()}
+            runs = airflow.latest_runs(sorted(dags))
+        except Exception as exc:  # noqa: BLE001 - the page shows staging data and the reason
+            log.warning("Airflow REST API failed for the status page: %s", exc)
+            airflow_error = f"{type(exc).__name__}: {exc}"
+    else:
+        airflow_error = "Airflow REST API not queried"
+    timings["airflow_api"] = (time.perf_counter() - t0) * 1000
+
+    tenants = []
+    for tenant in sorted(loaded.tenants, key=lambda t: t.id):
+        sources = []
+        for source in SOURCES:
+            if source not in tenant.enabled_sources():
+                continue
+            dag_id = dag_id_for(source, tenant.id)
+            status = SourceStatus(tenant=tenant.id, source=source, dag_id=dag_id)
+            dag = dags.get(dag_id)
+            if dag is not None:
+                status.in_airflow = True
+                status.paused = bool(dag.get("is_paused"))
+                status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
+            if dag_id in runs:
+                status.last_run = _last_run(runs[dag_id], ui_base)
+            summary = summaries.get((tenant.id, source))
+            if summary is not None:
+                status.counts = summary["totals"]
+                status.counts_run_id = summary["run_id"]
+                status.counts_recorded_at = summary["recorded_at"]
+                status.entities = summary["entities"]
+            status.quarantine = groups.get((tenant.id, source), [])
+            status.open_quarantine = sum(g.count for g in status.quarantine)
+            status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
+            sources.append(status)
+        tenants.append(TenantStatus(tenant.id, tenant.display_name, sources))
+
+    errors = []
+    for error in loaded.errors:
+        import re
+
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
+        errors.append(ConfigError(
+            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
+            problems=[{"field": p.field, "reason": p.reason} for p in error.problems],
+        ))
+    return StatusReport(now, tenants, errors, airflow_error, timings)
+
+
+def known_sources() -> tuple[str, ...]:
+    return SOURCES

@@ -1,0 +1,457 @@
+"""awork time entries → HQ reportings, tasks and phases (product.md A3, A5–A9): the five steps of
+``awork_times__<tenant>``. Rules and choices: ``docs/awork.md``.
+
+- ``extract``: the HQ projects linked by their "awork Link" custom field; awork users, types of
+  work, and per linked project the project, its task lists and tasks; time entries incrementally
+  by ``updatedOn`` (with an overlap), and in full for a project linked since the last run. Every
+  page is staged before the next is fetched.
+- ``reconcile_deletions``: per linked project, re-read the entries of the recent window and mark
+  the missing ones deleted after a 404 on each.
+- ``transform``: plan phases, tasks and reportings (staging + HQ master data), quarantine and
+  report what cannot be decided.
+- ``load``: phases and tasks (by ``SyncId``), then reportings (``hq_sync.load``).
+- ``report``: counts per entity (reporting, task, phase, project) into ``run_summaries``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+
+from hq_sync.clients.awork import AworkClient, user_email
+from hq_sync.config import AworkSource, PhaseMode
+from hq_sync.load.reportings import load_reportings, plans_of
+from hq_sync.load.tasks import StructureLoader, resolve_reasons
+from hq_sync.pipelines.context import RunContext
+from hq_sync.pipelines.steps import record_report
+from hq_sync.staging import ensure_schema
+from hq_sync.staging import repository as repo
+from hq_sync.staging.schema import (
+    awork_projects,
+    awork_task_lists,
+    awork_tasks,
+    awork_time_entries,
+    awork_types_of_work,
+    awork_users,
+    planned_hq_state,
+    utcnow,
+)
+from hq_sync.transform.phases import choose_list, parse_list_name
+from hq_sync.transform.reportings import InvalidLink, NotWanted, Quarantined, Wanted, parse_awork_link, plan_reporting
+
+log = logging.getLogger(__name__)
+
+SOURCE = "awork"
+UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
+FUTURE_DAYS = 366  # time entries planned ahead are read up to a year from today
+# Reasons transform owns (it opens and resolves them); load owns hq_rejected and billed_conflict.
+TRANSFORM_REASONS = {
+    "project": ("invalid_awork_link", "awork_project_not_found", "duplicate_awork_link"),
+    "phase": ("malformed_bracket",),
+    "task": ("type_of_work_unmatched", "task_in_several_lists"),
+    "time_entry": ("unknown_email", "duration_over_24h"),
+}
+REPORTED = ("type_of_work_unmatched", "task_in_several_lists", "malformed_bracket")  # notes, not errors
+
+
+def _cfg(ctx: RunContext) -> AworkSource:
+    cfg = ctx.tenant.sources.awork
+    assert cfg is not None
+    return cfg
+
+
+def _ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    head, _, rest = text.partition(".")
+    if rest:  # .NET's 7-digit fractions: keep microseconds
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits):]
+        text = f"{head}.{digits[:6]}{zone}"
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# -- staging rows -----------------------------------------------------------------------------
+def user_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {"source_id": str(item["id"]), "source_updated_at": _ts(item.get("updatedOn")), "payload": item, "email": user_email(item)}
+
+
+def type_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {"source_id": str(item["id"]), "source_updated_at": _ts(item.get("updatedOn")), "payload": item, "name": str(item.get("name") or "")}
+
+
+def project_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {"source_id": str(item["id"]), "source_updated_at": _ts(item.get("updatedOn")), "payload": item, "name": str(item.get("name") or "")}
+
+
+def list_row(item: dict[str, Any], project_id: str) -> dict[str, Any]:
+    order = item.get("order")
+    return {"source_id": str(item["id"]), "source_updated_at": _ts(item.get("updatedOn")), "payload": item,
+            "project_id": project_id, "name": str(item.get("name") or ""),
+            "list_order": int(order) if isinstance(order, int | float) else None}
+
+
+def task_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {"source_id": str(item["id"]), "source_updated_at": _ts(item.get("updatedOn")), "payload": item,
+            "project_id": item.get("projectId") or item.get("entityId"), "name": str(item.get("name") or ""),
+            "type_of_work_id": item.get("typeOfWorkId"), "planned_duration_s": item.get("plannedDuration")}
+
+
+def entry_row(item: dict[str, Any]) -> dict[str, Any]:
+    start = str(item.get("startDateUtc") or item.get("startDateLocal") or "1970-01-01")[:10]
+    return {"source_id": str(item["id"]), "source_updated_at": _ts(item.get("updatedOn")), "payload": item,
+            "user_id": str(item.get("userId") or ""), "project_id": item.get("projectId"), "task_id": item.get("taskId"),
+            "start_date": date.fromisoformat(start), "duration_s": int(item.get("duration") or 0),
+            "is_billed": bool(item.get("isBilled"))}
+
+
+def _stage(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any]]], to_row: Any) -> tuple[repo.UpsertResult, set[str]]:
+    total, seen = repo.UpsertResult(), set()
+    for page in pages:
+        rows = [to_row(item) for item in page]
+        with ctx.staging.begin() as conn:
+            total += repo.upsert_source_records(conn, table, ctx.tenant.id, rows)
+        seen.update(r["source_id"] for r in rows)
+    return total, seen
+
+
+def _quarantine_set(conn: Connection, ctx: RunContext, entity: str, items: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> None:
+    """Open (or refresh) the transform-owned items of one entity; resolve the ones no longer true."""
+    for (source_id, reason), (detail, context) in items.items():
+        repo.quarantine_record(conn, tenant=ctx.tenant.id, source=SOURCE, entity=entity, source_id=source_id,
+                               reason=reason, detail=detail, context=context, run_id=ctx.run_id)
+    for reason in TRANSFORM_REASONS[entity]:
+        current = [sid for (sid, r) in items if r == reason]
+        resolve_reasons(conn, tenant=ctx.tenant.id, source=SOURCE, entity=entity, reasons=(reason,), except_ids=current)
+
+
+def linked_projects(conn: Connection, tenant: str) -> dict[str, int]:
+    """awork project id → HQ project id of the projects linked in the last extract."""
+    return {l.source_id: int(l.hq_id) for l in repo.links(conn, tenant, SOURCE, "project", state="synced") if l.hq_id}
+
+
+# -- extract ----------------------------------------------------------------------------------
+def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Stage users, types of work, the linked projects with lists and tasks, and time entries."""
+    ensure_schema(ctx.staging)
+    cfg = _cfg(ctx)
+    tenant = ctx.tenant.id
+    client: AworkClient = ctx.require_clients().awork()
+    hq = ctx.require_clients().hq()
+    started = datetime.now(UTC)
+
+    users, _ = _stage(ctx, awork_users, client.users(show_archived=True), user_row)
+    types, _ = _stage(ctx, awork_types_of_work, client.types_of_work(show_archived=True), type_row)
+
+    # Which HQ projects are linked, and to which awork project (A2/A3).
+    problems: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    wanted: dict[str, int] = {}
+    for project in sorted(hq.projects_with_custom_field(cfg.link_field), key=lambda p: int(p["Id"])):
+        hq_id = int(project["Id"])
+        value = next((f.get("Value") for f in project.get("CustomFields") or [] if f.get("Name") == cfg.link_field), None)
+        where = f"HQ project {project.get('Number') or ''} {project.get('Name')!r} (Id {hq_id})".replace("  ", " ")
+        try:
+            awork_id = parse_awork_link(value)
+        except InvalidLink as exc:
+            problems[(str(hq_id), "invalid_awork_link")] = (f"{where}: {exc}; its times are not synced", {"value": value})
+            continue
+        if awork_id in wanted:
+            problems[(str(hq_id), "duplicate_awork_link")] = (
+                f"{where}: awork project {awork_id} is already linked to HQ project {wanted[awork_id]}; only that one gets its times",
+                {"value": value, "awork_project_id": awork_id, "linked_to": wanted[awork_id]})
+            continue
+        wanted[awork_id] = hq_id
+    hq_names = {}
+    lists, tasks = repo.UpsertResult(), repo.UpsertResult()
+    linked: dict[str, int] = {}
+    for awork_id, hq_id in wanted.items():
+        project = client.project(awork_id)
+        if project is None:
+            problems[(str(hq_id), "awork_project_not_found")] = (
+                f"HQ project {hq_id}: its awork Link names awork project {awork_id}, which does not exist (or is "
+                "not visible to the sync's API key); its times are not synced", {"awork_project_id": awork_id})
+            continue
+        linked[awork_id] = hq_id
+        hq_names[awork_id] = project.get("name")
+        with ctx.staging.begin() as conn:
+            repo.upsert_source_records(conn, awork_projects, tenant, [project_row(project)])
+        result, _ = _stage(ctx, awork_task_lists, client.task_lists(awork_id, show_archived=True), lambda i, p=awork_id: list_row(i, p))
+        lists += result
+        result, seen = _stage(ctx, awork_tasks, client.project_tasks(awork_id), task_row)
+        tasks += result
+        with ctx.staging.begin() as conn:  # the listing is complete: tasks missing from it are gone
+            gone = [r.source_id for r in conn.execute(select(awork_tasks.c.source_id).where(
+                awork_tasks.c.tenant == tenant, awork_tasks.c.project_id == awork_id, awork_tasks.c.deleted_at.is_(None)))
+                if r.source_id not in seen]
+            repo.mark_source_deleted(conn, awork_tasks, tenant, gone)
+
+    with ctx.staging.begin() as conn:
+        before = linked_projects(conn, tenant)
+        for awork_id, hq_id in linked.items():
+            repo.save_link(conn, tenant=tenant, source=SOURCE, entity="project", source_id=awork_id, hq_entity="Project",
+                           state="synced", hq_id=str(hq_id), written={"awork_project_id": awork_id, "name": hq_names.get(awork_id)})
+        for awork_id, hq_id in before.items():
+            if awork_id not in linked:
+                repo.save_link(conn, tenant=tenant, source=SOURCE, entity="project", source_id=awork_id, hq_entity="Project",
+                               state="deleted", hq_id=str(hq_id), written=None)
+        _quarantine_set(conn, ctx, "project", problems)
+        cursor = _ts(repo.get_cursor(conn, tenant, SOURCE, "time_entry"))
+
+    # Time entries: what changed since the last run (whole workspace), and everything of newly linked projects.
+    entries = repo.UpsertResult()
+    if cursor is not None:
+        result, _ = _stage(ctx, awork_time_entries, client.time_entries_updated_since(cursor - UPDATED_OVERLAP), entry_row)
+        entries += result
+    new = sorted(set(linked) - set(before)) if cursor is not None else sorted(linked)
+    window = (cfg.sync_start_date, ctx.today + timedelta(days=FUTURE_DAYS))
+    for awork_id in new:
+        result, _ = _stage(ctx, awork_time_entries, client.time_entries(between=window, project_id=awork_id), entry_row)
+        entries += result
+    with ctx.staging.begin() as conn:
+        if cursor is None or started > cursor:
+            repo.set_cursor(conn, tenant, SOURCE, "time_entry", started.isoformat())
+    result = {
+        "users": vars(users), "types_of_work": vars(types), "task_lists": vars(lists), "tasks": vars(tasks),
+        "time_entries": vars(entries), "linked_projects": len(linked), "newly_linked": len(new),
+        "project_problems": _reason_counts(problems),
+        "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
+        "requests": client.requests_sent,
+    }
+    log.info("extract %s: %s", tenant, result)
+    return result
+
+
+def _reason_counts(items: dict[tuple[str, str], Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, reason in items:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+# -- deletions --------------------------------------------------------------------------------
+def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Per linked project, re-read the recent window; a missing entry is deleted after its 404."""
+    ensure_schema(ctx.staging)
+    cfg = _cfg(ctx)
+    tenant = ctx.tenant.id
+    client: AworkClient = ctx.require_clients().awork()
+    first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_days))
+    last = ctx.today + timedelta(days=FUTURE_DAYS)
+    with ctx.staging.connect() as conn:
+        projects = sorted(linked_projects(conn, tenant))
+    t = awork_time_entries
+    listed_total, confirmed, still_there = 0, [], []
+    for awork_id in projects:
+        _, listed = _stage(ctx, t, client.time_entries(between=(first, last), project_id=awork_id), entry_row)
+        listed_total += len(listed)
+        with ctx.staging.connect() as conn:
+            staged = {r.source_id for r in conn.execute(select(t.c.source_id).where(
+                t.c.tenant == tenant, t.c.project_id == awork_id, t.c.deleted_at.is_(None),
+                t.c.start_date >= first, t.c.start_date <= last))}
+        for entry_id in sorted(staged - listed):
+            current = client.time_entry(entry_id)
+            if current is None:
+                confirmed.append(entry_id)
+            else:
+                still_there.append(entry_row(current))
+    with ctx.staging.begin() as conn:
+        repo.mark_source_deleted(conn, t, tenant, confirmed)
+        if still_there:  # moved to another project or out of the window: keep it fresh
+            repo.upsert_source_records(conn, t, tenant, still_there)
+    result = {"window": [first.isoformat(), last.isoformat()], "projects": len(projects), "listed": listed_total,
+              "deleted": len(confirmed), "moved": len(still_there), "requests": client.requests_sent}
+    log.info("reconcile_deletions %s: %s", tenant, result)
+    return result
+
+
+# -- transform --------------------------------------------------------------------------------
+def _phase_sync_id(kind: str, ident: str) -> str:
+    return f"awork-{kind}:{ident}"
+
+
+def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Plan phases, tasks and reportings of the linked projects; quarantine and report the rest."""
+    ensure_schema(ctx.staging)
+    cfg = _cfg(ctx)
+    tenant = ctx.tenant.id
+    hq = ctx.require_clients().hq()
+    hq_users = {str(u["EMailWork"]).strip().casefold(): str(u["Id"]) for u in hq.users() if u.get("EMailWork")}
+    task_types = hq.task_types()
+    types_by_name = {str(tt["Name"]).strip().casefold(): int(tt["Id"]) for tt in task_types}
+    default_type = next((tt for tt in task_types if tt.get("IsDefault")), None)
+    counts = {e: repo.EntityCounts() for e in ("reporting", "task", "phase")}
+    issues: dict[str, dict[tuple[str, str], tuple[str, dict[str, Any]]]] = {e: {} for e in ("phase", "task", "time_entry")}
+    now = utcnow()
+
+    with ctx.staging.begin() as conn:
+        linked = linked_projects(conn, tenant)
+        emails = {r.source_id: r.email for r in conn.execute(select(awork_users.c.source_id, awork_users.c.email).where(awork_users.c.tenant == tenant))}
+        type_names = {r.source_id: r.name for r in conn.execute(select(awork_types_of_work.c.source_id, awork_types_of_work.c.name).where(awork_types_of_work.c.tenant == tenant))}
+        lists = {r.source_id: {"id": r.source_id, "name": r.name, "order": r.list_order, "isArchived": bool((r.payload or {}).get("isArchived")), "project_id": r.project_id}
+                 for r in conn.execute(select(awork_task_lists).where(awork_task_lists.c.tenant == tenant, awork_task_lists.c.deleted_at.is_(None)))}
+        tasks = [r for r in conn.execute(select(awork_tasks).where(awork_tasks.c.tenant == tenant, awork_tasks.c.deleted_at.is_(None),
+                                                                    awork_tasks.c.project_id.in_(list(linked))).order_by(awork_tasks.c.source_id))]
+        reporting_links = {l.source_id: l for l in repo.links(conn, tenant, SOURCE, "time_entry")}
+
+        phases: dict[str, dict[str, Any]] = {}  # SyncId -> plan body
+
+        def default_phase(awork_pid: str) -> str:
+            sync_id = _phase_sync_id("times", awork_pid)
+            phases.setdefault(sync_id, {"ProjectId": linked[awork_pid], "Name": cfg.default_phase_name, "SyncId": sync_id, "PlannedEffort": None})
+            return sync_id
+
+        task_plans: dict[str, dict[str, Any]] = {}
+        task_project: dict[str, str] = {}
+        for task in tasks:
+            pid = str(task.project_id)
+            payload = task.payload or {}
+            parent = default_phase(pid)
+            if cfg.phase_mode is PhaseMode.BY_LIST:
+                choice = choose_list(payload.get("lists") or [], lists)
+                if choice.list_id is not None:
+                    listed = lists.get(choice.list_id) or next(m for m in payload["lists"] if str(m.get("id")) == choice.list_id)
+                    phase = parse_list_name(str(listed.get("name") or ""))
+                    parent = _phase_sync_id("list", choice.list_id)
+                    phases[parent] = {"ProjectId": linked[pid], "Name": phase.name, "SyncId": parent, "PlannedEffort": phase.planned_hours}
+                    if phase.problem:
+                        issues["phase"][(parent, "malformed_bracket")] = (phase.problem, {"list_id": choice.list_id, "list_name": listed.get("name")})
+                    if choice.ambiguous:
+                        names = [str((lists.get(c) or {}).get("name") or c) for c in choice.candidates]
+                        issues["task"][(task.source_id, "task_in_several_lists")] = (
+                            f"awork task {task.name!r} is in {len(names)} lists ({', '.join(names)}); it goes under "
+                            f"{phase.name!r} (lowest list order, then name, then id)", {"lists": names, "chosen": choice.list_id})
+            type_name = type_names.get(str(task.type_of_work_id or ""))
+            type_id = types_by_name.get(type_name.strip().casefold()) if type_name else None
+            if type_id is None:
+                type_id = int(default_type["Id"]) if default_type else None
+                issues["task"][(task.source_id, "type_of_work_unmatched")] = (
+                    f"awork task {task.name!r}: type of work {type_name!r} has no HQ task type of that name; the task "
+                    f"gets HQ's default task type {default_type.get('Name') if default_type else None!r}",
+                    {"type_of_work": type_name, "default_task_type": default_type.get("Name") if default_type else None})
+            planned = task.planned_duration_s
+            task_plans[task.source_id] = {
+                "ProjectId": linked[pid], "Name": task.name.strip() or "(ohne Namen)", "TaskTypeId": type_id,
+                "PlannedEffort": round(planned / 3600, 4) if planned else 0.0, "SyncId": task.source_id, "ParentSyncId": parent,
+            }
+            task_project[task.source_id] = pid
+
+        # Reportings: every entry of a linked project, and every entry we booked before.
+        t = awork_time_entries
+        entry_rows = conn.execute(select(t).where(t.c.tenant == tenant, (t.c.project_id.in_(list(linked))) | (t.c.source_id.in_(list(reporting_links))))).all()
+        entry_plans: dict[str, Wanted | NotWanted | Quarantined] = {}
+        for row in entry_rows:
+            link = reporting_links.get(row.source_id)
+            pid = str(row.project_id) if row.project_id else None
+            if row.deleted_at is not None:
+                plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
+            elif pid not in linked:
+                booked_from = (link.written or {}).get("awork_project") if link and link.written else None
+                plan = NotWanted("project_unlinked" if booked_from == pid else "moved_out_of_linked_projects")
+            else:
+                task_id = str(row.task_id) if row.task_id else None
+                sync = task_id if task_id in task_plans and task_project.get(task_id) == pid else default_phase(pid)
+                plan = plan_reporting(
+                    entry_id=row.source_id, payload=row.payload, version=str((row.payload or {}).get("updatedOn")),
+                    email=emails.get(row.user_id), hq_users=hq_users, hq_project_id=str(linked[pid]),
+                    task_sync_id=sync, sync_start=cfg.sync_start_date, timezone=ctx.tenant.timezone,
+                )
+            entry_plans[row.source_id] = plan
+            if isinstance(plan, Quarantined):
+                counts["reporting"].count("quarantined", plan.reason)
+                issues["time_entry"][(row.source_id, plan.reason)] = (plan.detail, plan.context)
+            elif isinstance(plan, NotWanted) and plan.reason in ("before_sync_start", "timer_running", "project_unlinked"):
+                counts["reporting"].count("skipped", plan.reason)
+
+        # Replace the plans of this tenant (a project unlinked since the last run leaves no stale plan).
+        conn.execute(delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE))
+        rows = []
+        for sync_id, body in phases.items():
+            rows.append(_plan_row(tenant, "phase", sync_id, "wanted", None, str(body["ProjectId"]), body, None, now))
+        for task_id, body in task_plans.items():
+            rows.append(_plan_row(tenant, "task", task_id, "wanted", None, str(body["ProjectId"]), body, None, now))
+        for entry_id, plan in entry_plans.items():
+            if isinstance(plan, Wanted):
+                rows.append(_plan_row(tenant, "time_entry", entry_id, "wanted", None, plan.hq_user_id, plan.body, plan.version, now))
+            else:
+                rows.append(_plan_row(tenant, "time_entry", entry_id, "not_wanted" if isinstance(plan, NotWanted) else "quarantined",
+                                      plan.reason, None, None, None, now))
+        if rows:
+            conn.execute(planned_hq_state.insert(), rows)
+        for entity, items in issues.items():
+            _quarantine_set(conn, ctx, entity, items)
+            for (_, reason) in items:
+                target = counts["reporting" if entity == "time_entry" else entity]
+                if reason in REPORTED:
+                    bucket = target.details.setdefault("reported", {})
+                    bucket[reason] = bucket.get(reason, 0) + 1
+
+    result = {
+        "planned": {e: c.as_dict() for e, c in counts.items()},
+        "phases": len(phases), "tasks": len(task_plans), "entries": len(entry_plans), "hq_users": len(hq_users),
+    }
+    log.info("transform %s: %s", tenant, result)
+    return result
+
+
+def _plan_row(tenant: str, entity: str, source_id: str, plan: str, reason: str | None, parent: str | None,
+              body: Any, version: str | None, now: datetime) -> dict[str, Any]:
+    return {"tenant": tenant, "source": SOURCE, "entity": entity, "source_id": source_id, "plan": plan, "reason": reason,
+            "hq_parent_id": parent, "body": body, "version": version, "notes": None, "planned_at": now}
+
+
+# -- load -------------------------------------------------------------------------------------
+def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Phases and tasks first (by SyncId), then reportings."""
+    ensure_schema(ctx.staging)
+    hq = ctx.require_clients().hq()
+    structure = StructureLoader(ctx, hq)
+    with ctx.staging.connect() as conn:
+        phases = list(plans_of(conn, ctx.tenant.id, "phase"))
+        tasks = list(plans_of(conn, ctx.tenant.id, "task"))
+    projects = sorted({int(p.hq_parent_id) for p in phases + tasks})
+    for project_id in projects:
+        structure.load_project(
+            project_id,
+            [p for p in phases if int(p.hq_parent_id) == project_id],
+            sorted((t for t in tasks if int(t.hq_parent_id) == project_id), key=lambda t: t.source_id),
+        )
+    reportings = load_reportings(ctx, hq, structure.sync_map)
+    result = {"reporting": reportings.as_dict(), "phase": structure.counts["phase"].as_dict(),
+              "task": structure.counts["task"].as_dict(), "requests": hq.requests_sent}
+    log.info("load %s: %s", ctx.tenant.id, result)
+    return result
+
+
+# -- report -----------------------------------------------------------------------------------
+def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """Store and show the run's counts per entity: what load wrote plus what transform decided."""
+    results = step_results or {}
+    loaded = results.get("load") or {}
+    planned = (results.get("transform") or {}).get("planned") or {}
+    out: dict[str, repo.EntityCounts] = {}
+    for entity in ("reporting", "task", "phase"):
+        done = loaded.get(entity) or {}
+        counts = repo.EntityCounts(**{k: done.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")})
+        counts.details = {k: dict(v) for k, v in (done.get("details") or {}).items()}
+        for outcome, reasons in ((planned.get(entity) or {}).get("details") or {}).items():
+            for reason, n in reasons.items():
+                if outcome == "reported":
+                    bucket = counts.details.setdefault("reported", {})
+                    bucket[reason] = bucket.get(reason, 0) + n
+                else:
+                    counts.count(outcome, reason, n)
+        out[entity] = counts
+    project = repo.EntityCounts()
+    for reason, n in ((results.get("extract") or {}).get("project_problems") or {}).items():
+        project.count("quarantined", reason, n)
+    out["project"] = project
+    summary = record_report(ctx, out)
+    summary["extracted"] = {k: (results.get("extract") or {}).get(k) for k in ("time_entries", "linked_projects", "newly_linked", "mode")}
+    summary["deletions_found"] = (results.get("reconcile_deletions") or {}).get("deleted", 0)
+    return summary
