@@ -27,6 +27,14 @@ def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServe
         yield servers
 
 
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's metadata database (SQLite in the session's AIRFLOW_HOME): dag.test(), connections."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
 @pytest.fixture
 def fresh_sandboxes(sandboxes: SandboxServers) -> SandboxServers:
     """The shared sandboxes, emptied (data, request log, faults, rate limits) for this test."""

@@ -26,14 +26,6 @@ TENANT = "acme"
 AWORK_KEY = "acme-awork-key"
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """Airflow's metadata database for dag.test() (SQLite in the session's AIRFLOW_HOME)."""
-    from airflow.utils import db
-
-    db.initdb()
-
-
 class PersonioAdmin:
     """Vendor-side edits a person would make in Personio (over the sandbox's v2 API)."""
 

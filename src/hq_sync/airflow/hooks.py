@@ -88,8 +88,9 @@ class StagingHook:
 class ConnectionClients:
     """The tenant's API clients, built once per task from its Airflow connections."""
 
-    def __init__(self, tenant: TenantConfig) -> None:
+    def __init__(self, tenant: TenantConfig, staging: Engine | None = None) -> None:
         self.tenant = tenant
+        self.staging = staging  # where rotating OAuth refresh tokens are kept
 
     def _conn(self, system: str) -> Any:
         conn_id = self.tenant.connection_id(system)  # type: ignore[arg-type]
@@ -127,22 +128,32 @@ class ConnectionClients:
     def personio(self) -> Any:
         return self._personio
 
-    def _awork_auth(self, conn: Any) -> Any:
-        """How the awork client authenticates. Today: the API key in the connection's password.
+    def _awork_auth(self, conn: Any, base_url: str) -> Any:
+        """How the awork client authenticates: the API key in the password, or OAuth (A1).
 
-        Extension point for OAuth (issue #6): a connection whose extra says ``"auth": "oauth"``
-        will build ``AworkOAuthTokens(conn.login, <client secret>, token_url_for(base), store)``
-        with a token store kept next to the connection; until then it is refused clearly.
+        OAuth connections are written by ``python -m hq_sync.connect.awork``: login = client id,
+        password = client secret, extra ``{"auth": "oauth", "refresh_token": ...}``. The refresh
+        token rotates on every use; rotations are kept in the staging database.
         """
-        from hq_sync.clients.awork import AworkApiKey
+        from hq_sync.clients.awork import AworkApiKey, AworkOAuthTokens, token_url_for
 
-        mode = str((conn.extra_dejson or {}).get("auth") or "api_key").lower()
-        if mode != "api_key":
+        extra = conn.extra_dejson or {}
+        mode = str(extra.get("auth") or "api_key").lower()
+        if mode == "api_key":
+            return AworkApiKey(conn.password)
+        if mode != "oauth":
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r}: unknown awork auth {mode!r} (api_key or oauth)")
+        if not extra.get("refresh_token") or not conn.login:
             raise MissingConnection(
-                f"Airflow connection {conn.conn_id!r}: awork auth {mode!r} is not supported yet (issue #6); "
-                "use an API key in the password"
+                f"Airflow connection {conn.conn_id!r} has no awork authorisation yet: run "
+                f"python -m hq_sync.connect.awork --tenant {self.tenant.id} (docs/runbook.md#connect-awork)"
             )
-        return AworkApiKey(conn.password)
+        if self.staging is None:
+            raise RuntimeError("awork OAuth needs the staging database to keep rotated refresh tokens")
+        from hq_sync.connect.token_store import StagingTokenStore
+
+        store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra["refresh_token"])
+        return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store)
 
     @cached_property
     def _awork(self) -> Any:
@@ -166,7 +177,7 @@ class ConnectionClients:
         key = (base, conn.conn_id, per_minute, per_second)
         with _AWORK_BUDGETS_LOCK:
             budget = _AWORK_BUDGETS.setdefault(key, RequestBudget(per_minute, per_second))
-        return AworkClient(base, self._awork_auth(conn), budget=budget, retry=retry)
+        return AworkClient(base, self._awork_auth(conn, base), budget=budget, retry=retry)
 
     def awork(self) -> Any:
         """awork client: connection ``awork_<tenant>``, host = API base (``…/api/v1``), password =

@@ -28,6 +28,7 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
     """Run one pipeline step for a tenant inside an Airflow task; returns the step's summary."""
     tenant = load_tenant(tenant_id)
     dag_run = context["dag_run"]
+    staging = StagingHook().get_engine()
     ctx = RunContext(
         tenant=tenant,
         source=source,
@@ -35,8 +36,8 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
         run_id=dag_run.run_id,
         data_interval_start=context.get("data_interval_start"),
         data_interval_end=context.get("data_interval_end"),
-        staging=StagingHook().get_engine(),
-        clients=ConnectionClients(tenant),
+        staging=staging,
+        clients=ConnectionClients(tenant, staging),
         params=dict(context.get("params") or {}),
     )
     kwargs: dict[str, Any] = {}

@@ -49,7 +49,8 @@ DEFAULT_RESERVE_FRACTION = 0.05  # leave the last 5 % of a workspace window to t
 TOKEN_RENEW_MARGIN_S = 300.0  # renew an access token this long (at most 10 % of its life) before expiry
 OAUTH_SCOPE = "full_access offline_access"
 DEFAULT_ORDER = "createdOn asc"  # awork's default order is unspecified (§3): page in a stable one
-REAUTHORISE = "Re-authorise the tenant's awork connection"
+REAUTHORISE = ("Re-authorise the tenant's awork connection: python -m hq_sync.connect.awork --tenant <tenant> "
+               "(docs/runbook.md#connect-awork)")
 
 Page = list[dict[str, Any]]
 

@@ -29,7 +29,7 @@ KEY_COLUMNS = ("tenant", "source_id")
 BOOKKEEPING = ("first_seen_at", "last_seen_at", "deleted_at")
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+def dialect_insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT that supports ON CONFLICT (both SQLite and PostgreSQL do)."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
@@ -105,7 +105,7 @@ def upsert_source_records(
             to_write.append(values)
 
     if to_write:
-        stmt = _insert(conn, table)
+        stmt = dialect_insert(conn, table)
         replace = {
             c.name: stmt.excluded[c.name]
             for c in table.columns
@@ -214,7 +214,7 @@ def save_link(
         "synced_at": now if state == "synced" else None,
         "updated_at": now,
     }
-    stmt = _insert(conn, hq_links).values(**values)
+    stmt = dialect_insert(conn, hq_links).values(**values)
     keys = ["tenant", "source", "entity", "source_id"]
     stmt = stmt.on_conflict_do_update(
         index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
@@ -260,7 +260,7 @@ def save_plan(
         "notes": notes or None, "planned_at": utcnow(),
     }
     keys = ["tenant", "source", "entity", "source_id"]
-    stmt = _insert(conn, planned_hq_state).values(**values)
+    stmt = dialect_insert(conn, planned_hq_state).values(**values)
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}))
 
 
@@ -279,7 +279,7 @@ def quarantine_record(
 ) -> None:
     """Put a record into quarantine, or refresh it there (re-opening it if it had been resolved)."""
     now = utcnow()
-    stmt = _insert(conn, quarantine).values(
+    stmt = dialect_insert(conn, quarantine).values(
         tenant=tenant,
         source=source,
         entity=entity,
@@ -392,7 +392,7 @@ def record_run_summary(
         **{k: v for k, v in counts.as_dict().items()},
         "recorded_at": utcnow(),
     }
-    stmt = _insert(conn, run_summaries).values(**values)
+    stmt = dialect_insert(conn, run_summaries).values(**values)
     keys = ["dag_id", "run_id", "entity"]
     stmt = stmt.on_conflict_do_update(
         index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
@@ -430,7 +430,7 @@ def get_cursor(conn: Connection, tenant: str, source: str, entity: str) -> str |
 
 
 def set_cursor(conn: Connection, tenant: str, source: str, entity: str, cursor: str | None) -> None:
-    stmt = _insert(conn, sync_cursors).values(
+    stmt = dialect_insert(conn, sync_cursors).values(
         tenant=tenant, source=source, entity=entity, cursor=cursor, updated_at=utcnow()
     )
     stmt = stmt.on_conflict_do_update(

@@ -243,6 +243,21 @@ run_summaries = Table(
     Index("ix_run_summaries_tenant", "tenant", "source", "recorded_at"),
 )
 
+# -- OAuth refresh tokens that rotate on every use (awork) ---------------------------------------
+# Tasks cannot write Airflow connections, so a rotated refresh token is kept here (encrypted when a
+# Fernet key is configured). ``seeded_from`` fingerprints the connection's token it descends from:
+# a re-authorisation (a new token in the connection) takes over from the stored chain.
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("system", String(32), primary_key=True),
+    Column("refresh_token", Text, nullable=False),
+    Column("encrypted", Boolean, nullable=False),
+    Column("seeded_from", String(64), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 # -- Incremental cursors (e.g. the highest updated_at read so far) -------------------------------
 sync_cursors = Table(
     "sync_cursors",

@@ -1,0 +1,93 @@
+"""Where a rotating OAuth refresh token lives between task runs.
+
+awork replaces the refresh token on every use (awork.md §2b). Airflow 3 tasks cannot write
+Airflow connections, so the connection holds the token the connect command obtained (the *seed*)
+and the staging database holds the latest rotation, encrypted with a Fernet key when one is
+configured (``$HQ_SYNC_FERNET_KEY``, else Airflow's ``AIRFLOW__CORE__FERNET_KEY``). When the
+connection's token changes (the tenant was re-authorised), the stored chain is replaced by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Engine, select
+
+from hq_sync.staging import ensure_schema
+from hq_sync.staging.repository import dialect_insert
+from hq_sync.staging.schema import oauth_tokens, utcnow
+
+log = logging.getLogger(__name__)
+
+FERNET_ENV = ("HQ_SYNC_FERNET_KEY", "AIRFLOW__CORE__FERNET_KEY")
+
+
+def _fernet() -> Fernet | None:
+    for name in FERNET_ENV:
+        key = os.environ.get(name)
+        if key:
+            return Fernet(key.encode())
+    return None
+
+
+def fingerprint(token: str | None) -> str:
+    return hashlib.sha256((token or "").encode()).hexdigest()
+
+
+class TokenStoreError(RuntimeError):
+    """The stored token cannot be read (e.g. encrypted with another key)."""
+
+
+class StagingTokenStore:
+    """A ``TokenStore`` (hq_sync.clients.awork) backed by the staging database."""
+
+    def __init__(self, engine: Engine, tenant: str, system: str, seed: str | None) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self.system = system
+        self.seed = seed  # the refresh token in the Airflow connection
+        ensure_schema(engine)
+
+    def __repr__(self) -> str:
+        return f"StagingTokenStore(tenant={self.tenant!r}, system={self.system!r})"
+
+    def load(self) -> str | None:
+        """The latest refresh token: the stored rotation, or the connection's after a re-authorisation."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(oauth_tokens).where(oauth_tokens.c.tenant == self.tenant, oauth_tokens.c.system == self.system)
+            ).one_or_none()
+        if row is None or row.seeded_from != fingerprint(self.seed):
+            return self.seed
+        if not row.encrypted:
+            return str(row.refresh_token)
+        fernet = _fernet()
+        if fernet is None:
+            raise TokenStoreError(f"the stored {self.system} token of {self.tenant} is encrypted, but no Fernet key is set ({' or '.join(FERNET_ENV)})")
+        try:
+            return fernet.decrypt(str(row.refresh_token).encode()).decode()
+        except InvalidToken as exc:
+            raise TokenStoreError(f"the stored {self.system} token of {self.tenant} was encrypted with another Fernet key") from exc
+
+    def save(self, refresh_token: str) -> None:
+        """Store a new rotation (committed before this returns)."""
+        fernet = _fernet()
+        if fernet is None:
+            log.warning("no Fernet key set (%s): the %s refresh token is stored unencrypted", FERNET_ENV[0], self.system)
+        values = {
+            "tenant": self.tenant,
+            "system": self.system,
+            "refresh_token": fernet.encrypt(refresh_token.encode()).decode() if fernet else refresh_token,
+            "encrypted": fernet is not None,
+            "seeded_from": fingerprint(self.seed),
+            "updated_at": utcnow(),
+        }
+        with self.engine.begin() as conn:
+            stmt = dialect_insert(conn, oauth_tokens).values(**values)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["tenant", "system"],
+                set_={k: v for k, v in values.items() if k not in ("tenant", "system")},
+            ))
