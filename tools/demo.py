@@ -240,6 +240,7 @@ def start() -> None:
 hq-sync demo is running.
 
   Airflow UI     {base}    login: {LOGIN[0]} / {LOGIN[1]}
+  Sync status    {base}/hq-sync/status   (also in the UI: Browse → Sync status)
   Health         {base}/api/v2/monitor/health
   Sandboxes      awork    http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1
                  Personio http://127.0.0.1:{DEFAULT_PORTS['personio']}/v2

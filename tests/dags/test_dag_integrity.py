@@ -44,16 +44,41 @@ def test_no_import_errors(bag):
     assert bag.import_errors == {}
 
 
+def expected_dag_ids(tenant) -> set[str]:
+    ids = {tenant.dag_id(s) for s in tenant.enabled_sources()}
+    if "hq_to_awork" in tenant.enabled_sources():
+        ids.add(tenant.dag_id("hq_offer"))  # the manual offers DAG comes with HQ → awork
+    return ids
+
+
 def test_exactly_one_dag_per_enabled_tenant_and_source(bag):
     tenants = load_tenants(REPO_ROOT / "include" / "tenants").tenants
-    expected = {t.dag_id(s) for t in tenants for s in t.enabled_sources()}
-    assert expected  # the demo tenants enable both sources
+    expected = set().union(*(expected_dag_ids(t) for t in tenants))
+    assert {"personio", "awork", "hq_to_awork"} <= {s for t in tenants for s in t.enabled_sources()}
     assert set(bag.dag_ids) == expected
+
+
+def test_hq_to_awork_dags(bag):
+    for tenant in load_tenants(REPO_ROOT / "include" / "tenants").tenants:
+        if "hq_to_awork" not in tenant.enabled_sources():
+            continue
+        projects = bag.dags[tenant.dag_id("hq_to_awork")]
+        assert projects.timetable.expression == tenant.sources.hq_to_awork.schedule
+        assert [t.task_id for t in projects.topological_sort()] == ["sync_projects", "report"]
+        offer = bag.dags[tenant.dag_id("hq_offer")]
+        assert offer.timetable.__class__.__name__ == "NullTimetable"  # triggered by hand
+        assert set(offer.params) == {"offer_number", "awork_project"}
+        for dag in (projects, offer):
+            assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
+            assert {t.pool for t in dag.tasks} <= set(DEFAULT_POOL_SLOTS) | {"default_pool"}
+            assert all(t.retries >= 2 for t in dag.tasks)
 
 
 def test_every_tenant_dag_is_configured_as_documented(bag):
     for tenant in load_tenants(REPO_ROOT / "include" / "tenants").tenants:
         for source in tenant.enabled_sources():
+            if source == "hq_to_awork":
+                continue  # test_hq_to_awork_dags
             dag = bag.dags[tenant.dag_id(source)]
             cfg = tenant.source(source)
             assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"

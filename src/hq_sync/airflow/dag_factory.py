@@ -19,6 +19,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, get_parsin
 
 from hq_sync.airflow import tasks
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, load_tenants
+from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,13 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=2),
 }
 
+HQ_TO_AWORK_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # no history to backfill: catchup is off
+
 SOURCE_TITLES = {
     "personio": ("Personio absences → HQ", "absences from Personio into HQ (product.md B1–B7)"),
     "awork": ("awork times → HQ", "awork time entries into HQ reportings, tasks and phases (A5–A9)"),
+    "hq_to_awork": ("HQ projects → awork", "HQ projects flagged 'awork-Projekt anlegen' into awork projects (A2, A3)"),
+    "hq_offer": ("HQ offer → awork tasks", "one HQ offer's groups and positions into awork task lists and tasks (A4)"),
 }
 
 
@@ -112,6 +117,7 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["hq-sync", f"tenant:{tenant.id}", f"source:{source}"],
         doc_md=_doc_md(tenant, source),
+        on_failure_callback=alerts.on_failure_callback(),  # off unless HQ_SYNC_ALERTS is set
     )
     operators = []
     for step in STEP_NAMES:
@@ -128,6 +134,76 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
         )
     chain(*operators)
     return dag
+
+
+def _task(dag: DAG, source: str, step: str, tenant: TenantConfig, pool: str) -> PythonOperator:
+    return PythonOperator(
+        task_id=step,
+        dag=dag,
+        python_callable=tasks.run_step,
+        op_kwargs={"source": source, "step": step, "tenant_id": tenant.id},
+        pool=pool,
+    )
+
+
+def build_hq_to_awork_dags(tenant: TenantConfig) -> list[DAG]:
+    """HQ → awork: projects on a schedule (A2/A3), and one offer on demand (A4)."""
+    cfg = tenant.sources.hq_to_awork
+    assert cfg is not None
+    common = {
+        "catchup": False,
+        "max_active_runs": 1,
+        "start_date": HQ_TO_AWORK_START,
+        "default_args": DEFAULT_ARGS,
+        "on_failure_callback": alerts.on_failure_callback(),
+    }
+    projects = DAG(
+        dag_id=tenant.dag_id("hq_to_awork"),
+        dag_display_name=f"{SOURCE_TITLES['hq_to_awork'][0]}: {tenant.display_name}",
+        description=f"HQ projects → awork for {tenant.display_name}",
+        schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),
+        tags=["hq-sync", f"tenant:{tenant.id}", "source:hq_to_awork"],
+        doc_md=f"""### HQ projects → awork: {tenant.display_name} (`{tenant.id}`)
+
+Every HQ project with "awork-Projekt anlegen" set and an empty "{cfg.link_field}" gets an awork
+project of the same name{' (prefixed with the HQ project number)' if cfg.prefix_project_number else ''};
+its customer is set when a company of the same name (trimmed, exact) exists in both tools, and the
+awork address is written back to "{cfg.link_field}" (A2). Links set by hand are honoured; a link to a
+project that does not exist is reported (A3). Never two awork projects for one HQ project, also
+when an answer is lost. Connections: `{tenant.connection_id("awork")}`, `{tenant.connection_id("hq")}`.
+Schedule `{cfg.schedule}`. Counts: the `report` task's XCom.
+""",
+        **common,
+    )
+    chain(_task(projects, "hq_to_awork", "sync_projects", tenant, POOLS["awork"]),
+          _task(projects, "hq_to_awork", "report", tenant, "default_pool"))
+    offer = DAG(
+        dag_id=tenant.dag_id("hq_offer"),
+        dag_display_name=f"{SOURCE_TITLES['hq_offer'][0]}: {tenant.display_name}",
+        description=f"One HQ offer → awork task lists and tasks for {tenant.display_name}",
+        schedule=None,
+        tags=["hq-sync", f"tenant:{tenant.id}", "source:hq_offer"],
+        params={
+            "offer_number": Param("", type="string", minLength=1, title="Offer number (Angebotsnummer)",
+                                  description="The HQ offer whose groups and positions become awork task lists and tasks."),
+            "awork_project": Param("", type="string", title="awork project (optional)",
+                                   description="Name or id. Empty: the awork project linked to the offer's HQ project, "
+                                               "else the one with the same name. The run's log lists the candidates when "
+                                               "none fits."),
+        },
+        doc_md=f"""### HQ offer → awork tasks: {tenant.display_name} (`{tenant.id}`)
+
+Trigger with the offer number. Group sums become awork task lists named like the group; single
+positions become tasks in them (name from the position text without markup, planned duration from
+the amount when its unit is hours or days of 8 h); positions outside any group become tasks
+without a list (A4). Running it twice creates nothing new; positions added to the offer later are
+added.
+""",
+        **common,
+    )
+    chain(_task(offer, "hq_offer", "sync_offer", tenant, POOLS["awork"]),
+          _task(offer, "hq_offer", "report", tenant, "default_pool"))
+    return [projects, offer]
 
 
 def _config_error_dag_id(path: Path) -> str:
@@ -174,6 +250,10 @@ def build_dags(tenants_dir: Path | None = None) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
     for tenant in loaded.tenants:
         for source in tenant.enabled_sources():
+            if source == "hq_to_awork":
+                if wanted is None or wanted in (tenant.dag_id("hq_to_awork"), tenant.dag_id("hq_offer")):
+                    dags.update({dag.dag_id: dag for dag in build_hq_to_awork_dags(tenant)})
+                continue
             dag_id = tenant.dag_id(source)
             if wanted is None or wanted == dag_id:
                 dags[dag_id] = build_source_dag(tenant, source)

@@ -7,7 +7,7 @@ from typing import Any
 from hq_sync.airflow.hooks import ConnectionClients, StagingHook
 from hq_sync.config import TenantConfig, load_tenants
 from hq_sync.pipelines import RunContext
-from hq_sync.pipelines.steps import STEP_NAMES, steps_for
+from hq_sync.pipelines.steps import step_names, steps_for
 
 
 class TenantConfigInvalid(RuntimeError):
@@ -44,7 +44,7 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
     if step == "report":
         # The report merges what the earlier steps returned (their XComs).
         ti = context["ti"]
-        kwargs["step_results"] = {name: ti.xcom_pull(task_ids=name) for name in STEP_NAMES if name != "report"}
+        kwargs["step_results"] = {name: ti.xcom_pull(task_ids=name) for name in step_names(source) if name != "report"}
     return steps_for(source)[step](ctx, **kwargs)
 
 

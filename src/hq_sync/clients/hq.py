@@ -197,3 +197,27 @@ class HqClient(HttpClient):
                 for rep in position.get("UserReportings") or []:
                     ids.add(int(rep["Id"]))
         return ids
+
+    # -- HQ → awork (A2–A4) -----------------------------------------------------------------
+    def projects_with_fields(self) -> list[dict[str, Any]]:
+        """Every project with ``Id``, ``Name``, ``Number``, ``CompanyId`` and its ``CustomFields``."""
+        return self.all("Projects", expand="CustomFields", select="Id,Name,Number,CompanyId")
+
+    def companies(self) -> list[dict[str, Any]]:
+        return self.all("Companies", select="Id,Name")
+
+    def custom_field_definition_id(self, name: str, category: str = "Project") -> int | None:
+        """The id of a custom-field definition (only HQ's UI creates them), or None."""
+        for definition in self.all("CustomFieldDefinitions", select="Id,Name,Category"):
+            if definition.get("Name") == name and definition.get("Category") == category:
+                return int(definition["Id"])
+        return None
+
+    def set_project_custom_field(self, project_id: int | str, definition_id: int, value: str) -> None:
+        """PUT one custom-field value of a project (idempotent)."""
+        self.request("PUT", f"Projects({project_id})/CustomFields({definition_id})", json={"Value": value})
+
+    def quotation_by_number(self, number: str) -> dict[str, Any] | None:
+        """The offer (Angebot) with this number, with its ``Positions``; None when there is none."""
+        found = self.all("Quotations", filter=f"Number eq {odata_literal(number)}", expand="Positions")
+        return found[0] if found else None

@@ -33,8 +33,13 @@ from hq_sync.mappings import MappingError, build_mapping
 from hq_sync.paths import tenants_dir
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
-SOURCES = ("personio", "awork")
-DAG_ID_PREFIX = {"personio": "personio_absences", "awork": "awork_times"}
+SOURCES = ("personio", "awork", "hq_to_awork")
+DAG_ID_PREFIX = {
+    "personio": "personio_absences",
+    "awork": "awork_times",
+    "hq_to_awork": "hq_to_awork",
+    "hq_offer": "hq_offer_to_awork",  # manual: one offer → awork task lists and tasks (A4)
+}
 
 
 def _check_cron(value: str) -> str:
@@ -110,14 +115,30 @@ class AworkSource(SourceBase):
     link_field: Annotated[str, Field(min_length=1, max_length=200)] = "awork Link"
 
 
+class HqToAworkSource(_Strict):
+    """HQ → awork (A2–A4): projects every 15 minutes, offers on demand. Uses the awork connection."""
+
+    enabled: bool = True
+    schedule: Cron = "*/15 * * * *"
+    prefix_project_number: bool = False  # awork project name = "<HQ number> <HQ name>"
+    # The awork web address written into HQ's "awork Link", e.g. https://acme.awork.com; without
+    # it the bare awork project id is written (both forms are understood when reading links).
+    workspace_url: Annotated[str, Field(pattern=r"^https://[^/\s]+$")] | None = None
+    link_field: str = "awork Link"
+    # awork tasks need a type of work; offer positions carry none in HQ's v1 API. Default: the
+    # workspace's first type of work by name (the run says which).
+    offer_type_of_work: str | None = None
+
+
 class Sources(_Strict):
     personio: PersonioSource | None = None
     awork: AworkSource | None = None
+    hq_to_awork: HqToAworkSource | None = None
 
     @model_validator(mode="after")
     def _has_a_source(self) -> Sources:
-        if self.personio is None and self.awork is None:
-            raise ValueError("configure at least one source (sources.personio or sources.awork)")
+        if self.personio is None and self.awork is None and self.hq_to_awork is None:
+            raise ValueError("configure at least one source (sources.personio, sources.awork or sources.hq_to_awork)")
         return self
 
 
@@ -142,11 +163,12 @@ class TenantConfig(_Strict):
         """The id as used in connection ids and env vars (``-`` → ``_``)."""
         return self.id.replace("-", "_")
 
-    def connection_id(self, system: Literal["hq", "awork", "personio"]) -> str:
+    def connection_id(self, system: Literal["hq", "awork", "personio", "hq_to_awork"]) -> str:
         """The Airflow connection id holding this tenant's credentials for ``system``."""
+        system = "awork" if system == "hq_to_awork" else system  # HQ → awork writes with the awork connection
         return getattr(self.connections, system) or f"{system}_{self.slug}"
 
-    def source(self, name: str) -> PersonioSource | AworkSource | None:
+    def source(self, name: str) -> PersonioSource | AworkSource | HqToAworkSource | None:
         return getattr(self.sources, name)
 
     def enabled_sources(self) -> list[str]:

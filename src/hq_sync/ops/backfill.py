@@ -36,6 +36,7 @@ from hq_sync.config import DAG_ID_PREFIX, TenantConfig, load_tenants
 from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError
 
 FINISHED = {"success", "failed"}
+LOCKED_RETRIES = 4
 
 
 def _date(value: str) -> date:
@@ -70,8 +71,15 @@ def create_with_cli(dag_id: str, start: date, end: date, max_active_runs: int, r
     if dry_run:
         cmd.append("--dry-run")
     print("$ airflow " + " ".join(cmd[1:]), flush=True)
-    result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-    output = (result.stdout + result.stderr).strip()
+    for attempt in range(1, LOCKED_RETRIES + 1):
+        result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        output = (result.stdout + result.stderr).strip()
+        # SQLite metadata databases (laptop, demo) refuse a writer while the scheduler writes: the
+        # CLI's transaction was rolled back, so trying again is safe.
+        if result.returncode == 0 or "database is locked" not in output or attempt == LOCKED_RETRIES:
+            break
+        print(f"Airflow's metadata database was locked; trying again ({attempt}/{LOCKED_RETRIES - 1})", flush=True)
+        time.sleep(2 * attempt)
     if dry_run or result.returncode != 0:
         lines = [line for line in output.splitlines() if line.strip() and "DeprecationWarning" not in line]
         print("\n".join(lines[-40:]))

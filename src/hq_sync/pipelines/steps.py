@@ -47,15 +47,23 @@ def record_report(ctx: RunContext, counts_by_entity: dict[str, repo.EntityCounts
     return {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "entities": summary}
 
 
-PIPELINE_MODULES = {
-    "personio": "hq_sync.pipelines.personio_absences",
-    "awork": "hq_sync.pipelines.awork_times",
+# Per DAG kind: the module holding its steps, and the steps in order (each a task).
+PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "personio": ("hq_sync.pipelines.personio_absences", STEP_NAMES),
+    "awork": ("hq_sync.pipelines.awork_times", STEP_NAMES),
+    "hq_to_awork": ("hq_sync.pipelines.hq_to_awork", ("sync_projects", "report")),
+    "hq_offer": ("hq_sync.pipelines.hq_to_awork", ("sync_offer", "report")),
 }
 
 
-def steps_for(source: str) -> dict[str, Step]:
-    """The step functions of a source's pipeline, by step name (imported when a task needs them)."""
+def step_names(kind: str) -> tuple[str, ...]:
+    return PIPELINES[kind][1]
+
+
+def steps_for(kind: str) -> dict[str, Step]:
+    """The step functions of a DAG kind, by step name (imported when a task needs them)."""
     import importlib
 
-    module = importlib.import_module(PIPELINE_MODULES[source])
-    return {name: getattr(module, name) for name in STEP_NAMES}
+    module_name, names = PIPELINES[kind]
+    module = importlib.import_module(module_name)
+    return {name: getattr(module, name) for name in names}

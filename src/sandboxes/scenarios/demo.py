@@ -105,7 +105,26 @@ def _tenant(tenant: str, info: dict[str, str]) -> dict[str, Any]:
                 ],
             }
             for i, name in enumerate(PROJECT_NAMES)
-        ],
+        ] + [{
+            # A2: flagged for awork, not linked yet: hq_to_awork__muster-agentur creates it.
+            "name": "Website Hafenfest", "company": CUSTOMERS[0], "status": "Laufend",
+            "start": date(YEAR, 11, 1).isoformat(), "end": date(YEAR + 1, 3, 31).isoformat(),
+            "custom_fields": {"awork-Projekt anlegen": True},
+        }],
+        "quotations": [{
+            # A4: an offer with two groups and a loose position (hq_offer_to_awork__<tenant>).
+            "project": "Website Hafenfest", "subject": "Website Hafenfest", "status": "Accepted",
+            "positions": [
+                {"type": "GroupHeader", "text": "Konzeption"},
+                {"text": "Workshop <b>Zielgruppen</b>", "amount": 1, "unit": "Tage", "price": 1100},
+                {"text": "Sitemap & Wireframes", "amount": 12, "unit": "h", "price": 125},
+                {"type": "Subtotal"},
+                {"type": "GroupHeader", "text": "Design"},
+                {"text": "Screendesign", "amount": 2.5, "unit": "d", "price": 960},
+                {"type": "Subtotal"},
+                {"text": "Projektmanagement", "amount": 1, "unit": "Pauschal", "price": 800},
+            ],
+        }],
     }
 
     awork_users = [{"first_name": p["first_name"], "last_name": p["last_name"], "email": p["email"]} for p in people[:20]]

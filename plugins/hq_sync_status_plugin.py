@@ -1,0 +1,191 @@
+"""Airflow 3 plugin: the hq-sync status page and its JSON twin (issue #7, product.md D4).
+
+A FastAPI app mounted in the API server under ``/hq-sync`` (``fastapi_apps``) and a navigation
+entry that shows the page inside the Airflow UI (``external_views``, under *Browse*):
+
+- ``GET /hq-sync/status``               the page (per tenant and source: last run, next run,
+                                         counts, open quarantine by reason, conflicts, broken files)
+- ``GET /hq-sync/status.json``          the same data for monitoring tools
+- ``GET /hq-sync/status/quarantine``    drill-down to the records (``?tenant=&source=&reason=``)
+- ``GET /hq-sync/status/quarantine.json``
+
+Authentication is Airflow's own: the same JWT as the rest of the UI (the ``_token`` cookie the UI
+sets at login, or ``Authorization: Bearer`` for tools), validated by the auth manager through
+Airflow's ``get_user`` dependency; the user must be allowed to read DAGs. That token is forwarded to
+Airflow's REST API for the run data, so the page never shows more than the user may see there.
+Data comes from the staging database and the REST API, never from Airflow's metadata database.
+
+All logic lives in the library (``hq_sync.ops.status``, ``hq_sync.ops.status_html``); this file
+only wires it into Airflow. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from airflow.plugins_manager import AirflowPlugin
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/hq-sync"
+STAGING_CONN_ID = "hq_sync_staging"
+
+_engine_lock = threading.Lock()
+_engine: Any = None
+
+
+def _staging_engine() -> Any:
+    """The staging engine (resolved like the tasks do: env, connection, SQLite), created once."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
+
+            uri = None
+            if not os.environ.get("HQ_SYNC_STAGING_URL"):
+                try:
+                    from airflow.models.connection import Connection
+
+                    uri = Connection.get_connection_from_secrets(STAGING_CONN_ID).get_uri()
+                except Exception:  # noqa: BLE001 - no such connection: the SQLite default
+                    uri = None
+            _engine = create_staging_engine(resolve_staging_url(uri))
+            ensure_schema(_engine)
+        return _engine
+
+
+def _airflow_base_url(request: Request) -> str:
+    """Where this API server answers (for the REST calls): env, ``[api] base_url``, the request."""
+    explicit = os.environ.get("HQ_SYNC_AIRFLOW_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    from airflow.configuration import conf
+
+    configured = conf.get("api", "base_url", fallback="") or ""
+    if configured.startswith("http"):
+        return configured.rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _ui_base() -> str:
+    """The UI's path prefix (``[api] base_url``'s path, e.g. '' or '/airflow')."""
+    from airflow.configuration import conf
+
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get("_token")
+
+
+async def require_dag_reader(request: Request) -> Any:
+    """Airflow's own authentication (JWT from header or UI cookie), then: may the user read DAGs."""
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.core_api.security import get_user
+
+    header = request.headers.get("authorization", "")
+    credentials = None
+    if header.lower().startswith("bearer "):
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=header[7:].strip())
+    user = await get_user(request, None, credentials)  # raises 401/403 like every Airflow endpoint
+    if not get_auth_manager().is_authorized_dag(method="GET", user=user):
+        raise HTTPException(status_code=403, detail="reading DAGs is not allowed for this user")
+    return user
+
+
+User = Annotated[Any, Depends(require_dag_reader)]
+
+
+def _report(request: Request) -> Any:
+    from hq_sync.ops.airflow_api import AirflowApi
+    from hq_sync.ops.status import build_status
+
+    api = AirflowApi(_airflow_base_url(request), token=_token(request), timeout=20)
+    return build_status(_staging_engine(), api, ui_base=_ui_base())
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="hq-sync status", description="Sync status of every hq-sync tenant and source.")
+
+    @app.exception_handler(HTTPException)
+    async def _refused(request: Request, exc: HTTPException) -> Any:
+        # A person without a session is sent to the login page; tools get the status code.
+        wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.endswith(".json")
+        if exc.status_code == 401 and wants_html:
+            from airflow.api_fastapi.app import get_auth_manager
+
+            try:
+                login = get_auth_manager().get_url_login(next_url=str(request.url))
+            except Exception:  # noqa: BLE001 - any auth manager without a next_url
+                login = get_auth_manager().get_url_login()
+            return RedirectResponse(login, status_code=302)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status_page(request: Request, user: User) -> HTMLResponse:
+        from hq_sync.ops.status_html import render_status
+
+        return HTMLResponse(render_status(_report(request), base=URL_PREFIX, ui_base=_ui_base()))
+
+    @app.get("/status.json")
+    def status_json(request: Request, user: User) -> JSONResponse:
+        return JSONResponse(_report(request).as_dict())
+
+    def _items(tenant: str, source: str | None, reason: str | None, limit: int) -> list[dict[str, Any]]:
+        from hq_sync.ops.status import quarantine_items
+
+        with _staging_engine().connect() as conn:
+            return quarantine_items(conn, tenant, source or None, reason or None, limit=limit)
+
+    @app.get("/status/quarantine", response_class=HTMLResponse)
+    def quarantine_page(
+        user: User, tenant: str, source: str | None = None, reason: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> HTMLResponse:
+        from hq_sync.ops.status_html import render_quarantine
+
+        items = _items(tenant, source, reason, limit)
+        return HTMLResponse(render_quarantine(items, tenant=tenant, source=source, reason=reason, base=URL_PREFIX))
+
+    @app.get("/status/quarantine.json")
+    def quarantine_json(
+        user: User, tenant: str, source: str | None = None, reason: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> JSONResponse:
+        return JSONResponse({"tenant": tenant, "source": source, "reason": reason,
+                             "items": _items(tenant, source, reason, limit)})
+
+    @app.get("/")
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{URL_PREFIX}/status")
+
+    return app
+
+
+class HqSyncStatusPlugin(AirflowPlugin):
+    name = "hq_sync_status"
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "hq-sync status"}]
+    external_views = [
+        {
+            "name": "Sync status",
+            "href": f"{URL_PREFIX}/status",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "hq-sync-status",
+        }
+    ]
+
+
+__all__ = ["HqSyncStatusPlugin", "create_app"]

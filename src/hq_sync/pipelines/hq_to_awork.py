@@ -1,0 +1,282 @@
+"""HQ → awork (product.md A2–A4): projects every 15 minutes, offers on demand.
+
+DAG ``hq_to_awork__<tenant>``: ``sync_projects`` → ``report``. DAG ``hq_offer_to_awork__<tenant>``
+(triggered by hand with the offer number): ``sync_offer`` → ``report``.
+
+Every awork create follows the rule of the other loaders: a ``pending`` link with the intended
+object is saved *before* the create is sent; a pending link (crash, lost answer) is settled by
+looking in awork for an object of that name that no link owns, and adopting it. So an HQ project
+never gets two awork projects, and an offer run twice creates nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hq_sync.clients.awork import AworkClient
+from hq_sync.clients.hq import HqClient
+from hq_sync.clients.http import AmbiguousWriteError
+from hq_sync.pipelines.context import RunContext
+from hq_sync.pipelines.steps import record_report
+from hq_sync.staging import ensure_schema
+from hq_sync.staging import repository as repo
+from hq_sync.transform.offers import PlannedTask, plan_offer
+from hq_sync.transform.reportings import InvalidLink, parse_awork_link
+
+log = logging.getLogger(__name__)
+
+SOURCE = "hq"
+CREATE_FLAG = "awork-Projekt anlegen"
+CREATE_ATTEMPTS = 3
+
+
+def _fields(project: dict[str, Any]) -> dict[str, Any]:
+    return {f.get("Name"): f.get("Value") for f in project.get("CustomFields") or []}
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes", "ja")
+
+
+class AworkWriter:
+    """Creates awork objects for HQ records exactly once (pending link → create or adopt)."""
+
+    def __init__(self, ctx: RunContext, awork: AworkClient) -> None:
+        self.ctx = ctx
+        self.awork = awork
+
+    def link(self, entity: str, source_id: str) -> repo.Link | None:
+        with self.ctx.staging.connect() as conn:
+            return repo.get_link(conn, self.ctx.tenant.id, SOURCE, entity, source_id)
+
+    def owned(self, entity: str) -> set[str]:
+        with self.ctx.staging.connect() as conn:
+            return {str(l.hq_id) for l in repo.links(conn, self.ctx.tenant.id, SOURCE, entity) if l.hq_id}
+
+    def save(self, entity: str, source_id: str, state: str, awork_id: str | None, written: Any, parent: str | None = None) -> None:
+        with self.ctx.staging.begin() as conn:
+            repo.save_link(conn, tenant=self.ctx.tenant.id, source=SOURCE, entity=entity, source_id=source_id,
+                           hq_entity=f"awork_{entity}", state=state, hq_id=awork_id, hq_parent_id=parent, written=written)
+
+    def ensure(
+        self,
+        entity: str,
+        source_id: str,
+        written: dict[str, Any],
+        find: Callable[[set[str]], dict[str, Any] | None],
+        create: Callable[[], dict[str, Any]],
+        parent: str | None = None,
+    ) -> tuple[str, bool]:
+        """The awork id for an HQ record, creating the object once; returns (id, created now)."""
+        link = self.link(entity, source_id)
+        if link is not None and link.state == "synced" and link.hq_id:
+            return str(link.hq_id), False
+        self.save(entity, source_id, "pending", None, written, parent)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            if link is not None or attempt > 1:  # a previous attempt may have created it
+                found = find(self.owned(entity))
+                if found is not None:
+                    self.save(entity, source_id, "synced", str(found["id"]), written, parent)
+                    log.info("%s %s: adopted awork %s (an earlier create's answer was lost)", entity, source_id, found["id"])
+                    return str(found["id"]), True
+            try:
+                created = create()
+            except AmbiguousWriteError as exc:
+                log.warning("%s %s: create outcome unknown (%s); checking awork", entity, source_id, exc)
+                continue
+            self.save(entity, source_id, "synced", str(created["id"]), written, parent)
+            return str(created["id"]), True
+        raise AmbiguousWriteError(f"awork create of {entity} for {source_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")
+
+
+def _link_value(ctx: RunContext, awork_project_id: str) -> str:
+    cfg = ctx.tenant.sources.hq_to_awork
+    base = (cfg.workspace_url if cfg else None) or ""
+    return f"{base.rstrip('/')}/projects/{awork_project_id}" if base else awork_project_id
+
+
+def sync_projects(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """A2/A3: give flagged HQ projects an awork project, and check existing links."""
+    ensure_schema(ctx.staging)
+    clients = ctx.require_clients()
+    hq: HqClient = clients.hq()
+    awork: AworkClient = clients.awork()
+    cfg = ctx.tenant.sources.hq_to_awork
+    assert cfg is not None
+    writer = AworkWriter(ctx, awork)
+    counts = repo.EntityCounts()
+    link_field = hq.custom_field_definition_id(cfg.link_field)
+    if link_field is None:
+        raise RuntimeError("HQ has no project custom field 'awork Link'; an HQ admin must create it (Admin → Datenfelder)")
+    hq_companies = {c["Id"]: str(c.get("Name") or "").strip() for c in hq.companies()}
+    awork_companies: dict[str, list[str]] = {}
+    for page in awork.companies():
+        for company in page:
+            awork_companies.setdefault(str(company.get("name") or "").strip(), []).append(str(company["id"]))
+    awork_projects = {str(p["id"]): p for page in awork.projects() for p in page}
+
+    for project in hq.projects_with_fields():
+        fields = _fields(project)
+        source_id = str(project["Id"])
+        link = (fields.get(cfg.link_field) or "").strip()
+        if link:  # A3: linked, by us earlier or by hand: honoured as it is, but checked
+            try:
+                awork_id = parse_awork_link(link)
+            except InvalidLink as exc:
+                counts.count("quarantined", "malformed_link")
+                _report(ctx, source_id, "malformed_link", f"HQ project {project['Name']!r}: {exc}")
+                continue
+            if awork_id not in awork_projects:
+                counts.count("quarantined", "dead_link")
+                _report(ctx, source_id, "dead_link", f"HQ project {project['Name']!r} links to awork project {awork_id}, which does not exist (or this connection cannot see it)")
+                continue
+            _resolved(ctx, source_id)
+            counts.count("skipped", "already_linked")
+            continue
+        if not _truthy(fields.get(CREATE_FLAG)):
+            continue
+        name = f"{project['Number']} {project['Name']}" if cfg.prefix_project_number and project.get("Number") else str(project["Name"])
+        body: dict[str, Any] = {"name": name, "isBillableByDefault": True}
+        customer = hq_companies.get(project.get("CompanyId"))
+        matches = awork_companies.get(customer or "", [])
+        if customer and len(matches) == 1:
+            body["companyId"] = matches[0]
+        elif customer:  # no fuzzy guesses: created without customer, and reported
+            reported = counts.details.setdefault("reported", {})
+            reported["customer_not_matched"] = reported.get("customer_not_matched", 0) + 1
+            log.info("HQ project %s: customer %r has %d matches in awork; created without customer", project["Name"], customer, len(matches))
+
+        def find(owned: set[str], name: str = name) -> dict[str, Any] | None:
+            for page in awork.projects():
+                for candidate in page:
+                    if candidate.get("name") == name and str(candidate["id"]) not in owned:
+                        return candidate
+            return None
+
+        awork_id, created = writer.ensure("project", source_id, body, find, lambda body=body: awork.create_project(body))
+        hq.set_project_custom_field(project["Id"], link_field, _link_value(ctx, awork_id))
+        _resolved(ctx, source_id)
+        counts.count("created" if created else "updated", None if created else "link_written")
+    return {"project": counts.as_dict()}
+
+
+def _report(ctx: RunContext, source_id: str, reason: str, detail: str) -> None:
+    with ctx.staging.begin() as conn:
+        repo.quarantine_record(conn, tenant=ctx.tenant.id, source=SOURCE, entity="project", source_id=source_id,
+                               reason=reason, detail=detail, run_id=ctx.run_id)
+
+
+def _resolved(ctx: RunContext, source_id: str) -> None:
+    with ctx.staging.begin() as conn:
+        repo.resolve_quarantine(conn, tenant=ctx.tenant.id, source=SOURCE, entity="project", source_id=source_id)
+
+
+def _awork_project_for_offer(hq: HqClient, awork: AworkClient, offer: dict[str, Any], override: str | None) -> tuple[str, str]:
+    """(awork project id, how it was chosen): the override, the HQ project's link, else the same name."""
+    projects = {str(p["id"]): p for page in awork.projects() for p in page}
+    if override:
+        for pid, project in projects.items():
+            if override in (pid, project.get("name")):
+                return pid, "chosen in the trigger form"
+        raise ValueError(f"awork project {override!r} not found; candidates: {sorted(p.get('name') for p in projects.values())}")
+    hq_project = next((p for p in hq.projects_with_fields() if p["Id"] == offer.get("ProjectId")), None)
+    if hq_project is None:
+        raise ValueError(f"offer {offer.get('Number')} has no HQ project; choose the awork project in the trigger form")
+    link = (_fields(hq_project).get("awork Link") or "").strip()
+    if link:
+        pid = parse_awork_link(link)
+        if pid in projects:
+            return pid, f"linked to HQ project {hq_project['Name']!r}"
+    same = [pid for pid, p in projects.items() if p.get("name") == hq_project["Name"]]
+    if len(same) == 1:
+        return same[0], f"same name as HQ project {hq_project['Name']!r}"
+    raise ValueError(
+        f"no awork project for offer {offer.get('Number')}: HQ project {hq_project['Name']!r} is not linked and "
+        f"{len(same)} awork projects have its name; choose one in the trigger form: {sorted(p.get('name') for p in projects.values())}"
+    )
+
+
+def sync_offer(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """A4: the chosen offer's groups become task lists, its positions tasks (once)."""
+    ensure_schema(ctx.staging)
+    number = str(ctx.params.get("offer_number") or "").strip()
+    if not number:
+        raise ValueError("trigger this DAG with the offer number (param offer_number)")
+    clients = ctx.require_clients()
+    hq: HqClient = clients.hq()
+    awork: AworkClient = clients.awork()
+    offer = hq.quotation_by_number(number)
+    if offer is None:
+        raise ValueError(f"HQ has no offer with number {number!r}")
+    project_id, chosen = _awork_project_for_offer(hq, awork, offer, (ctx.params.get("awork_project") or "").strip() or None)
+    plan = plan_offer(list(offer.get("Positions") or []))
+    type_of_work = _type_of_work(ctx, awork)
+    writer = AworkWriter(ctx, awork)
+    counts = {"task_list": repo.EntityCounts(), "task": repo.EntityCounts()}
+    offer_key = str(offer["Id"])
+
+    def existing_lists(owned: set[str], name: str) -> dict[str, Any] | None:
+        return next((l for page in awork.task_lists(project_id) for l in page if l.get("name") == name and str(l["id"]) not in owned), None)
+
+    def existing_task(owned: set[str], name: str) -> dict[str, Any] | None:
+        return next((t for page in awork.project_tasks(project_id) for t in page if t.get("name") == name and str(t["id"]) not in owned), None)
+
+    def ensure_task(task: PlannedTask, list_id: str | None) -> None:
+        body: dict[str, Any] = {"name": task.name, "baseType": "projecttask", "entityId": project_id,
+                                "typeOfWorkId": type_of_work["id"]}
+        if task.planned_duration is not None:
+            body["plannedDuration"] = task.planned_duration
+        if list_id is not None:
+            body["lists"] = [{"id": list_id}]
+        _, created = writer.ensure(
+            "offer_position", f"{offer_key}:{task.key}", body,
+            lambda owned, n=task.name: existing_task(owned, n), lambda b=body: awork.create_task(b), parent=project_id,
+        )
+        counts["task"].count("created" if created else "skipped", None if created else "exists")
+
+    for planned_list in plan.lists:
+        list_id, created = writer.ensure(
+            "offer_group", f"{offer_key}:{planned_list.key}", {"name": planned_list.name},
+            lambda owned, n=planned_list.name: existing_lists(owned, n),
+            lambda n=planned_list.name: awork.create_task_list(project_id, {"name": n}), parent=project_id,
+        )
+        counts["task_list"].count("created" if created else "skipped", None if created else "exists")
+        for task in planned_list.tasks:
+            ensure_task(task, list_id)
+    for task in plan.loose_tasks:
+        ensure_task(task, None)
+    for reason in plan.skipped:
+        counts["task"].count("skipped", "no_text")
+        log.info("offer %s: %s", number, reason)
+    log.info("offer %s → awork project %s (%s)", number, project_id, chosen)
+    return {"offer": number, "awork_project": project_id, "chosen": chosen, "type_of_work": type_of_work["name"],
+            **{k: v.as_dict() for k, v in counts.items()}}
+
+
+def _type_of_work(ctx: RunContext, awork: AworkClient) -> dict[str, Any]:
+    """The awork type of work for tasks from offers: the configured one, else the first by name."""
+    cfg = ctx.tenant.sources.hq_to_awork
+    wanted = cfg.offer_type_of_work if cfg else None
+    types = sorted((t for page in awork.types_of_work() for t in page), key=lambda t: str(t.get("name", "")).casefold())
+    if wanted:
+        match = [t for t in types if str(t.get("name", "")).strip().casefold() == wanted.strip().casefold()]
+        if not match:
+            raise ValueError(f"awork has no type of work {wanted!r} (sources.hq_to_awork.offer_type_of_work); it has {[t.get('name') for t in types]}")
+        return match[0]
+    if not types:
+        raise ValueError("the awork workspace has no type of work; awork needs one for every task")
+    return types[0]
+
+
+def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """Store and show what the run did, per entity."""
+    counts: dict[str, repo.EntityCounts] = {}
+    for result in (step_results or {}).values():
+        for entity, value in (result or {}).items():
+            if isinstance(value, dict) and "created" in value:
+                c = repo.EntityCounts(**{k: value.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")})
+                c.details = dict(value.get("details") or {})
+                counts[entity] = c
+    return record_report(ctx, counts)

@@ -1,0 +1,65 @@
+"""Status assembly and rendering without a running Airflow (a fake REST reader)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hq_sync.ops.status import build_status
+from hq_sync.ops.status_html import render_status
+from hq_sync.staging import create_staging_engine
+from tests.ops.harness import write_tenants
+from tests.plugins.seed import EXPECTED_COUNTS, seed
+
+
+class FakeAirflow:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def dags(self) -> list[dict[str, Any]]:
+        if self.fail:
+            raise ConnectionError("api-server unreachable")
+        return [{"dag_id": "personio_absences__acme", "is_paused": False, "next_dagrun_run_after": "2026-11-27T12:00:00Z"},
+                {"dag_id": "personio_absences__beta", "is_paused": True, "next_dagrun_run_after": "2026-11-27T12:00:00Z"}]
+
+    def latest_runs(self, dag_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {"personio_absences__beta": {
+            "dag_id": "personio_absences__beta", "dag_run_id": "manual__x", "state": "failed", "run_type": "manual",
+            "run_after": "2026-11-27T09:00:00Z", "start_date": "2026-11-27T09:00:01Z", "end_date": "2026-11-27T09:02:00Z",
+            "duration": 119.0}}
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> tuple[Any, Path]:
+    url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    seed(url)
+    write_tenants(tmp_path / "tenants")
+    return create_staging_engine(url), tmp_path / "tenants"
+
+
+def test_status_combines_files_staging_and_airflow(staging: tuple[Any, Path]) -> None:
+    engine, tenants = staging
+    report = build_status(engine, FakeAirflow(), tenants_dir=tenants, ui_base="/airflow")
+    by_key = {(s.tenant, s.source): s for s in report.sources()}
+    for key, counts in EXPECTED_COUNTS.items():
+        assert by_key[key].counts == counts
+    beta = by_key[("beta", "personio")]
+    assert beta.paused is True and beta.next_run is None  # paused: no next run shown
+    assert beta.last_run.state == "failed" and beta.last_run.grid_url == "/airflow/dags/personio_absences__beta/runs/manual__x"
+    assert beta.needs_attention and not by_key[("delta", "awork")].in_airflow
+    totals = report.totals()
+    assert totals["failed_last_run"] == 1 and totals["config_errors"] == 1
+    html = render_status(report, base="/hq-sync", ui_base="/airflow")
+    assert 'href="/airflow/dags/personio_absences__beta/runs/manual__x"' in html and "1m 59s" in html
+    assert "not in Airflow (yet)" in html
+
+
+def test_airflow_failure_keeps_the_staging_data(staging: tuple[Any, Path]) -> None:
+    engine, tenants = staging
+    report = build_status(engine, FakeAirflow(fail=True), tenants_dir=tenants, now=datetime.now(UTC))
+    assert "api-server unreachable" in report.airflow_error
+    assert {(s.tenant, s.source): s.counts for s in report.sources()}[("acme", "awork")] == EXPECTED_COUNTS[("acme", "awork")]
+    assert 'id="airflow-error"' in render_status(report)
