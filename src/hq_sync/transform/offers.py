@@ -20,11 +20,12 @@ HOURS_PER_DAY = 8
 HOUR_UNITS = {"h", "std", "std.", "stunde", "stunden", "hour", "hours", "hrs"}
 DAY_UNITS = {"d", "t", "tag", "tage", "pt", "personentag", "personentage", "day", "days"}
 _TAG = re.compile(r"<[^>]+>")
+_LINE_BREAK = re.compile(r"<br\s*/?>|</(p|div|li|h[1-6])\s*>", re.IGNORECASE)
 
 
 def plain_text(value: str | None) -> str:
     """Position text without HTML markup and entities, whitespace folded (the first line if several)."""
-    text = html.unescape(_TAG.sub(" ", (value or "").replace("<br>", "\n").replace("<br/>", "\n")))
+    text = html.unescape(_TAG.sub(" ", _LINE_BREAK.sub("\n", value or "")))
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return next((line for line in lines if line), "")
 
