@@ -27,6 +27,7 @@ from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
 from hq_sync.load.tasks import StructureLoader, resolve_reasons
 from hq_sync.pipelines.context import RunContext
+from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
@@ -64,17 +65,7 @@ def _cfg(ctx: RunContext) -> AworkSource:
     return cfg
 
 
-def _ts(value: Any) -> datetime | None:
-    if not value:
-        return None
-    text = str(value).replace("Z", "+00:00")
-    head, _, rest = text.partition(".")
-    if rest:  # .NET's 7-digit fractions: keep microseconds
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
-        text = f"{head}.{digits[:6]}{zone}"
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+_ts = parse_timestamp
 
 
 # -- staging rows -----------------------------------------------------------------------------

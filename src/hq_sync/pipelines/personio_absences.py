@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -24,6 +24,7 @@ from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
 from hq_sync.mappings import build_mapping
 from hq_sync.pipelines.context import RunContext
+from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
@@ -49,11 +50,7 @@ def _cfg(ctx: RunContext) -> PersonioSource:
     return cfg
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+_parse_ts = parse_timestamp
 
 
 def _half(marker: dict[str, Any] | None) -> str | None:
