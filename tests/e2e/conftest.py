@@ -200,11 +200,28 @@ def _conn_env(conn_id: str, body: dict[str, Any]) -> tuple[str, str]:
 
 
 @pytest.fixture
-def world(fresh_sandboxes: SandboxServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None) -> Iterator[World]:
-    """A tenant 'acme' wired to freshly reset sandboxes, with its own staging database."""
+def world(
+    request: pytest.FixtureRequest, fresh_sandboxes: SandboxServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None
+) -> Iterator[World]:
+    """A tenant 'acme' wired to freshly reset sandboxes, with its own staging database.
+
+    SQLite by default; ``@pytest.mark.parametrize("world", ["postgresql"], indirect=True)`` runs
+    the test on an emptied PostgreSQL staging schema (skipped when PostgreSQL does not answer).
+    """
     tenants_dir = tmp_path / "tenants"
     tenants_dir.mkdir()
-    staging_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    if getattr(request, "param", "sqlite") == "postgresql":
+        from hq_sync.staging import create_staging_engine, upgrade
+        from hq_sync.staging.schema import metadata
+
+        staging_url = request.getfixturevalue("postgres_schema_url")
+        engine = create_staging_engine(staging_url)
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in metadata.sorted_tables) + " RESTART IDENTITY"))
+        engine.dispose()
+    else:
+        staging_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
     hq_token = "hq-acme-sync"
     monkeypatch.setenv("HQ_SYNC_TENANTS_DIR", str(tenants_dir))
     monkeypatch.setenv("HQ_SYNC_STAGING_URL", staging_url)

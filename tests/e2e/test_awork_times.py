@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -208,6 +210,7 @@ def awork_position(world) -> int:
 
 
 # -- tests ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_first_run_books_every_rule_and_a_rerun_changes_nothing(world):
     seed(world)
     start = awork_position(world)
@@ -237,6 +240,7 @@ def test_first_run_books_every_rule_and_a_rerun_changes_nothing(world):
     assert_budget_kept(world, since=start)
 
 
+@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_changes_in_awork_reach_hq_and_billed_reportings_stay(world):
     awork = seed(world)
     world.run("awork")

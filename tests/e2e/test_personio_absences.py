@@ -136,6 +136,7 @@ def expected_after_first_run() -> list[dict]:
     )
 
 
+@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_first_run_applies_every_rule(world):
     seed(world)
     run_id = world.run()
@@ -253,6 +254,7 @@ FAULTS = [
 ]
 
 
+@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_faults_end_in_the_same_state_without_duplicates(world):
     personio = seed(world)
     for vendor, rule in FAULTS:
