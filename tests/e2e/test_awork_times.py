@@ -368,3 +368,26 @@ def test_backfill_equals_one_run_and_repeating_it_changes_nothing(world):
         world.run("awork", logical_date=logical_date)
     assert world.hq_writes(since=position) == []
     assert hq_state(world) == state
+
+
+def test_deletion_of_an_old_entry_is_found_by_the_daily_full_reconcile(world):
+    """Entries older than the recent window: their deletion reaches HQ within a day."""
+    import sqlalchemy as sa
+
+    awork = seed(world)
+    tenant = world.tenant()
+    tenant["sources"]["awork"]["recent_window_days"] = 2  # "to-delete" (4 days ago) lies outside
+    world.write_tenant(tenant)
+    world.run("awork")
+    assert any(r[5] == "to-delete" for r in hq_state(world)["reportings"])
+    awork.delete_entry("to-delete")
+
+    world.run("awork")  # recent window only: the deletion is not seen yet
+    assert any(r[5] == "to-delete" for r in hq_state(world)["reportings"])
+    engine = sa.create_engine(world.staging_url)
+    with engine.begin() as conn:  # a day passes
+        conn.execute(sa.text("UPDATE sync_cursors SET cursor = :c WHERE source = 'awork' AND entity = 'full_reconcile'"),
+                     {"c": (datetime.now(UTC) - timedelta(hours=25)).isoformat()})
+    engine.dispose()
+    world.run("awork")
+    assert not any(r[5] == "to-delete" for r in hq_state(world)["reportings"])

@@ -56,6 +56,7 @@ TRANSFORM_REASONS = {
     "task": ("type_of_work_unmatched", "task_in_several_lists"),
     "time_entry": ("unknown_email", "duration_over_24h"),
 }
+FULL_RECONCILE_EVERY = timedelta(hours=24)  # deletions older than the recent window: within a day
 REPORTED = ("type_of_work_unmatched", "task_in_several_lists", "malformed_bracket")  # notes, not errors
 
 
@@ -227,12 +228,16 @@ def _reason_counts(items: dict[tuple[str, str], Any]) -> dict[str, int]:
 
 # -- deletions --------------------------------------------------------------------------------
 def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
-    """Per linked project, re-read the recent window; a missing entry is deleted after its 404."""
+    """Per linked project, re-read the recent window (and once a day everything since the sync
+    start date); a missing entry is deleted after its own 404."""
     ensure_schema(ctx.staging)
     cfg = _cfg(ctx)
     tenant = ctx.tenant.id
     client: AworkClient = ctx.require_clients().awork()
-    first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_days))
+    with ctx.staging.connect() as conn:
+        last_full = parse_timestamp(repo.get_cursor(conn, tenant, SOURCE, "full_reconcile"))
+    full = last_full is None or ctx.now - last_full >= FULL_RECONCILE_EVERY
+    first = cfg.sync_start_date if full else max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_days))
     last = ctx.today + timedelta(days=FUTURE_DAYS)
     with ctx.staging.connect() as conn:
         projects = sorted(linked_projects(conn, tenant))
@@ -255,7 +260,9 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         repo.mark_source_deleted(conn, t, tenant, confirmed)
         if still_there:  # moved to another project or out of the window: keep it fresh
             repo.upsert_source_records(conn, t, tenant, still_there)
-    result = {"window": [first.isoformat(), last.isoformat()], "projects": len(projects), "listed": listed_total,
+        if full:
+            repo.set_cursor(conn, tenant, SOURCE, "full_reconcile", ctx.now.isoformat())
+    result = {"window": [first.isoformat(), last.isoformat()], "full": full, "projects": len(projects), "listed": listed_total,
               "deleted": len(confirmed), "moved": len(still_there), "requests": client.requests_sent}
     log.info("reconcile_deletions %s: %s", tenant, result)
     return result
