@@ -26,6 +26,7 @@ from hq_sync.load.tasks import SyncMap, resolve_reasons
 from hq_sync.pipelines.context import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import hq_links, planned_hq_state
+from hq_sync.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,11 @@ LOAD_REASONS = ("hq_rejected", "billed_conflict")
 
 
 def _instant(value: Any) -> datetime | None:
+    """HQ's ``…On`` values are UTC (hq.md §4): naive ones are read as UTC, not as local time."""
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parse_timestamp(value)
     except (TypeError, ValueError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
 
 
 def same_reporting(existing: dict[str, Any], body: dict[str, Any]) -> bool:
