@@ -23,7 +23,7 @@ from hq_sync.clients.hq import HqClient
 from hq_sync.clients.http import AmbiguousWriteError, ClientError
 from hq_sync.pipelines.context import RunContext
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import hq_links, planned_hq_state
+from hq_sync.staging.schema import planned_hq_state
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,7 @@ class AbsenceLoader:
 
     def _owned_ids(self) -> set[str]:
         with self.ctx.staging.connect() as conn:
-            return {
-                str(r.hq_id)
-                for r in conn.execute(
-                    select(hq_links.c.hq_id).where(
-                        hq_links.c.tenant == self.tenant, hq_links.c.hq_entity == HQ_ENTITY, hq_links.c.hq_id.is_not(None)
-                    )
-                )
-            }
+            return repo.owned_hq_ids(conn, self.tenant, HQ_ENTITY)
 
     # -- HQ operations ---------------------------------------------------------------------
     def _find_unowned(self, user: str, body: dict[str, Any]) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from hq_sync.clients.http import AmbiguousWriteError, ClientError
 from hq_sync.load.tasks import SyncMap, resolve_reasons
 from hq_sync.pipelines.context import RunContext
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import hq_links, planned_hq_state
+from hq_sync.staging.schema import planned_hq_state
 from hq_sync.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ class ReportingLoader:
 
     def _owned_ids(self) -> set[str]:
         with self.ctx.staging.connect() as conn:
-            return {str(r.hq_id) for r in conn.execute(select(hq_links.c.hq_id).where(
-                hq_links.c.tenant == self.tenant, hq_links.c.hq_entity == HQ_ENTITY, hq_links.c.hq_id.is_not(None)))}
+            return repo.owned_hq_ids(conn, self.tenant, HQ_ENTITY)
 
     def _quarantine(self, source_id: str, reason: str, detail: str, context: dict[str, Any]) -> None:
         with self.ctx.staging.begin() as conn:

@@ -53,7 +53,7 @@ class AworkWriter:
 
     def owned(self, entity: str) -> set[str]:
         with self.ctx.staging.connect() as conn:
-            return {str(l.hq_id) for l in repo.links(conn, self.ctx.tenant.id, SOURCE, entity) if l.hq_id}
+            return repo.owned_hq_ids(conn, self.ctx.tenant.id, f"awork_{entity}")
 
     def save(self, entity: str, source_id: str, state: str, awork_id: str | None, written: Any, parent: str | None = None) -> None:
         with self.ctx.staging.begin() as conn:

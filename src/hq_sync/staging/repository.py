@@ -222,6 +222,19 @@ def save_link(
     conn.execute(stmt)
 
 
+def owned_hq_ids(conn: Connection, tenant: str, hq_entity: str) -> set[str]:
+    """Ids of the objects of one kind that a link of the tenant owns (pending ones with an id too):
+    a lost-answer lookup may adopt only objects outside this set."""
+    return {
+        str(row.hq_id)
+        for row in conn.execute(
+            select(hq_links.c.hq_id).where(
+                hq_links.c.tenant == tenant, hq_links.c.hq_entity == hq_entity, hq_links.c.hq_id.is_not(None)
+            )
+        )
+    }
+
+
 def links(conn: Connection, tenant: str, source: str, entity: str, state: str | None = None) -> list[Link]:
     """All links of one entity of a tenant (optionally of one state)."""
     query = select(hq_links).where(
