@@ -140,6 +140,7 @@ def explained(diffs: pd.DataFrame) -> set[tuple[str, str]]:
     return {(str(r.explanation), str(r.reason)) for r in rows.itertuples()}
 
 
+@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_the_audit_finds_exactly_the_injected_drift(audited):
     w = audited
     # A billed reporting whose entry changes in awork afterwards: a conflict the sync reports (A9).

@@ -152,6 +152,7 @@ def test_rows_become_reportings_and_unmatched_rows_are_held_back_with_line_and_r
     assert counts["details"]["reported"] == {"task_fallback_default": 1, "total_or_note_lines": 1}
 
 
+@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_reimport_and_overlap_book_nothing_twice_a_corrected_file_updates(sheet_world):
     w = sheet_world
     week1 = "Datum;Projekt;Dauer;Kommentar;E-Mail\n" \
