@@ -119,8 +119,7 @@ def test_timesheet_and_audit_dags(bag):
         if "timesheets" not in tenant.enabled_sources():
             continue
         inbox, importer = bag.dags[tenant.dag_id("timesheets_inbox")], bag.dags[tenant.dag_id("timesheets")]
-        [asset] = inbox.timetable.asset_condition.iter_assets().values() if hasattr(
-            inbox.timetable.asset_condition, "iter_assets") else [inbox.timetable.asset_condition]
+        [asset] = inbox.timetable.asset_condition.objects  # scheduled on exactly one asset
         assert asset.name == tenant.dag_id("timesheets_inbox") and asset.uri == f"file://{folder_of(tenant).as_posix()}"
         [watcher] = asset.watchers
         assert isinstance(watcher.trigger, TimesheetFolderTrigger) and watcher.trigger.directory == str(folder_of(tenant))
