@@ -41,6 +41,10 @@ class TimesheetFolderTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         folder = Path(self.directory)
+        try:  # so that people find the folder to drop files into
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            self.log.warning("timesheet folder %s of tenant %s cannot be created: %s", folder, self.tenant, exc)
         seen: dict[str, tuple[int, float]] = {}
         while True:
             current = await asyncio.to_thread(waiting_files, folder)

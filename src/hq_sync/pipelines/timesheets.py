@@ -16,6 +16,7 @@ the ``timesheets_inbox__<tenant>`` dispatcher or by hand). Rules: docs/timesheet
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 import time as time_module
 from datetime import time
 from typing import Any
@@ -52,7 +53,7 @@ STEPS = ("read", "transform", "load", "report")
 UNTOUCHED_REASON = "removed_from_timesheet"
 
 
-class FileStatus:
+class FileStatus(StrEnum):
     """``timesheet_files.status``."""
 
     READING = "reading"
@@ -117,7 +118,7 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
         raise NotRetryable(f"{given}: no such file in {folder}")
     now = utcnow()
     values = {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "name": name, "path": str(path), "sha256": sha256_of(path),
-              "size_bytes": path.stat().st_size, "status": FileStatus.READING, "error": None, "rows": None, "held": None,
+              "size_bytes": path.stat().st_size, "status": FileStatus.READING.value, "error": None, "rows": None, "held": None,
               "summary": None, "received_at": now, "finished_at": None}
     with ctx.staging.begin() as conn:
         existing = _file_row(conn, ctx)
@@ -133,7 +134,7 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
     except TimesheetRefused as exc:
         with ctx.staging.begin() as conn:
             conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(
-                status=FileStatus.REFUSED, error=str(exc), finished_at=utcnow()))
+                status=FileStatus.REFUSED.value, error=str(exc), finished_at=utcnow()))
         write_refusal(path, str(exc))
         log.error("timesheet %s refused: %s", name, exc)
         raise
@@ -264,7 +265,7 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     summary["file"] = (results.get("read") or {}).get("file")
     with ctx.staging.begin() as conn:
         conn.execute(update(timesheet_files).where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
-                     .values(status=FileStatus.IMPORTED, summary=summary["entities"]["reporting"], finished_at=utcnow()))
+                     .values(status=FileStatus.IMPORTED.value, summary=summary["entities"]["reporting"], finished_at=utcnow()))
     return summary
 
 
