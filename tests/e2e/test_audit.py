@@ -29,10 +29,11 @@ def d(days: int) -> date:
     return TODAY + timedelta(days=days)
 
 
-def tenant_file(**audit) -> dict:
-    return {"id": TENANT, "display_name": "ACME", "timezone": "Europe/Berlin", "audit": audit,
-            "sources": {"awork": {"sync_start_date": d(-30).isoformat()},
-                        "personio": {"sync_start_date": d(-30).isoformat()}}}
+def tenant_file(folder=None, **audit) -> dict:
+    sources = {"awork": {"sync_start_date": d(-30).isoformat()}, "personio": {"sync_start_date": d(-30).isoformat()}}
+    if folder is not None:
+        sources["timesheets"] = {"folder": str(folder)}
+    return {"id": TENANT, "display_name": "ACME", "timezone": "Europe/Berlin", "audit": audit, "sources": sources}
 
 
 def entry(user, task, days, start, hours, note):
@@ -148,6 +149,13 @@ def test_the_audit_finds_exactly_the_injected_drift(audited):
     w.awork.edit_entry("billed", duration=5 * 3600)
     w.run("awork")
 
+    # A timesheet booked on the linked project (C1): in HQ, not from awork: explained.
+    from tests.e2e.test_timesheets import csv_file, run_import
+
+    w.write_tenant(tenant_file(w.tmp / "sheets"))
+    sheet = f"Datum;Projekt;Dauer;E-Mail\n{d(-2).strftime('%d.%m.%Y')};Website;1,5;{ANNA}\n"
+    assert run_import(w, csv_file(w.tmp / "sheets", "anna.csv", sheet))["created"] == 1
+
     w.run("audit")  # before any drift: differences, but every one explained
     run, diffs = latest(w)
     assert (run["status"], run["unexplained"]) == ("explained", 0)
@@ -156,6 +164,7 @@ def test_the_audit_finds_exactly_the_injected_drift(audited):
         ("quarantine", "unmapped_type"),  # Ben's sabbatical
         ("billed_conflict", "billed_conflict"),
         ("written_by_others", "not_from_awork"),  # the timeBro booking
+        ("written_by_others", "timesheet_import"),  # the timesheet row
         ("written_by_others", "not_from_personio"),  # the trade school day
     }
 
@@ -183,7 +192,7 @@ def test_the_audit_finds_exactly_the_injected_drift(audited):
     assert explained(diffs) >= {("quarantine", "unknown_email"), ("billed_conflict", "billed_conflict")}
 
     # Reading the sources instead of staging (staging too old) finds the same drift, nothing more.
-    w.write_tenant(tenant_file(staging_max_age_hours=0.0001))
+    w.write_tenant(tenant_file(w.tmp / "sheets", staging_max_age_hours=0.0001))
     w.run("audit", expect="failed")
     run, source_diffs = latest(w)
     sources = json.loads(run["sources"]) if isinstance(run["sources"], str) else run["sources"]
