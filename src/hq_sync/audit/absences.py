@@ -41,7 +41,8 @@ class Period:
     deleted_at: datetime | None = None
 
 
-def _naive(value: Any) -> datetime:
+def _parse(value: Any) -> datetime:
+    """An HQ Start/End value (aware when it carries a zone, naive local otherwise)."""
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return parsed
 
@@ -49,7 +50,7 @@ def _naive(value: Any) -> datetime:
 def absence_days(type_enum: str, start: Any, end: Any, window: Window, tz: str) -> dict[str, float]:
     """Days per month of one HQ-encoded absence, within the window (see the module docstring)."""
     hq_type = next((t for t in load_catalogue() if t.enum == type_enum), None)
-    s, e = _naive(start), _naive(end)
+    s, e = _parse(start), _parse(end)
     if hq_type is not None and hq_type.hour_based:
         s = s.replace(tzinfo=UTC) if s.tzinfo is None else s
         e = e.replace(tzinfo=UTC) if e.tzinfo is None else e
