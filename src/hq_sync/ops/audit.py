@@ -14,8 +14,33 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hq_sync.audit.model import Explanation
+
+
+def cli_connection(conn_id: str) -> Any:
+    """An Airflow connection for a command run outside a task: environment variables and secrets
+    backends (the Task SDK's lookup), else Airflow's metadata database (where ``airflow
+    connections add`` and the UI keep them). None when it is defined nowhere."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        pass
+    from airflow.exceptions import AirflowNotFoundException as CoreNotFound
+    from airflow.models.connection import Connection
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id)
+    except CoreNotFound:
+        return None
+
+
+def _uri(conn: Any) -> str | None:
+    return conn.get_uri() if conn is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,22 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=20, help="how many unexplained differences to print (default 20)")
     args = parser.parse_args(argv)
 
-    from hq_sync.airflow.hooks import ConnectionClients, StagingHook
+    from hq_sync.airflow.hooks import STAGING_CONN_ID, ConnectionClients
     from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
     from hq_sync.audit.report import DIFF_HEADERS, audit_run, frames, to_csv, to_xlsx
     from hq_sync.errors import NotRetryable
     from hq_sync.pipelines import RunContext
     from hq_sync.pipelines.audit import run_audit
+    from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
 
     try:
         tenant = load_tenant(args.tenant)
     except TenantConfigInvalid as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    staging = StagingHook().get_engine()
+    staging = create_staging_engine(resolve_staging_url(_uri(cli_connection(STAGING_CONN_ID))))
+    ensure_schema(staging)
     run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
     ctx = RunContext(tenant=tenant, source="audit", dag_id=tenant.dag_id("audit"), run_id=run_id, data_interval_start=None,
-                     data_interval_end=None, staging=staging, clients=ConnectionClients(tenant, staging))
+                     data_interval_end=None, staging=staging,
+                     clients=ConnectionClients(tenant, staging, get_connection=cli_connection))
     try:
         audit_id, result, reads, window = run_audit(ctx, args.month)
     except NotRetryable as exc:
