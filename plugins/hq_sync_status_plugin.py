@@ -8,6 +8,8 @@ entry that shows the page inside the Airflow UI (``external_views``, under *Brow
 - ``GET /hq-sync/status.json``          the same data for monitoring tools
 - ``GET /hq-sync/status/quarantine``    drill-down to the records (``?tenant=&source=&reason=``)
 - ``GET /hq-sync/status/quarantine.json``
+- ``GET /hq-sync/status/audit[.json|.csv|.xlsx]?tenant=``  drift audit drill-down and exports (docs/audit.md)
+- ``GET /hq-sync/timesheets``, ``POST /hq-sync/timesheets/upload``  timesheet imports and upload (docs/timesheets.md)
 
 Authentication is Airflow's own: the same JWT as the rest of the UI (the ``_token`` cookie the UI
 sets at login, or ``Authorization: Bearer`` for tools), validated by the auth manager through
@@ -108,6 +110,17 @@ async def require_dag_reader(request: Request) -> Any:
 User = Annotated[Any, Depends(require_dag_reader)]
 
 
+async def require_dag_runner(request: Request) -> Any:
+    """Like ``require_dag_reader``, for writes that start DAG runs (a timesheet upload)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+
+    user = await require_dag_reader(request)
+    if not get_auth_manager().is_authorized_dag(method="POST", access_entity=DagAccessEntity.RUN, user=user):
+        raise HTTPException(status_code=403, detail="starting DAG runs is not allowed for this user")
+    return user
+
+
 def _report(request: Request) -> Any:
     from hq_sync.ops.airflow_api import AirflowApi
     from hq_sync.ops.status import build_status
@@ -135,9 +148,11 @@ def create_app() -> FastAPI:
 
     @app.get("/status", response_class=HTMLResponse)
     def status_page(request: Request, user: User) -> HTMLResponse:
+        from hq_sync.ops.audit_status import audit_section
         from hq_sync.ops.status_html import render_status
 
-        return HTMLResponse(render_status(_report(request), base=URL_PREFIX, ui_base=_ui_base()))
+        extra = [audit_section(_staging_engine(), base=URL_PREFIX)]  # drift audit + timesheets (issue 16)
+        return HTMLResponse(render_status(_report(request), base=URL_PREFIX, ui_base=_ui_base(), extra_sections=extra))
 
     @app.get("/status.json")
     def status_json(request: Request, user: User) -> JSONResponse:
@@ -166,6 +181,11 @@ def create_app() -> FastAPI:
     ) -> JSONResponse:
         return JSONResponse({"tenant": tenant, "source": source, "reason": reason,
                              "items": _items(tenant, source, reason, limit)})
+
+    from hq_sync.ops.audit_status import register_routes  # drift audit drill-down/exports, timesheets (issue 16)
+
+    register_routes(app, reader=require_dag_reader, writer=require_dag_runner, engine=_staging_engine,
+                    prefix=URL_PREFIX, ui_base=_ui_base)
 
     @app.get("/")
     def root() -> RedirectResponse:

@@ -3,6 +3,7 @@
     python tools/demo.py start    # (re)start everything from a fresh demo state, then return
     python tools/demo.py stop     # stop the sandboxes and Airflow
     python tools/demo.py status   # what is running
+    python tools/demo.py audit    # after the first sync runs: run each tenant's drift audit once (start does it)
 
 Everything lives inside the repository and is git-ignored: the Airflow home in ``.airflow/`` and
 the sandbox and staging data in ``.data/``. Each ``start`` begins from the demo scenario again
@@ -31,8 +32,8 @@ from sandboxes import DEFAULT_PORTS  # noqa: E402
 AIRFLOW_HOME = ROOT / ".airflow"
 DATA_DIR = ROOT / ".data"
 SANDBOX_DIR = DATA_DIR / "sandboxes"
-PIDS = {"sandboxes": DATA_DIR / "sandboxes.pid", "airflow": AIRFLOW_HOME / "standalone.pid"}
-LOGS = {"sandboxes": DATA_DIR / "sandboxes.log", "airflow": AIRFLOW_HOME / "standalone.log"}
+PIDS = {"sandboxes": DATA_DIR / "sandboxes.pid", "airflow": AIRFLOW_HOME / "standalone.pid", "audit": DATA_DIR / "demo-audit.pid"}
+LOGS = {"sandboxes": DATA_DIR / "sandboxes.log", "airflow": AIRFLOW_HOME / "standalone.log", "audit": DATA_DIR / "demo-audit.log"}
 AIRFLOW_PORT = int(os.environ.get("DEMO_AIRFLOW_PORT", "8080"))
 LOGIN = ("admin", "admin")
 POOLS = None  # filled from the DAG factory below (single source of truth)
@@ -217,6 +218,7 @@ def start_airflow() -> list[str]:
     expected = sorted(
         {t.dag_id(s) for t in tenants for s in t.enabled_sources()}
         | {t.dag_id("hq_offer") for t in tenants if "hq_to_awork" in t.enabled_sources()}  # manual, but a paused DAG's runs never start
+        | {t.dag_id("timesheets_inbox") for t in tenants if "timesheets" in t.enabled_sources()}
     )
 
     def parsed() -> bool:
@@ -232,18 +234,85 @@ def start_airflow() -> list[str]:
     return expected
 
 
+def drop_timesheets() -> list[str]:
+    """Drop the demo's sample timesheets into the tenants' folders (C1): the triggerer's watcher
+    sees them, and each file gets its own timesheet_import__<tenant> run."""
+    from hq_sync.timesheets.files import folder_of
+    from sandboxes.scenarios.demo import demo_timesheets
+
+    dropped = []
+    os.environ["HQ_SYNC_DATA_DIR"] = str(DATA_DIR)  # folders are relative to the demo's data directory
+    for tenant in load_tenants(ROOT / "include" / "tenants").tenants:
+        if "timesheets" not in tenant.enabled_sources():
+            continue
+        folder = folder_of(tenant)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for name, content in demo_timesheets(tenant.id):
+            partial = folder / f".{name}.part"  # written aside, then renamed: never seen half-written
+            partial.write_bytes(content)
+            partial.rename(folder / name)
+            dropped.append(f"{tenant.id}: {name}")
+    return dropped
+
+
+def run_audits(base: str, timeout: float) -> None:
+    """After the tenants' first sync runs: unpause and run each drift audit once, and say what it
+    found (the demo data has no unexplained drift). Audits unpaused earlier would run before the
+    first syncs and find only "not synced yet"."""
+    from hq_sync.ops.airflow_api import AirflowApi
+
+    tenants = [t for t in load_tenants(ROOT / "include" / "tenants").tenants if t.audited_sources()]
+    api = AirflowApi(base, username=LOGIN[0], password=LOGIN[1])
+
+    def finished(dag_ids: list[str]) -> bool:
+        runs = api.latest_runs(dag_ids)
+        return all((runs.get(d) or {}).get("state") in ("success", "failed") for d in dag_ids)
+
+    syncs = [t.dag_id(s) for t in tenants for s in t.audited_sources()]
+    say(f"waiting for the first sync runs, then the drift audits ({', '.join(syncs)})")
+    _wait("the first sync runs", lambda: finished(syncs), timeout, LOGS["airflow"])
+    audits = [t.dag_id("audit") for t in tenants]
+    for dag_id in audits:
+        api.set_paused(dag_id, False)
+        api.trigger(dag_id)
+    _wait("the drift audits", lambda: finished(audits), timeout, LOGS["airflow"])
+    from hq_sync.audit.report import latest_audits
+    from hq_sync.staging import create_staging_engine
+
+    engine = create_staging_engine(f"sqlite:///{DATA_DIR / 'staging.sqlite'}")
+    with engine.connect() as conn:
+        latest = latest_audits(conn)
+    engine.dispose()
+    for tenant in tenants:
+        audit = latest.get(tenant.id)
+        if audit is None:
+            say(f"  audit {tenant.id}: no result (see the audit__{tenant.id} run's log)")
+            continue
+        say(f"  audit {tenant.id}: {audit['status']}, {audit['explained']} explained, {audit['unexplained']} unexplained difference(s)")
+
+
 def start() -> None:
     stop()
     credentials = start_sandboxes()
     prepare_airflow(credentials)
     start_airflow()
     base = f"http://localhost:{AIRFLOW_PORT}"
+    for line in drop_timesheets():
+        say(f"timesheet dropped: {line}")
+    if os.environ.get("DEMO_AUDIT", "1") != "0":
+        if os.environ.get("DEMO_WAIT_AUDIT") == "1":  # e.g. for a check of the demo's audit result
+            run_audits(base, float(os.environ.get("DEMO_AUDIT_TIMEOUT", "900")))
+        else:
+            _spawn("audit", [sys.executable, str(Path(__file__).resolve()), "audit"], dict(os.environ))
+            say(f"the drift audits run after the first syncs (minutes); progress: {LOGS['audit'].relative_to(ROOT)}")
     print(
         f"""
 hq-sync demo is running.
 
   Airflow UI     {base}    login: {LOGIN[0]} / {LOGIN[1]}
-  Sync status    {base}/hq-sync/status   (also in the UI: Browse → Sync status)
+  Sync status    {base}/hq-sync/status   (also in the UI: Browse → Sync status; drift audit below the table)
+  Timesheets     {base}/hq-sync/timesheets   (drop .xlsx/.csv into {DATA_DIR.relative_to(ROOT)}/timesheets/<tenant>/)
   Health         {base}/api/v2/monitor/health
   Sandboxes      awork    http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1
                  Personio http://127.0.0.1:{DEFAULT_PORTS['personio']}/v2
@@ -257,6 +326,7 @@ hq-sync demo is running.
 
 
 def stop() -> None:
+    _stop("audit")
     _stop("airflow")
     _stop("sandboxes")
 
@@ -269,4 +339,6 @@ def status() -> None:
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "start"
-    {"start": start, "stop": stop, "status": status}.get(command, lambda: sys.exit(f"unknown command {command}"))()
+    commands = {"start": start, "stop": stop, "status": status,
+                "audit": lambda: run_audits(f"http://localhost:{AIRFLOW_PORT}", float(os.environ.get("DEMO_AUDIT_TIMEOUT", "900")))}
+    commands.get(command, lambda: sys.exit(f"unknown command {command}"))()

@@ -48,6 +48,10 @@ def expected_dag_ids(tenant) -> set[str]:
     ids = {tenant.dag_id(s) for s in tenant.enabled_sources()}
     if "hq_to_awork" in tenant.enabled_sources():
         ids.add(tenant.dag_id("hq_offer"))  # the manual offers DAG comes with HQ → awork
+    if "timesheets" in tenant.enabled_sources():
+        ids.add(tenant.dag_id("timesheets_inbox"))  # the asset-triggered dispatcher comes with the import
+    if tenant.audited_sources():
+        ids.add(tenant.dag_id("audit"))  # the daily drift audit (F2)
     return ids
 
 
@@ -77,8 +81,8 @@ def test_hq_to_awork_dags(bag):
 def test_every_tenant_dag_is_configured_as_documented(bag):
     for tenant in load_tenants(REPO_ROOT / "include" / "tenants").tenants:
         for source in tenant.enabled_sources():
-            if source == "hq_to_awork":
-                continue  # test_hq_to_awork_dags
+            if source in ("hq_to_awork", "timesheets"):
+                continue  # test_hq_to_awork_dags, test_timesheet_and_audit_dags
             dag = bag.dags[tenant.dag_id(source)]
             cfg = tenant.source(source)
             assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
@@ -98,6 +102,31 @@ def test_every_tenant_dag_is_configured_as_documented(bag):
                 assert task.pool in set(DEFAULT_POOL_SLOTS) | {"default_pool"}
             pools = {t.task_id: t.pool for t in dag.tasks}
             assert pools["extract"] == f"{source}_api" and pools["load"] == "hq_api"
+
+
+def test_timesheet_and_audit_dags(bag):
+    from hq_sync.airflow.triggers import TimesheetFolderTrigger
+    from hq_sync.timesheets.files import folder_of
+
+    tenants = load_tenants(REPO_ROOT / "include" / "tenants").tenants
+    assert any("timesheets" in t.enabled_sources() for t in tenants), "the demo has a timesheets tenant"
+    for tenant in tenants:
+        if tenant.audited_sources():
+            audit = bag.dags[tenant.dag_id("audit")]
+            assert audit.timetable.expression == tenant.audit.schedule and audit.catchup is False
+            assert [t.task_id for t in audit.topological_sort()] == ["compare", "verdict"]
+            assert set(audit.params) == {"month"} and "docs/audit.md" in audit.doc_md
+        if "timesheets" not in tenant.enabled_sources():
+            continue
+        inbox, importer = bag.dags[tenant.dag_id("timesheets_inbox")], bag.dags[tenant.dag_id("timesheets")]
+        [asset] = inbox.timetable.asset_condition.objects  # scheduled on exactly one asset
+        assert asset.name == tenant.dag_id("timesheets_inbox") and asset.uri == f"file://{folder_of(tenant).as_posix()}"
+        [watcher] = asset.watchers
+        assert isinstance(watcher.trigger, TimesheetFolderTrigger) and watcher.trigger.directory == str(folder_of(tenant))
+        assert [t.task_id for t in inbox.topological_sort()] == ["dispatch", "start_import"]
+        assert importer.timetable.__class__.__name__ == "NullTimetable" and importer.max_active_runs == 1
+        assert [t.task_id for t in importer.topological_sort()] == ["read", "transform", "load", "report"]
+        assert set(importer.params) == {"file", "name"}
 
 
 def test_personio_dags_run_every_three_hours(bag):

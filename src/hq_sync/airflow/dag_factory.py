@@ -12,6 +12,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
@@ -206,6 +207,127 @@ added.
     return [projects, offer]
 
 
+# -- timesheets (C1, docs/timesheets.md) and the drift audit (F2, docs/audit.md) ------------------
+TIMESHEET_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # event-driven: no history
+
+
+def timesheet_asset(tenant: TenantConfig) -> Any:
+    """The asset "a timesheet arrived in the tenant's folder", watched by the triggerer."""
+    from airflow.sdk import Asset, AssetWatcher
+
+    from hq_sync.airflow.triggers import TimesheetFolderTrigger
+    from hq_sync.timesheets.files import folder_of
+
+    cfg = tenant.sources.timesheets
+    assert cfg is not None
+    folder = folder_of(tenant)  # a path only: parsing reads nothing
+    trigger = TimesheetFolderTrigger(directory=str(folder), tenant=tenant.id, poke_interval=cfg.poke_interval_s)
+    return Asset(
+        name=tenant.dag_id("timesheets_inbox"),
+        uri=f"file://{folder.as_posix()}",
+        group="hq-sync-timesheets",
+        watchers=[AssetWatcher(name=f"timesheet_folder__{tenant.id}", trigger=trigger)],
+    )
+
+
+def build_timesheet_dags(tenant: TenantConfig) -> list[DAG]:
+    """The timesheet DAGs of a tenant: the asset-triggered dispatcher and the per-file import."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    from hq_sync.timesheets.files import folder_of
+
+    cfg = tenant.sources.timesheets
+    assert cfg is not None
+    folder = folder_of(tenant)
+    common = {"start_date": TIMESHEET_START, "catchup": False, "default_args": DEFAULT_ARGS,
+              "on_failure_callback": alerts.on_failure_callback()}
+    inbox = DAG(
+        dag_id=tenant.dag_id("timesheets_inbox"),
+        dag_display_name=f"Timesheets arrived: {tenant.display_name}",
+        description=f"Starts one timesheet import per file dropped into {folder}",
+        schedule=[timesheet_asset(tenant)],
+        max_active_runs=1,
+        params={"include_waiting": Param(False, type="boolean", title="Also files still in the drop folder",
+                                         description="For a manual run (e.g. no triggerer): claim the files lying in "
+                                                     "the folder too, not only those the watcher queued.")},
+        tags=["hq-sync", f"tenant:{tenant.id}", "source:timesheets"],
+        doc_md=f"""### Timesheets arrived: {tenant.display_name} (`{tenant.id}`)
+
+Triggered by the asset `{tenant.dag_id("timesheets_inbox")}`: the triggerer watches `{folder}` and
+reports every file that stopped growing. `dispatch` archives each queued file and `start_import`
+starts one run of `{tenant.dag_id("timesheets")}` per file. Drop `.xlsx` or `.csv` files into the
+folder, or upload them on the *Sync status* page. Rules: docs/timesheets.md.
+""",
+        **common,
+    )
+    dispatch = _task(inbox, "timesheets_inbox", "dispatch", tenant, "default_pool")
+    start = TriggerDagRunOperator.partial(
+        task_id="start_import", dag=inbox, trigger_dag_id=tenant.dag_id("timesheets"), logical_date=None,
+        wait_for_completion=False, pool="default_pool",
+    ).expand_kwargs(dispatch.output)
+    dispatch >> start
+
+    importer = DAG(
+        dag_id=tenant.dag_id("timesheets"),
+        dag_display_name=f"Timesheet → HQ: {tenant.display_name}",
+        description=f"One timesheet file → HQ reportings for {tenant.display_name}",
+        schedule=None,
+        max_active_runs=1,  # imports of a tenant run one after the other (one plan at a time)
+        params={
+            "file": Param("", type="string", minLength=1, title="File",
+                          description=f"Path of the timesheet, absolute or relative to {folder} (it must lie inside)."),
+            "name": Param("", type="string", title="Original file name (optional)"),
+        },
+        tags=["hq-sync", f"tenant:{tenant.id}", "source:timesheets"],
+        doc_md=f"""### Timesheet → HQ reportings: {tenant.display_name} (`{tenant.id}`)
+
+One run per file, started by `{tenant.dag_id("timesheets_inbox")}` (or by hand with the file's path).
+`read` refuses what is not a timesheet (wrong columns, binary, larger than {cfg.max_file_mb:g} MB:
+the run fails, nothing is written, the reason lies next to the file) → `transform` (match HQ users,
+projects, tasks; hold back what cannot be matched, with the line number) → `load` → `report`.
+Re-importing a file, or an overlapping one, books nothing twice; a corrected file updates.
+Connection: `{tenant.connection_id("hq")}`. Rules and the column mapping: docs/timesheets.md.
+""",
+        **common,
+    )
+    chain(*(_task(importer, "timesheets", step, tenant, "hq_api" if step in ("transform", "load") else "default_pool")
+            for step in ("read", "transform", "load", "report")))
+    return [inbox, importer]
+
+
+def build_audit_dag(tenant: TenantConfig) -> DAG:
+    """The daily drift audit of a tenant: source vs HQ; unexplained drift fails the run (alert)."""
+    sources = tenant.audited_sources()
+    start = min(tenant.source(s).sync_start_date for s in sources)  # type: ignore[union-attr]
+    tz = ZoneInfo(tenant.timezone)
+    dag = DAG(
+        dag_id=tenant.dag_id("audit"),
+        dag_display_name=f"Drift audit: {tenant.display_name}",
+        description=f"Does HQ still match {' and '.join(sources)}? ({tenant.display_name})",
+        schedule=CronDataIntervalTimetable(tenant.audit.schedule, timezone=tenant.timezone),
+        start_date=datetime(start.year, start.month, start.day, tzinfo=tz),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        params={"month": Param("", type="string", pattern=r"^(\d{4}-\d{2})?$", title="Month (YYYY-MM, optional)",
+                               description="Audit only this month; empty: the whole audit window.")},
+        tags=["hq-sync", f"tenant:{tenant.id}", "source:audit"],
+        on_failure_callback=alerts.on_failure_callback(),
+        doc_md=f"""### Drift audit: {tenant.display_name} (`{tenant.id}`)
+
+Compares hours per person, project and month (awork vs the reportings in HQ) and absence days per
+person, type and month (Personio vs HQ) and explains every difference: held back in quarantine,
+billed in HQ and changed in the source, written by someone else, not synced yet — or
+**unexplained**. `compare` stores the result (Sync status page: table, drill-down, CSV/Excel);
+`verdict` fails when anything is unexplained, so drift alerts like a failed run.
+Schedule `{tenant.audit.schedule}`; also `python -m hq_sync.ops.audit --tenant {tenant.id} [--month YYYY-MM]`.
+Rules: docs/audit.md.
+""",
+    )
+    chain(_task(dag, "audit", "compare", tenant, "hq_api"), _task(dag, "audit", "verdict", tenant, "default_pool"))
+    return dag
+
+
 def _config_error_dag_id(path: Path) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
     return f"{CONFIG_ERROR_PREFIX}__{safe}"
@@ -249,7 +371,13 @@ def build_dags(tenants_dir: Path | None = None) -> dict[str, DAG]:
     loaded = load_tenants(tenants_dir, only=only)
     dags: dict[str, DAG] = {}
     for tenant in loaded.tenants:
+        if tenant.audited_sources() and (wanted is None or wanted == tenant.dag_id("audit")):
+            dags[tenant.dag_id("audit")] = build_audit_dag(tenant)
         for source in tenant.enabled_sources():
+            if source == "timesheets":
+                if wanted is None or wanted in (tenant.dag_id("timesheets"), tenant.dag_id("timesheets_inbox")):
+                    dags.update({dag.dag_id: dag for dag in build_timesheet_dags(tenant)})
+                continue
             if source == "hq_to_awork":
                 if wanted is None or wanted in (tenant.dag_id("hq_to_awork"), tenant.dag_id("hq_offer")):
                     dags.update({dag.dag_id: dag for dag in build_hq_to_awork_dags(tenant)})

@@ -88,13 +88,16 @@ class StagingHook:
 class ConnectionClients:
     """The tenant's API clients, built once per task from its Airflow connections."""
 
-    def __init__(self, tenant: TenantConfig, staging: Engine | None = None) -> None:
+    def __init__(self, tenant: TenantConfig, staging: Engine | None = None, get_connection: Any = None) -> None:
         self.tenant = tenant
         self.staging = staging  # where rotating OAuth refresh tokens are kept
+        # How a connection is looked up (default: the Task SDK's; CLIs outside a task pass one that
+        # also reads Airflow's metadata database, see hq_sync.ops.audit).
+        self._get_connection = get_connection or _get_connection
 
     def _conn(self, system: str) -> Any:
         conn_id = self.tenant.connection_id(system)  # type: ignore[arg-type]
-        conn = _get_connection(conn_id)
+        conn = self._get_connection(conn_id)
         if conn is None:
             raise MissingConnection(
                 f"Airflow connection {conn_id!r} ({system} credentials of tenant {self.tenant.id!r}) is not "

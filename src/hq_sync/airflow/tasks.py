@@ -6,6 +6,7 @@ from typing import Any
 
 from hq_sync.airflow.hooks import ConnectionClients, StagingHook
 from hq_sync.config import TenantConfig, load_tenants
+from hq_sync.errors import NotRetryable
 from hq_sync.pipelines import RunContext
 from hq_sync.pipelines.steps import step_names, steps_for
 
@@ -45,7 +46,12 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
         # The report merges what the earlier steps returned (their XComs).
         ti = context["ti"]
         kwargs["step_results"] = {name: ti.xcom_pull(task_ids=name) for name in step_names(source) if name != "report"}
-    return steps_for(source)[step](ctx, **kwargs)
+    try:
+        return steps_for(source)[step](ctx, **kwargs)
+    except NotRetryable as exc:  # a retry cannot fix it: fail now, with the reason
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
 
 
 def fail_with_config_error(message: str) -> None:

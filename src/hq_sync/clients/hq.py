@@ -203,6 +203,10 @@ class HqClient(HttpClient):
         """Every project with ``Id``, ``Name``, ``Number``, ``CompanyId`` and its ``CustomFields``."""
         return self.all("Projects", expand="CustomFields", select="Id,Name,Number,CompanyId")
 
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project with ``Id``, ``Name`` and ``Number`` (no custom fields)."""
+        return self.all("Projects", select="Id,Name,Number")
+
     def companies(self) -> list[dict[str, Any]]:
         return self.all("Companies", select="Id,Name")
 

@@ -33,12 +33,15 @@ from hq_sync.mappings import MappingError, build_mapping
 from hq_sync.paths import tenants_dir
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
-SOURCES = ("personio", "awork", "hq_to_awork")
+SOURCES = ("personio", "awork", "hq_to_awork", "timesheets")
 DAG_ID_PREFIX = {
     "personio": "personio_absences",
     "awork": "awork_times",
     "hq_to_awork": "hq_to_awork",
     "hq_offer": "hq_offer_to_awork",  # manual: one offer → awork task lists and tasks (A4)
+    "timesheets": "timesheet_import",  # one run per timesheet file (C1, docs/timesheets.md)
+    "timesheets_inbox": "timesheets_inbox",  # asset-triggered: a file arrived → one import run per file
+    "audit": "audit",  # daily drift audit of source vs HQ (F2, docs/audit.md)
 }
 
 
@@ -130,15 +133,86 @@ class HqToAworkSource(_Strict):
     offer_type_of_work: str | None = None
 
 
+class DurationFormat(StrEnum):
+    """How a timesheet's duration cells are written (docs/timesheets.md)."""
+
+    AUTO = "auto"  # "1:30" is h:mm, anything else decimal hours
+    HOURS = "hours"  # decimal hours: 1,5 or 1.5
+    H_MM = "h:mm"  # hours and minutes: 1:30 (also 1:30:00)
+    MINUTES = "minutes"  # whole or decimal minutes: 90
+
+
+def _header_list(default: list[str]) -> Any:
+    return Field(default_factory=lambda: list(default))
+
+
+class TimesheetColumns(_Strict):
+    """Per field, the header names that mean it (the first one found in the file is used; case,
+    surrounding spaces and a trailing ':' are ignored). Defaults: timeBro's export as far as we
+    know it, plus common German and English names; docs/timesheets.md marks which are guessed."""
+
+    project: list[str] = _header_list(["Projekt", "Project", "Projektname"])
+    project_number: list[str] = _header_list(["Projektnummer", "Projekt-Nr.", "Projektnr.", "Project number"])
+    date: list[str] = _header_list(["Datum", "Date", "Tag"])
+    duration: list[str] = _header_list(["Dauer", "Duration", "Stunden", "Hours", "Zeit"])
+    comment: list[str] = _header_list(["Kommentar", "Beschreibung", "Bemerkung", "Notiz", "Comment", "Description"])
+    email: list[str] = _header_list(["E-Mail", "Email", "E-Mail-Adresse", "Mitarbeiter E-Mail"])
+    person: list[str] = _header_list(["Mitarbeiter", "Mitarbeiter:in", "Person", "Benutzer", "Name", "User"])
+    task: list[str] = _header_list(["Aufgabe", "Task", "Tätigkeit"])
+    start: list[str] = _header_list(["Start", "Beginn", "Von", "Startzeit"])
+
+
+class TimesheetsSource(_Strict):
+    """Excel/CSV timesheets (timeBro's export, agencies' own tools) → HQ reportings (product.md C1).
+
+    Files dropped into ``folder`` (or uploaded on the Sync status page) start one import run each.
+    """
+
+    enabled: bool = True
+    # Where files are dropped: absolute, or relative to the data directory ($HQ_SYNC_DATA_DIR);
+    # default <data dir>/timesheets/<tenant id>. Must be reachable by the triggerer and the workers.
+    folder: str | None = None
+    columns: TimesheetColumns = Field(default_factory=TimesheetColumns)
+    # strptime formats tried in order for date cells written as text (Excel dates need none).
+    date_formats: list[Annotated[str, Field(min_length=2)]] = Field(
+        default_factory=lambda: ["%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y"], min_length=1)
+    duration_format: DurationFormat = DurationFormat.AUTO
+    # "auto": a comma is the decimal separator when the text has no dot (German "1,5"); ","/".":
+    # that one is the decimal separator and the other a thousands separator.
+    decimal_separator: Literal["auto", ",", "."] = "auto"
+    # The task used when a row names none, or one its project does not have ("Phase/Task" or a
+    # name unique in the project). None: such rows are booked on the project without a task.
+    default_task: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    sheet: str | Annotated[int, Field(ge=0)] | None = None  # Excel sheet name or 0-based index; default the first
+    encoding: str | None = None  # CSV; default UTF-8 (with or without BOM), else Windows-1252
+    max_file_mb: Annotated[float, Field(gt=0, le=200)] = 10.0  # larger files are refused unread
+    poke_interval_s: Annotated[float, Field(ge=1, le=3600)] = 10.0  # how often the folder is looked at
+
+
+class AuditSettings(_Strict):
+    """The daily drift audit of source vs HQ (product.md F2, docs/audit.md)."""
+
+    enabled: bool = True
+    schedule: Cron = "30 5 * * *"
+    # How many whole months back (plus the current one and what lies ahead) the daily audit
+    # compares; None: everything since the sources' sync start dates.
+    lookback_months: Annotated[int, Field(ge=0, le=120)] | None = None
+    # The staging copy stands in for a source when that source's last extract and last full
+    # reconcile are both younger than this; else the audit reads the source itself.
+    staging_max_age_hours: Annotated[float, Field(gt=0, le=24 * 31)] = 26.0
+
+
 class Sources(_Strict):
     personio: PersonioSource | None = None
     awork: AworkSource | None = None
     hq_to_awork: HqToAworkSource | None = None
+    timesheets: TimesheetsSource | None = None
 
     @model_validator(mode="after")
     def _has_a_source(self) -> Sources:
-        if self.personio is None and self.awork is None and self.hq_to_awork is None:
-            raise ValueError("configure at least one source (sources.personio, sources.awork or sources.hq_to_awork)")
+        if self.personio is None and self.awork is None and self.hq_to_awork is None and self.timesheets is None:
+            raise ValueError("configure at least one source (sources.personio, sources.awork, sources.hq_to_awork "
+                             "or sources.timesheets)")
         return self
 
 
@@ -157,6 +231,7 @@ class TenantConfig(_Strict):
     sources: Sources
     connections: Connections = Field(default_factory=Connections)
     enabled: bool = True
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @property
     def slug(self) -> str:
@@ -168,7 +243,7 @@ class TenantConfig(_Strict):
         system = "awork" if system == "hq_to_awork" else system  # HQ → awork writes with the awork connection
         return getattr(self.connections, system) or f"{system}_{self.slug}"
 
-    def source(self, name: str) -> PersonioSource | AworkSource | HqToAworkSource | None:
+    def source(self, name: str) -> PersonioSource | AworkSource | HqToAworkSource | TimesheetsSource | None:
         return getattr(self.sources, name)
 
     def enabled_sources(self) -> list[str]:
@@ -179,6 +254,12 @@ class TenantConfig(_Strict):
 
     def dag_id(self, source: str) -> str:
         return dag_id_for(source, self.id)
+
+    def audited_sources(self) -> list[str]:
+        """The sources the drift audit compares with HQ ([] when the audit is off): awork, Personio."""
+        if not self.audit.enabled:
+            return []
+        return [s for s in ("awork", "personio") if s in self.enabled_sources()]
 
 
 def dag_id_for(source: str, tenant_id: str) -> str:

@@ -66,18 +66,27 @@ def _is_billed_error(exc: ClientError) -> bool:
 
 
 class ReportingLoader:
-    def __init__(self, ctx: RunContext, hq: HqClient, sync_map: SyncMap) -> None:
+    """Applies planned reportings of one source and entity (awork time entries by default; the
+    timesheet import reuses it with ``source="timesheets"``). A plan body names its task either by
+    ``TaskSyncId`` (looked up in ``sync_map``) or directly by ``TaskId`` (None: no task)."""
+
+    def __init__(self, ctx: RunContext, hq: HqClient, sync_map: SyncMap, *, source: str = SOURCE,
+                 entity: str = ENTITY, label: str = "time entry", origin: str = "awork") -> None:
         self.ctx = ctx
         self.hq = hq
         self.sync_map = sync_map
         self.tenant = ctx.tenant.id
+        self.source = source
+        self.entity = entity
+        self.label = label  # what a source record is called in messages
+        self.origin = origin  # where it comes from, in messages
         self.counts = repo.EntityCounts()
         self._billed: set[int] | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _save(self, source_id: str, state: str, *, hq_id: str | None, user: str | None, written: Any) -> None:
         with self.ctx.staging.begin() as conn:
-            repo.save_link(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id,
+            repo.save_link(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id,
                            hq_entity=HQ_ENTITY, state=state, hq_id=hq_id, hq_parent_id=user, written=written)
 
     def _owned_ids(self) -> set[str]:
@@ -86,12 +95,12 @@ class ReportingLoader:
 
     def _quarantine(self, source_id: str, reason: str, detail: str, context: dict[str, Any]) -> None:
         with self.ctx.staging.begin() as conn:
-            repo.quarantine_record(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id,
+            repo.quarantine_record(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id,
                                    reason=reason, detail=detail, context=context, run_id=self.ctx.run_id)
 
     def _settled(self, source_id: str) -> None:
         with self.ctx.staging.begin() as conn:
-            resolve_reasons(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id, reasons=LOAD_REASONS)
+            resolve_reasons(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id, reasons=LOAD_REASONS)
 
     def _billed_ids(self) -> set[int]:
         if self._billed is None:
@@ -102,7 +111,7 @@ class ReportingLoader:
         self.counts.count("conflicts", "billed")
         self._quarantine(
             source_id, "billed_conflict",
-            f"time entry {source_id} was {what} in awork, but its HQ reporting {link.hq_id} is already billed; "
+            f"{self.label} {source_id} was {what} in {self.origin}, but its HQ reporting {link.hq_id} is already billed; "
             "HQ was left unchanged",
             {"hq_reporting_id": link.hq_id, "hq_user_id": link.hq_parent_id, "change": what,
              "booked": (link.written or {}).get("body")},
@@ -126,19 +135,19 @@ class ReportingLoader:
             if settle_first or attempt > 1:
                 found = self._find_unowned(body)
                 if found is not None:
-                    log.info("time entry %s: adopted HQ reporting %s (an earlier create's answer was lost)", source_id, found["Id"])
+                    log.info("%s %s: adopted HQ reporting %s (an earlier create's answer was lost)", self.label, source_id, found["Id"])
                     return str(found["Id"])
             try:
                 return str(self.hq.create_reporting(body["ProjectId"], create_body)["Id"])
             except AmbiguousWriteError as exc:
-                log.warning("time entry %s: create outcome unknown (%s); checking HQ (attempt %d)", source_id, exc, attempt)
+                log.warning("%s %s: create outcome unknown (%s); checking HQ (attempt %d)", self.label, source_id, exc, attempt)
             except ClientError as exc:
                 self._refused(source_id, body, exc)
                 return None
         found = self._find_unowned(body)
         if found is not None:
             return str(found["Id"])
-        raise AmbiguousWriteError(f"HQ create of the reporting of time entry {source_id} stayed ambiguous")
+        raise AmbiguousWriteError(f"HQ create of the reporting of {self.label} {source_id} stayed ambiguous")
 
     def _refused(self, source_id: str, body: dict[str, Any], exc: ClientError) -> None:
         self._quarantine(source_id, "hq_rejected", f"HQ refused the reporting: {exc}",
@@ -169,13 +178,18 @@ class ReportingLoader:
             return
         body = dict(plan.body)
         awork_project = body.pop("AworkProjectId", None)
-        task_sync = body.pop("TaskSyncId")
-        task_id = self.sync_map.get((int(body["ProjectId"]), str(task_sync)))
-        if task_id is None:
-            self.counts.count("skipped", "task_not_in_hq")
-            return
-        body["TaskId"] = task_id
+        task_sync = body.pop("TaskSyncId", None)
+        if task_sync is not None:
+            task_id = self.sync_map.get((int(body["ProjectId"]), str(task_sync)))
+            if task_id is None:
+                self.counts.count("skipped", "task_not_in_hq")
+                return
+            body["TaskId"] = task_id
+        else:
+            body["TaskId"] = body.get("TaskId")  # named directly (None: a reporting without task)
         written = {"body": body, "version": plan.version, "awork_project": awork_project}
+        if plan.notes:  # where the record came from (e.g. timesheet file and line), for the audit
+            written["origin"] = plan.notes
         user = str(body["UserId"])
         if link is not None and link.state == "synced" and link.hq_id:
             prev = (link.written or {}).get("body") or {}
@@ -254,18 +268,21 @@ class ReportingLoader:
             self._save(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
 
 
-def load_reportings(ctx: RunContext, hq: HqClient, sync_map: SyncMap) -> repo.EntityCounts:
-    loader = ReportingLoader(ctx, hq, sync_map)
+def load_reportings(ctx: RunContext, hq: HqClient, sync_map: SyncMap, **loader_options: Any) -> repo.EntityCounts:
+    """Apply every planned reporting of one source/entity (default awork time entries); returns the counts.
+    ``loader_options``: ``source``, ``entity``, ``label``, ``origin`` of ``ReportingLoader``."""
+    loader = ReportingLoader(ctx, hq, sync_map, **loader_options)
     with ctx.staging.connect() as conn:
-        plans = list(plans_of(conn, ctx.tenant.id, ENTITY))
-        links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, SOURCE, ENTITY)}
+        plans = list(plans_of(conn, ctx.tenant.id, loader.entity, source=loader.source))
+        links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, loader.source, loader.entity)}
     for plan in plans:
         loader.apply(plan, links.get(plan.source_id))
     return loader.counts
 
 
-def plans_of(conn: Connection, tenant: str, entity: str) -> Any:
+def plans_of(conn: Connection, tenant: str, entity: str, *, source: str = SOURCE) -> Any:
+    """The planned HQ state of one source's entity, by source id."""
     t = planned_hq_state
     return conn.execute(
-        select(t).where(t.c.tenant == tenant, t.c.source == SOURCE, t.c.entity == entity).order_by(t.c.source_id)
+        select(t).where(t.c.tenant == tenant, t.c.source == source, t.c.entity == entity).order_by(t.c.source_id)
     ).all()

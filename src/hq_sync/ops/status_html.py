@@ -122,6 +122,7 @@ _PAGE = _ENV.from_string("""<!doctype html>
 </td></tr>
 {% endfor %}{% endfor %}
 </tbody></table>
+{% for section in extra_sections %}{{ section | safe }}{% endfor %}
 <script>
 function filterRows(){
   var q=document.getElementById('filter').value.toLowerCase(), a=document.getElementById('attn').checked, n=0;
@@ -150,15 +151,16 @@ _DRILL = _ENV.from_string("""<!doctype html>
 """)
 
 
-def render_status(report: StatusReport, *, base: str = "", ui_base: str = "") -> str:
-    """The status page. ``base``: where the plugin app is mounted (e.g. ``/hq-sync``)."""
+def render_status(report: StatusReport, *, base: str = "", ui_base: str = "", extra_sections: list[str] | None = None) -> str:
+    """The status page. ``base``: where the plugin app is mounted (e.g. ``/hq-sync``);
+    ``extra_sections``: HTML fragments rendered below the table (e.g. the drift audit)."""
 
     def drill(tenant: str, source: str, reason: str) -> str:
         return f"{base}/status/quarantine?" + urlencode({"tenant": tenant, "source": source, "reason": reason})
 
     return _PAGE.render(
         report=report, totals=report.totals(), style=_STYLE, count_fields=COUNT_FIELDS, drill=drill,
-        json_url=f"{base}/status.json", ui_base=ui_base,
+        json_url=f"{base}/status.json", ui_base=ui_base, extra_sections=extra_sections or [],
     )
 
 

@@ -53,6 +53,9 @@ PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "awork": ("hq_sync.pipelines.awork_times", STEP_NAMES),
     "hq_to_awork": ("hq_sync.pipelines.hq_to_awork", ("sync_projects", "report")),
     "hq_offer": ("hq_sync.pipelines.hq_to_awork", ("sync_offer", "report")),
+    "timesheets": ("hq_sync.pipelines.timesheets", ("read", "transform", "load", "report")),
+    "timesheets_inbox": ("hq_sync.pipelines.timesheets", ("dispatch",)),
+    "audit": ("hq_sync.pipelines.audit", ("compare", "verdict")),
 }
 
 

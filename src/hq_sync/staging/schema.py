@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -267,4 +268,108 @@ sync_cursors = Table(
     Column("entity", String(32), primary_key=True),
     Column("cursor", String(64), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# -- Timesheet files and their rows (product.md C1, docs/timesheets.md) ---------------------------
+# One row per import run of a file (a re-run of the same DAG run replaces it), with what became of
+# it; the rows of the file as read (typed values, or the reason a cell could not be read).
+timesheet_files = Table(
+    "timesheet_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("run_id", String(250), nullable=False),  # the import DAG run (or the CLI's run id)
+    Column("name", String(512), nullable=False),  # the file name as dropped / uploaded
+    Column("path", Text, nullable=False),  # where the file is kept now
+    Column("sha256", String(64), nullable=True),
+    Column("size_bytes", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),  # FileStatus: reading | refused | imported
+    Column("error", Text, nullable=True),  # why the file was refused
+    Column("rows", Integer, nullable=True),
+    Column("held", Integer, nullable=True),  # rows held back (quarantine)
+    Column("summary", Payload, nullable=True),  # the import's counts
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("tenant", "run_id", name="uq_timesheet_files_run"),
+)
+
+timesheet_rows = Table(
+    "timesheet_rows",
+    metadata,
+    Column("file_id", Integer, primary_key=True),
+    Column("line", Integer, primary_key=True),  # line (CSV) or row (Excel) number in the file, 1-based
+    Column("tenant", String(64), nullable=False),
+    Column("cells", Payload, nullable=False),  # the raw cell texts by field
+    Column("problem", String(64), nullable=True),  # a cell that could not be read: reason code
+    Column("detail", Text, nullable=True),
+    Column("work_date", Date, nullable=True),
+    Column("start_time", String(8), nullable=True),  # HH:MM[:SS] local, if the file has one
+    Column("duration_s", BigInteger, nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("person", String(400), nullable=True),
+    Column("project", String(512), nullable=True),
+    Column("project_number", String(128), nullable=True),
+    Column("task", String(512), nullable=True),
+    Column("comment", Text, nullable=True),
+)
+
+# -- Drift audits (product.md F2, docs/audit.md) -------------------------------------------------
+# One row per audit run (a re-run replaces it); its per-cell table (person × project/type × month:
+# source, HQ, explained, unexplained) and the differing records behind the cells.
+audit_runs = Table(
+    "audit_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),  # inclusive
+    Column("month", String(7), nullable=True),  # YYYY-MM when one month was audited
+    Column("status", String(16), nullable=False),  # AuditStatus: clean | explained | drift
+    Column("sources", Payload, nullable=True),  # per source: read from staging or the source, why, requests
+    Column("totals", Payload, nullable=True),  # per kind: source/HQ totals, explained/unexplained counts
+    Column("explained", Integer, nullable=False, default=0),  # differing records, explained
+    Column("unexplained", Integer, nullable=False, default=0),  # differing records, unexplained
+    UniqueConstraint("tenant", "run_id", name="uq_audit_runs_run"),
+    Index("ix_audit_runs_tenant", "tenant", "started_at"),
+)
+
+audit_cells = Table(
+    "audit_cells",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # AuditKind: hours | absence_days
+    Column("person", String(320), nullable=False),  # e-mail (casefolded)
+    Column("scope", String(64), nullable=False),  # HQ project id (hours) or HQ absence type (days)
+    Column("scope_label", String(512), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("source_qty", Float, nullable=False),
+    Column("hq_qty", Float, nullable=False),
+    Column("explained_qty", Float, nullable=False),
+    Column("unexplained_qty", Float, nullable=False),
+    Index("ix_audit_cells_audit", "audit_id"),
+)
+
+audit_differences = Table(
+    "audit_differences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("person", String(320), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("scope_label", String(512), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("source_qty", Float, nullable=False),
+    Column("hq_qty", Float, nullable=False),
+    Column("explanation", String(32), nullable=False),  # Explanation (unexplained included)
+    Column("reason", String(64), nullable=True),  # e.g. the quarantine reason, "changed_in_hq"
+    Column("detail", Text, nullable=False),
+    Column("source_ref", String(128), nullable=True),  # awork time entry / Personio period id
+    Column("hq_ref", String(64), nullable=True),  # HQ reporting / absence id
+    Column("who", String(320), nullable=True),  # who wrote or changed it in HQ, when known
+    Index("ix_audit_differences_audit", "audit_id"),
 )

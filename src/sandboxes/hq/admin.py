@@ -13,10 +13,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from sandboxes.hq import fields as F
+from sandboxes.hq.absences import check_type, missed_days
+from sandboxes.hq.absences import period as absence_period
 from sandboxes.hq.data import HQState, TenantData
 from sandboxes.hq.documents import recompute
 from sandboxes.hq.errors import bad_request, not_found
@@ -25,6 +27,13 @@ from sandboxes.hq.rates import RATE_RULES
 from sandboxes.hq.routes_core import USER_WRITABLE
 
 ADMIN_ACTOR = 0
+# UpdatedBy of a drift injection without ``?as=<e-mail>``: "someone in HQ", neither the sync nor a user.
+DRIFT_ACTOR = -1
+# What a drift injection may change (anything a person or another tool could change in HQ).
+DRIFT_FIELDS = {
+    "UserReportings": {"Duration", "StartOn", "Note", "TaskId", "BreakDuration", "IsApproved", "UserId", "ProjectId"},
+    "UserAbsences": {"Type", "Start", "End", "Note", "IsApproved"},
+}
 DEFAULT_TASK_TYPE = "Standard"
 DEFAULT_STATUSES = [{"Name": "Offen", "IsFinishedState": False}, {"Name": "Erledigt", "IsFinishedState": True}]
 
@@ -415,3 +424,62 @@ def register(router: APIRouter, state: HQState) -> None:
         if rec is None:
             raise not_found(kind, record_id)
         return rec
+
+    # -- drift: changes behind the sync's back (for the drift audit, docs/audit.md) -------------
+    def drift_actor(data: TenantData, email: str | None) -> int:
+        return lookup(data, "Users", email, "user", "EMailWork")["Id"] if email else DRIFT_ACTOR
+
+    @router.patch("/tenants/{tenant}/records/{kind}/{record_id}")
+    def edit_record(tenant: str, kind: str, record_id: int, body: dict[str, Any] = Body(...),
+                    as_user: str | None = Query(None, alias="as")) -> dict[str, Any]:
+        """Changes a reporting or absence as a person in HQ would, bypassing every lock (billed,
+        Personio sync): ``{"Duration": 7200}``, ``{"End": "2026-03-06T00:00:00"}``. ``?as=<e-mail>``
+        names who did it (``UpdatedBy``; default -1, "someone in HQ")."""
+        allowed = DRIFT_FIELDS.get(kind)
+        if allowed is None:
+            raise bad_request(f"drift can be injected into {sorted(DRIFT_FIELDS)}, not {kind!r}")
+        unknown = set(body) - allowed
+        if unknown:
+            raise bad_request(f"{kind}: these fields cannot be changed here: {sorted(unknown)}; allowed: {sorted(allowed)}")
+        with state.write_lock:
+            data = tenant_data(tenant)
+            rec = data.get(kind, record_id)
+            if rec is None:
+                raise not_found(kind, record_id)
+            actor = drift_actor(data, as_user)
+            if kind == "UserReportings":
+                rec.update(body)
+                rec["Duration"] = F.as_int("Duration", rec["Duration"])
+                rec["StartOn"] = F.as_on("StartOn", rec.get("StartOn"))
+            else:
+                rec.update(body)
+                span = absence_period(check_type(rec["Type"]), rec["Start"], rec["End"], data.settings)
+                rec.update({"Start": span.start, "End": span.end,
+                            "_interval": [span.interval[0].isoformat(), span.interval[1].isoformat()] if span.interval else None})
+            data.save(kind, rec, actor)
+            if kind == "UserAbsences":
+                refresh_user_missed_days(data, rec["UserId"])
+            return public(data.get(kind, record_id) or rec)
+
+    @router.delete("/tenants/{tenant}/records/{kind}/{record_id}", status_code=204)
+    def delete_record(tenant: str, kind: str, record_id: int) -> None:
+        """Deletes a reporting or absence behind the sync's back (bypassing every lock)."""
+        if kind not in DRIFT_FIELDS:
+            raise bad_request(f"drift can be injected into {sorted(DRIFT_FIELDS)}, not {kind!r}")
+        with state.write_lock:
+            data = tenant_data(tenant)
+            rec = data.get(kind, record_id)
+            if rec is None:
+                raise not_found(kind, record_id)
+            data.delete(kind, record_id)
+            if kind == "UserAbsences":
+                refresh_user_missed_days(data, rec["UserId"])
+
+
+def refresh_user_missed_days(data: TenantData, user_id: int) -> None:
+    """Recomputes MissedDays of one user's absences after an admin change."""
+    absences = data.index("UserAbsences", "UserId").get(user_id, [])
+    values = missed_days(absences)
+    for absence in list(absences):
+        if absence.get("MissedDays") != values[absence["Id"]]:
+            data.save("UserAbsences", {**absence, "MissedDays": values[absence["Id"]]}, ADMIN_ACTOR, touch=False)

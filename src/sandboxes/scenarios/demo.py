@@ -13,6 +13,9 @@ every rule of product.md:
   delete after the first sync (docs/sandbox.md shows how).
 - HQ: users, task types, project roles, a rate rule with role and task-type rates, companies,
   projects with members and roles; the Personio sync switch is on (B7).
+- Timesheets (C1): for muster-agentur, a timeBro Excel export and a CSV from an agency tool
+  (``demo_timesheets``) that ``make demo`` drops into the tenant's timesheet folder; their rows go
+  to the HQ project "Geschäftsbericht" (HQ only, not linked to awork); one row names an unknown project.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ PROJECT_NAMES = [
     "App Kundenportal", "Messestand", "Newsletter-Design", "SEO-Audit", "Jahresbericht",
 ]
 LISTS = ["Konzeption [5,4d]", "Design", "Umsetzung [12d]", "Review [2,5h]", "Abnahme [viel]"]
+TIMESHEET_PROJECT = "Geschäftsbericht"  # HQ only (no awork link): where the demo timesheets book
+TIMESHEET_TENANTS = ("muster-agentur",)
 
 
 def demo_credentials() -> dict[str, dict[str, str]]:
@@ -106,6 +111,12 @@ def _tenant(tenant: str, info: dict[str, str]) -> dict[str, Any]:
             }
             for i, name in enumerate(PROJECT_NAMES)
         ] + [{
+            # C1: not linked to awork; the demo timesheets book on it (demo_timesheets).
+            "name": TIMESHEET_PROJECT, "company": CUSTOMERS[1], "status": "Laufend",
+            "start": date(YEAR, 1, 1).isoformat(), "end": date(YEAR, 12, 31).isoformat(),
+            "phases": [{"name": "Allgemein", "tasks": [{"name": "Redaktion", "task_type": "Konzeption"},
+                                                       {"name": "Sonstiges"}]}],
+        }] + [{
             # A2: flagged for awork, not linked yet: hq_to_awork__muster-agentur creates it.
             "name": "Website Hafenfest", "company": CUSTOMERS[0], "status": "Laufend",
             "start": date(YEAR, 11, 1).isoformat(), "end": date(YEAR + 1, 3, 31).isoformat(),
@@ -170,6 +181,51 @@ def _tenant(tenant: str, info: dict[str, str]) -> dict[str, Any]:
         # After seeding: HQ project "awork Link" fields point at the awork projects of the same name.
         "links": [{"hq_project": name, "awork_project": name} for name in PROJECT_NAMES[:9]],
     }
+
+
+def _timesheet_days(today: date, count: int) -> list[date]:
+    """The last ``count`` weekdays of the previous week and before (deterministic per day)."""
+    day, days = today - timedelta(days=today.weekday() + 3), []  # the Friday before last Monday
+    while len(days) < count:
+        if day.weekday() < 5:
+            days.append(day)
+        day -= timedelta(days=1)
+    return sorted(days)
+
+
+def demo_timesheets(tenant: str, today: date | None = None) -> list[tuple[str, bytes]]:
+    """The demo's timesheet files of a tenant (name, content): a timeBro Excel export of one person
+    (the person is in the file name, as timeBro's one-person export has no person column) and a
+    CSV from an agency's own tool (semicolons, German decimal commas, h:mm, Windows-1252)."""
+    if tenant not in TIMESHEET_TENANTS:
+        return []
+    import io
+
+    import openpyxl
+
+    people = personio_demo_section(tenant, persons=25, year=YEAR, domain=f"{tenant}.example")["persons"]
+    anna, ben, cleo = people[0], people[1], people[2]
+    days = _timesheet_days(today or date.today(), 4)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Zeiten"
+    sheet.append([f"timeBro Export {anna['first_name']} {anna['last_name']}"])
+    sheet.append([])
+    sheet.append(["Projekt", "Datum", "Dauer", "Kommentar"])
+    for day, hours, note in zip(days, (1.5, 2.25, 0.75, 3.0), ("Texte Vorwort", "Abstimmung Grafik", "Korrektur", "Bildauswahl")):
+        sheet.append([TIMESHEET_PROJECT, day, hours, note])
+    sheet.append(["Messe 2027 (gibt es in HQ nicht)", days[-1], 1.0, "held back: no such HQ project"])
+    sheet.append([None, None, 8.5, "Summe"])
+    xlsx = io.BytesIO()
+    book.save(xlsx)
+    csv_lines = ["Datum;Projekt;Aufgabe;Dauer;Kommentar;E-Mail;Mitarbeiter"]
+    for day in days[:3]:
+        csv_lines.append(f"{day:%d.%m.%Y};{TIMESHEET_PROJECT};Allgemein/Redaktion;1:30;Lektorat Kapitel {day.day};{ben['email']};")
+        csv_lines.append(f"{day:%d.%m.%Y};{TIMESHEET_PROJECT};;0,5;Jour fixe;;{cleo['first_name']} {cleo['last_name']}")
+    return [
+        (f"{anna['email']} timebro {days[0]:%Y-%m}.xlsx", xlsx.getvalue()),
+        (f"agenturtool-export-{days[0]:%Y-%m-%d}.csv", ("\r\n".join(csv_lines) + "\r\n").encode("cp1252")),
+    ]
 
 
 def demo_scenario() -> dict[str, Any]:

@@ -1,0 +1,288 @@
+"""Timesheet files → HQ reportings (product.md C1): the steps of ``timesheet_import__<tenant>``.
+
+One run imports one file (``params["file"]``: a path inside the tenant's timesheet folder, set by
+the ``timesheets_inbox__<tenant>`` dispatcher or by hand). Rules: docs/timesheets.md.
+
+- ``read``: refuse what is not a timesheet (``TimesheetRefused``: the run fails at once, nothing is
+  written, the reason is stored and put next to the file); else stage its rows.
+- ``transform``: match rows to HQ users, projects and tasks; plan one reporting per row (keyed so
+  that a re-import or an overlapping file books nothing twice), hold back what cannot be matched
+  (quarantine, with the line number), and plan the deletion of rows a corrected file no longer has.
+- ``load``: the awork loader (``hq_sync.load.reportings``): pending/synced links, lost answers,
+  billed reportings never touched.
+- ``report``: counts into ``run_summaries`` and onto the file's record.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+import time as time_module
+from datetime import time
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from hq_sync.config import TimesheetsSource
+from hq_sync.errors import NotRetryable
+from hq_sync.load.reportings import load_reportings
+from hq_sync.pipelines.context import RunContext
+from hq_sync.pipelines.steps import record_report
+from hq_sync.staging import ensure_schema
+from hq_sync.staging import repository as repo
+from hq_sync.staging.schema import planned_hq_state, quarantine, timesheet_files, timesheet_rows, utcnow
+from hq_sync.timesheets.files import (
+    archive,
+    claim,
+    folder_of,
+    original_name,
+    queued_files,
+    resolve_in_folder,
+    sha256_of,
+    waiting_files,
+    write_refusal,
+)
+from hq_sync.timesheets.matching import Matcher, key_day
+from hq_sync.timesheets.reader import TimesheetRefused, TimesheetRow, read_timesheet
+
+log = logging.getLogger(__name__)
+
+SOURCE = "timesheets"
+ENTITY = "timesheet_row"
+STEPS = ("read", "transform", "load", "report")
+UNTOUCHED_REASON = "removed_from_timesheet"
+
+
+class FileStatus(StrEnum):
+    """``timesheet_files.status``."""
+
+    READING = "reading"
+    REFUSED = "refused"
+    IMPORTED = "imported"
+
+
+def _cfg(ctx: RunContext) -> TimesheetsSource:
+    cfg = ctx.tenant.sources.timesheets
+    if cfg is None:
+        raise NotRetryable(f"tenant {ctx.tenant.id} has no sources.timesheets")
+    return cfg
+
+
+def _file_row(conn: Connection, ctx: RunContext) -> Any:
+    return conn.execute(select(timesheet_files).where(
+        timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)).one_or_none()
+
+
+def quarantine_id(name: str, line: int) -> str:
+    """The quarantine key of a held row: file name (as dropped) and line."""
+    return f"{name[:100]}#{line}"
+
+
+# -- dispatch (timesheets_inbox__<tenant>) ------------------------------------------------------
+def dispatch(ctx: RunContext, **_: Any) -> list[dict[str, Any]]:
+    """Archive every queued file and return one import run per file (``TriggerDagRunOperator``
+    kwargs: run id and conf). With ``params["include_waiting"]`` (a manual run, e.g. when no
+    triggerer runs) it also claims the files lying in the drop folder that stopped growing."""
+    folder = folder_of(ctx.tenant)
+    if ctx.params.get("include_waiting"):
+        before = waiting_files(folder)
+        time_module.sleep(1.0)
+        for name, stat in sorted(waiting_files(folder).items()):
+            if before.get(name) == stat:
+                claim(folder, name)
+    runs = []
+    for queued in queued_files(folder):
+        done = archive(folder, queued)
+        log.info("timesheet %s → import run %s", done.name, done.run_id)
+        runs.append({"trigger_run_id": done.run_id, "conf": {"file": str(done.path), "name": done.name, "sha256": done.sha256}})
+    if not runs:
+        log.info("no timesheet waiting in %s", folder)
+    return runs
+
+
+# -- read -----------------------------------------------------------------------------------------
+def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Read the run's file: refuse it (nothing written, the run fails) or stage its rows."""
+    ensure_schema(ctx.staging)
+    cfg = _cfg(ctx)
+    given = str(ctx.params.get("file") or "").strip()
+    if not given:
+        raise NotRetryable("no file to import: trigger with {\"file\": \"<path inside the tenant's timesheet folder>\"}")
+    folder = folder_of(ctx.tenant)
+    try:
+        path = resolve_in_folder(folder, given)
+    except ValueError as exc:
+        raise NotRetryable(str(exc)) from exc
+    name = str(ctx.params.get("name") or original_name(path))
+    if not path.is_file():
+        raise NotRetryable(f"{given}: no such file in {folder}")
+    now = utcnow()
+    values = {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "name": name, "path": str(path), "sha256": sha256_of(path),
+              "size_bytes": path.stat().st_size, "status": FileStatus.READING.value, "error": None, "rows": None, "held": None,
+              "summary": None, "received_at": now, "finished_at": None}
+    with ctx.staging.begin() as conn:
+        existing = _file_row(conn, ctx)
+        if existing is None:
+            file_id = conn.execute(timesheet_files.insert().values(**values)).inserted_primary_key[0]
+        else:  # a re-run of this import: start over
+            file_id = existing.id
+            conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(
+                **{k: v for k, v in values.items() if k != "received_at"}))
+        conn.execute(delete(timesheet_rows).where(timesheet_rows.c.file_id == file_id))
+    try:
+        sheet = read_timesheet(path, cfg, name=name)
+    except TimesheetRefused as exc:
+        with ctx.staging.begin() as conn:
+            conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(
+                status=FileStatus.REFUSED.value, error=str(exc), finished_at=utcnow()))
+        write_refusal(path, str(exc))
+        log.error("timesheet %s refused: %s", name, exc)
+        raise
+    staged = [{
+        "file_id": file_id, "line": r.line, "tenant": ctx.tenant.id, "cells": r.cells, "problem": r.problem,
+        "detail": r.detail, "work_date": r.work_date, "start_time": r.start_time.isoformat() if r.start_time else None,
+        "duration_s": r.duration_s, "email": r.email, "person": r.person, "project": r.project,
+        "project_number": r.project_number, "task": r.task, "comment": r.comment,
+    } for r in sheet.rows]
+    with ctx.staging.begin() as conn:
+        for start in range(0, len(staged), 500):
+            conn.execute(timesheet_rows.insert(), staged[start:start + 500])
+        conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(rows=len(staged)))
+    result = {"file": name, "kind": sheet.kind, "header_line": sheet.header_line, "columns": sheet.columns,
+              "rows": len(sheet.rows), "unreadable_rows": sum(1 for r in sheet.rows if r.problem),
+              "ignored_lines": sheet.ignored_lines, "person_from_file_name": sheet.person_from_file_name}
+    log.info("read %s: %s", ctx.tenant.id, result)
+    return result
+
+
+def _staged_rows(conn: Connection, file_id: int) -> list[TimesheetRow]:
+    rows = []
+    for r in conn.execute(select(timesheet_rows).where(timesheet_rows.c.file_id == file_id).order_by(timesheet_rows.c.line)):
+        rows.append(TimesheetRow(
+            line=r.line, cells=dict(r.cells or {}), work_date=r.work_date,
+            start_time=time.fromisoformat(r.start_time) if r.start_time else None, duration_s=r.duration_s,
+            email=r.email, person=r.person, project=r.project, project_number=r.project_number, task=r.task,
+            comment=r.comment, problem=r.problem, detail=r.detail))
+    return rows
+
+
+# -- transform ------------------------------------------------------------------------------------
+def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Match the file's rows, plan their reportings (and removals), hold back the rest."""
+    ensure_schema(ctx.staging)
+    cfg = _cfg(ctx)
+    tenant = ctx.tenant.id
+    with ctx.staging.connect() as conn:
+        file = _file_row(conn, ctx)
+        if file is None or file.status == FileStatus.REFUSED:
+            raise NotRetryable("the file of this run was not read (see the read task)")
+        rows = _staged_rows(conn, file.id)
+        links = repo.links(conn, tenant, SOURCE, ENTITY)
+    hq = ctx.require_clients().hq()
+    matcher = Matcher(users=hq.users(), projects=hq.projects(), default_task=cfg.default_task, timezone=ctx.tenant.timezone)
+    project_ids = {p for r in rows if not r.problem and isinstance(p := matcher.project(r), int)}
+    matcher.tasks_by_project = {pid: hq.project_tasks(pid) for pid in sorted(project_ids)}
+    bookings, held = matcher.match(rows)
+
+    keys = {b.key for b in bookings}
+    held_days = {h.day for h in held if h.day is not None}
+    covered = {(b.hq_user_id, b.work_date) for b in bookings} - held_days
+    removals = [l for l in links if l.state in ("synced", "pending") and l.source_id not in keys and key_day(l.source_id) in covered]
+    kept = sorted({f"{d[0]}|{d[1].isoformat()}" for d in held_days if any(key_day(l.source_id) == d for l in links
+                                                                          if l.state == "synced")})
+    now = utcnow()
+    plans = [{"tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": b.key, "plan": "wanted", "reason": None,
+              "hq_parent_id": str(b.hq_user_id), "body": b.body, "version": f"{file.name}:{b.line}",
+              "notes": {"file": file.name, "line": b.line, "run_id": ctx.run_id}, "planned_at": now} for b in bookings]
+    plans += [{"tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": l.source_id, "plan": "not_wanted",
+               "reason": UNTOUCHED_REASON, "hq_parent_id": None, "body": None, "version": None, "notes": None,
+               "planned_at": now} for l in removals]
+    counts = repo.EntityCounts()
+    current = {quarantine_id(file.name, h.line) for h in held}
+    with ctx.staging.begin() as conn:
+        conn.execute(delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE))
+        if plans:
+            conn.execute(planned_hq_state.insert(), plans)
+        for h in held:
+            counts.count("quarantined", h.reason)
+            repo.quarantine_record(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=quarantine_id(file.name, h.line),
+                                   reason=h.reason, detail=f"{file.name}, {h.detail}",
+                                   context={"file": file.name, "line": h.line, **{k: v for k, v in h.context.items() if v}},
+                                   run_id=ctx.run_id)
+        _resolve_other_items(conn, tenant, file.name, current)
+        conn.execute(update(timesheet_files).where(timesheet_files.c.id == file.id).values(held=len(held)))
+    for b in bookings:
+        for _note in b.notes:
+            bucket = counts.details.setdefault("reported", {})
+            bucket["task_fallback_default"] = bucket.get("task_fallback_default", 0) + 1
+    if kept:
+        counts.details.setdefault("reported", {})["days_kept_with_held_rows"] = len(kept)
+    result = {"planned": counts.as_dict(), "bookings": len(bookings), "held": len(held), "removals": len(removals),
+              "projects": len(project_ids), "notes": [f"line {b.line}: {n}" for b in bookings for n in b.notes][:50]}
+    log.info("transform %s: %s", tenant, result)
+    return result
+
+
+def _resolve_other_items(conn: Connection, tenant: str, name: str, current: set[str]) -> None:
+    """Items of an earlier import of a file with this name that this import no longer holds back."""
+    prefix = f"{name[:100]}#"
+    q = quarantine
+    for row in conn.execute(select(q.c.source_id).where(q.c.tenant == tenant, q.c.source == SOURCE, q.c.entity == ENTITY,
+                                                        q.c.resolved_at.is_(None), q.c.source_id.startswith(prefix, autoescape=True))):
+        if row.source_id not in current:
+            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id)
+
+
+# -- load -----------------------------------------------------------------------------------------
+def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
+    """Write the planned reportings (and removals) through the reporting loader."""
+    ensure_schema(ctx.staging)
+    hq = ctx.require_clients().hq()
+    counts = load_reportings(ctx, hq, {}, source=SOURCE, entity=ENTITY, label="timesheet row", origin="the timesheet")
+    result = {"reporting": counts.as_dict(), "requests": hq.requests_sent}
+    log.info("load %s: %s", ctx.tenant.id, result)
+    return result
+
+
+# -- report ---------------------------------------------------------------------------------------
+def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """Counts of the import (written + held back) into run_summaries and the file's record."""
+    results = step_results or {}
+    done = (results.get("load") or {}).get("reporting") or {}
+    counts = repo.EntityCounts(**{k: done.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")})
+    counts.details = {k: dict(v) for k, v in (done.get("details") or {}).items()}
+    planned = (results.get("transform") or {}).get("planned") or {}
+    for outcome, reasons in (planned.get("details") or {}).items():
+        for reason, n in reasons.items():
+            if outcome == "reported":
+                counts.details.setdefault("reported", {})[reason] = n
+            else:
+                counts.count(outcome, reason, n)
+    ignored = len((results.get("read") or {}).get("ignored_lines") or [])
+    if ignored:
+        counts.details.setdefault("reported", {})["total_or_note_lines"] = ignored
+    summary = record_report(ctx, {"reporting": counts})
+    summary["file"] = (results.get("read") or {}).get("file")
+    with ctx.staging.begin() as conn:
+        conn.execute(update(timesheet_files).where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
+                     .values(status=FileStatus.IMPORTED.value, summary=summary["entities"]["reporting"], finished_at=utcnow()))
+    return summary
+
+
+def import_file(ctx: RunContext) -> dict[str, Any]:
+    """All steps of one import in this process (the DAG runs them as tasks); returns the report."""
+    results: dict[str, Any] = {}
+    for name, step in (("read", read), ("transform", transform), ("load", load)):
+        results[name] = step(ctx)
+    return report(ctx, step_results=results)
+
+
+def held_rows(conn: Connection, tenant: str, name: str | None = None) -> list[dict[str, Any]]:
+    """Open held-back rows of the tenant's timesheets (optionally of one file name), by line."""
+    q = quarantine
+    query = select(q).where(q.c.tenant == tenant, q.c.source == SOURCE, q.c.resolved_at.is_(None))
+    if name:
+        query = query.where(q.c.source_id.startswith(f"{name[:100]}#", autoescape=True))
+    items = [dict(r._mapping) for r in conn.execute(query)]
+    return sorted(items, key=lambda i: (str(i["source_id"]).rsplit("#", 1)[0], int(str(i["source_id"]).rsplit("#", 1)[1])))
+
