@@ -232,7 +232,9 @@ def test_volumes(compose, name):
 
 
 def test_mounted_project_layout():
-    assert (REPO_ROOT / "dags" / "hq_sync_tenants.py").is_file()
+    from hq_sync.airflow.dag_factory import SHARDS
+
+    assert all((REPO_ROOT / "dags" / f"hq_sync_tenants_{n}.py").is_file() for n in range(SHARDS))
     assert (REPO_ROOT / "src" / "hq_sync" / "__init__.py").is_file()
     assert (REPO_ROOT / "include" / "tenants").is_dir()
     assert (REPO_ROOT / "include" / "mappings").is_dir()
