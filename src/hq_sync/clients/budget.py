@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MARGIN_S = 0.05
+DEFAULT_MARGIN_S = 0.1
 
 
 class Budget(Protocol):
