@@ -357,6 +357,29 @@ class Cluster:
         self.wait_for(f"the DAG processor to register {len(dag_ids)} DAGs",
                       lambda: dag_ids <= {d["dag_id"] for d in api.dags(tag=None)}, timeout, interval=2)
 
+    def quiesce(self, dag_ids: list[str], timeout: float = 120) -> list[str]:
+        """Pause the DAGs, fail their unfinished runs (e.g. a schedule tick's, which a pause would
+        leave half-done), and wait until no task instance is queued or running anywhere; returns
+        the runs it failed."""
+        from urllib.parse import quote
+
+        api = self.api()
+        failed = []
+        for dag_id in dag_ids:
+            api.set_paused(dag_id, True)
+        for dag_id in dag_ids:
+            for run in api.dag_runs(dag_id, state=["queued", "running"]):
+                api.patch(f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run['dag_run_id'], safe='')}", {"state": "failed"})
+                failed.append(f"{dag_id}/{run['dag_run_id']}")
+
+        def idle() -> bool:
+            busy = api.get("/dags/~/dagRuns/~/taskInstances", state=["queued", "running", "scheduled"], limit=1)
+            return busy["total_entries"] == 0
+
+        self.wait_for("no task instance to be queued or running", idle, timeout, interval=1,
+                      allow_dead=tuple(n for n, p in self.processes.items() if p.poll() is not None))
+        return failed
+
     def wait_runs(self, runs: dict[str, str], timeout: float, allow_dead: tuple[str, ...] = ()) -> dict[str, str]:
         """Wait until every (dag_id → run_id) is finished; returns their states."""
         from urllib.parse import quote

@@ -157,9 +157,7 @@ def test_two_dags_on_two_workers_share_one_awork_budget(cluster):
     pair = [f"awork_times__{TENANT}", f"hq_to_awork__{TENANT}"]
     runs = scheduled_runs(cl, pair)
     states = cl.wait_runs(runs, timeout=240)
-    api = cl.api()
-    for dag_id in pair:
-        api.set_paused(dag_id, True)
+    cl.quiesce(pair)  # a schedule tick meanwhile must not run into the next test
     assert states == {d: "success" for d in pair}, cl.tails()
     STATE.setdefault("runs", {}).update(runs)
 
@@ -191,8 +189,7 @@ def test_demo_tenant_dags_succeed_with_task_instances_on_both_workers(cluster):
     api.set_paused(offer_dag, False)
     runs[offer_dag] = api.trigger(offer_dag, conf={"offer_number": offer_number(sandboxes, token)})["dag_run_id"]
     states = cl.wait_runs(runs, timeout=300)
-    for dag_id in all_dags:
-        api.set_paused(dag_id, True)
+    cl.quiesce(all_dags)
     assert states == {d: "success" for d in runs}, cl.tails()
     every = {**STATE.get("runs", {}), **runs}
     assert set(every) >= {d for d in all_dags if not d.startswith("hq_offer_to_awork__")} | {offer_dag}
@@ -212,7 +209,6 @@ def test_a_worker_killed_during_load_leaves_hq_as_the_fault_free_run(cluster):
     from sandboxes.scenarios.demo import demo_credentials
 
     api = cl.api()
-    cl.wait_for("no running task", lambda: not api.get("/dags/~/dagRuns", state="running", limit=1)["dag_runs"], 120)
     # The same inputs again: sandboxes and staging as before the fault-free run.
     load_scenario(scenario, {v: sandboxes.url(v) for v in ("hq", "awork", "personio")}, reset=True)
     cl.reset_staging()
@@ -236,7 +232,6 @@ def test_a_worker_killed_during_load_leaves_hq_as_the_fault_free_run(cluster):
     assert len(killed) >= 3  # the Celery worker, its pool process and the running task at least
 
     states = cl.wait_runs({dag_id: run_id}, timeout=240, allow_dead=(victim,))
-    api.set_paused(dag_id, True)
     assert states[dag_id] == "success", cl.tails()
     retried = api.get(path)
     assert retried["try_number"] >= 2
