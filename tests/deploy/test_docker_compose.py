@@ -175,11 +175,15 @@ def test_common_environment(compose, name):
 
     metadata = database_of(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     assert (metadata.drivername, metadata.host, metadata.database) == ("postgresql+psycopg2", "postgres", "airflow")
-    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    # With SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which is not installed: name psycopg2.
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
     backend = database_of(env["AIRFLOW__CELERY__RESULT_BACKEND"])
     assert (backend.host, backend.database) == ("postgres", "airflow")
     broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
     assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+    budgets = urlsplit(env["HQ_SYNC_REDIS_URL"])  # one request budget per vendor account, all workers
+    assert (budgets.scheme, budgets.hostname, budgets.port) == ("redis", "redis", 6379)
+    assert budgets.path != broker.path, "the budgets live in a Redis db of their own"
 
     staging = database_of(env["AIRFLOW_CONN_HQ_SYNC_STAGING"])
     assert staging.host == "postgres"
