@@ -435,3 +435,22 @@ def test_doc_dockerfile_builds_on_the_compose_image():
     assert any("pip install" in line and "-r requirements.txt" in line and "-c constraints.txt" in line for line in lines)
     for command in ("docker compose up airflow-init", "docker compose up -d", "tests/deploy"):
         assert command in doc
+
+
+def test_the_image_installs_the_pins_of_make(compose):
+    """The Dockerfile builds the compose file's image with the same pins as `make install`, and
+    those pins hold what the production shape needs (CeleryExecutor, Redis, async PostgreSQL)."""
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    [base] = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    default_image = compose["x-airflow-common"]["image"].split(":-", 1)[1].rstrip("}")
+    assert base == default_image == "apache/airflow:3.3.2-python3.11"
+    assert "-r /opt/hq-sync/requirements.txt -c /opt/hq-sync/constraints.txt" in dockerfile
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "-r requirements.txt -c constraints.txt" in makefile
+    pins = {line.split("==")[0].strip().lower(): line.split("==")[1].split()[0]
+            for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if "==" in line}
+    assert pins["apache-airflow"] == "3.3.2"
+    assert {"apache-airflow-providers-celery", "redis", "asyncpg", "psycopg2-binary"} <= set(pins)
+    constraints = (REPO_ROOT / "constraints.txt").read_text().lower()
+    for name, version in pins.items():
+        assert f"{name}=={version}" in constraints, f"{name} is pinned differently in constraints.txt"
