@@ -63,7 +63,11 @@ DEFAULT_ARGS = {
 # the distributed demo and its test use a few seconds so that a killed worker's task retries soon).
 RETRY_DELAY_ENV = "HQ_SYNC_RETRY_DELAY_SECONDS"
 if os.environ.get(RETRY_DELAY_ENV):
-    DEFAULT_ARGS["retry_delay"] = timedelta(seconds=float(os.environ[RETRY_DELAY_ENV]))
+    try:
+        DEFAULT_ARGS["retry_delay"] = timedelta(seconds=float(os.environ[RETRY_DELAY_ENV]))
+    except ValueError:  # a typo here must never break the parsing of every tenant's DAGs
+        log.error("%s=%r is not a number of seconds; keeping the default retry delay",
+                  RETRY_DELAY_ENV, os.environ[RETRY_DELAY_ENV])
 
 HQ_TO_AWORK_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # no history to backfill: catchup is off
 
