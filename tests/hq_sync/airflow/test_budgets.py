@@ -48,3 +48,16 @@ def test_limits_from_the_connection_are_checked():
         budgets.limits_of("hq", {"requests_per_minute": "lots"})
     with pytest.raises(ValueError, match="at least 1"):
         SlidingWindowBudget(0, 1)
+
+
+def test_the_redis_can_come_from_the_hq_sync_redis_connection(monkeypatch, airflow_db):
+    import json
+
+    monkeypatch.delenv(budgets.REDIS_URL_ENV, raising=False)
+    monkeypatch.delenv(budgets.REDIS_PREFIX_ENV, raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_HQ_SYNC_REDIS", json.dumps(
+        {"conn_type": "redis", "host": "redis.internal", "port": 6380, "password": "p w",
+         "extra": {"db": 5, "key_prefix": "acme_sync"}}))
+    assert budgets._redis_settings() == ("redis://:p%20w@redis.internal:6380/5", "acme_sync")
+    monkeypatch.delenv("AIRFLOW_CONN_HQ_SYNC_REDIS")
+    assert budgets._redis_settings() is None
