@@ -28,6 +28,14 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 DEFAULT_MARGIN_S = 0.1
+NOTICE_WAIT_S = 1.0  # waits at least this long are logged at INFO (a budget that is the bottleneck)
+
+
+def _log_wait(what: str, wait: float) -> None:
+    if wait >= NOTICE_WAIT_S:
+        log.info("%s spent: waiting %.1fs before the next request", what, wait)
+    else:
+        log.debug("%s spent: waiting %.2fs", what, wait)
 
 
 class Budget(Protocol):
@@ -97,8 +105,7 @@ class SlidingWindowBudget:
                     self._sent.append(now)
                     self.waited += waited
                     return waited
-                if waited == 0:
-                    log.debug("request budget spent, waiting %.2fs", wait)
+                _log_wait("request budget", wait)
                 self._sleep(wait)
                 waited += wait
 
@@ -187,7 +194,6 @@ class RedisRequestBudget:
                 with self._lock:
                     self.waited += waited
                 return waited
-            if waited == 0:
-                log.debug("shared request budget %s spent, waiting %.2fs", self.key, wait)
+            _log_wait(f"shared request budget {self.key}", wait)
             self._sleep(wait)
             waited += wait
