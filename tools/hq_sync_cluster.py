@@ -447,6 +447,13 @@ def demo_start() -> None:
     import demo  # tools/demo.py: the sandboxes with the demo scenario, as in `make demo`
 
     demo_stop()
+    from sandboxes import DEFAULT_PORTS
+
+    for port in (DEMO_PORT, *DEFAULT_PORTS.values()):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(f"[cluster] port {port} is in use (another demo? `make stop-demo`); "
+                                 "the distributed demo needs 8080 and 8301-8303 (DEMO_AIRFLOW_PORT moves 8080)")
     credentials = demo.start_sandboxes()
     cluster = demo_cluster()
     cluster.flush_redis()
