@@ -489,6 +489,11 @@ def demo_stop() -> None:
     if left:
         raise SystemExit(f"[cluster] processes still alive: {left}")
     demo.stop()  # the sandboxes
+    try:  # leave the shared PostgreSQL and Redis as we found them (logs stay in .airflow-distributed/)
+        cluster.drop_databases()
+        cluster.flush_redis()
+    except Exception as exc:  # noqa: BLE001 - nothing to clean when they are not running
+        say(f"databases / Redis db not cleaned ({type(exc).__name__}: {exc})")
 
 
 def demo_status() -> None:
