@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install constraints stop-demo clean
+.PHONY: demo test install constraints stop-demo clean demo-distributed stop-demo-distributed
 
 install: $(STAMP)
 
@@ -28,9 +28,16 @@ demo: $(STAMP)
 stop-demo:
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/demo.py stop
 
+# The production shape natively: CeleryExecutor, Redis, PostgreSQL, two Celery workers (docs/deployment.md).
+demo-distributed: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/hq_sync_cluster.py start
+
+stop-demo-distributed:
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/hq_sync_cluster.py stop
+
 # Regenerate constraints.txt from the current environment (after a green `make test`).
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^hq-sync' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .airflow .data
+	rm -rf $(VENV) .airflow .airflow-distributed .data

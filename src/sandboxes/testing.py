@@ -78,8 +78,8 @@ class SandboxAdmin:
     def clear_requests(self) -> None:
         self.delete("/requests")
 
-    def set_rate_limit(self, per_minute: int | None) -> None:
-        self.put("/rate-limit", {"per_minute": per_minute})
+    def set_rate_limit(self, per_minute: int | None, per_second: int | None = None) -> None:
+        self.put("/rate-limit", {"per_minute": per_minute, "per_second": per_second})
 
 
 class SandboxServers:

@@ -71,7 +71,8 @@ def test_hq_to_awork_dags(bag):
         assert [t.task_id for t in projects.topological_sort()] == ["sync_projects", "report"]
         offer = bag.dags[tenant.dag_id("hq_offer")]
         assert offer.timetable.__class__.__name__ == "NullTimetable"  # triggered by hand
-        assert set(offer.params) == {"offer_number", "awork_project"}
+        # Run options are configuration keys named in the doc (declared Params cost every parse).
+        assert not offer.params and '"offer_number"' in offer.doc_md and '"awork_project"' in offer.doc_md
         for dag in (projects, offer):
             assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
             assert {t.pool for t in dag.tasks} <= set(DEFAULT_POOL_SLOTS) | {"default_pool"}
@@ -115,7 +116,8 @@ def test_timesheet_and_audit_dags(bag):
             audit = bag.dags[tenant.dag_id("audit")]
             assert audit.timetable.expression == tenant.audit.schedule and audit.catchup is False
             assert [t.task_id for t in audit.topological_sort()] == ["compare", "verdict"]
-            assert set(audit.params) == {"month"} and "docs/audit.md" in audit.doc_md
+            # run options are configuration keys named in the doc (no Params: issue #11's parse cost)
+            assert not audit.params and '{"month": "YYYY-MM"}' in audit.doc_md and "docs/audit.md" in audit.doc_md
         if "timesheets" not in tenant.enabled_sources():
             continue
         inbox, importer = bag.dags[tenant.dag_id("timesheets_inbox")], bag.dags[tenant.dag_id("timesheets")]
@@ -126,7 +128,7 @@ def test_timesheet_and_audit_dags(bag):
         assert [t.task_id for t in inbox.topological_sort()] == ["dispatch", "start_import"]
         assert importer.timetable.__class__.__name__ == "NullTimetable" and importer.max_active_runs == 1
         assert [t.task_id for t in importer.topological_sort()] == ["read", "transform", "load", "report"]
-        assert set(importer.params) == {"file", "name"}
+        assert not importer.params and '{"file": ' in importer.doc_md and '"include_waiting": true' in inbox.doc_md
 
 
 def test_personio_dags_run_every_three_hours(bag):
@@ -169,3 +171,123 @@ def test_broken_tenant_file_is_its_own_visible_problem(tmp_path):
     task = error_dag.get_task("explain_config_error")
     with pytest.raises(RuntimeError, match="sources.personio.schedule"):
         task.python_callable(**task.op_kwargs)
+
+
+# -- parsing at scale (issue #11): kinds, shards, isolation ---------------------------------------
+def test_every_dag_id_prefix_is_a_kind_and_maps_back_to_its_tenant():
+    from hq_sync.airflow.dag_factory import DAG_KINDS, tenant_of_dag_id
+    from hq_sync.config import DAG_ID_PREFIX, dag_id_for
+
+    assert {k.name for k in DAG_KINDS} == set(DAG_ID_PREFIX)
+    for kind in DAG_KINDS:
+        assert tenant_of_dag_id(dag_id_for(kind.name, "some-tenant")) == "some-tenant"
+    assert tenant_of_dag_id("tenant_config_error__some-tenant") == "some-tenant"
+    assert tenant_of_dag_id("example_bash_operator") is None
+
+
+def test_one_dag_file_per_shard_and_each_tenant_in_its_own_shard(tmp_path):
+    from hq_sync.airflow.dag_factory import SHARDS, shard_of
+
+    files = sorted(p.name for p in DAGS_DIR.glob("*.py"))
+    assert files == sorted(f"hq_sync_tenants_{n}.py" for n in range(SHARDS))
+    for n in range(SHARDS):
+        assert f"build_dags(shard={n})" in (DAGS_DIR / f"hq_sync_tenants_{n}.py").read_text()
+    template = yaml.safe_load((REPO_ROOT / "include/tenants/muster-agentur.yaml").read_text())
+    ids = [f"agency-{i:02d}" for i in range(24)]
+    for tenant_id in ids:
+        (tmp_path / f"{tenant_id}.yaml").write_text(yaml.safe_dump({**template, "id": tenant_id}))
+    assert len({shard_of(t) for t in ids}) > SHARDS // 2  # spread, not all in one file
+    from hq_sync.airflow.dag_factory import DAG_KINDS
+    from hq_sync.config import parse_tenant_file
+
+    per_tenant = sum(1 for kind in DAG_KINDS if kind.enabled(parse_tenant_file(tmp_path / f"{ids[0]}.yaml")))
+    bag = dagbag(tmp_path)
+    assert bag.import_errors == {}
+    assert len(bag.dag_ids) == per_tenant * len(ids) >= 4 * len(ids)
+    for dag_id, dag in bag.dags.items():
+        tenant = dag_id.split("__", 1)[1]
+        assert Path(dag.fileloc).name == f"hq_sync_tenants_{shard_of(tenant)}.py", dag_id
+
+
+def test_a_task_parse_of_another_shard_builds_nothing(tmp_path, monkeypatch):
+    from hq_sync.airflow.dag_factory import SHARDS, shard_of
+
+    shutil.copy(REPO_ROOT / "include/tenants/muster-agentur.yaml", tmp_path)
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "hq_offer_to_awork__muster-agentur")
+    home = shard_of("muster-agentur")
+    assert list(build_dags(tmp_path, shard=home)) == ["hq_offer_to_awork__muster-agentur"]
+    assert build_dags(tmp_path, shard=(home + 1) % SHARDS) == {}
+
+
+def _two_tenants_and(tmp_path: Path, name: str, content: str) -> None:
+    shutil.copy(REPO_ROOT / "include/tenants/muster-agentur.yaml", tmp_path)
+    shutil.copy(REPO_ROOT / "include/tenants/nordlicht-digital.yaml", tmp_path)
+    (tmp_path / name).write_text(content)
+
+
+def test_an_alias_bomb_tenant_file_is_refused_fast_and_hides_no_one(tmp_path):
+    import time
+
+    lines = ["id: bomb", "display_name: Bomb", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10^9 values expanded
+    _two_tenants_and(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    started = time.perf_counter()
+    dags = build_dags(tmp_path)
+    assert time.perf_counter() - started < 5
+    assert {"awork_times__muster-agentur", "personio_absences__nordlicht-digital"} <= set(dags)
+    assert "more than 20000 values" in dags["tenant_config_error__bomb"].doc_md
+
+
+def test_an_oversized_tenant_file_is_its_own_error(tmp_path):
+    _two_tenants_and(tmp_path, "huge.yaml", "id: huge\ndisplay_name: Huge\n# " + "x" * 300_000 + "\n")
+    dags = build_dags(tmp_path)
+    assert "awork_times__nordlicht-digital" in dags
+    assert "a tenant file may hold at most" in dags["tenant_config_error__huge"].doc_md
+
+
+def test_a_tenant_whose_dag_fails_to_build_hides_no_one(tmp_path, monkeypatch):
+    from hq_sync.airflow import dag_factory
+
+    shutil.copy(REPO_ROOT / "include/tenants/muster-agentur.yaml", tmp_path)
+    shutil.copy(REPO_ROOT / "include/tenants/nordlicht-digital.yaml", tmp_path)
+    real = dag_factory.build_source_dag
+
+    def fragile(tenant, source):  # a builder bug that only one tenant's settings trigger
+        if tenant.id == "nordlicht-digital" and source == "awork":
+            raise KeyError("phase_mode")
+        return real(tenant, source)
+
+    kinds = tuple(
+        dag_factory.DagKind(k.name, k.enabled, (lambda t, s=k.name: fragile(t, s)))
+        if k.name in ("personio", "awork") else k
+        for k in dag_factory.DAG_KINDS
+    )
+    monkeypatch.setattr(dag_factory, "DAG_KINDS", kinds)
+    dags = build_dags(tmp_path)
+    assert {"awork_times__muster-agentur", "personio_absences__nordlicht-digital"} <= set(dags)
+    assert "awork_times__nordlicht-digital" not in dags
+    error = dags["tenant_config_error__nordlicht-digital"]
+    assert "awork_times__nordlicht-digital" in error.doc_md and "KeyError" in error.doc_md
+    # The error DAG's own task run rebuilds it (its parse needs every kind of that tenant).
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "tenant_config_error__nordlicht-digital")
+    assert list(build_dags(tmp_path)) == ["tenant_config_error__nordlicht-digital"]
+
+
+def test_parsing_imports_no_clients_staging_or_pipelines():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airflow.sdk\nfrom pathlib import Path\n"
+        "from airflow.providers.standard.operators.python import PythonOperator\n"
+        "before = set(sys.modules)\n"
+        "from hq_sync.airflow.dag_factory import build_dags\n"
+        f"build_dags(Path({str(REPO_ROOT / 'include' / 'tenants')!r}))\n"
+        "new = {m for m in set(sys.modules) - before if m.startswith(('hq_sync', 'alembic', 'requests'))}\n"
+        "print(sorted(new))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])  # noqa: S307 - our own printed list
+    heavy = [m for m in loaded if m.startswith(("alembic", "requests", "hq_sync.clients", "hq_sync.staging",
+                                                "hq_sync.airflow.tasks", "hq_sync.airflow.hooks"))]
+    assert heavy == []

@@ -175,11 +175,15 @@ def test_common_environment(compose, name):
 
     metadata = database_of(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     assert (metadata.drivername, metadata.host, metadata.database) == ("postgresql+psycopg2", "postgres", "airflow")
-    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    # With SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which is not installed: name psycopg2.
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
     backend = database_of(env["AIRFLOW__CELERY__RESULT_BACKEND"])
     assert (backend.host, backend.database) == ("postgres", "airflow")
     broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
     assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+    budgets = urlsplit(env["HQ_SYNC_REDIS_URL"])  # one request budget per vendor account, all workers
+    assert (budgets.scheme, budgets.hostname, budgets.port) == ("redis", "redis", 6379)
+    assert budgets.path != broker.path, "the budgets live in a Redis db of their own"
 
     staging = database_of(env["AIRFLOW_CONN_HQ_SYNC_STAGING"])
     assert staging.host == "postgres"
@@ -232,7 +236,9 @@ def test_volumes(compose, name):
 
 
 def test_mounted_project_layout():
-    assert (REPO_ROOT / "dags" / "hq_sync_tenants.py").is_file()
+    from hq_sync.airflow.dag_factory import SHARDS
+
+    assert all((REPO_ROOT / "dags" / f"hq_sync_tenants_{n}.py").is_file() for n in range(SHARDS))
     assert (REPO_ROOT / "src" / "hq_sync" / "__init__.py").is_file()
     assert (REPO_ROOT / "include" / "tenants").is_dir()
     assert (REPO_ROOT / "include" / "mappings").is_dir()
@@ -426,6 +432,30 @@ def test_doc_dockerfile_builds_on_the_compose_image():
     lines = [line for line in dockerfile[1].splitlines() if line.strip()]
     assert lines[0] == f"FROM {DEFAULT_IMAGE}"
     assert any(line.startswith("COPY requirements.txt constraints.txt") for line in lines)
-    assert any("pip install" in line and "-r requirements.txt" in line and "-c constraints.txt" in line for line in lines)
+    assert any("pip install" in line and "requirements.txt" in line and "-c " in line and "constraints.txt" in line
+               for line in lines)
+    # The doc shows the repository's Dockerfile as it is.
+    file_lines = [line for line in (REPO_ROOT / "Dockerfile").read_text().splitlines()
+                  if line.strip() and not line.startswith("#")]
+    assert lines == file_lines
     for command in ("docker compose up airflow-init", "docker compose up -d", "tests/deploy"):
         assert command in doc
+
+
+def test_the_image_installs_the_pins_of_make(compose):
+    """The Dockerfile builds the compose file's image with the same pins as `make install`, and
+    those pins hold what the production shape needs (CeleryExecutor, Redis, async PostgreSQL)."""
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    [base] = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    default_image = compose["x-airflow-common"]["image"].split(":-", 1)[1].rstrip("}")
+    assert base == default_image == "apache/airflow:3.3.2-python3.11"
+    assert "-r /opt/hq-sync/requirements.txt -c /opt/hq-sync/constraints.txt" in dockerfile
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "-r requirements.txt -c constraints.txt" in makefile
+    pins = {line.split("==")[0].strip().lower(): line.split("==")[1].split()[0]
+            for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if "==" in line}
+    assert pins["apache-airflow"] == "3.3.2"
+    assert {"apache-airflow-providers-celery", "redis", "asyncpg", "psycopg2-binary"} <= set(pins)
+    constraints = (REPO_ROOT / "constraints.txt").read_text().lower()
+    for name, version in pins.items():
+        assert f"{name}=={version}" in constraints, f"{name} is pinned differently in constraints.txt"

@@ -102,3 +102,20 @@ def test_bad_fault_rules_are_refused():
         FaultRule(id=1, path="x", mode="explode", count=1)
     with pytest.raises(ValueError, match="exactly one"):
         FaultRule(id=1, path="x", mode="500")
+
+
+def test_per_second_rate_limit_and_the_delay_fault(hq):
+    import time
+
+    hq.admin("hq").set_rate_limit(None, per_second=2)
+    assert hq.admin("hq").get("/rate-limit") == {"per_minute": None, "per_second": 2}
+    statuses = [requests.get(hq.url("hq") + "/v1/Users", headers=TOKEN, timeout=5).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    time.sleep(1.05)
+    assert requests.get(hq.url("hq") + "/v1/Users", headers=TOKEN, timeout=5).status_code == 200
+    hq.admin("hq").set_rate_limit(None)
+    hq.admin("hq").add_fault(path="^/v1/Users$", mode="delay", seconds=0.5, count=1)
+    started = time.monotonic()
+    assert requests.get(hq.url("hq") + "/v1/Users", headers=TOKEN, timeout=5).status_code == 200
+    assert time.monotonic() - started >= 0.5
+    assert hq.admin("hq").requests()[-1]["fault"] == "delay"

@@ -1,25 +1,45 @@
-"""One DAG per enabled tenant and source, generated from ``include/tenants/*.yaml`` (product.md D1).
+"""One DAG per enabled tenant and DAG kind, generated from ``include/tenants/*.yaml`` (product.md D1).
 
-Parsing reads only the tenant files: no network, database or Variable access. When a task runs,
-``get_parsing_context().dag_id`` names its DAG, and only that tenant's file is read and only that
-DAG is built. A broken tenant file becomes a ``tenant_config_error__<file>`` DAG whose doc and
-single failing task state the file, the field and the reason; all other tenants are unaffected.
+Parsing reads only the tenant files: no network, database or Variable access, and it imports
+nothing but the configuration and the Airflow SDK (the task entry points below import the
+pipelines when a task runs). It scales to hundreds of tenants (issue #11, docs/architecture.md
+"Parsing at scale", ``tools/bench_parse.py``):
+
+- **Kinds.** ``DAG_KINDS`` is the one list of DAG kinds: a name (its DAG id prefix in
+  ``hq_sync.config.DAG_ID_PREFIX``), when a tenant has it, and the builder of its DAG. A new kind
+  is one builder plus one entry there.
+- **Shards.** The tenants are spread over ``SHARDS`` DAG files (``dags/hq_sync_tenants_<n>.py``)
+  by a stable hash of the tenant id, so the DAG processor parses them in parallel and no file
+  grows past a fraction of the import timeout; a tenant's DAGs always live in the same file.
+- **A task parses only its own DAG.** When a task runs, ``get_parsing_context().dag_id`` names its
+  DAG: only that tenant's file is read and only that DAG is built (other shards build nothing).
+- **Isolation.** A broken tenant file, or a tenant whose DAGs fail to build, becomes a
+  ``tenant_config_error__<file>`` DAG whose doc and single failing task give the file, the field
+  and the reason; all other tenants are unaffected.
+- **Lean DAGs.** Declared ``Param``s cost Airflow a JSON-schema validation per task at every
+  parse (≈ 4 ms per DAG, as much as the DAG itself): run options are ``dag_run.conf`` keys,
+  named in the DAG's doc, instead.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, get_parsing_context
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain, get_parsing_context
 
-from hq_sync.airflow import tasks
-from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, load_tenants
+from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
+from hq_sync.config.tenants import FieldProblem
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
 
@@ -39,6 +59,15 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
 }
+# The first retry's delay in seconds, for every process that parses the DAG files (default 120;
+# the distributed demo and its test use a few seconds so that a killed worker's task retries soon).
+RETRY_DELAY_ENV = "HQ_SYNC_RETRY_DELAY_SECONDS"
+if os.environ.get(RETRY_DELAY_ENV):
+    try:
+        DEFAULT_ARGS["retry_delay"] = timedelta(seconds=float(os.environ[RETRY_DELAY_ENV]))
+    except ValueError:  # a typo here must never break the parsing of every tenant's DAGs
+        log.error("%s=%r is not a number of seconds; keeping the default retry delay",
+                  RETRY_DELAY_ENV, os.environ[RETRY_DELAY_ENV])
 
 HQ_TO_AWORK_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # no history to backfill: catchup is off
 
@@ -48,6 +77,31 @@ SOURCE_TITLES = {
     "hq_to_awork": ("HQ projects → awork", "HQ projects flagged 'awork-Projekt anlegen' into awork projects (A2, A3)"),
     "hq_offer": ("HQ offer → awork tasks", "one HQ offer's groups and positions into awork task lists and tasks (A4)"),
 }
+
+
+SHARDS = 8  # DAG files dags/hq_sync_tenants_0.py … _7.py (tests/dags check that they exist)
+SLOW_TENANT_S = 1.0  # a tenant whose DAGs take longer than this to build is logged as slow
+
+
+def shard_of(tenant_id: str) -> int:
+    """The DAG file (0 … SHARDS-1) that holds a tenant's DAGs: a stable hash of its id."""
+    return zlib.crc32(tenant_id.encode("utf-8")) % SHARDS
+
+
+# Task entry points: the callables of the generated tasks. They import hq_sync.airflow.tasks (and
+# with it clients, staging and pipelines) only when a task runs, never while a DAG file is parsed.
+def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str, Any]:
+    """Run one pipeline step (``hq_sync.airflow.tasks.run_step``); returns the step's summary."""
+    from hq_sync.airflow import tasks
+
+    return tasks.run_step(source, step, tenant_id, **context)
+
+
+def fail_with_config_error(message: str) -> None:
+    """The task of a config-error DAG: raises ``TenantConfigInvalid`` with the message."""
+    from hq_sync.airflow import tasks
+
+    tasks.fail_with_config_error(message)
 
 
 def tenant_of_dag_id(dag_id: str) -> str | None:
@@ -69,6 +123,9 @@ def _doc_md(tenant: TenantConfig, source: str) -> str:
     elif cfg.absence_type_mapping:  # type: ignore[union-attr]
         overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())  # type: ignore[union-attr]
         options = f"- **Absence type overrides:** {overrides}\n"
+    if source == "personio":
+        options += ("- **Re-map past absences** (B4, opt-in): trigger with the configuration JSON "
+                    '`{"remap_past": true}`\n')
     return f"""### {title}: {tenant.display_name} (`{tenant.id}`)
 
 Syncs {what}. Steps: `extract` (read the source page by page into staging) → `reconcile_deletions`
@@ -97,18 +154,8 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     assert cfg is not None, f"{tenant.id} has no {source} source"
     tz = ZoneInfo(tenant.timezone)
     start = datetime(cfg.sync_start_date.year, cfg.sync_start_date.month, cfg.sync_start_date.day, tzinfo=tz)
-    params = {}
-    if source == "personio":
-        params["remap_past"] = Param(
-            False,
-            type="boolean",
-            title="Re-map past absences",
-            description="Apply the current absence type mapping to absences already in HQ "
-            "(B4: by default a mapping change only affects absences edited in Personio afterwards).",
-        )
     dag = DAG(
         dag_id=tenant.dag_id(source),
-        params=params,
         dag_display_name=f"{SOURCE_TITLES[source][0]}: {tenant.display_name}",
         description=f"{SOURCE_TITLES[source][0]} for {tenant.display_name}",
         schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),
@@ -128,7 +175,7 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
             PythonOperator(
                 task_id=step,
                 dag=dag,
-                python_callable=tasks.run_step,
+                python_callable=run_step,
                 op_kwargs={"source": source, "step": step, "tenant_id": tenant.id},
                 pool=pool or "default_pool",
             )
@@ -141,23 +188,26 @@ def _task(dag: DAG, source: str, step: str, tenant: TenantConfig, pool: str) -> 
     return PythonOperator(
         task_id=step,
         dag=dag,
-        python_callable=tasks.run_step,
+        python_callable=run_step,
         op_kwargs={"source": source, "step": step, "tenant_id": tenant.id},
         pool=pool,
     )
 
 
-def build_hq_to_awork_dags(tenant: TenantConfig) -> list[DAG]:
-    """HQ → awork: projects on a schedule (A2/A3), and one offer on demand (A4)."""
-    cfg = tenant.sources.hq_to_awork
-    assert cfg is not None
-    common = {
+def _hq_to_awork_common() -> dict[str, Any]:
+    return {
         "catchup": False,
         "max_active_runs": 1,
         "start_date": HQ_TO_AWORK_START,
         "default_args": DEFAULT_ARGS,
         "on_failure_callback": alerts.on_failure_callback(),
     }
+
+
+def build_hq_to_awork_dag(tenant: TenantConfig) -> DAG:
+    """HQ projects → awork projects on a schedule (A2/A3)."""
+    cfg = tenant.sources.hq_to_awork
+    assert cfg is not None
     projects = DAG(
         dag_id=tenant.dag_id("hq_to_awork"),
         dag_display_name=f"{SOURCE_TITLES['hq_to_awork'][0]}: {tenant.display_name}",
@@ -174,37 +224,44 @@ project that does not exist is reported (A3). Never two awork projects for one H
 when an answer is lost. Connections: `{tenant.connection_id("awork")}`, `{tenant.connection_id("hq")}`.
 Schedule `{cfg.schedule}`. Counts: the `report` task's XCom.
 """,
-        **common,
+        **_hq_to_awork_common(),
     )
     chain(_task(projects, "hq_to_awork", "sync_projects", tenant, POOLS["awork"]),
           _task(projects, "hq_to_awork", "report", tenant, "default_pool"))
+    return projects
+
+
+def build_hq_offer_dag(tenant: TenantConfig) -> DAG:
+    """One HQ offer → awork task lists and tasks, triggered by hand with its number (A4)."""
     offer = DAG(
         dag_id=tenant.dag_id("hq_offer"),
         dag_display_name=f"{SOURCE_TITLES['hq_offer'][0]}: {tenant.display_name}",
         description=f"One HQ offer → awork task lists and tasks for {tenant.display_name}",
         schedule=None,
         tags=["hq-sync", f"tenant:{tenant.id}", "source:hq_offer"],
-        params={
-            "offer_number": Param("", type="string", minLength=1, title="Offer number (Angebotsnummer)",
-                                  description="The HQ offer whose groups and positions become awork task lists and tasks."),
-            "awork_project": Param("", type="string", title="awork project (optional)",
-                                   description="Name or id. Empty: the awork project linked to the offer's HQ project, "
-                                               "else the one with the same name. The run's log lists the candidates when "
-                                               "none fits."),
-        },
         doc_md=f"""### HQ offer → awork tasks: {tenant.display_name} (`{tenant.id}`)
 
-Trigger with the offer number. Group sums become awork task lists named like the group; single
+**Trigger** (Trigger → Advanced options → configuration JSON) with the offer number:
+`{{"offer_number": "AN-2024-0042"}}`; optionally `"awork_project"`: an awork project's name or id
+(default: the awork project linked to the offer's HQ project, else the one with the same name; the
+run's log lists the candidates when none fits).
+
+Group sums become awork task lists named like the group; single
 positions become tasks in them (name from the position text without markup, planned duration from
 the amount when its unit is hours or days of 8 h); positions outside any group become tasks
 without a list (A4). Running it twice creates nothing new; positions added to the offer later are
 added.
 """,
-        **common,
+        **_hq_to_awork_common(),
     )
     chain(_task(offer, "hq_offer", "sync_offer", tenant, POOLS["awork"]),
           _task(offer, "hq_offer", "report", tenant, "default_pool"))
-    return [projects, offer]
+    return offer
+
+
+def build_hq_to_awork_dags(tenant: TenantConfig) -> list[DAG]:
+    """HQ → awork: projects on a schedule (A2/A3), and one offer on demand (A4)."""
+    return [build_hq_to_awork_dag(tenant), build_hq_offer_dag(tenant)]
 
 
 # -- timesheets (C1, docs/timesheets.md) and the drift audit (F2, docs/audit.md) ------------------
@@ -230,35 +287,35 @@ def timesheet_asset(tenant: TenantConfig) -> Any:
     )
 
 
-def build_timesheet_dags(tenant: TenantConfig) -> list[DAG]:
-    """The timesheet DAGs of a tenant: the asset-triggered dispatcher and the per-file import."""
+def _timesheet_common() -> dict[str, Any]:
+    return {"start_date": TIMESHEET_START, "catchup": False, "default_args": DEFAULT_ARGS,
+            "on_failure_callback": alerts.on_failure_callback()}
+
+
+def build_timesheets_inbox_dag(tenant: TenantConfig) -> DAG:
+    """The asset-triggered dispatcher: one timesheet import run per file that arrived."""
     from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
     from hq_sync.timesheets.files import folder_of
 
-    cfg = tenant.sources.timesheets
-    assert cfg is not None
     folder = folder_of(tenant)
-    common = {"start_date": TIMESHEET_START, "catchup": False, "default_args": DEFAULT_ARGS,
-              "on_failure_callback": alerts.on_failure_callback()}
     inbox = DAG(
         dag_id=tenant.dag_id("timesheets_inbox"),
         dag_display_name=f"Timesheets arrived: {tenant.display_name}",
         description=f"Starts one timesheet import per file dropped into {folder}",
         schedule=[timesheet_asset(tenant)],
         max_active_runs=1,
-        params={"include_waiting": Param(False, type="boolean", title="Also files still in the drop folder",
-                                         description="For a manual run (e.g. no triggerer): claim the files lying in "
-                                                     "the folder too, not only those the watcher queued.")},
         tags=["hq-sync", f"tenant:{tenant.id}", "source:timesheets"],
         doc_md=f"""### Timesheets arrived: {tenant.display_name} (`{tenant.id}`)
 
 Triggered by the asset `{tenant.dag_id("timesheets_inbox")}`: the triggerer watches `{folder}` and
 reports every file that stopped growing. `dispatch` archives each queued file and `start_import`
 starts one run of `{tenant.dag_id("timesheets")}` per file. Drop `.xlsx` or `.csv` files into the
-folder, or upload them on the *Sync status* page. Rules: docs/timesheets.md.
+folder, or upload them on the *Sync status* page. A manual run (e.g. without a triggerer) claims
+the files lying in the folder too when triggered with the configuration JSON
+`{{"include_waiting": true}}`. Rules: docs/timesheets.md.
 """,
-        **common,
+        **_timesheet_common(),
     )
     dispatch = _task(inbox, "timesheets_inbox", "dispatch", tenant, "default_pool")
     start = TriggerDagRunOperator.partial(
@@ -266,33 +323,39 @@ folder, or upload them on the *Sync status* page. Rules: docs/timesheets.md.
         wait_for_completion=False, pool="default_pool",
     ).expand_kwargs(dispatch.output)
     dispatch >> start
+    return inbox
 
+
+def build_timesheet_import_dag(tenant: TenantConfig) -> DAG:
+    """One timesheet file → HQ reportings (started per file by the inbox DAG, or by hand)."""
+    from hq_sync.timesheets.files import folder_of
+
+    cfg = tenant.sources.timesheets
+    assert cfg is not None
+    folder = folder_of(tenant)
     importer = DAG(
         dag_id=tenant.dag_id("timesheets"),
         dag_display_name=f"Timesheet → HQ: {tenant.display_name}",
         description=f"One timesheet file → HQ reportings for {tenant.display_name}",
         schedule=None,
         max_active_runs=1,  # imports of a tenant run one after the other (one plan at a time)
-        params={
-            "file": Param("", type="string", minLength=1, title="File",
-                          description=f"Path of the timesheet, absolute or relative to {folder} (it must lie inside)."),
-            "name": Param("", type="string", title="Original file name (optional)"),
-        },
         tags=["hq-sync", f"tenant:{tenant.id}", "source:timesheets"],
         doc_md=f"""### Timesheet → HQ reportings: {tenant.display_name} (`{tenant.id}`)
 
-One run per file, started by `{tenant.dag_id("timesheets_inbox")}` (or by hand with the file's path).
+One run per file, started by `{tenant.dag_id("timesheets_inbox")}`, or by hand with the configuration
+JSON `{{"file": "<path, absolute or relative to {folder}; it must lie inside>", "name": "<original
+file name, optional>"}}`.
 `read` refuses what is not a timesheet (wrong columns, binary, larger than {cfg.max_file_mb:g} MB:
 the run fails, nothing is written, the reason lies next to the file) → `transform` (match HQ users,
 projects, tasks; hold back what cannot be matched, with the line number) → `load` → `report`.
 Re-importing a file, or an overlapping one, books nothing twice; a corrected file updates.
 Connection: `{tenant.connection_id("hq")}`. Rules and the column mapping: docs/timesheets.md.
 """,
-        **common,
+        **_timesheet_common(),
     )
     chain(*(_task(importer, "timesheets", step, tenant, "hq_api" if step in ("transform", "load") else "default_pool")
             for step in ("read", "transform", "load", "report")))
-    return [inbox, importer]
+    return importer
 
 
 def build_audit_dag(tenant: TenantConfig) -> DAG:
@@ -309,8 +372,6 @@ def build_audit_dag(tenant: TenantConfig) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
-        params={"month": Param("", type="string", pattern=r"^(\d{4}-\d{2})?$", title="Month (YYYY-MM, optional)",
-                               description="Audit only this month; empty: the whole audit window.")},
         tags=["hq-sync", f"tenant:{tenant.id}", "source:audit"],
         on_failure_callback=alerts.on_failure_callback(),
         doc_md=f"""### Drift audit: {tenant.display_name} (`{tenant.id}`)
@@ -320,7 +381,8 @@ person, type and month (Personio vs HQ) and explains every difference: held back
 billed in HQ and changed in the source, written by someone else, not synced yet — or
 **unexplained**. `compare` stores the result (Sync status page: table, drill-down, CSV/Excel);
 `verdict` fails when anything is unexplained, so drift alerts like a failed run.
-Schedule `{tenant.audit.schedule}`; also `python -m hq_sync.ops.audit --tenant {tenant.id} [--month YYYY-MM]`.
+Schedule `{tenant.audit.schedule}`. One month only: trigger with the configuration JSON
+`{{"month": "YYYY-MM"}}`; also `python -m hq_sync.ops.audit --tenant {tenant.id} [--month YYYY-MM]`.
 Rules: docs/audit.md.
 """,
     )
@@ -356,36 +418,86 @@ def build_config_error_dag(error: TenantFileError) -> DAG:
     PythonOperator(
         task_id="explain_config_error",
         dag=dag,
-        python_callable=tasks.fail_with_config_error,
+        python_callable=fail_with_config_error,
         op_kwargs={"message": message},
     )
     return dag
 
 
-def build_dags(tenants_dir: Path | None = None) -> dict[str, DAG]:
-    """Every DAG of every tenant file (or only the DAG a running task needs), by dag_id."""
+# -- the kinds of generated DAGs ---------------------------------------------------------------
+@dataclass(frozen=True)
+class DagKind:
+    """One kind of generated DAG: id ``<DAG_ID_PREFIX[name]>__<tenant>``, built for the tenants
+    it is ``enabled`` for by ``build`` (one tenant in, one DAG out; nothing but the tenant read)."""
+
+    name: str
+    enabled: Callable[[TenantConfig], bool]
+    build: Callable[[TenantConfig], DAG]
+
+
+def has_source(source: str) -> Callable[[TenantConfig], bool]:
+    """``DagKind.enabled`` for kinds that exist when the tenant's ``source`` is enabled."""
+    return lambda tenant: source in tenant.enabled_sources()
+
+
+DAG_KINDS: tuple[DagKind, ...] = (
+    DagKind("personio", has_source("personio"), lambda tenant: build_source_dag(tenant, "personio")),
+    DagKind("awork", has_source("awork"), lambda tenant: build_source_dag(tenant, "awork")),
+    DagKind("hq_to_awork", has_source("hq_to_awork"), build_hq_to_awork_dag),
+    DagKind("hq_offer", has_source("hq_to_awork"), build_hq_offer_dag),  # manual, comes with hq_to_awork
+    DagKind("timesheets_inbox", has_source("timesheets"), build_timesheets_inbox_dag),  # C1: a file arrived
+    DagKind("timesheets", has_source("timesheets"), build_timesheet_import_dag),  # C1: one file → HQ
+    DagKind("audit", lambda tenant: bool(tenant.audited_sources()), build_audit_dag),  # F2: daily drift audit
+)
+
+
+def _tenant_dags(tenant: TenantConfig, wanted: str | None) -> tuple[dict[str, DAG], list[FieldProblem]]:
+    """The tenant's DAGs of every kind (or only ``wanted``), and what failed to build.
+
+    A kind whose builder raises becomes a problem of the tenant (shown by its config-error DAG)
+    instead of an import error that would hide every tenant of the DAG file.
+    """
+    dags: dict[str, DAG] = {}
+    problems: list[FieldProblem] = []
+    every_kind = wanted is None or wanted == f"{CONFIG_ERROR_PREFIX}__{tenant.id}"
+    for kind in DAG_KINDS:
+        dag_id = dag_id_for(kind.name, tenant.id)
+        if not (every_kind or wanted == dag_id):
+            continue
+        try:
+            if kind.enabled(tenant):
+                dags[dag_id] = kind.build(tenant)
+        except Exception as exc:  # noqa: BLE001 - isolated per tenant and reported in its error DAG
+            log.exception("tenant %s: building the %s DAG failed", tenant.id, kind.name)
+            problems.append(FieldProblem(f"(DAG {dag_id})", f"could not be built: {type(exc).__name__}: {exc}"))
+    return dags, problems
+
+
+def build_dags(tenants_dir: Path | None = None, *, shard: int | None = None) -> dict[str, DAG]:
+    """Every DAG of every tenant file (or of one shard; or only the DAG a running task needs), by dag_id.
+
+    ``shard``: only the tenants whose ``shard_of(id)`` is this (one DAG file's share); None: all.
+    """
     wanted = get_parsing_context().dag_id
     only = tenant_of_dag_id(wanted) if wanted else None
     if wanted and only is None:
         return {}  # a task of some other DAG file is running: build nothing
-    loaded = load_tenants(tenants_dir, only=only)
+    if shard is not None and only is not None and shard_of(only) != shard:
+        return {}  # that task's DAG lives in another shard
+    select = None if shard is None else (lambda stem: shard_of(stem) == shard)
+    loaded = load_tenants(tenants_dir, only=only, select=select)
     dags: dict[str, DAG] = {}
+    errors = list(loaded.errors)
     for tenant in loaded.tenants:
-        if tenant.audited_sources() and (wanted is None or wanted == tenant.dag_id("audit")):
-            dags[tenant.dag_id("audit")] = build_audit_dag(tenant)
-        for source in tenant.enabled_sources():
-            if source == "timesheets":
-                if wanted is None or wanted in (tenant.dag_id("timesheets"), tenant.dag_id("timesheets_inbox")):
-                    dags.update({dag.dag_id: dag for dag in build_timesheet_dags(tenant)})
-                continue
-            if source == "hq_to_awork":
-                if wanted is None or wanted in (tenant.dag_id("hq_to_awork"), tenant.dag_id("hq_offer")):
-                    dags.update({dag.dag_id: dag for dag in build_hq_to_awork_dags(tenant)})
-                continue
-            dag_id = tenant.dag_id(source)
-            if wanted is None or wanted == dag_id:
-                dags[dag_id] = build_source_dag(tenant, source)
-    for error in loaded.errors:
+        started = time.perf_counter()
+        built, problems = _tenant_dags(tenant, wanted)
+        if problems:
+            errors.append(TenantFileError(Path(f"{tenant.id}.yaml"), tuple(problems)))
+        dags.update({dag_id: dag for dag_id, dag in built.items() if wanted is None or dag_id == wanted})
+        took = time.perf_counter() - started
+        if took > SLOW_TENANT_S:
+            log.warning("tenant %s: its DAGs took %.1fs to build (slow tenant)", tenant.id, took)
+    for error in errors:
         log.error("%s", error.message())
         dag_id = _config_error_dag_id(error.path)
         if wanted is None or wanted == dag_id:

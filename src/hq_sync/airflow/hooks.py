@@ -4,17 +4,21 @@ Connection fields (docs/tenants.md): ``host`` is the API base URL (a bare host n
 ``https://``; empty means the vendor's public URL), ``password`` the token or secret, ``login`` the
 client id where there is one; ``extra`` may set ``timeout`` (read timeout, seconds) and, for
 Personio, ``app_id``. Secrets never leave the connection: clients do not log them.
+
+Every client gets its vendor account's request budget (``hq_sync.airflow.budgets``: in Redis when
+configured, so one budget holds across all workers; ``extra`` may set ``requests_per_minute``,
+``requests_per_second`` and ``rate_account``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine
 
+from hq_sync.airflow.budgets import shared_budget
 from hq_sync.clients.http import RetryPolicy
 from hq_sync.config import TenantConfig
 from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
@@ -27,10 +31,6 @@ DEFAULT_BASE_URLS = {
     "awork": "https://api.awork.com/api/v1",
     "personio": "https://api.personio.de",
 }
-
-
-_AWORK_BUDGETS: dict[tuple[str, str, int, int], Any] = {}
-_AWORK_BUDGETS_LOCK = threading.Lock()
 
 
 class MissingConnection(RuntimeError):
@@ -112,7 +112,8 @@ class ConnectionClients:
         from hq_sync.clients.hq import HqClient
 
         conn = self._conn("hq")
-        return HqClient(base_url_of(conn, "hq"), conn.password, retry=retry_policy_of(conn))
+        base = base_url_of(conn, "hq")
+        return HqClient(base, conn.password, retry=retry_policy_of(conn), budget=shared_budget("hq", conn, base))
 
     def hq(self) -> Any:
         return self._hq
@@ -126,7 +127,8 @@ class ConnectionClients:
             raise MissingConnection(f"Airflow connection {conn.conn_id!r} has no login (the Personio client id)")
         app_id = (conn.extra_dejson or {}).get("app_id") or "HQ_SYNC"
         creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
-        return PersonioClient(base_url_of(conn, "personio"), creds, retry=retry_policy_of(conn))
+        base = base_url_of(conn, "personio")
+        return PersonioClient(base, creds, retry=retry_policy_of(conn), budget=shared_budget("personio", conn, base))
 
     def personio(self) -> Any:
         return self._personio
@@ -160,12 +162,7 @@ class ConnectionClients:
 
     @cached_property
     def _awork(self) -> Any:
-        from hq_sync.clients.awork import (
-            DEFAULT_REQUESTS_PER_MINUTE,
-            DEFAULT_REQUESTS_PER_SECOND,
-            AworkClient,
-            RequestBudget,
-        )
+        from hq_sync.clients.awork import AworkClient
 
         conn = self._conn("awork")
         extra = conn.extra_dejson or {}
@@ -173,17 +170,13 @@ class ConnectionClients:
         if "max_retry_delay" in extra:  # caps every back-off and rate-limit wait at 4x this (tests)
             retry = RetryPolicy(timeout=retry.timeout, max_delay=float(extra["max_retry_delay"]))
         base = base_url_of(conn, "awork")
-        per_minute = int(extra.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE))
-        per_second = int(extra.get("requests_per_second", DEFAULT_REQUESTS_PER_SECOND))
-        # One budget per workspace and process, shared by every task (and client) of the tenant that
-        # runs in this process, so consecutive steps cannot burst past it at their boundary.
-        key = (base, conn.conn_id, per_minute, per_second)
-        with _AWORK_BUDGETS_LOCK:
-            budget = _AWORK_BUDGETS.setdefault(key, RequestBudget(per_minute, per_second))
+        # One budget per workspace, shared by every task, process and worker that talks to it
+        # (hq_sync.airflow.budgets), so concurrent or consecutive steps cannot burst past it.
+        budget = shared_budget("awork", conn, base)
         return AworkClient(base, self._awork_auth(conn, base), budget=budget, retry=retry)
 
     def awork(self) -> Any:
         """awork client: connection ``awork_<tenant>``, host = API base (``…/api/v1``), password =
-        API key; extra may set ``requests_per_minute`` / ``requests_per_second`` (the client's
-        budget, docs/awork-client.md) and ``timeout``."""
+        API key; extra may set ``requests_per_minute`` / ``requests_per_second`` / ``rate_account``
+        (the workspace's budget, hq_sync.airflow.budgets) and ``timeout``."""
         return self._awork

@@ -20,7 +20,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from hq_sync.clients.budget import Budget, SlidingWindowBudget
 from hq_sync.clients.http import (
     AmbiguousWriteError,
     ApiError,
@@ -505,12 +505,9 @@ def exchange_authorization_code(
 
 
 # -- client-side request budget ---------------------------------------------------------------
-class RequestBudget:
-    """At most ``per_minute`` requests in any 60 s and ``per_second`` in any 1 s (sliding windows).
-
-    ``acquire()`` blocks (through ``sleep``) until a request fits, then counts it. Thread-safe;
-    share one instance between the clients of one workspace in a process to share the budget.
-    """
+class RequestBudget(SlidingWindowBudget):
+    """awork's in-process request budget: ``SlidingWindowBudget`` with awork's defaults
+    (300 per minute, 10 per second). Across processes: ``hq_sync.clients.budget.RedisRequestBudget``."""
 
     def __init__(
         self,
@@ -520,46 +517,7 @@ class RequestBudget:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        for name, value in (("per_minute", per_minute), ("per_second", per_second)):
-            if value is not None and value < 1:
-                raise ValueError(f"request budget {name} must be at least 1 (or None for no limit)")
-        self.per_minute = per_minute
-        self.per_second = per_second
-        self._clock = clock
-        self._sleep = sleep
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-        self.waited = 0.0  # total seconds spent waiting
-
-    def __repr__(self) -> str:
-        return f"RequestBudget(per_minute={self.per_minute}, per_second={self.per_second})"
-
-    def _wait_needed(self, now: float) -> float:
-        sent = self._sent
-        while sent and now - sent[0] >= 60.0:
-            sent.popleft()
-        wait = 0.0
-        if self.per_minute is not None and len(sent) >= self.per_minute:
-            wait = max(wait, sent[len(sent) - self.per_minute] + 60.0 - now)
-        if self.per_second is not None and len(sent) >= self.per_second:
-            wait = max(wait, sent[len(sent) - self.per_second] + 1.0 - now)
-        return wait
-
-    def acquire(self) -> float:
-        """Wait until one more request fits; returns the seconds waited."""
-        waited = 0.0
-        with self._lock:
-            while True:
-                now = self._clock()
-                wait = self._wait_needed(now)
-                if wait <= 0:
-                    self._sent.append(now)
-                    self.waited += waited
-                    return waited
-                if waited == 0:
-                    log.debug("awork: request budget spent, waiting %.2fs", wait)
-                self._sleep(wait)
-                waited += wait
+        super().__init__(per_minute, per_second, clock=clock, sleep=sleep)
 
 
 # -- the client -------------------------------------------------------------------------------
@@ -575,7 +533,7 @@ class AworkClient(HttpClient):
         *,
         requests_per_minute: int | None = DEFAULT_REQUESTS_PER_MINUTE,
         requests_per_second: int | None = DEFAULT_REQUESTS_PER_SECOND,
-        budget: RequestBudget | None = None,
+        budget: Budget | None = None,
         reserve_fraction: float = DEFAULT_RESERVE_FRACTION,
         clock: Callable[[], float] = time.monotonic,
         retry: RetryPolicy | None = None,
@@ -583,16 +541,13 @@ class AworkClient(HttpClient):
         sleep: Callable[[float], None] = time.sleep,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(base_url, retry=retry, session=session, sleep=sleep, headers=headers)
+        # Every attempt (retries too) spends from the workspace's request budget (HttpClient).
+        budget = budget or RequestBudget(requests_per_minute, requests_per_second, clock=clock, sleep=sleep)
+        super().__init__(base_url, retry=retry, session=session, sleep=sleep, headers=headers, budget=budget)
         self.auth: AworkAuth = AworkApiKey(auth) if isinstance(auth, str) else auth
-        self.budget = budget or RequestBudget(requests_per_minute, requests_per_second, clock=clock, sleep=sleep)
         self.reserve_fraction = reserve_fraction
 
     # -- hooks ---------------------------------------------------------------------------------
-    def _before_send(self) -> None:
-        # Every attempt (retries too) spends from the workspace's request budget.
-        self.budget.acquire()
-
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": self.auth.authorization()}
 

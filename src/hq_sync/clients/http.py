@@ -10,6 +10,9 @@ Retry rules, chosen so that a retry can never book anything twice:
   up, decides. A connection that could not even be opened is retried for every method.
 - **401** triggers one re-authentication (``_reauthenticate``) and one retry.
 
+A **request budget** (``budget=``, ``hq_sync.clients.budget``) paces every attempt below the vendor
+account's rate limit, shared by every client of the account (in Redis: across processes).
+
 Nothing secret is logged: only method, path, status and duration.
 """
 
@@ -20,10 +23,13 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+
+if TYPE_CHECKING:
+    from hq_sync.clients.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +100,12 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         headers: Mapping[str, str] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The vendor account's request budget (hq_sync.clients.budget): every attempt, retries
+        # included, waits for and spends one unit of it. None: no client-side limit.
+        self.budget = budget
         self.retry = retry or RetryPolicy()
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "hq-sync/0.1"})
@@ -166,6 +176,8 @@ class HttpClient:
             attempt += 1
             started = time.monotonic()
             try:
+                if self.budget is not None:
+                    self.budget.acquire()
                 self._before_send()
                 headers_now = {**(self._auth_headers() if authenticate else {}), **(headers or {})}
                 self.requests_sent += 1

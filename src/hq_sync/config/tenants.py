@@ -9,7 +9,7 @@ as ``_``). ``load_tenants()`` validates every file on its own, so a broken file 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -310,12 +310,53 @@ def _problems_from(exc: ValidationError) -> tuple[FieldProblem, ...]:
     return tuple(problems)
 
 
+# Parsing stays cheap at hundreds of tenants (issue #11): libyaml's loader where it is built in,
+# and a bound on what one file may cost, so that a huge or alias-bomb file is refused quickly as
+# that tenant's own error instead of stalling the DAG file that holds every other tenant.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_TENANT_FILE_BYTES = 256 * 1024
+MAX_TENANT_NODES = 20_000  # values after expanding YAML aliases
+
+
+class _TooManyNodes(ValueError):
+    pass
+
+
+def _check_size(value: Any, budget: list[int]) -> None:
+    """Walk the loaded document; raises _TooManyNodes past ``MAX_TENANT_NODES`` values."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooManyNodes
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_size(key, budget)
+            _check_size(item, budget)
+    elif isinstance(value, list):
+        for item in value:
+            _check_size(item, budget)
+
+
+def _read_tenant_yaml(path: Path) -> Any:
+    """The loaded YAML of a tenant file; raises ValueError for a file over the size bounds."""
+    size = path.stat().st_size
+    if size > MAX_TENANT_FILE_BYTES:
+        raise ValueError(f"file is {size} bytes; a tenant file may hold at most {MAX_TENANT_FILE_BYTES}")
+    raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    try:
+        _check_size(raw, [MAX_TENANT_NODES])
+    except (_TooManyNodes, RecursionError):
+        raise ValueError(f"more than {MAX_TENANT_NODES} values (YAML aliases expanded); a tenant file needs far fewer") from None
+    return raw
+
+
 def parse_tenant_file(path: Path) -> TenantConfig | TenantFileError:
     """Validate one tenant file; returns the config or an error naming field and reason."""
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = _read_tenant_yaml(path)
     except (OSError, UnicodeDecodeError) as exc:
         return TenantFileError(path, (FieldProblem("(file)", f"cannot be read: {exc}"),))
+    except ValueError as exc:
+        return TenantFileError(path, (FieldProblem("(file)", str(exc)),))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
@@ -344,17 +385,20 @@ def tenant_files(directory: Path | None = None) -> list[Path]:
     return sorted(p for p in files if not p.name.startswith(("_", ".")))
 
 
-def load_tenants(directory: Path | None = None, only: str | None = None) -> TenantLoad:
+def load_tenants(
+    directory: Path | None = None, only: str | None = None, select: Callable[[str], bool] | None = None
+) -> TenantLoad:
     """Every tenant file of ``directory`` (default: ``include/tenants``), each validated on its own.
 
     ``only``: read just the file of this tenant id (a task run needs only its own tenant).
+    ``select``: read just the files whose name (without suffix) it accepts (a DAG file's shard).
     Returns the valid tenants and one error per broken file; duplicates are impossible because
     the id must equal the file name, and ``x.yaml`` next to ``x.yml`` is reported as an error.
     """
     result = TenantLoad()
     seen: dict[str, Path] = {}
     for path in tenant_files(directory):
-        if only is not None and path.stem != only:
+        if (only is not None and path.stem != only) or (select is not None and not select(path.stem)):
             continue
         if path.stem in seen:
             result.errors.append(

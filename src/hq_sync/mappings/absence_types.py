@@ -63,12 +63,22 @@ def _load_catalogue(path: Path) -> tuple[HqAbsenceType, ...]:
 
 
 def load_default_setting(path: Path | None = None) -> dict[str, str]:
-    """The default mapping setting: HQ type label → comma-separated Personio type names."""
+    """The default mapping setting: HQ type label → comma-separated Personio type names.
+
+    Read once per process and file version (validating hundreds of tenant files needs it for
+    each; a changed file is read again): returns a fresh dict each call.
+    """
     path = path or mappings_dir() / DEFAULT_MAPPING_FILE
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    stat = path.stat()
+    return dict(_load_default_setting(path, stat.st_mtime_ns, stat.st_size))
+
+
+@cache
+def _load_default_setting(path: Path, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # noqa: S506
     if not isinstance(raw, dict):
         raise MappingError(f"{path}: expected a mapping of HQ type to a comma-separated list")
-    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    return tuple((str(k), "" if v is None else str(v)) for k, v in raw.items())
 
 
 @dataclass(frozen=True)

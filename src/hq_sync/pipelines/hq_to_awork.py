@@ -203,7 +203,7 @@ def sync_offer(ctx: RunContext, **_: Any) -> dict[str, Any]:
     ensure_schema(ctx.staging)
     number = str(ctx.params.get("offer_number") or "").strip()
     if not number:
-        raise ValueError("trigger this DAG with the offer number (param offer_number)")
+        raise ValueError('trigger this DAG with the offer number: configuration JSON {"offer_number": "<number>"}')
     clients = ctx.require_clients()
     hq: HqClient = clients.hq()
     awork: AworkClient = clients.awork()

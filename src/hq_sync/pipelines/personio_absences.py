@@ -270,7 +270,10 @@ def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Wanted | Not
 def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Make HQ match the plan; returns the absence counts."""
     ensure_schema(ctx.staging)
-    remap = bool(ctx.params.get("remap_past", False))
+    raw = ctx.params.get("remap_past", False)  # a run option: configuration JSON {"remap_past": true}
+    if raw not in (True, False, "true", "false"):
+        raise ValueError(f"remap_past must be true or false, got {raw!r}")
+    remap = raw in (True, "true")
     counts = load_absences(ctx, remap_past=remap)
     return {"absence": counts.as_dict(), "remap_past": remap}
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hq_sync.pipelines.context import RunContext
-from hq_sync.staging import ensure_schema
-from hq_sync.staging import repository as repo
+if TYPE_CHECKING:  # the DAG factory imports this module at parse time: staging loads only when a step runs
+    from hq_sync.pipelines.context import RunContext
+    from hq_sync.staging import repository as repo
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ Step = Callable[..., dict[str, Any]]
 
 def record_report(ctx: RunContext, counts_by_entity: dict[str, repo.EntityCounts]) -> dict[str, Any]:
     """Store a run's counts per entity and return them (the report step's XCom)."""
+    from hq_sync.staging import ensure_schema
+    from hq_sync.staging import repository as repo
+
     ensure_schema(ctx.staging)
     with ctx.staging.begin() as conn:
         for entity, counts in counts_by_entity.items():

@@ -20,6 +20,11 @@ fail (deterministically, seeded). Modes:
   performed): what a client sees when a proxy resets the connection.
 - ``lose_answer``: the request **is performed**, then the connection closes before the answer is
   complete. The write happened; the client cannot know it.
+- ``delay``: wait ``seconds``, then perform and answer normally (a slow vendor; a client that goes
+  away meanwhile leaves a performed request whose answer nobody reads).
+
+Rate limit (``PUT /_sandbox/rate-limit``): per token, ``per_minute`` requests in any 60 s and
+``per_second`` in any 1 s (each optional), answered with the vendor's 429.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any
 from fastapi import APIRouter, Body, FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FAULT_MODES = ("429", "500", "503", "hang", "drop", "lose_answer")
+FAULT_MODES = ("429", "500", "503", "hang", "drop", "lose_answer", "delay")
 ADMIN_PREFIX = "/_sandbox"
 
 # A vendor-shaped answer: (status, headers, JSON body)
@@ -133,6 +138,7 @@ class Harness:
         self.hooks = hooks
         self.rate_limit_per_minute = rate_limit_per_minute
         self._initial_rate_limit = rate_limit_per_minute
+        self.rate_limit_per_second: int | None = None
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._rule_ids = itertools.count(1)
@@ -196,19 +202,27 @@ class Harness:
                 self.faults.clear()
             return {"cleared": n}
 
+        def limits() -> dict[str, int | None]:
+            shown: dict[str, int | None] = {"per_minute": self.rate_limit_per_minute}
+            if self.rate_limit_per_second is not None:
+                shown["per_second"] = self.rate_limit_per_second
+            return shown
+
         @router.get("/rate-limit")
         def get_rate_limit() -> dict[str, int | None]:
-            return {"per_minute": self.rate_limit_per_minute}
+            return limits()
 
         @router.put("/rate-limit")
         def set_rate_limit(body: dict[str, Any] = Body(...)) -> dict[str, int | None]:
-            value = body.get("per_minute")
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise HTTPException(400, "'per_minute' must be a positive integer or null")
+            for name in ("per_minute", "per_second"):
+                value = body.get(name)
+                if value is not None and (not isinstance(value, int) or value < 1):
+                    raise HTTPException(400, f"'{name}' must be a positive integer or null")
             with self._lock:
-                self.rate_limit_per_minute = value
+                self.rate_limit_per_minute = body.get("per_minute")
+                self.rate_limit_per_second = body.get("per_second")
                 self._windows.clear()
-            return {"per_minute": value}
+            return limits()
 
         @router.post("/reset")
         def reset() -> dict[str, str]:
@@ -219,6 +233,7 @@ class Harness:
                 self.faults.clear()
                 self._windows.clear()
                 self.rate_limit_per_minute = self._initial_rate_limit
+                self.rate_limit_per_second = None
             return {"status": "reset"}
 
         return router
@@ -237,17 +252,19 @@ class Harness:
         return None
 
     def _rate_limited(self, key: str | None) -> float | None:
-        """Seconds to wait when this request exceeds the per-minute budget, else None."""
-        limit = self.rate_limit_per_minute
-        if not limit or key is None:
+        """Seconds to wait when this request exceeds the per-minute or per-second limit, else None."""
+        limit, per_second = self.rate_limit_per_minute, self.rate_limit_per_second
+        if not (limit or per_second) or key is None:
             return None
         now = time.monotonic()
         with self._lock:
             window = self._windows.setdefault(key, deque())
             while window and now - window[0] >= 60:
                 window.popleft()
-            if len(window) >= limit:
+            if limit and len(window) >= limit:
                 return max(0.0, 60 - (now - window[0]))
+            if per_second and len(window) >= per_second and now - window[-per_second] < 1:
+                return max(0.0, 1 - (now - window[-per_second]))
             window.append(now)
         return None
 
@@ -303,6 +320,11 @@ class Harness:
             elif mode == "drop":
                 self._log(scope, None, started, mode)
                 await _drop(send)
+            elif mode == "delay":
+                await asyncio.sleep(fault.seconds)
+                status_box = []
+                await app(scope, receive, _recording(send, status_box))
+                self._log(scope, status_box[0] if status_box else None, started, mode)
             elif mode == "lose_answer":
                 status_box = []
                 await app(scope, receive, _swallow(status_box))

@@ -55,10 +55,10 @@ def demo_credentials() -> dict[str, dict[str, str]]:
     }
 
 
-def _tenant(tenant: str, info: dict[str, str]) -> dict[str, Any]:
+def _tenant(tenant: str, info: dict[str, str], persons: int = 25, entry_days: int | None = None) -> dict[str, Any]:
     creds = demo_credentials()[tenant]
     domain = f"{tenant}.example"
-    personio = personio_demo_section(tenant, persons=25, year=YEAR, domain=domain)
+    personio = personio_demo_section(tenant, persons=persons, year=YEAR, domain=domain)
     people = personio["persons"]
     emails = [p["email"] for p in people]
     # Personio extras: a half day on a "nur ganztägig" type, and an absence to delete after sync.
@@ -166,7 +166,8 @@ def _tenant(tenant: str, info: dict[str, str]) -> dict[str, Any]:
             for i, name in enumerate(PROJECT_NAMES)
         ],
         "generate_time_entries": {
-            "from": date(YEAR, 1, 1).isoformat(),
+            "from": (date(YEAR, 1, 1) if entry_days is None
+                     else max(date(YEAR, 1, 1), min(date.today(), date(YEAR, 12, 31)) - timedelta(days=entry_days))).isoformat(),
             "to": min(date.today(), date(YEAR, 12, 31)).isoformat(),
             "per_day": 2,
             "seed": 7,
@@ -228,6 +229,13 @@ def demo_timesheets(tenant: str, today: date | None = None) -> list[tuple[str, b
     ]
 
 
-def demo_scenario() -> dict[str, Any]:
-    """The whole demo scenario (two tenants)."""
-    return {"tenants": [_tenant(tenant, info) for tenant, info in TENANTS.items()]}
+def demo_scenario(*, persons: int = 25, entry_days: int | None = None) -> dict[str, Any]:
+    """The whole demo scenario (two tenants).
+
+    Smaller, with every rule still in it (the distributed engine's test): ``persons`` per tenant
+    (at least 8: person 7 is the one without an HQ user), time entries of the last ``entry_days``
+    days only (default: the whole year).
+    """
+    if persons < 8:
+        raise ValueError("the demo scenario needs at least 8 persons per tenant")
+    return {"tenants": [_tenant(tenant, info, persons, entry_days) for tenant, info in TENANTS.items()]}
