@@ -15,12 +15,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, get_parsing_context
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, chain, get_parsing_context
 
 from hq_sync.airflow import tasks
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, load_tenants
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
+from hq_sync.webhooks.assets import asset_name, asset_uri
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ def _doc_md(tenant: TenantConfig, source: str) -> str:
     elif cfg.absence_type_mapping:  # type: ignore[union-attr]
         overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())  # type: ignore[union-attr]
         options = f"- **Absence type overrides:** {overrides}\n"
+    if cfg.webhooks.enabled:  # type: ignore[union-attr]
+        options += (f"- **Webhooks:** on: a {source} event starts a run at once (asset "
+                    f"`{asset_name(tenant.id, source)}`); polling `{cfg.effective_schedule}` is the safety net "  # type: ignore[union-attr]
+                    "(docs/webhooks.md)\n")
     return f"""### {title}: {tenant.display_name} (`{tenant.id}`)
 
 Syncs {what}. Steps: `extract` (read the source page by page into staging) → `reconcile_deletions`
@@ -90,6 +95,29 @@ re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
 """
 
 
+def source_schedule(tenant: TenantConfig, source: str) -> CronDataIntervalTimetable | AssetOrTimeSchedule:
+    """The schedule of a tenant's source DAG: its cron; with webhooks on (issue #14) its polling
+    cron **or** the tenant's webhook asset, so a vendor event starts a run at once."""
+    cfg = tenant.source(source)
+    assert cfg is not None
+    cron = CronDataIntervalTimetable(cfg.effective_schedule, timezone=tenant.timezone)  # type: ignore[union-attr]
+    if not cfg.webhooks.enabled:  # type: ignore[union-attr]
+        return cron
+    asset = Asset(name=asset_name(tenant.id, source), uri=asset_uri(tenant.id, source), group="hq-sync-webhooks")
+    return AssetOrTimeSchedule(timetable=cron, assets=asset)
+
+
+def webhook_params(tenant: TenantConfig, source: str) -> dict[str, Param]:
+    """With webhooks on: the ``run_mode`` param (``auto``: asset-triggered runs read only what the
+    events name, other runs poll; ``events``/``full`` force one of them)."""
+    cfg = tenant.source(source)
+    if cfg is None or not cfg.webhooks.enabled:  # type: ignore[union-attr]
+        return {}
+    return {"run_mode": Param("auto", enum=["auto", "events", "full"], title="Run mode",
+                              description="auto: a run started by webhook events reads only the records they name, "
+                              "any other run polls; events / full: force one (docs/webhooks.md)")}
+
+
 def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     """The sync DAG of one tenant and source."""
     cfg = tenant.source(source)
@@ -105,12 +133,13 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
             description="Apply the current absence type mapping to absences already in HQ "
             "(B4: by default a mapping change only affects absences edited in Personio afterwards).",
         )
+    params.update(webhook_params(tenant, source))
     dag = DAG(
         dag_id=tenant.dag_id(source),
         params=params,
         dag_display_name=f"{SOURCE_TITLES[source][0]}: {tenant.display_name}",
         description=f"{SOURCE_TITLES[source][0]} for {tenant.display_name}",
-        schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),
+        schedule=source_schedule(tenant, source),
         start_date=start,
         catchup=False,
         max_active_runs=1,

@@ -7,6 +7,7 @@ from typing import Any
 from hq_sync.airflow.hooks import ConnectionClients, StagingHook
 from hq_sync.config import TenantConfig, load_tenants
 from hq_sync.pipelines import RunContext
+from hq_sync.pipelines.context import RunMode
 from hq_sync.pipelines.steps import step_names, steps_for
 
 
@@ -39,6 +40,7 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
         staging=staging,
         clients=ConnectionClients(tenant, staging),
         params=dict(context.get("params") or {}),
+        mode=run_mode(dict(context.get("params") or {}), getattr(dag_run, "run_type", None)),
     )
     kwargs: dict[str, Any] = {}
     if step == "report":
@@ -46,6 +48,15 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
         ti = context["ti"]
         kwargs["step_results"] = {name: ti.xcom_pull(task_ids=name) for name in step_names(source) if name != "report"}
     return steps_for(source)[step](ctx, **kwargs)
+
+
+def run_mode(params: dict[str, Any], run_type: Any) -> RunMode:
+    """EVENTS for a run started by webhook events (its asset) unless the ``run_mode`` param says
+    otherwise; FULL for every other run (issue #14)."""
+    wanted = str(params.get("run_mode") or "auto")
+    if wanted in (RunMode.FULL, RunMode.EVENTS):
+        return RunMode(wanted)
+    return RunMode.EVENTS if str(getattr(run_type, "value", run_type)) == "asset_triggered" else RunMode.FULL
 
 
 def fail_with_config_error(message: str) -> None:
