@@ -19,7 +19,8 @@ def test_v2_token_is_issued_for_form_encoded_client_credentials(personio):
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     assert set(body["scope"].split()) == {
-        "personio:absences:read", "personio:absences:write", "personio:persons:read"}
+        "personio:absences:read", "personio:absences:write", "personio:persons:read",
+        "personio:webhooks:read", "personio:webhooks:write"}
     assert resp.headers["Cache-Control"] == "no-store"
     assert tenant.get("/v2/persons").status_code == 200
 
