@@ -85,8 +85,8 @@ class CachedSecrets:
         return self._read(key)
 
 
-def _answer(status: int, **body: Any) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+def _answer(code: int, **body: Any) -> JSONResponse:
+    return JSONResponse(body, status_code=code)
 
 
 def create_receiver_app(

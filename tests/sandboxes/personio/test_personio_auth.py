@@ -44,7 +44,7 @@ def test_v2_token_errors_are_oauth2_bodies(personio):
     assert (no_grant.status_code, no_grant.json()["error"]) == (400, "invalid_request")
     password = tenant.token_response(grant_type="password")
     assert (password.status_code, password.json()["error"]) == (400, "unsupported_grant_type")
-    bad_scope = tenant.token_response(scope="personio:webhooks:write")
+    bad_scope = tenant.token_response(scope="personio:attendances:write")
     assert (bad_scope.status_code, bad_scope.json()["error"]) == (400, "invalid_scope")
 
 
