@@ -210,7 +210,10 @@ class Deliveries:
                 if generation != self._generation:
                     return  # reset meanwhile
                 released = self._held.pop(delivery.webhook_id, []) if delivery.fault != "out_of_order" else []
-                for held in released:  # what was held back now goes out after this one
+                if released:  # what was held back now goes out after this one
+                    self._heap = [e for e in self._heap if not (e[3] == 0 and e[2] in released)]
+                    heapq.heapify(self._heap)
+                for held in released:
                     held.outcome = "queued"
                     self._push(time.monotonic() + 0.05, held, 1)
                 if ok:
