@@ -236,7 +236,7 @@ def awork_settle(ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: 
                  users_read: bool) -> dict[str, Any]:
     """Read the time entries the events name that the listing did not bring (by project when many),
     users when an event names one; then consume the events."""
-    from hq_sync.pipelines.awork_times import FUTURE_DAYS, _stage, entry_row, linked_projects, user_row
+    from hq_sync.pipelines.awork_times import _stage, entry_row, linked_projects, user_row
 
     named = awork_named(hints)
     to_check = _staged_live(ctx, awork_time_entries, set(named.entries) - listed)
@@ -245,13 +245,10 @@ def awork_settle(ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: 
     by_project: dict[str | None, set[str]] = defaultdict(set)
     for entry_id in to_check:
         by_project[named.entries.get(entry_id)].add(entry_id)
-    cfg = ctx.tenant.sources.awork
-    assert cfg is not None
-    window = (cfg.sync_start_date, ctx.today + timedelta(days=FUTURE_DAYS))
     bulk_listed = 0
     for project, ids in by_project.items():
         if project in linked and len(ids) > BULK_BY_PROJECT:  # e.g. a project change fired one per entry
-            _, seen = _stage(ctx, awork_time_entries, client.time_entries(between=window, project_id=project), entry_row)
+            _, seen = _stage(ctx, awork_time_entries, client.time_entries(project_id=project), entry_row)
             bulk_listed += 1
             to_check -= seen
     gone, still = [], []

@@ -153,7 +153,8 @@ def emit(state: PersonioState, tenant: str, event_name: str, payload: dict[str, 
 def period_event(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The events a change of an absence period fires (status and/or time range)."""
     names = []
-    if (before.get("start"), before.get("end_excl"), before.get("end_incl")) != (after.get("start"), after.get("end_excl"), after.get("end_incl")):
+    times = ("start", "start_type", "end_excl", "end_incl", "end_type")  # half-day markers move the range too
+    if tuple(before.get(k) for k in times) != tuple(after.get(k) for k in times):
         names.append("absence-period.updated.timerange")
     if before.get("status") != after.get("status"):
         names.append("absence-period.updated.status")
