@@ -29,6 +29,7 @@ class ReceiverServer:
     engine: Engine
     secrets: dict[tuple[str, str], str] = field(default_factory=dict)
     forwarder: AssetForwarder | None = None
+    lookup: Any = None  # (tenant, source) -> StoredSecrets | None; default: the ``secrets`` dict
     port: int = field(default_factory=free_port)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -50,7 +51,7 @@ class ReceiverServer:
 
         app = create_receiver_app(
             engine=lambda: self.engine,
-            secrets=CachedSecrets(self._lookup, ttl=0.0, min_refresh=0.0),
+            secrets=CachedSecrets(self.lookup or self._lookup, ttl=0.0, min_refresh=0.0),
             on_recorded=self.forwarder.nudge if self.forwarder else None,
         )
         root = FastAPI()
