@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from hq_sync.staging import create_staging_engine, upgrade
@@ -179,3 +180,25 @@ def test_awork_events_runs_read_the_changed_entries_and_a_burst_by_project(world
     assert not [r for r in made if r.startswith("GET /api/v1/timeentries/")]  # not one request per entry ...
     assert sum(1 for r in made if r == "GET /api/v1/timeentries") == 2  # ... the changes, and the project once
     assert {r[5]: r[4] for r in aw.hq_state(world)["reportings"]} == reportings
+
+
+def test_a_receiver_writing_staging_while_a_run_plans_does_not_break_the_run(world, receiver, monkeypatch):
+    """On SQLite a concurrent commit (here: the receiver recording an event) made a planning step
+    that wrote while still reading its rows fail with "database is locked" (found in the demo)."""
+    from hq_sync.pipelines import personio_absences
+
+    personio_world(world, receiver)
+    original, calls = personio_absences._save_plan, []
+
+    def save_plan_while_an_event_arrives(*args, **kwargs):
+        if not calls:
+            resp = requests.post(receiver.url(TENANT, "personio"), headers={"Authorization": SECRET["personio"]},
+                                 json={"company_id": TENANT, "event_name": "absence-period.created",
+                                       "occurred_at": "2026-11-27T10:00:00Z", "payload": {"id": "p-concurrent"}}, timeout=10)
+            assert resp.json()["status"] == "recorded"
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(personio_absences, "_save_plan", save_plan_while_an_event_arrives)
+    run_id = world.run()
+    assert world.summary(run_id)["created"] == 10 and len(calls) > 10

@@ -242,7 +242,10 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
         }
         t = personio_absence_periods
-        for row in conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)):
+        # Read all rows before writing: on SQLite, writing while a read is still open fails with
+        # "database is locked" when another connection committed meanwhile (e.g. the webhook receiver).
+        rows = conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)).all()
+        for row in rows:
             if row.deleted_at is not None:
                 plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
             else:
