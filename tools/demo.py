@@ -209,7 +209,8 @@ def register_webhooks(env: dict[str, str]) -> None:
             out = run([sys.executable, "-m", "hq_sync.connect.webhooks", "--tenant", tenant.id,
                        "--receiver-url", f"http://localhost:{AIRFLOW_PORT}"], env)
             for line in out.stdout.splitlines():
-                say(f"  {line}")
+                if line.startswith(("personio:", "awork:", "  note:")):  # not the libraries' log lines
+                    say(f"  {line}")
 
 
 def start_airflow() -> list[str]:
