@@ -135,8 +135,10 @@ def awork_world(world, receiver):
     section["time_entries"] += [aw.entry(aw.ANNA, "Website", "Sitemap", -5, f"{8 + i // 4}:{15 * (i % 4):02d}", 0.25,
                                          f"bulk {i}") for i in range(12)]
     seed_awork(world.sandboxes.url("awork"), TENANT, section)
-    website = AworkAdmin(world.sandboxes.url("awork")).project("Website")["id"]
-    seed_hq(world.sandboxes.url("hq"), TENANT, aw.hq_section({"Website": f"https://acme.awork.com/projects/{website}"}))
+    awork = AworkAdmin(world.sandboxes.url("awork"))
+    website, app = awork.project("Website")["id"], awork.project("App")["id"]
+    seed_hq(world.sandboxes.url("hq"), TENANT, aw.hq_section({"Website": f"https://acme.awork.com/projects/{website}",
+                                                              "App": f"https://acme.awork.com/projects/{app}"}))
     world.sandboxes.admin("awork").put("/webhooks/settings", {"retry_delays": [0.1]})
     admin = AworkAdmin(world.sandboxes.url("awork"))
     resp = admin.session.post(f"{admin.base}/webhooks", json={
@@ -154,8 +156,10 @@ def test_awork_events_runs_read_the_changed_entries_and_a_burst_by_project(world
     admin.edit_entry("Styles", duration=3 * 3600)
     admin.delete_entry("Markt")
     delivered(world, "awork")
-    position = log_position(world, "awork")
+    position, hq_position = log_position(world, "awork"), log_position(world, "hq")
     world.run("awork", conf=EVENTS)
+    hq_reads = vendor_requests(world, "hq", hq_position)
+    assert sum("ProjectTasks" in r for r in hq_reads) == 1  # the phases and tasks of Website only, not of App
     requests_made = vendor_requests(world, "awork", position)
     assert requests_made[0] == "GET /api/v1/timeentries"  # what changed since the last run
     assert len(requests_made) == 2 and requests_made[1].startswith("GET /api/v1/timeentries/")  # the deleted one: 404

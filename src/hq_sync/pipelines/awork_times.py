@@ -435,6 +435,11 @@ def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
         phases = list(plans_of(conn, ctx.tenant.id, "phase"))
         tasks = list(plans_of(conn, ctx.tenant.id, "task"))
     projects = sorted({int(p.hq_parent_id) for p in phases + tasks})
+    if ctx.mode is RunMode.EVENTS:  # only the projects this run's changes touch (webhook_runs)
+        from hq_sync.pipelines.webhook_runs import awork_structure_scope
+
+        projects, known = awork_structure_scope(ctx, projects)
+        structure.sync_map.update(known)
     for project_id in projects:
         structure.load_project(
             project_id,

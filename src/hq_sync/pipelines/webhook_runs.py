@@ -316,3 +316,41 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
     }
     log.info("extract %s (events run): %s", tenant, result)
     return result
+
+
+def awork_structure_scope(ctx: RunContext, projects: list[int]) -> tuple[list[int], dict[tuple[int, str], int]]:
+    """Which HQ projects an events run checks phases and tasks of, and the task ids of the others.
+
+    ``load`` reads every linked project's tasks from HQ to keep phases and tasks right. An events
+    run needs that only for projects with a time entry to (re)write or whose lists or tasks an
+    event of this run named; for every other project the HQ task ids come from what we wrote
+    (``hq_links``), so an unchanged reporting is recognised as unchanged. Returns (projects to
+    check, (HQ project id, task SyncId) → HQ task id of the unchecked ones). Polling runs check all.
+    """
+    from hq_sync.load.reportings import plans_of
+    from hq_sync.pipelines.awork_times import linked_projects
+    from hq_sync.staging.schema import webhook_inbox
+
+    tenant = ctx.tenant.id
+    with ctx.staging.connect() as conn:
+        plans = list(plans_of(conn, tenant, "time_entry"))
+        links = {link.source_id: link for link in repo.links(conn, tenant, "awork", "time_entry")}
+        hq_of = linked_projects(conn, tenant)
+        consumed = conn.execute(select(webhook_inbox.c.entity_type, webhook_inbox.c.entity_id, webhook_inbox.c.envelope).where(
+            webhook_inbox.c.tenant == tenant, webhook_inbox.c.source == "awork", webhook_inbox.c.consumed_by == ctx.run_id[:250])).all()
+    hints = [inbox.Hint(0, "", r.entity_type, r.entity_id, None, dict(r.envelope or {})) for r in consumed]
+    named = awork_named(hints)
+    need = set(projects) if named.all_projects else {hq_of[p] for p in named.projects if p in hq_of}
+    known: dict[tuple[int, str], int] = {}
+    for plan in plans:
+        if plan.plan != "wanted" or not plan.body:
+            continue
+        project, sync = int(plan.body["ProjectId"]), str(plan.body["TaskSyncId"])
+        link = links.get(plan.source_id)
+        written = (link.written or {}) if link is not None and link.state == "synced" else {}
+        task = (written.get("body") or {}).get("TaskId")
+        if written.get("version") != plan.version or task is None or (written.get("body") or {}).get("ProjectId") != project:
+            need.add(project)
+        elif known.setdefault((project, sync), int(task)) != int(task):
+            need.add(project)  # our links disagree about that task: ask HQ
+    return sorted(p for p in projects if p in need), {k: v for k, v in known.items() if k[0] not in need}
