@@ -12,7 +12,6 @@ from collections import deque
 from typing import Any
 
 import pytest
-import requests
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
