@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     positions = {v: sandbox_log_position(v) for v in ("personio", "awork", "hq")}
     own_before = Counter(vendors.own)
     started = time.monotonic()
+    bench_started = datetime.now(tz=timezone.utc).isoformat(timespec="milliseconds")
     print(f"editing {len(changes)} records of {args.tenant} at random moments (gaps 0..{args.max_gap:g}s)", flush=True)
     try:
         pending = list(changes)
@@ -244,6 +245,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{source}: {len(part)} changes, p50 {percentile(part, 0.5):.1f}s, p95 {percentile(part, 0.95):.1f}s, "
                   f"max {max(part):.1f}s")
     print(f"\nrequests by vendor (the sync's): { {v: dict(c) for v, c in counts.items()} }; measured over {elapsed:.0f}s")
+    answers, retried = [], 0
+    for vendor in ("personio", "awork"):
+        for d in requests.get(f"{SANDBOX[vendor]}/_sandbox/webhooks/deliveries", params={"tenant": args.tenant},
+                              timeout=30).json()["deliveries"]:
+            if d["created_at"] >= bench_started:
+                answers += [a["ms"] for a in d["attempts"]]
+                retried += len(d["attempts"]) > 1
+    if answers:
+        print(f"receiver answers to {len(answers)} deliveries: p50 {percentile(answers, 0.5):.0f} ms, "
+              f"p95 {percentile(answers, 0.95):.0f} ms, max {max(answers):.0f} ms; {retried} deliveries needed a retry")
     if lost:
         print(f"NOT in HQ within {args.timeout:.0f}s: {[(c.vendor, c.source_id) for c in lost]}")
     return 1 if lost else 0
