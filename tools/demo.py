@@ -199,6 +199,19 @@ def prepare_airflow(credentials: dict[str, object]) -> None:
         subprocess.run(["airflow", "connections", "delete", str(spec["conn_id"])], cwd=ROOT, env=env, capture_output=True)
         run(args, env)
     say(f"connections: {', '.join(str(s['conn_id']) for s in specs)}")
+    register_webhooks(env)
+
+
+def register_webhooks(env: dict[str, str]) -> None:
+    """Subscribe the sandboxes' webhooks of every tenant with webhooks on to Airflow's receiver (#14)."""
+    for tenant in load_tenants(ROOT / "include" / "tenants").tenants:
+        if any(getattr(tenant.source(s), "webhooks", None) and tenant.source(s).webhooks.enabled  # type: ignore[union-attr]
+               for s in tenant.enabled_sources()):
+            out = run([sys.executable, "-m", "hq_sync.connect.webhooks", "--tenant", tenant.id,
+                       "--receiver-url", f"http://localhost:{AIRFLOW_PORT}"], env)
+            for line in out.stdout.splitlines():
+                if line.startswith(("personio:", "awork:", "  note:")):  # not the libraries' log lines
+                    say(f"  {line}")
 
 
 def start_airflow() -> list[str]:
@@ -313,6 +326,8 @@ hq-sync demo is running.
   Airflow UI     {base}    login: {LOGIN[0]} / {LOGIN[1]}
   Sync status    {base}/hq-sync/status   (also in the UI: Browse → Sync status; drift audit below the table)
   Timesheets     {base}/hq-sync/timesheets   (drop .xlsx/.csv into {DATA_DIR.relative_to(ROOT)}/timesheets/<tenant>/)
+  Webhooks       {base}/hq-sync-webhooks/<tenant>/<personio|awork>   (docs/webhooks.md: edit in a
+                 sandbox, e.g. an absence of muster-agentur, and watch the asset-triggered run)
   Health         {base}/api/v2/monitor/health
   Sandboxes      awork    http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1
                  Personio http://127.0.0.1:{DEFAULT_PORTS['personio']}/v2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +14,8 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     text = str(value).replace("Z", "+00:00")
     head, _, rest = text.partition(".")
-    if rest:  # keep microseconds of longer fractions
-        digits = "".join(ch for ch in rest if ch.isdigit())
+    if rest:  # keep microseconds of longer fractions; the offset after them stays as it is
+        digits = "".join(itertools.takewhile(str.isdigit, rest))
         text = f"{head}.{digits[:6]}{rest[len(digits):]}"
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

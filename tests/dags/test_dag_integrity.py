@@ -86,8 +86,12 @@ def test_every_tenant_dag_is_configured_as_documented(bag):
                 continue  # test_hq_to_awork_dags, test_timesheet_and_audit_dags
             dag = bag.dags[tenant.dag_id(source)]
             cfg = tenant.source(source)
-            assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
-            assert dag.timetable.expression == cfg.schedule
+            if cfg.webhooks.enabled:  # issue #14: the polling cron or the tenant's webhook asset
+                assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+                assert dag.timetable.timetable.expression == cfg.effective_schedule
+            else:
+                assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+                assert dag.timetable.expression == cfg.schedule
             assert dag.start_date == datetime.combine(cfg.sync_start_date, datetime.min.time(), ZoneInfo(tenant.timezone))
             assert dag.catchup is False
             assert dag.max_active_runs == 1
@@ -132,9 +136,46 @@ def test_timesheet_and_audit_dags(bag):
 
 
 def test_personio_dags_run_every_three_hours(bag):
+    """B2 — unless webhooks are on: then polling is the safety net and may be relaxed (issue #14)."""
+    tenants = {t.id: t for t in load_tenants(REPO_ROOT / "include" / "tenants").tenants}
     for dag_id in bag.dag_ids:
         if dag_id.startswith("personio_absences__"):
-            assert bag.dags[dag_id].timetable.expression == "0 */3 * * *"
+            cfg = tenants[dag_id.split("__", 1)[1]].sources.personio
+            timetable = bag.dags[dag_id].timetable
+            if cfg.webhooks.enabled:
+                assert timetable.timetable.expression == cfg.effective_schedule
+            else:
+                assert timetable.expression == "0 */3 * * *"
+
+
+def test_with_webhooks_a_dag_runs_on_its_polling_cron_or_its_webhook_asset(tmp_path):
+    tenant = yaml.safe_load((REPO_ROOT / "include/tenants/nordlicht-digital.yaml").read_text())
+    tenant["sources"]["personio"]["webhooks"] = {"enabled": True, "polling_schedule": "0 6,18 * * *"}
+    (tmp_path / "nordlicht-digital.yaml").write_text(yaml.safe_dump(tenant))
+    bag = dagbag(tmp_path)
+    assert bag.import_errors == {}
+    personio, awork = bag.dags["personio_absences__nordlicht-digital"], bag.dags["awork_times__nordlicht-digital"]
+    assert type(personio.timetable).__name__ == "AssetOrTimeSchedule"
+    assert personio.timetable.timetable.expression == "0 6,18 * * *"
+    asset = personio.timetable.asset_condition
+    assert (asset.name, asset.uri) == ("hq_sync_webhooks__nordlicht-digital__personio",
+                                       "hq-sync://webhooks/nordlicht-digital/personio")
+    # run_mode is a configuration key named in the doc (no Params: issue #11's parse cost)
+    assert "Webhooks:** on" in personio.doc_md and '{"run_mode": "full"}' in personio.doc_md
+    assert type(awork.timetable).__name__ == "CronDataIntervalTimetable" and "run_mode" not in awork.doc_md
+
+
+def test_an_asset_triggered_run_reads_what_the_events_name_unless_told_otherwise():
+    from hq_sync.airflow.tasks import run_mode
+    from hq_sync.errors import NotRetryable
+    from hq_sync.pipelines.context import RunMode
+
+    assert run_mode({"run_mode": "auto"}, "asset_triggered") is RunMode.EVENTS
+    assert run_mode({}, "scheduled") is RunMode.FULL and run_mode({"run_mode": "auto"}, "manual") is RunMode.FULL
+    assert run_mode({"run_mode": "full"}, "asset_triggered") is RunMode.FULL
+    assert run_mode({"run_mode": "events"}, "manual") is RunMode.EVENTS
+    with pytest.raises(NotRetryable, match="run_mode must be auto, events or full"):
+        run_mode({"run_mode": "fast"}, "manual")
 
 
 def test_parsing_touches_no_network(monkeypatch):

@@ -5,6 +5,7 @@ AIRFLOW_HOME on a free port, SimpleAuthManager with a known user, ``airflow db m
 Tenants come from a temp tenants dir:
 
 - ``acme`` (Personio + awork), ``beta`` (Personio), ``delta`` (awork, paused: backfilled): valid;
+- ``echo`` (Personio with webhooks: scheduled on its cron or its webhook asset, unpaused);
 - ``gamma``: a broken file (becomes the real factory's ``tenant_config_error__gamma`` DAG).
 
 The tenants' DAGs are built by a small test DAG file with the factory's DAG ids and tags, whose one
@@ -35,6 +36,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 USER, PASSWORD = "ops", "ops-secret"
+ECHO_SECRET = "hqsw_echo_personio_secret"  # tenant echo's Personio webhook secret (its connection)
 
 DAG_FILE = '''
 """Test DAGs with the hq-sync factory's ids and tags; the task needs connection hq_<tenant>."""
@@ -43,7 +45,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
-from hq_sync.airflow.dag_factory import build_config_error_dag
+from hq_sync.airflow.dag_factory import build_config_error_dag, source_schedule
 from hq_sync.config import load_tenants
 
 
@@ -60,12 +62,13 @@ for tenant in loaded.tenants:
     for source in tenant.enabled_sources():
         scheduled = source == "awork"  # awork: daily (acme: from tomorrow, so a next run but no run yet)
         backfilled = tenant.id == "delta"  # paused until the backfill command unpauses it
+        webhooks = tenant.source(source).webhooks.enabled  # echo: the factory's cron-or-asset schedule (#14)
         with DAG(
             dag_id=tenant.dag_id(source),
-            schedule="0 3 * * *" if scheduled else None,
-            start_date=tomorrow if scheduled and not backfilled else datetime(2026, 1, 1, tzinfo=timezone.utc),
+            schedule=source_schedule(tenant, source) if webhooks else "0 3 * * *" if scheduled else None,
+            start_date=tomorrow if (scheduled or webhooks) and not backfilled else datetime(2026, 1, 1, tzinfo=timezone.utc),
             catchup=False,
-            is_paused_upon_creation=backfilled,
+            is_paused_upon_creation=backfilled and not webhooks,
             max_active_runs=1,
             default_args={"retries": 0},
             tags=["hq-sync", f"tenant:{tenant.id}", f"source:{source}"],
@@ -99,6 +102,10 @@ def write_tenants(directory: Path) -> None:
     }))
     (directory / "delta.yaml").write_text(yaml.safe_dump({
         "id": "delta", "display_name": "Delta Digital", "sources": {"awork": {"sync_start_date": "2026-01-01"}},
+    }))
+    (directory / "echo.yaml").write_text(yaml.safe_dump({  # webhooks on (issue #14; tests/plugins/test_webhooks_plugin.py)
+        "id": "echo", "display_name": "Echo Events", "sources": {"personio": {
+            "sync_start_date": "2026-01-01", "webhooks": {"enabled": True, "polling_schedule": "0 3 * * *"}}},
     }))
     (directory / "gamma.yaml").write_text(yaml.safe_dump({
         "id": "gamma", "display_name": "Gamma GmbH",
@@ -171,7 +178,7 @@ class World:
 
         self.wait_for("Airflow to be healthy", healthy, timeout=150)
         expected = {"personio_absences__acme", "awork_times__acme", "personio_absences__beta", "awork_times__delta",
-                    "tenant_config_error__gamma"}
+                    "personio_absences__echo", "tenant_config_error__gamma"}
         api = self.api()
         self.wait_for("the test DAGs to be parsed", lambda: expected <= {d["dag_id"] for d in api.dags()}, timeout=90)
 
@@ -218,6 +225,9 @@ def make_world(root: Path) -> World:
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
         AIRFLOW_CONN_HQ_ACME=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
         AIRFLOW_CONN_HQ_DELTA=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
+        AIRFLOW_CONN_HQ_ECHO=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
+        AIRFLOW_CONN_PERSONIO_ECHO=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9",
+                                               "extra": {"webhook_secret": ECHO_SECRET}}),
         HQ_SYNC_TENANTS_DIR=str(tenants),
         HQ_SYNC_STAGING_URL=staging_url,
         HQ_SYNC_DATA_DIR=str(root / "data"),

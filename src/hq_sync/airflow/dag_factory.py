@@ -36,12 +36,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, chain, get_parsing_context
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
 from hq_sync.config.tenants import FieldProblem
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
+from hq_sync.webhooks.assets import asset_name, asset_uri
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,12 @@ def _doc_md(tenant: TenantConfig, source: str) -> str:
     if source == "personio":
         options += ("- **Re-map past absences** (B4, opt-in): trigger with the configuration JSON "
                     '`{"remap_past": true}`\n')
+    if cfg.webhooks.enabled:  # type: ignore[union-attr]
+        options += (f"- **Webhooks:** on: a {source} event starts a run at once (asset "
+                    f"`{asset_name(tenant.id, source)}`); polling `{cfg.effective_schedule}` is the safety net "  # type: ignore[union-attr]
+                    "(docs/webhooks.md). A run started by events reads only the records they name, any other "
+                    'run polls; force one with the configuration JSON `{"run_mode": "events"}` or '
+                    '`{"run_mode": "full"}`\n')
     return f"""### {title}: {tenant.display_name} (`{tenant.id}`)
 
 Syncs {what}. Steps: `extract` (read the source page by page into staging) → `reconcile_deletions`
@@ -148,6 +155,18 @@ re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
 """
 
 
+def source_schedule(tenant: TenantConfig, source: str) -> CronDataIntervalTimetable | AssetOrTimeSchedule:
+    """The schedule of a tenant's source DAG: its cron; with webhooks on (issue #14) its polling
+    cron **or** the tenant's webhook asset, so a vendor event starts a run at once."""
+    cfg = tenant.source(source)
+    assert cfg is not None
+    cron = CronDataIntervalTimetable(cfg.effective_schedule, timezone=tenant.timezone)  # type: ignore[union-attr]
+    if not cfg.webhooks.enabled:  # type: ignore[union-attr]
+        return cron
+    asset = Asset(name=asset_name(tenant.id, source), uri=asset_uri(tenant.id, source), group="hq-sync-webhooks")
+    return AssetOrTimeSchedule(timetable=cron, assets=asset)
+
+
 def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     """The sync DAG of one tenant and source."""
     cfg = tenant.source(source)
@@ -158,7 +177,7 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
         dag_id=tenant.dag_id(source),
         dag_display_name=f"{SOURCE_TITLES[source][0]}: {tenant.display_name}",
         description=f"{SOURCE_TITLES[source][0]} for {tenant.display_name}",
-        schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),
+        schedule=source_schedule(tenant, source),
         start_date=start,
         catchup=False,
         max_active_runs=1,

@@ -8,6 +8,7 @@ from hq_sync.airflow.hooks import ConnectionClients, StagingHook
 from hq_sync.config import TenantConfig, load_tenants
 from hq_sync.errors import NotRetryable
 from hq_sync.pipelines import RunContext
+from hq_sync.pipelines.context import RunMode
 from hq_sync.pipelines.steps import step_names, steps_for
 
 
@@ -26,7 +27,18 @@ def load_tenant(tenant_id: str) -> TenantConfig:
 
 
 def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str, Any]:
-    """Run one pipeline step for a tenant inside an Airflow task; returns the step's summary."""
+    """Run one pipeline step for a tenant inside an Airflow task; returns the step's summary.
+
+    An error a retry cannot fix (``NotRetryable``) fails the task at once, without retries."""
+    try:
+        return _run_step(source, step, tenant_id, **context)
+    except NotRetryable as exc:  # a retry cannot fix it: fail now, with the reason
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str, Any]:
     tenant = load_tenant(tenant_id)
     dag_run = context["dag_run"]
     staging = StagingHook().get_engine()
@@ -40,18 +52,25 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
         staging=staging,
         clients=ConnectionClients(tenant, staging),
         params=dict(context.get("params") or {}),
+        mode=run_mode(dict(context.get("params") or {}), getattr(dag_run, "run_type", None)),
     )
     kwargs: dict[str, Any] = {}
     if step == "report":
         # The report merges what the earlier steps returned (their XComs).
         ti = context["ti"]
         kwargs["step_results"] = {name: ti.xcom_pull(task_ids=name) for name in step_names(source) if name != "report"}
-    try:
-        return steps_for(source)[step](ctx, **kwargs)
-    except NotRetryable as exc:  # a retry cannot fix it: fail now, with the reason
-        from airflow.sdk.exceptions import AirflowFailException
+    return steps_for(source)[step](ctx, **kwargs)
 
-        raise AirflowFailException(str(exc)) from exc
+
+def run_mode(params: dict[str, Any], run_type: Any) -> RunMode:
+    """EVENTS for a run started by webhook events (its asset) unless the run's ``run_mode``
+    configuration key says otherwise; FULL for every other run (issue #14)."""
+    wanted = str(params.get("run_mode") or "auto")
+    if wanted not in ("auto", RunMode.FULL, RunMode.EVENTS):
+        raise NotRetryable(f"run_mode must be auto, events or full, got {wanted!r}")
+    if wanted in (RunMode.FULL, RunMode.EVENTS):
+        return RunMode(wanted)
+    return RunMode.EVENTS if str(getattr(run_type, "value", run_type)) == "asset_triggered" else RunMode.FULL
 
 
 def fail_with_config_error(message: str) -> None:

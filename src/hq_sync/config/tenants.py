@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -74,10 +74,54 @@ class PhaseMode(StrEnum):
     BY_LIST = "by_list"  # under a phase named after the task's awork list
 
 
+WEBHOOK_POLLING_MAX_GAP = timedelta(hours=24)  # the daily full reconciliation rides on polling runs
+
+
+def _check_daily(value: str | None) -> str | None:
+    """A polling schedule that still fires at least once every 24 hours (or None)."""
+    if value is None:
+        return value
+    _check_cron(value)
+    # Walk from fire to fire, each time jumping to the last fire within 24 h (a few steps per day
+    # whatever the frequency); 15 days cover every weekly pattern.
+    fire = datetime(2026, 1, 5)  # a Monday; from here on every 24 h must hold a fire
+    while fire < datetime(2026, 1, 20):
+        latest = croniter(value, fire + WEBHOOK_POLLING_MAX_GAP + timedelta(seconds=1)).get_prev(datetime)
+        if latest <= fire:
+            gap = croniter(value, fire).get_next(datetime) - fire
+            raise ValueError(
+                f"{value!r} leaves {gap} between two runs; with webhooks the polling runs are the safety "
+                "net and carry the daily full reconciliation, so they must run at least once a day"
+            )
+        fire = latest
+    return value
+
+
+class Webhooks(_Strict):
+    """Near-real-time (product.md E1, docs/webhooks.md): vendor webhooks start the tenant's run.
+
+    ``enabled``: the source's DAG is scheduled on its cron **or** the tenant's webhook asset, so a
+    change starts a run at once. ``polling_schedule``: the cron of the polling runs while webhooks
+    are on (the safety net: they read what an event missed, and carry the daily full
+    reconciliation); default: the source's ``schedule``. It must fire at least once a day.
+    """
+
+    enabled: bool = False
+    polling_schedule: Annotated[str | None, AfterValidator(_check_daily)] = None
+
+
 class SourceBase(_Strict):
     enabled: bool = True
     sync_start_date: date = Field(description="Nothing before this date is read or touched.")
     schedule: Cron
+    webhooks: Webhooks = Field(default_factory=Webhooks)
+
+    @property
+    def effective_schedule(self) -> str:
+        """The cron the DAG runs on: the relaxed polling schedule while webhooks are on, else ``schedule``."""
+        if self.webhooks.enabled and self.webhooks.polling_schedule:
+            return self.webhooks.polling_schedule
+        return self.schedule
 
 
 class PersonioSource(SourceBase):

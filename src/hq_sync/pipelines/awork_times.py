@@ -26,7 +26,7 @@ from hq_sync.clients.awork import AworkClient, user_email
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
 from hq_sync.load.tasks import StructureLoader, resolve_reasons
-from hq_sync.pipelines.context import RunContext
+from hq_sync.pipelines.context import RunContext, RunMode
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
 from hq_sync.staging import ensure_schema
@@ -129,12 +129,35 @@ def linked_projects(conn: Connection, tenant: str) -> dict[str, int]:
 
 
 # -- extract ----------------------------------------------------------------------------------
+def stage_project_structure(ctx: RunContext, client: AworkClient, awork_id: str,
+                            project: dict[str, Any]) -> tuple[repo.UpsertResult, repo.UpsertResult]:
+    """Stage awork project ``awork_id`` (as read) with its task lists and tasks; tasks missing from
+    the (complete) listing are marked deleted. Returns the list and task upsert counts."""
+    tenant = ctx.tenant.id
+    with ctx.staging.begin() as conn:
+        repo.upsert_source_records(conn, awork_projects, tenant, [project_row(project)])
+    lists, _ = _stage(ctx, awork_task_lists, client.task_lists(awork_id, show_archived=True), lambda i, p=awork_id: list_row(i, p))
+    tasks, seen = _stage(ctx, awork_tasks, client.project_tasks(awork_id), task_row)
+    with ctx.staging.begin() as conn:  # the listing is complete: tasks missing from it are gone
+        gone = [r.source_id for r in conn.execute(select(awork_tasks.c.source_id).where(
+            awork_tasks.c.tenant == tenant, awork_tasks.c.project_id == awork_id, awork_tasks.c.deleted_at.is_(None)))
+            if r.source_id not in seen]
+        repo.mark_source_deleted(conn, awork_tasks, tenant, gone)
+    return lists, tasks
+
+
 def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
-    """Stage users, types of work, the linked projects with lists and tasks, and time entries."""
+    """Stage users, types of work, the linked projects with lists and tasks, and time entries (an
+    events run: what changed and what the webhook events name, ``webhook_runs``)."""
+    from hq_sync.pipelines import webhook_runs
+
+    if ctx.mode is RunMode.EVENTS:
+        return webhook_runs.awork_events_extract(ctx)
     ensure_schema(ctx.staging)
     cfg = _cfg(ctx)
     tenant = ctx.tenant.id
     client: AworkClient = ctx.require_clients().awork()
+    hints = webhook_runs._pending(ctx, SOURCE)
     hq = ctx.require_clients().hq()
     started = datetime.now(UTC)
 
@@ -171,17 +194,9 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
             continue
         linked[awork_id] = hq_id
         hq_names[awork_id] = project.get("name")
-        with ctx.staging.begin() as conn:
-            repo.upsert_source_records(conn, awork_projects, tenant, [project_row(project)])
-        result, _ = _stage(ctx, awork_task_lists, client.task_lists(awork_id, show_archived=True), lambda i, p=awork_id: list_row(i, p))
-        lists += result
-        result, seen = _stage(ctx, awork_tasks, client.project_tasks(awork_id), task_row)
-        tasks += result
-        with ctx.staging.begin() as conn:  # the listing is complete: tasks missing from it are gone
-            gone = [r.source_id for r in conn.execute(select(awork_tasks.c.source_id).where(
-                awork_tasks.c.tenant == tenant, awork_tasks.c.project_id == awork_id, awork_tasks.c.deleted_at.is_(None)))
-                if r.source_id not in seen]
-            repo.mark_source_deleted(conn, awork_tasks, tenant, gone)
+        result_lists, result_tasks = stage_project_structure(ctx, client, awork_id, project)
+        lists += result_lists
+        tasks += result_tasks
 
     with ctx.staging.begin() as conn:
         before = linked_projects(conn, tenant)
@@ -197,14 +212,17 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
 
     # Time entries: what changed since the last run (whole workspace), and everything of newly linked projects.
     entries = repo.UpsertResult()
+    listed: set[str] = set()
     if cursor is not None:
-        result, _ = _stage(ctx, awork_time_entries, client.time_entries_updated_since(cursor - UPDATED_OVERLAP), entry_row)
+        result, listed = _stage(ctx, awork_time_entries, client.time_entries_updated_since(cursor - UPDATED_OVERLAP), entry_row)
         entries += result
     new = sorted(set(linked) - set(before)) if cursor is not None else sorted(linked)
     window = (cfg.sync_start_date, ctx.today + timedelta(days=FUTURE_DAYS))
     for awork_id in new:
-        result, _ = _stage(ctx, awork_time_entries, client.time_entries(between=window, project_id=awork_id), entry_row)
+        result, seen = _stage(ctx, awork_time_entries, client.time_entries(between=window, project_id=awork_id), entry_row)
         entries += result
+        listed |= seen
+    settled = webhook_runs.awork_settle(ctx, client, hints, listed, users_read=True) if hints else {}
     with ctx.staging.begin() as conn:
         if cursor is None or started > cursor:
             repo.set_cursor(conn, tenant, SOURCE, "time_entry", started.isoformat())
@@ -213,6 +231,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "time_entries": vars(entries), "linked_projects": len(linked), "newly_linked": len(new),
         "project_problems": _reason_counts(problems),
         "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
+        **({"webhook_events": settled} if settled else {}),
         "requests": client.requests_sent,
     }
     log.info("extract %s: %s", tenant, result)
@@ -229,7 +248,10 @@ def _reason_counts(items: dict[tuple[str, str], Any]) -> dict[str, int]:
 # -- deletions --------------------------------------------------------------------------------
 def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Per linked project, re-read the recent window (and once a day everything since the sync
-    start date); a missing entry is deleted after its own 404."""
+    start date); a missing entry is deleted after its own 404. Skipped by events runs."""
+    if ctx.mode is RunMode.EVENTS:
+        return {"skipped": "events run: deletions come from timetracking_deleted events and 404s; "
+                           "the polling runs reconcile the window (docs/webhooks.md)"}
     ensure_schema(ctx.staging)
     cfg = _cfg(ctx)
     tenant = ctx.tenant.id
@@ -413,6 +435,11 @@ def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
         phases = list(plans_of(conn, ctx.tenant.id, "phase"))
         tasks = list(plans_of(conn, ctx.tenant.id, "task"))
     projects = sorted({int(p.hq_parent_id) for p in phases + tasks})
+    if ctx.mode is RunMode.EVENTS:  # only the projects this run's changes touch (webhook_runs)
+        from hq_sync.pipelines.webhook_runs import awork_structure_scope
+
+        projects, known = awork_structure_scope(ctx, projects)
+        structure.sync_map.update(known)
     for project_id in projects:
         structure.load_project(
             project_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,13 @@ class Clients(Protocol):
     def awork(self) -> Any: ...
 
 
+class RunMode(StrEnum):
+    """What a run reads from the source (docs/webhooks.md#what-a-run-reads)."""
+
+    FULL = "full"  # poll: everything changed since the last run, plus the deletion reconciliation
+    EVENTS = "events"  # started by webhook events: the records the pending events name (and what changed)
+
+
 @dataclass(frozen=True)
 class RunContext:
     tenant: TenantConfig
@@ -35,6 +43,7 @@ class RunContext:
     clients: Clients | None = None
     params: Mapping[str, Any] = field(default_factory=dict)  # the DAG run's params
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    mode: RunMode = RunMode.FULL
 
     @property
     def today(self) -> date:

@@ -23,7 +23,7 @@ from hq_sync.clients.personio import PersonioClient
 from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
 from hq_sync.mappings import build_mapping
-from hq_sync.pipelines.context import RunContext
+from hq_sync.pipelines.context import RunContext, RunMode
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
 from hq_sync.staging import ensure_schema
@@ -113,9 +113,16 @@ def _stage_pages(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any
 
 
 def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
-    """Stage persons, absence types and the absence periods changed since the last run."""
+    """Stage persons, absence types and the absence periods changed since the last run (an events
+    run: what changed and what the webhook events name, ``webhook_runs``)."""
+    from hq_sync.pipelines import webhook_runs
+
+    if ctx.mode is RunMode.EVENTS:
+        return webhook_runs.personio_events_extract(ctx)
     ensure_schema(ctx.staging)
     client: PersonioClient = ctx.require_clients().personio()
+    catch = webhook_runs.personio_catch_up(ctx, client, force=True) if _cfg(ctx).webhooks.enabled else {}
+    hints = webhook_runs._pending(ctx, SOURCE)
     persons, _, _ = _stage_pages(ctx, personio_persons, client.persons(), person_row)
     types, _, _ = _stage_pages(ctx, personio_absence_types, client.absence_types(), type_row)
 
@@ -134,11 +141,13 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     elif cursor is None:
         with ctx.staging.begin() as conn:  # nothing yet: next run is incremental from now
             repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, ctx.now.isoformat())
+    settled = webhook_runs.personio_settle(ctx, client, hints, seen, persons_read=True) if hints else {}
     result = {
         "persons": vars(persons),
         "absence_types": vars(types),
         "absence_periods": vars(periods),
         "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
+        **({"webhook_events": settled} if settled else {}), **catch,
         "requests": client.requests_sent,
     }
     log.info("extract %s: %s", ctx.tenant.id, result)
@@ -163,6 +172,9 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     Re-reads the recent window every run and the whole range since the sync start date once a
     day; a staged period missing from the re-read is deleted only after its own GET answers 404.
     """
+    if ctx.mode is RunMode.EVENTS:
+        return {"skipped": "events run: deletions come from absence-period.deleted events and 404s; "
+                           "the polling runs reconcile the window (docs/webhooks.md)"}
     ensure_schema(ctx.staging)
     client: PersonioClient = ctx.require_clients().personio()
     cfg = _cfg(ctx)
@@ -230,7 +242,10 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
         }
         t = personio_absence_periods
-        for row in conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)):
+        # Read all rows before writing: on SQLite, writing while a read is still open fails with
+        # "database is locked" when another connection committed meanwhile (e.g. the webhook receiver).
+        rows = conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)).all()
+        for row in rows:
             if row.deleted_at is not None:
                 plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
             else:

@@ -373,3 +373,32 @@ audit_differences = Table(
     Column("who", String(320), nullable=True),  # who wrote or changed it in HQ, when known
     Index("ix_audit_differences_audit", "audit_id"),
 )
+
+
+# -- Webhook inbox (issue #14, docs/webhooks.md): vendor events, recorded before we answer 2xx ------
+# One row per distinct event of a tenant and source: ``event_key`` is derived from the event's
+# identity (not the delivery), so a redelivered event is stored once (``deliveries`` counts them).
+# Events are hints: a run reads the records they name from the source, then marks them consumed.
+webhook_inbox = Table(
+    "webhook_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(32), nullable=False),  # personio | awork
+    Column("event_key", String(64), nullable=False),  # sha256 of the event's identity
+    Column("event_name", String(100), nullable=False),  # absence-period.updated.status, timetracking_added, ...
+    Column("entity_type", String(64), nullable=True),  # absence_period, person, time_entry, project, ...
+    Column("entity_id", String(128), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=True),  # as the vendor says
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("via", String(16), nullable=False),  # delivery | catchup
+    Column("deliveries", Integer, nullable=False, default=1),
+    Column("envelope", Payload, nullable=False),  # the body as received (for the record; never trusted as data)
+    Column("forwarded_at", UtcDateTime(), nullable=True),  # an Airflow asset event was emitted for it
+    Column("forward_note", String(200), nullable=True),
+    Column("consumed_at", UtcDateTime(), nullable=True),  # a run read the records it names
+    Column("consumed_by", String(250), nullable=True),  # that run's id
+    UniqueConstraint("tenant", "source", "event_key", name="uq_webhook_inbox_event"),
+    Index("ix_webhook_inbox_pending", "tenant", "source", "consumed_at"),
+    Index("ix_webhook_inbox_forward", "forwarded_at"),
+)

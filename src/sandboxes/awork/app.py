@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandboxes.awork import admin, auth
+from sandboxes.awork import admin, auth, webhooks
 from sandboxes.awork.errors import (
     ERROR_LINK,
     RATE_LIMIT_BODY,
@@ -144,6 +144,7 @@ def create_app(data_dir: Path) -> ASGIApp:
     for module in (users, companies, projects, tasks, typeofwork, timeentries):
         app.include_router(module.router)
     app.include_router(admin.admin_router())
+    webhooks.install(app, state)  # /api/v1/webhooks, deliveries, /_sandbox/webhooks (issue #14)
     app.add_middleware(AworkEdge)
     hooks = VendorHooks(
         name="awork",

@@ -8,7 +8,7 @@ in one lookup), tenants and global settings under ``__sandbox__``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,10 +72,19 @@ class Ctx:
         return self.state.store.iter_shared(self.tenant, kind)
 
     def put(self, kind: str, record: Record) -> Record:
-        return self.state.store.put(self.tenant, kind, record["id"], record)
+        if self.state.on_change is None:
+            return self.state.store.put(self.tenant, kind, record["id"], record)
+        added = self.state.store.get(self.tenant, kind, record["id"]) is None
+        stored = self.state.store.put(self.tenant, kind, record["id"], record)
+        self.state.on_change(self, kind, stored, "added" if added else "updated")  # webhooks
+        return stored
 
     def delete(self, kind: str, rid: str) -> bool:
-        return self.state.store.delete(self.tenant, kind, rid)
+        gone = self.state.store.get(self.tenant, kind, rid) if self.state.on_change is not None else None
+        deleted = self.state.store.delete(self.tenant, kind, rid)
+        if deleted and gone is not None and self.state.on_change is not None:
+            self.state.on_change(self, kind, gone, "deleted")  # webhooks
+        return deleted
 
     def stamp_new(self, record: Record) -> Record:
         """Set id, created/updated fields and resourceVersion on a new record; returns it."""
@@ -108,6 +117,9 @@ class AworkState:
         self.store = Store(Path(data_dir) / "awork.sqlite3")
         self.limiter = WorkspaceRateLimiter()
         self._lock = threading.RLock()
+        # Called with (ctx, kind, record, "added" | "updated" | "deleted") after every API write
+        # (sandboxes.awork.webhooks fires the workspace's webhooks from it).
+        self.on_change: Callable[[Ctx, str, Record, str], None] | None = None
         self._settings_cache: dict[str | None, dict[str, Any]] = {}
 
     # -- settings --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from sandboxes.personio import periods, query
+from sandboxes.personio import periods, query, webhooks
 from sandboxes.personio.auth import Principal, require
 from sandboxes.personio.errors import ApiError
 from sandboxes.personio.pagination import link, list_body, read_page_request, take_page
@@ -215,6 +215,7 @@ async def create_period(request: Request, principal: Principal = Depends(require
         }
         _check_overlap(state, principal.tenant, rec)
         state.store.put(principal.tenant, ABSENCE_PERIODS, rec["id"], rec)
+    webhooks.emit(state, principal.tenant, "absence-period.created", {"id": rec["id"]})
     href = link(request, f"/v2/absence-periods/{rec['id']}", "", state.settings)
     return JSONResponse({"id": rec["id"], "_meta": {"links": {"self": {"href": href}}}},
                         status_code=201, headers={"Location": href})
@@ -276,6 +277,7 @@ async def update_period(period_id: str, request: Request,
     boundary = state.settings.get("day_end_boundary")
     with state.write_lock:
         rec = _find(state, principal, period_id)
+        before = dict(rec)
         draft = _apply_patch(periods.draft_of(rec, boundary), body)
         absence_type = _check_refs(state, principal.tenant, draft)
         times = periods.stored_times(draft, absence_type["unit"], boundary)
@@ -288,6 +290,8 @@ async def update_period(period_id: str, request: Request,
         })
         _check_overlap(state, principal.tenant, rec)
         state.store.put(principal.tenant, ABSENCE_PERIODS, rec["id"], rec)
+    for event_name in webhooks.period_event(before, rec):
+        webhooks.emit(state, principal.tenant, event_name, {"id": rec["id"]})
     return periods.render(rec, boundary)
 
 
@@ -298,4 +302,5 @@ def delete_period(period_id: str, principal: Principal = Depends(require(WRITE))
     with state.write_lock:
         _find(state, principal, period_id)
         state.store.delete(principal.tenant, ABSENCE_PERIODS, period_id)
+    webhooks.emit(state, principal.tenant, "absence-period.deleted", {"id": period_id})
     return Response(status_code=204)

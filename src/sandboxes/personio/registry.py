@@ -24,6 +24,8 @@ ALL_SCOPES = (
     "personio:absences:read",
     "personio:absences:write",
     "personio:persons:read",
+    "personio:webhooks:read",
+    "personio:webhooks:write",
 )
 # What a v1 token reports (the auth spec's example).
 V1_SCOPE = "employees:read absences:read"

@@ -19,7 +19,8 @@ import requests
 APPROVAL_STATES = ("APPROVED", "PENDING", "REJECTED", "CANCELLED", "DELETION_PENDING",
                    "SUBSTITUTE_REQUESTED")
 TENANT_KEYS = ("client_id", "client_secret", "token_lifetime_seconds", "scopes", "timezone_id")
-FULL_SCOPES = ["personio:absences:read", "personio:absences:write", "personio:persons:read"]
+FULL_SCOPES = ["personio:absences:read", "personio:absences:write", "personio:persons:read",
+               "personio:webhooks:read", "personio:webhooks:write"]
 
 
 class SeedError(ValueError):

@@ -125,3 +125,17 @@ def test_the_repository_tenant_files_are_valid():
     result = load_tenants(REPO_ROOT / "include" / "tenants")
     assert result.errors == []
     assert len(result.tenants) >= 2
+
+
+def test_webhooks_relax_polling_but_the_polling_still_runs_daily(tmp_path):
+    content = copy.deepcopy(VALID)
+    content["sources"]["personio"]["webhooks"] = {"enabled": True, "polling_schedule": "0 6 * * *"}
+    tenant = parse_tenant_file(write(tmp_path, "acme.yaml", content))
+    assert tenant.sources.personio.effective_schedule == "0 6 * * *"
+    assert tenant.sources.awork.webhooks.enabled is False and tenant.sources.awork.effective_schedule == "0 * * * *"
+    content["sources"]["personio"]["webhooks"] = {"enabled": False, "polling_schedule": "0 6 * * *"}
+    assert parse_tenant_file(write(tmp_path, "acme.yaml", content)).sources.personio.effective_schedule == "0 */3 * * *"
+    content["sources"]["personio"]["webhooks"] = {"enabled": True, "polling_schedule": "0 6 * * 1"}
+    error = parse_tenant_file(write(tmp_path, "acme.yaml", content))
+    assert isinstance(error, TenantFileError)
+    assert "sources.personio.webhooks.polling_schedule" in error.message() and "at least once a day" in error.message()

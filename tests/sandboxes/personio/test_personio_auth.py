@@ -19,7 +19,8 @@ def test_v2_token_is_issued_for_form_encoded_client_credentials(personio):
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     assert set(body["scope"].split()) == {
-        "personio:absences:read", "personio:absences:write", "personio:persons:read"}
+        "personio:absences:read", "personio:absences:write", "personio:persons:read",
+        "personio:webhooks:read", "personio:webhooks:write"}
     assert resp.headers["Cache-Control"] == "no-store"
     assert tenant.get("/v2/persons").status_code == 200
 
@@ -43,7 +44,7 @@ def test_v2_token_errors_are_oauth2_bodies(personio):
     assert (no_grant.status_code, no_grant.json()["error"]) == (400, "invalid_request")
     password = tenant.token_response(grant_type="password")
     assert (password.status_code, password.json()["error"]) == (400, "unsupported_grant_type")
-    bad_scope = tenant.token_response(scope="personio:webhooks:write")
+    bad_scope = tenant.token_response(scope="personio:attendances:write")
     assert (bad_scope.status_code, bad_scope.json()["error"]) == (400, "invalid_scope")
 
 

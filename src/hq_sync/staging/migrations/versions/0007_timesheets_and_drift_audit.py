@@ -1,7 +1,7 @@
 """timesheets and drift audit (issue 16): timesheet files and rows, audit runs, cells, differences
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-29 04:18:04.669513
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
