@@ -10,8 +10,9 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from hq_sync.clients.http import HttpClient, NotFoundError, RetryPolicy
+from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,13 @@ def odata_literal(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def same_name(a: Any, b: Any) -> bool:
+    """Whether two HQ names (custom fields, SyncIds, numbers) are the same, ignoring case and
+    surrounding blanks: HQ's own comparison most likely ignores case (SQL Server), so the sync
+    must never depend on it either way (issue #10)."""
+    return a is not None and b is not None and str(a).strip().casefold() == str(b).strip().casefold()
 
 
 class HqClient(HttpClient):
@@ -57,23 +65,42 @@ class HqClient(HttpClient):
         expand: str | None = None,
         orderby: str | None = "Id",
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a collection (``value`` arrays), ``$top``/``$skip`` in blocks of ``page_size``.
+        """Pages of a collection (``value`` arrays, never empty ones), until the collection is read.
+
+        HQ's server page size is unknown (hq.md §9.7): a response may hold fewer entities than our
+        ``$top`` although more exist. So a page is never taken as the last one for being short:
+
+        - ``@odata.nextLink`` present: it is followed verbatim (it carries the query);
+        - else, when the server reported ``@odata.count`` (we ask with ``$count=true``): read on
+          with the next ``$skip`` until that many entities were seen (or a page comes back empty);
+        - else: read on with the next ``$skip`` until a page comes back empty.
 
         Ordered by ``Id`` by default so that paging is stable while we read.
         """
-        skip = 0
+        params: dict[str, Any] = {"$top": self.page_size, "$count": "true"}
+        for key, value in (("$filter", filter), ("$select", select), ("$expand", expand), ("$orderby", orderby)):
+            if value:
+                params[key] = value
+        own_host = urlsplit(self.base_url).netloc
+        url, query = path, dict(params)
+        seen = 0
         while True:
-            params: dict[str, Any] = {"$top": self.page_size, "$skip": skip}
-            for key, value in (("$filter", filter), ("$select", select), ("$expand", expand), ("$orderby", orderby)):
-                if value:
-                    params[key] = value
-            body = self.request("GET", path, params=params).json()
+            body = self.request("GET", url, params=query).json()
             values = list(body.get("value") or [])
             if values:
                 yield values
-            if len(values) < self.page_size:
+            seen += len(values)
+            count = body.get("@odata.count")
+            next_link = body.get("@odata.nextLink")
+            if next_link and values:
+                url = self.url(next_link) if not str(next_link).startswith(("http://", "https://")) else str(next_link)
+                if urlsplit(url).netloc != own_host:
+                    raise ClientError(f"hq: next page on a foreign host ({urlsplit(url).netloc}); refusing to follow")
+                query = None
+                continue
+            if not values or (isinstance(count, int) and seen >= count):
                 return
-            skip += len(values)
+            url, query = path, {**params, "$skip": seen}
 
     def all(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
         """Every item of a (small) collection."""
@@ -126,11 +153,16 @@ class HqClient(HttpClient):
 
     # -- projects and their custom fields --------------------------------------------------
     def projects_with_custom_field(self, name: str) -> list[dict[str, Any]]:
-        """Projects whose custom field ``name`` holds a value, each with its ``CustomFields``."""
+        """Projects whose custom field ``name`` (any case) holds a value, each with its ``CustomFields``.
+
+        HQ's string comparison may or may not ignore case (issue #10), so the filter names the
+        field as HQ spells it (from its definitions); callers compare names with ``same_name``.
+        """
+        stored = self.custom_field_name(name) or name
         return self.all(
             "Projects",
             expand="CustomFields",
-            filter=f"CustomFields/any(c: c/Name eq {odata_literal(name)} and c/Value ne null)",
+            filter=f"CustomFields/any(c: c/Name eq {odata_literal(stored)} and c/Value ne null)",
             select="Id,Name,Number",
         )
 
@@ -146,8 +178,14 @@ class HqClient(HttpClient):
         return self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)}")
 
     def project_tasks_by_sync_id(self, project_id: int | str, sync_id: str) -> list[dict[str, Any]]:
-        """The project's tasks carrying ``SyncId`` (HQ does not enforce uniqueness: a list)."""
-        return self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and SyncId eq {odata_literal(sync_id)}")
+        """The project's tasks carrying ``SyncId`` in any case (HQ does not enforce uniqueness: a list).
+
+        ``tolower`` on both sides, so the answer is the same whether HQ compares strings with or
+        without case (issue #10).
+        """
+        wanted = sync_id.casefold()
+        found = self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and tolower(SyncId) eq {odata_literal(wanted)}")
+        return [t for t in found if str(t.get("SyncId") or "").casefold() == wanted]
 
     def create_project_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /ProjectTasks`` (not idempotent: look it up by SyncId after an ambiguous answer)."""
@@ -206,11 +244,24 @@ class HqClient(HttpClient):
     def companies(self) -> list[dict[str, Any]]:
         return self.all("Companies", select="Id,Name")
 
+    def custom_field_definitions(self, category: str = "Project") -> list[dict[str, Any]]:
+        """Every custom-field definition of ``category`` (``Id``, ``Name``, ``Category``)."""
+        return [d for d in self.all("CustomFieldDefinitions", select="Id,Name,Category")
+                if str(d.get("Category") or "").casefold() == category.casefold()]
+
     def custom_field_definition_id(self, name: str, category: str = "Project") -> int | None:
-        """The id of a custom-field definition (only HQ's UI creates them), or None."""
-        for definition in self.all("CustomFieldDefinitions", select="Id,Name,Category"):
-            if definition.get("Name") == name and definition.get("Category") == category:
+        """The id of a custom-field definition named ``name`` in any case (only HQ's UI creates
+        them), or None."""
+        for definition in self.custom_field_definitions(category):
+            if same_name(definition.get("Name"), name):
                 return int(definition["Id"])
+        return None
+
+    def custom_field_name(self, name: str, category: str = "Project") -> str | None:
+        """How HQ spells the custom field ``name`` (matched in any case), or None."""
+        for definition in self.custom_field_definitions(category):
+            if same_name(definition.get("Name"), name):
+                return str(definition["Name"])
         return None
 
     def set_project_custom_field(self, project_id: int | str, definition_id: int, value: str) -> None:
@@ -218,6 +269,8 @@ class HqClient(HttpClient):
         self.request("PUT", f"Projects({project_id})/CustomFields({definition_id})", json={"Value": value})
 
     def quotation_by_number(self, number: str) -> dict[str, Any] | None:
-        """The offer (Angebot) with this number, with its ``Positions``; None when there is none."""
-        found = self.all("Quotations", filter=f"Number eq {odata_literal(number)}", expand="Positions")
+        """The offer (Angebot) with this number (any case), with its ``Positions``; None when there is none."""
+        wanted = number.strip().casefold()
+        found = [q for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
+                 if str(q.get("Number") or "").strip().casefold() == wanted]
         return found[0] if found else None

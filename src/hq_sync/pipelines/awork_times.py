@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from hq_sync.clients.awork import AworkClient, user_email
+from hq_sync.clients.hq import same_name
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
 from hq_sync.load.tasks import StructureLoader, resolve_reasons
@@ -146,7 +147,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     wanted: dict[str, int] = {}
     for project in sorted(hq.projects_with_custom_field(cfg.link_field), key=lambda p: int(p["Id"])):
         hq_id = int(project["Id"])
-        value = next((f.get("Value") for f in project.get("CustomFields") or [] if f.get("Name") == cfg.link_field), None)
+        value = next((f.get("Value") for f in project.get("CustomFields") or [] if same_name(f.get("Name"), cfg.link_field)), None)
         where = f"HQ project {project.get('Number') or ''} {project.get('Name')!r} (Id {hq_id})".replace("  ", " ")
         try:
             awork_id = parse_awork_link(value)

@@ -166,6 +166,15 @@ def register(router: APIRouter, state: HQState) -> None:
         with state.write_lock:
             return state.registry.update_settings(tenant, body).as_dict()
 
+    @router.get("/settings")
+    def get_default_settings() -> dict[str, Any]:
+        return state.registry.defaults()
+
+    @router.put("/settings")
+    def put_default_settings(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Switches for tenants registered from now on (their own ``settings`` still win)."""
+        return state.registry.update_defaults(body)
+
     @router.post("/tenants/{tenant}/user-tokens")
     def add_user_tokens(tenant: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         """Adds user tokens: ``{"anna@acme.example": "token"}``."""
