@@ -136,8 +136,20 @@ def expected_after_first_run() -> list[dict]:
     )
 
 
-@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-def test_first_run_applies_every_rule(world):
+# Non-default positions of the sandbox switches behind issue #10's assumptions (docs/sandbox.md):
+# Personio's day end and open-ended periods in date filters, HQ's paging and string comparison.
+PERSONIO_OTHER_WAY = {"personio": {"day_end_boundary": "inclusive", "open_ended_in_filters": "excluded",
+                                   "breakdown_weekends": "omit", "date_filter_semantics": "literal"}}
+HQ_OTHER_WAY = {"hq": {"server_page_size": 2, "next_link": False, "honour_count": False, "string_compare": "case_sensitive"}}
+
+
+@pytest.mark.parametrize(("world", "switches"), [
+    pytest.param("sqlite", {}, id="sqlite"),
+    pytest.param("postgresql", {}, marks=pytest.mark.postgres, id="postgresql"),
+    pytest.param("sqlite", PERSONIO_OTHER_WAY, id="personio-inclusive-end-open-ended-excluded"),
+    pytest.param("sqlite", HQ_OTHER_WAY, id="hq-pages-of-2-no-nextlink-case-sensitive"),
+], indirect=True)
+def test_first_run_applies_every_rule(world, switches):
     seed(world)
     run_id = world.run()
 
@@ -151,6 +163,10 @@ def test_first_run_applies_every_rule(world):
     assert set(reasons) == {"unknown_email", "unmapped_type"}
     assert "carla.neu@acme.example" in reasons["unknown_email"]["detail"]
     assert "Sabbatical" in reasons["unmapped_type"]["detail"]
+
+    # Personio's day end was learnt from its breakdowns; a tenant file saying otherwise is reported.
+    inclusive = switches.get("personio", {}).get("day_end_boundary") == "inclusive"
+    assert summary["details"].get("reported", {}).get("day_end_disagreement") == (1 if inclusive else None)
 
     # Personio saw our app id on every request (X-Personio-App-ID).
     headers = world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/client-headers")
