@@ -29,6 +29,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from hq_sync.clients.awork_query import (
+    QueryIgnoredError,
+    QuerySupport,
+    check_query_support,
+    pages_changed_since_full_read,
+)
 from hq_sync.clients.http import (
     AmbiguousWriteError,
     ApiError,
@@ -662,6 +668,8 @@ class AworkClient(HttpClient):
         cannot push an unseen one off the page boundary. Versions (id, updatedOn) of the boundary
         second already yielded are skipped. More than a page of objects within one second is stepped through by
         page number. An object changed during the run may come twice (older version first).
+        Raises ``QueryIgnoredError`` when a page shows that the server ignored the filter (an
+        object older than the cursor) or the order (objects out of order): see ``awork_query``.
         """
         size = _page_size(page_size)
         cursor = _whole_second(since)
@@ -671,6 +679,7 @@ class AworkClient(HttpClient):
             condition = f"updatedOn ge {datetime_literal(cursor)}"
             query = _query(params, all_of(condition, filterby), "updatedOn asc,id asc")
             items, effective, total = self._page(path, query, page, size)
+            _check_keyset_page(items, cursor)  # raises QueryIgnoredError (issue #10)
             fresh = [item for item in items if _version(item) not in seen]
             if fresh:
                 yield fresh
@@ -683,6 +692,10 @@ class AworkClient(HttpClient):
             else:  # a whole page within one second
                 seen.update(_version(i) for i in items)
                 page += 1
+
+    def first_items(self, path: str, *, filterby: str | None, orderby: str | None, page: int = 1) -> Page:
+        """One item (``pageSize=1``) of a list, for probing what the endpoint honours."""
+        return self._page(path, _query(None, filterby, orderby), page, 1)[0]
 
     def _page(self, path: str, query: Mapping[str, Any], page: int, size: int) -> tuple[Page, int, int | None]:
         resp = self.request("GET", path, params={**query, "page": page, "pageSize": size})
@@ -803,10 +816,21 @@ class AworkClient(HttpClient):
 
     # -- time entries ----------------------------------------------------------------------------
     def time_entries_updated_since(self, since: datetime, *, filterby: str | None = None,
-                                   page_size: int = MAX_PAGE_SIZE) -> Iterator[Page]:
-        """Time entries created or changed at/after ``since`` (aware), oldest change first (keyset
-        paging, see ``pages_updated_since``). Deleted entries never show (§9.6)."""
-        return self.pages_updated_since("/timeentries", since, filterby=filterby, page_size=page_size)
+                                   page_size: int = MAX_PAGE_SIZE,
+                                   support: QuerySupport = QuerySupport.HONOURED) -> Iterator[Page]:
+        """Time entries created or changed at/after ``since`` (aware). Deleted entries never show
+        (§9.6). Where ``/timeentries`` honours filterby and orderby: oldest change first, keyset
+        paging (``pages_updated_since``, which raises ``QueryIgnoredError`` when it finds out
+        otherwise); else a page-by-page read filtered here (``awork_query``)."""
+        if support is QuerySupport.HONOURED:
+            return self.pages_updated_since("/timeentries", since, filterby=filterby, page_size=page_size)
+        if filterby:
+            raise ValueError("an extra filterby needs a /timeentries that honours filterby")
+        return pages_changed_since_full_read(self, "/timeentries", since, support)
+
+    def time_entry_query_support(self) -> QuerySupport:
+        """Whether ``/timeentries`` honours filterby and orderby (3 one-item requests, issue #10)."""
+        return check_query_support(self, "/timeentries")
 
     def time_entries(
         self,
@@ -830,7 +854,10 @@ class AworkClient(HttpClient):
         if project_id is not None:
             conditions.append(f"projectId eq {guid_literal(project_id)}")
         conditions.append(filterby)
-        return self.pages("/timeentries", filterby=all_of(*conditions), orderby=orderby, page_size=page_size)
+        pages = self.pages("/timeentries", filterby=all_of(*conditions), orderby=orderby, page_size=page_size)
+        if between is None and project_id is None:
+            return pages
+        return _within(pages, between, project_id)  # also right where awork ignores filterby (issue #10)
 
     def time_entry(self, time_entry_id: str) -> dict[str, Any] | None:
         """One time entry, or None when awork answers 404 (deleted)."""
@@ -843,6 +870,37 @@ class AworkClient(HttpClient):
         except NotFoundError:
             return False
         return True
+
+
+def _within(pages: Iterator[Page], between: tuple[date, date] | None, project_id: str | None) -> Iterator[Page]:
+    """The entries of ``pages`` that lie in ``between`` (UTC days) and belong to ``project_id``."""
+    for page in pages:
+        kept = []
+        for item in page:
+            day = str(item.get("startDateUtc") or "")[:10]
+            if between is not None and not (between[0].isoformat() <= day <= between[1].isoformat()):
+                continue
+            if project_id is not None and str(item.get("projectId") or "").lower() != str(project_id).lower():
+                continue
+            kept.append(item)
+        if kept:
+            yield kept
+
+
+def _check_keyset_page(items: Page, cursor: datetime) -> None:
+    """Raise ``QueryIgnoredError`` when a keyset page proves the filter or the order ignored."""
+    previous: datetime | None = None
+    for item in items:
+        moment = _parse_timestamp(item.get("updatedOn"))
+        if moment is None:
+            continue
+        if moment < cursor:
+            raise QueryIgnoredError(QuerySupport.FILTER_IGNORED,
+                                    f"entry {item.get('id')} changed {item.get('updatedOn')}, before the cursor {cursor.isoformat()}")
+        if previous is not None and moment < previous:
+            raise QueryIgnoredError(QuerySupport.ORDER_IGNORED,
+                                    f"entry {item.get('id')} ({item.get('updatedOn')}) came after a later change")
+        previous = moment
 
 
 def _page_size(value: int) -> int:
@@ -917,6 +975,8 @@ __all__ = [
     "AworkOAuthTokens",
     "AworkTokenStoreError",
     "Page",
+    "QueryIgnoredError",
+    "QuerySupport",
     "RequestBudget",
     "TokenGrant",
     "TokenStore",
