@@ -153,7 +153,7 @@ class ConnectionClients:
         from hq_sync.connect.token_store import StagingTokenStore
 
         store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra["refresh_token"])
-        return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store)
+        return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)
 
     @cached_property
     def _awork(self) -> Any:

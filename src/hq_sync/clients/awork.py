@@ -44,6 +44,16 @@ from hq_sync.clients.http import (
     NotFoundError,
     RetryPolicy,
 )
+from hq_sync.clients.oauth import (
+    TOKEN_RENEW_MARGIN_S,
+    InvalidGrant,
+    OAuthAuthorizationRevoked,
+    OAuthTokenStoreError,
+    RotatingOAuthTokens,
+    TokenEndpoint,
+    TokenGrant,
+    TokenStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +62,6 @@ MAX_PAGE_SIZE = 1000  # §3: awork never serves more per page
 DEFAULT_REQUESTS_PER_MINUTE = 300  # of the smallest plan's 1000/min (§5), shared with other integrations
 DEFAULT_REQUESTS_PER_SECOND = 10  # of awork's 50/s
 DEFAULT_RESERVE_FRACTION = 0.05  # leave the last 5 % of a workspace window to the others
-TOKEN_RENEW_MARGIN_S = 300.0  # renew an access token this long (at most 10 % of its life) before expiry
 OAUTH_SCOPE = "full_access offline_access"
 DEFAULT_ORDER = "createdOn asc"  # awork's default order is unspecified (§3): page in a stable one
 REAUTHORISE = ("Re-authorise the tenant's awork connection: python -m hq_sync.connect.awork --tenant <tenant> "
@@ -61,12 +70,12 @@ REAUTHORISE = ("Re-authorise the tenant's awork connection: python -m hq_sync.co
 Page = list[dict[str, Any]]
 
 
-class AworkAuthorizationRevoked(AuthError):
+class AworkAuthorizationRevoked(OAuthAuthorizationRevoked):
     """The OAuth grant is gone (revoked, expired, refresh token already used, or never stored):
     only a new authorisation by a person helps."""
 
 
-class AworkTokenStoreError(AuthError):
+class AworkTokenStoreError(OAuthTokenStoreError):
     """The rotated refresh token could not be stored; the new access token was not used."""
 
 
@@ -148,18 +157,6 @@ class AworkAuth(Protocol):
         ...
 
 
-class TokenStore(Protocol):
-    """Where a tenant's current OAuth refresh token lives (it changes on every refresh)."""
-
-    def load(self) -> str | None:
-        """The current refresh token, None when the tenant never authorised."""
-        ...
-
-    def save(self, refresh_token: str) -> None:
-        """Persist the new refresh token durably; raise when that failed."""
-        ...
-
-
 class AworkApiKey:
     """A static API key (§2a): never expires, admin-level, acts as the workspace's API user."""
 
@@ -176,33 +173,6 @@ class AworkApiKey:
 
     def invalidate(self) -> bool:
         return False  # a rejected key stays rejected: fail with the 401
-
-
-@dataclass(frozen=True)
-class TokenGrant:
-    """A token-endpoint answer (§2b)."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str | None = field(repr=False)
-    expires_in: float
-    scope: str = ""
-
-    @classmethod
-    def from_json(cls, body: Any) -> TokenGrant:
-        if not isinstance(body, Mapping) or not body.get("access_token"):
-            raise AuthError("awork's token endpoint answered without an access token")
-        return cls(
-            access_token=str(body["access_token"]),
-            refresh_token=str(body["refresh_token"]) if body.get("refresh_token") else None,
-            expires_in=float(body.get("expires_in") or 3600),
-            scope=str(body.get("scope") or ""),
-        )
-
-
-class _InvalidGrant(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _awork_retry_after(resp: requests.Response) -> float | None:
@@ -222,7 +192,7 @@ class _TokenHttp(HttpClient):
         return _awork_retry_after(resp)
 
 
-class _TokenEndpoint:
+class _TokenEndpoint(TokenEndpoint):
     """``POST /accounts/token``, form-encoded, with client authentication (§2b)."""
 
     def __init__(
@@ -231,56 +201,13 @@ class _TokenEndpoint:
         client_id: str,
         client_secret: str | None,
         *,
+        reauthorise: str | None = None,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self._secret = client_secret
-        self._http = _TokenHttp(token_url, retry=retry, session=session, sleep=sleep)
-
-    def grant(self, form: Mapping[str, str]) -> TokenGrant:
-        data = dict(form)
-        headers: dict[str, str] = {}
-        if self._secret:  # confidential client: HTTP Basic
-            pair = f"{self.client_id}:{self._secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        else:  # public client: client_id in the body, PKCE protects the code
-            data["client_id"] = self.client_id
-        try:
-            resp = self._http.request("POST", self.token_url, data=data, headers=headers)
-        except ClientError as exc:
-            code, description = _oauth_error(exc.body)
-            if code == "invalid_grant":
-                raise _InvalidGrant(f"{code}: {description}" if description else code) from None
-            raise AuthError(
-                f"awork's token endpoint refused the request ({exc.status} {code}: {description})",
-                status=exc.status, method="POST", url=self.token_url,
-            ) from None
-        except AmbiguousWriteError as exc:
-            raise AmbiguousWriteError(
-                f"{exc}. If awork rotated the refresh token, the stored one no longer works: "
-                f"then {REAUTHORISE[0].lower()}{REAUTHORISE[1:]}.",
-                status=exc.status, method="POST", url=self.token_url,
-            ) from None
-        except AuthError as exc:  # 401/403: invalid_client
-            code, description = _oauth_error(exc.body)
-            raise AuthError(
-                f"awork rejected the OAuth client ({exc.status} {code}: {description}); check the "
-                "client id and secret of the tenant's awork connection",
-                status=exc.status, method="POST", url=self.token_url,
-            ) from None
-        return TokenGrant.from_json(resp.json())
-
-
-def _oauth_error(body: Any) -> tuple[str, str]:
-    """(code, description) of a token-endpoint error in awork's or RFC 6749's shape."""
-    if isinstance(body, Mapping):
-        code = body.get("error") or body.get("code") or "error"
-        description = body.get("error_description") or body.get("description") or ""
-        return str(code), str(description)
-    return "error", str(body or "")[:200]
+        super().__init__(token_url, client_id, client_secret, vendor="awork", reauthorise=reauthorise or reauthorise_hint(),
+                         http=_TokenHttp(token_url, retry=retry, session=session, sleep=sleep))
 
 
 def token_url_for(api_url: str = AWORK_API_URL) -> str:
@@ -288,19 +215,26 @@ def token_url_for(api_url: str = AWORK_API_URL) -> str:
     return f"{api_url.rstrip('/')}/accounts/token"
 
 
-class AworkOAuthTokens:
-    """OAuth access tokens from a rotating refresh token (§2b).
+def reauthorise_hint(tenant: str | None = None) -> str:
+    """What to run when the tenant's awork grant is gone (with the tenant's id when known)."""
+    return REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
 
-    On first use, shortly before the access token expires, and after a 401, the refresh token
-    from ``store`` is redeemed at the token endpoint. awork answers a new access token *and a new
-    refresh token* and invalidates the used one, so the new refresh token is saved with
-    ``store.save`` **before** the new access token is handed out: if saving fails, the access
-    token is dropped and ``AworkTokenStoreError`` is raised, so no request ever runs on a token
-    whose successor is not stored (the unsaved grant stays in memory and saving it is retried
-    before the next request). A refused refresh (``invalid_grant``) raises
-    ``AworkAuthorizationRevoked`` with what to do; when the store meanwhile holds a different
-    refresh token (another worker rotated it), that one is tried once first.
+
+class AworkOAuthTokens(RotatingOAuthTokens):
+    """OAuth access tokens from awork's rotating refresh token (§2b), saved before use.
+
+    awork answers a new access token *and a new refresh token* on every refresh and invalidates
+    the used one; ``hq_sync.clients.oauth.RotatingOAuthTokens`` saves the new one with
+    ``store.save`` **before** the new access token is handed out (``AworkTokenStoreError`` when
+    that fails). A refused refresh (``invalid_grant``) raises ``AworkAuthorizationRevoked`` with
+    the command that re-authorises ``tenant``; when the store meanwhile holds a different refresh
+    token (another worker rotated it), that one is tried once first.
     """
+
+    vendor = "awork"
+    revoked_error = AworkAuthorizationRevoked
+    store_error = AworkTokenStoreError
+    rotation_required = True
 
     def __init__(
         self,
@@ -309,6 +243,7 @@ class AworkOAuthTokens:
         token_url: str,
         store: TokenStore,
         *,
+        tenant: str | None = None,
         grant: TokenGrant | None = None,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
@@ -316,104 +251,18 @@ class AworkOAuthTokens:
         clock: Callable[[], float] = time.monotonic,
         renew_margin: float = TOKEN_RENEW_MARGIN_S,
     ) -> None:
-        self.client_id = client_id
-        self.store = store
-        self._endpoint = _TokenEndpoint(token_url, client_id, client_secret, session=session, retry=retry, sleep=sleep)
-        self._clock = clock
-        self._renew_margin = renew_margin
-        self._lock = threading.Lock()
-        self._access: str | None = None
-        self._valid_until = 0.0
-        self._unsaved: tuple[TokenGrant, float] | None = None  # (grant, received at) not yet stored
-        self.refreshes = 0
-        if grant is not None:  # e.g. straight from exchange_authorization_code (already stored)
-            self._cache(grant)
-
-    def __repr__(self) -> str:
-        return f"AworkOAuthTokens(client_id={self.client_id!r}, token_url={self._endpoint.token_url!r})"
-
-    def authorization(self) -> str:
-        with self._lock:
-            if self._access is None or self._clock() >= self._valid_until:
-                self._refresh()
-            assert self._access is not None
-            return f"Bearer {self._access}"
-
-    def invalidate(self) -> bool:
-        with self._lock:
-            self._access = None
-        return True
-
-    def refresh(self) -> None:
-        """Redeem the stored refresh token now (normally done on demand)."""
-        with self._lock:
-            self._refresh()
-
-    def _cache(self, grant: TokenGrant, received_at: float | None = None) -> None:
-        margin = min(self._renew_margin, grant.expires_in / 10)
-        start = self._clock() if received_at is None else received_at
-        self._access = grant.access_token
-        self._valid_until = start + max(0.0, grant.expires_in - margin)
-
-    def _redeem(self, refresh_token: str) -> TokenGrant:
-        return self._endpoint.grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-    def _refresh(self) -> None:
-        self._access = None
-        if self._unsaved is not None:  # an earlier save failed: its refresh token is the live one
-            grant, received_at = self._unsaved
-            self._save(grant)
-            self._unsaved = None
-            self._cache(grant, received_at)
-            if self._clock() < self._valid_until:
-                return
-            self._access = None
-        used = self.store.load()
-        if not used:
-            raise AworkAuthorizationRevoked(
-                f"no awork refresh token is stored for client {self.client_id!r}: the connection "
-                f"was never authorised. {REAUTHORISE}.")
-        try:
-            grant = self._redeem(used)
-        except _InvalidGrant as exc:
-            current = self.store.load()
-            if not current or current == used:
-                raise self._revoked(exc.reason) from None
-            log.info("awork: the refresh token was rotated by another worker; using the stored one")
-            try:
-                grant = self._redeem(current)
-            except _InvalidGrant as again:
-                raise self._revoked(again.reason) from None
-        if not grant.refresh_token:
-            raise AworkAuthorizationRevoked(
-                "awork's refresh answered no new refresh token (the grant lacks the scope "
-                f"offline_access); the used one is gone. {REAUTHORISE} with scope '{OAUTH_SCOPE}'.")
-        received_at = self._clock()
-        self._unsaved = (grant, received_at)
-        self._save(grant)
-        self._unsaved = None
-        self.refreshes += 1
-        self._cache(grant, received_at)
-        log.info("awork: OAuth access token refreshed, valid %ds; new refresh token stored", grant.expires_in)
-
-    def _save(self, grant: TokenGrant) -> None:
-        assert grant.refresh_token is not None
-        try:
-            self.store.save(grant.refresh_token)
-        except Exception as exc:
-            raise AworkTokenStoreError(
-                "the rotated awork refresh token could not be stored, so the new access token was "
-                f"not used ({type(exc).__name__}). The previous refresh token is already redeemed; "
-                "this client keeps the new one in memory and stores it before its next request. "
-                f"If the process ends first, {REAUTHORISE[0].lower()}{REAUTHORISE[1:]}."
-            ) from exc
-
-    def _revoked(self, reason: str) -> AworkAuthorizationRevoked:
-        return AworkAuthorizationRevoked(
-            f"awork refused the stored refresh token ({reason}): the authorisation was revoked, "
-            f"expired (30 days unused) or the token was already used. {REAUTHORISE}.",
-            status=400, method="POST", url=self._endpoint.token_url,
+        hint = reauthorise_hint(tenant or getattr(store, "tenant", None))
+        super().__init__(
+            client_id, client_secret, token_url, store, reauthorise=hint, grant=grant,
+            endpoint=_TokenEndpoint(token_url, client_id, client_secret, reauthorise=hint, session=session,
+                                    retry=retry, sleep=sleep),
+            clock=clock, renew_margin=renew_margin,
         )
+
+    def _no_new_refresh_token(self) -> OAuthAuthorizationRevoked:
+        return AworkAuthorizationRevoked(
+            "awork's refresh answered no new refresh token (the grant lacks the scope "
+            f"offline_access); the used one is gone. {self.reauthorise} with scope '{OAUTH_SCOPE}'.")
 
 
 # -- OAuth authorization code with PKCE (for the connect command) ----------------------------
@@ -497,7 +346,7 @@ def exchange_authorization_code(
             "redirect_uri": request.redirect_uri,
             "code_verifier": request.code_verifier,
         })
-    except _InvalidGrant as exc:
+    except InvalidGrant as exc:
         raise AuthError(f"awork refused the authorization code ({exc.reason}); start the authorisation again") from None
     if not grant.refresh_token:
         raise AuthError(f"awork issued no refresh token: authorise with scope '{OAUTH_SCOPE}'")
