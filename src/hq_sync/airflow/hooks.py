@@ -109,7 +109,32 @@ class ConnectionClients:
         from hq_sync.clients.hq import HqClient
 
         conn = self._conn("hq")
-        return HqClient(base_url_of(conn, "hq"), conn.password, retry=retry_policy_of(conn))
+        base = base_url_of(conn, "hq")
+        return HqClient(base, self._hq_auth(conn, base), retry=retry_policy_of(conn))
+
+    def _hq_auth(self, conn: Any, base_url: str) -> Any:
+        """The HQ token in the password (static), or HQ OAuth (issue #10): connections written by
+        ``python -m hq_sync.connect.hq`` have login = AppId, password = AppSecret, extra
+        ``{"auth": "oauth", "refresh_token": ...}``; rotations are kept in the staging database."""
+        from hq_sync.clients.hq import HqOAuthTokens, hq_token_url
+
+        extra = conn.extra_dejson or {}
+        mode = str(extra.get("auth") or "token").lower()
+        if mode == "token":
+            return conn.password
+        if mode != "oauth":
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r}: unknown HQ auth {mode!r} (token or oauth)")
+        if not extra.get("refresh_token") or not conn.login:
+            raise MissingConnection(
+                f"Airflow connection {conn.conn_id!r} has no HQ authorisation yet: run "
+                f"python -m hq_sync.connect.hq --tenant {self.tenant.id} (docs/runbook.md#connect-hq)"
+            )
+        if self.staging is None:
+            raise RuntimeError("HQ OAuth needs the staging database to keep rotated refresh tokens")
+        from hq_sync.connect.token_store import StagingTokenStore
+
+        store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra["refresh_token"])
+        return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
 
     def hq(self) -> Any:
         return self._hq

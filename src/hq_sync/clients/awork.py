@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 
@@ -53,6 +53,7 @@ from hq_sync.clients.oauth import (
     TokenEndpoint,
     TokenGrant,
     TokenStore,
+    code_from_callback,
 )
 
 log = logging.getLogger(__name__)
@@ -312,14 +313,7 @@ def authorization_request(
 
 def code_from_redirect(redirect_url: str, request: AuthorizationRequest) -> str:
     """The authorization code from the callback URL; raises AuthError on an error or a wrong state."""
-    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect_url).query).items()}
-    if query.get("state") != request.state:
-        raise AuthError("awork authorisation callback: the state does not match this request")
-    if "error" in query:
-        raise AuthError(f"awork authorisation failed: {query['error']}: {query.get('error_description', '')}")
-    if not query.get("code"):
-        raise AuthError("awork authorisation callback without a code")
-    return query["code"]
+    return code_from_callback(redirect_url, request.state, "awork")
 
 
 def exchange_authorization_code(

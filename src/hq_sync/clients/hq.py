@@ -1,7 +1,8 @@
-"""HQ (helloHQ) API v1 client: OData-style collections, paged with ``$top``/``$skip``.
+"""HQ (helloHQ) API v1 client: OData-style collections, paged whatever HQ's server page size is.
 
-Authentication is a static Bearer token: the tenant's sync token (HQ → Admin → API clients), kept
-in the tenant's ``hq_<tenant>`` connection. The contract is ``../shared/api/hq.md``.
+Authentication: a static Bearer token (the tenant's sync token, HQ → Admin → API clients), or
+HQ's OAuth with expiring access tokens and refresh tokens (``HqOAuthTokens``, issue #10), both
+from the tenant's ``hq_<tenant>`` connection. The contract is ``../shared/api/hq.md``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
+from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +41,98 @@ def same_name(a: Any, b: Any) -> bool:
     return a is not None and b is not None and str(a).strip().casefold() == str(b).strip().casefold()
 
 
+# -- authentication ---------------------------------------------------------------------------
+class HqAuth(Protocol):
+    """How the client authenticates: a static token or OAuth tokens."""
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for the next request."""
+        ...
+
+    def invalidate(self) -> bool:
+        """Drop cached credentials after a 401; True when a retry can help."""
+        ...
+
+
+class HqStaticToken:
+    """A static bearer token: HQ's sync token (Admin → API clients) or a v2 API-client token."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("empty HQ token")
+        self._token = token
+
+    def __repr__(self) -> str:  # never show the token
+        return "HqStaticToken(***)"
+
+    def authorization(self) -> str:
+        return f"Bearer {self._token}"
+
+    def invalidate(self) -> bool:
+        return False  # a rejected token stays rejected: fail with the 401
+
+
+class HqAuthorizationRevoked(OAuthAuthorizationRevoked):
+    """The tenant's HQ OAuth grant is gone: only a new authorisation by a person helps."""
+
+
+class HqTokenStoreError(OAuthTokenStoreError):
+    """A rotated HQ refresh token could not be stored; the new access token was not used."""
+
+
+REAUTHORISE = ("Re-authorise the tenant's HQ connection: python -m hq_sync.connect.hq --tenant <tenant> "
+               "(docs/runbook.md#connect-hq)")
+OAUTH_SCOPE = "read_all write_all"  # HQ v1's only scopes (hq.md §3)
+
+
+def hq_root(api_url: str) -> str:
+    """HQ's host without the API version (``https://api.hellohq.io``): where ``/Token`` and
+    ``/Account/Authorize`` live."""
+    root = api_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def hq_token_url(api_url: str) -> str:
+    """``POST /Token`` next to the v1 API (hq.md §3)."""
+    return f"{hq_root(api_url)}/Token"
+
+
+class HqOAuthTokens(RotatingOAuthTokens):
+    """HQ v1 OAuth (authorization code; hq.md §3): access tokens of about 20 minutes from a refresh
+    token redeemed at ``POST /Token`` with Basic ``AppId:AppSecret``; renewed before they expire
+    and once after a 401. HQ "can return a new refresh token": a new one is saved before the new
+    access token is used (``hq_sync.clients.oauth``); an answer without one keeps the old one."""
+
+    vendor = "hq"
+    revoked_error = HqAuthorizationRevoked
+    store_error = HqTokenStoreError
+    rotation_required = False
+
+    def __init__(self, app_id: str, app_secret: str, token_url: str, store: TokenStore, *, tenant: str | None = None,
+                 **kwargs: Any) -> None:
+        hint = REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
+        super().__init__(app_id, app_secret, token_url, store, reauthorise=hint, **kwargs)
+
+
 class HqClient(HttpClient):
     """Collections, entities and bound actions of HQ's v1 API."""
 
     vendor = "hq"
 
-    def __init__(self, base_url: str, token: str, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, auth: str | HqAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
+                 **kwargs: Any) -> None:
         super().__init__(base_url, retry=retry, **kwargs)
-        self._token = token
+        self.auth: HqAuth = HqStaticToken(auth) if isinstance(auth, str) else auth
         self.page_size = min(page_size, MAX_TOP)
 
     def __repr__(self) -> str:
         return f"HqClient({self.base_url!r})"
 
     def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": self.auth.authorization()}
+
+    def _reauthenticate(self) -> bool:
+        return self.auth.invalidate()
 
     # -- generic ---------------------------------------------------------------------------
     def pages(

@@ -101,6 +101,21 @@ def oauth_error(body: Any) -> tuple[str, str]:
     return "error", str(body or "")[:200]
 
 
+def code_from_callback(redirect_url: str, state: str, vendor: str) -> str:
+    """The authorization code from the URL the browser was sent back to; raises AuthError on an
+    error answer, a state that is not ``state`` (a forged or stale callback), or no code."""
+    from urllib.parse import parse_qs, urlsplit
+
+    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect_url).query).items()}
+    if query.get("state") != state:
+        raise AuthError(f"{vendor} authorisation callback: the state does not match this request")
+    if "error" in query:
+        raise AuthError(f"{vendor} authorisation failed: {query['error']}: {query.get('error_description', '')}")
+    if not query.get("code"):
+        raise AuthError(f"{vendor} authorisation callback without a code")
+    return query["code"]
+
+
 def lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 

@@ -66,6 +66,10 @@ class TenantSettings:
     block_reporting_on_done_tasks: bool = False
     # Whether writing a custom-field value also bumps the owning entity's UpdatedOn.
     custom_field_write_touches_parent: bool = False
+    # OAuth (POST /Token): access-token lifetime in seconds (HQ's example answers expires_in 1199),
+    # and whether a refresh replaces the refresh token (HQ's SDK: "can return a new one").
+    access_token_lifetime: int = 1199
+    refresh_token_rotation: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the settings as a JSON object."""
@@ -88,9 +92,9 @@ class TenantSettings:
             elif name in ("server_page_size", "max_task_depth"):
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                     raise bad_request(f"setting {name!r} must be a positive integer or null")
-            elif name == "max_top":
+            elif name in ("max_top", "access_token_lifetime"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise bad_request("setting 'max_top' must be a positive integer")
+                    raise bad_request(f"setting {name!r} must be a positive integer")
             setattr(self, name, value)
 
     @classmethod

@@ -83,3 +83,97 @@ def test_nothing_the_client_looks_up_depends_on_case(fresh_sandboxes, string_com
     assert client.quotation_by_number(number.lower())["Number"] == number
     assert client.quotation_by_number(number.upper() + "-x") is None
     assert [u["EMailWork"] for u in client.users()] == ["Bob.Meier@Cases.example"]  # compared casefolded by callers
+
+
+# -- OAuth (issue #10) --------------------------------------------------------------------------------
+APP, SECRET, REDIRECT = "12345-hqsync", "app-secret", "https://paging.hellohq.io/oauth/hq"
+
+
+class MemoryStore:
+    def __init__(self, token: str | None, fail: bool = False) -> None:
+        self.token, self.fail, self.saved = token, fail, []
+
+    def load(self) -> str | None:
+        return self.token
+
+    def save(self, refresh_token: str) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        self.token = refresh_token
+        self.saved.append(refresh_token)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _grant(sb: SandboxServers) -> dict:
+    """A refresh token as the connect command leaves it (authorization code flow)."""
+    import requests
+
+    from hq_sync.connect.hq import authorize_url
+
+    sb.admin("hq").post("/tenants/paging/oauth-clients", {"app_id": APP, "app_secret": SECRET, "redirect_uris": [REDIRECT],
+                                                          "user": "user01@paging.example"})
+    location = requests.get(authorize_url(sb.url("hq") + "/v1", APP, REDIRECT, "st"), allow_redirects=False, timeout=10).headers["Location"]
+    code = location.split("code=")[1].split("&")[0]
+    return requests.post(sb.url("hq") + "/Token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+                         auth=(APP, SECRET), timeout=10).json()
+
+
+def _oauth_client(sb: SandboxServers, store: MemoryStore, clock: Clock) -> tuple[HqClient, object]:
+    from hq_sync.clients.hq import HqOAuthTokens, hq_token_url
+
+    tokens = HqOAuthTokens(APP, SECRET, hq_token_url(sb.url("hq") + "/v1"), store, tenant="paging", clock=clock)
+    return HqClient(sb.url("hq") + "/v1", tokens), tokens
+
+
+def test_oauth_refreshes_before_expiry_and_once_after_a_401_storing_each_rotation(hq) -> None:
+    sb, _ = hq
+    sb.admin("hq").put("/tenants/paging/settings", {"access_token_lifetime": 1199})
+    store, clock = MemoryStore(_grant(sb)["refresh_token"]), Clock()
+    client, tokens = _oauth_client(sb, store, clock)
+    assert len(client.users()) == USERS and tokens.refreshes == 1 and len(store.saved) == 1  # rotated, stored
+    client.users()
+    assert tokens.refreshes == 1  # the access token is reused while valid
+    clock.now += 1199 - 60  # within the renewal margin (at most 10 % of the lifetime): renewed before it expires
+    client.users()
+    assert tokens.refreshes == 2 and len(store.saved) == 2
+    sb.admin("hq").post("/tenants/paging/oauth/expire", {})  # HQ ends it early: one 401, one refresh, one retry
+    assert len(client.users()) == USERS and tokens.refreshes == 3
+    assert len(set(store.saved)) == 3
+
+    sb.admin("hq").put("/tenants/paging/settings", {"refresh_token_rotation": False})
+    sb.admin("hq").post("/tenants/paging/oauth/expire", {})
+    client.users()
+    assert tokens.refreshes == 4 and len(store.saved) == 3  # the same refresh token: nothing to store
+
+
+def test_a_rotation_that_cannot_be_stored_is_never_used(hq) -> None:
+    from hq_sync.clients.hq import HqTokenStoreError
+
+    sb, _ = hq
+    store, clock = MemoryStore(_grant(sb)["refresh_token"], fail=True), Clock()
+    client, _tokens = _oauth_client(sb, store, clock)
+    before = len(sb.admin("hq").requests(path="^/v1/"))
+    with pytest.raises(HqTokenStoreError, match="not used"):
+        client.users()
+    assert len(sb.admin("hq").requests(path="^/v1/")) == before  # no data request on an unstored rotation
+    store.fail = False
+    assert len(client.users()) == USERS and len(store.saved) == 1  # kept in memory, stored first now
+
+
+def test_a_revoked_grant_names_the_command_with_the_tenant(hq) -> None:
+    from hq_sync.clients.hq import HqAuthorizationRevoked
+
+    sb, _ = hq
+    store = MemoryStore(_grant(sb)["refresh_token"])
+    client, _tokens = _oauth_client(sb, store, Clock())
+    sb.admin("hq").post("/tenants/paging/oauth/revoke", {})
+    with pytest.raises(HqAuthorizationRevoked, match="invalid_grant") as err:
+        client.users()
+    assert "python -m hq_sync.connect.hq --tenant paging " in str(err.value)
