@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
 from sandboxes.hq.seed import seed_tenant as seed_hq
 from sandboxes.personio.seed import seed_tenant as seed_personio
@@ -254,6 +255,25 @@ def test_deletion_outside_the_recent_window_is_found_by_the_daily_full_reconcile
     engine.dispose()
     world.run()
     assert not any(a["Start"] == day(80) for a in world.hq_absences())
+
+
+def test_an_identical_absence_entered_by_hand_is_never_adopted_or_deleted(world):
+    """docs/personio.md: only absences this sync created are ever changed or deleted (issue #10)."""
+    personio = seed(world)
+    by_hand = {"UserId": None, "Type": "Vacation", "Start": day(10), "End": day(13), "Note": "PAID_VACATION", "IsApproved": True}
+    anna = next(u["Id"] for u in world.hq("Users")["value"] if u["EMailWork"] == ANNA)
+    resp = requests.post(f"{world.sandboxes.url('hq')}/v1/Users({anna})/Absences", json={**by_hand, "UserId": anna},
+                         headers={"Authorization": f"Bearer {world.hq_token}"}, timeout=10)
+    assert resp.status_code == 201, resp.text
+    hand = absence(ANNA, "Vacation", day(10), day(13), "PAID_VACATION")
+
+    world.run()
+    assert world.hq_absences().count(hand) == 2  # ours next to theirs: the first create adopts nothing
+
+    personio.delete(personio.find("vacation")["id"])
+    world.run()
+    assert world.hq_absences().count(hand) == 1
+    assert [a["Id"] for a in world.hq(f"Users({anna})/Absences")["value"] if a["Start"] == day(10)] == [resp.json()["Id"]]
 
 
 FAULTS = [
