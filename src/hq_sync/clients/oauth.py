@@ -220,6 +220,8 @@ class RotatingOAuthTokens:
         self._valid_until = 0.0
         self._unsaved: tuple[TokenGrant, float] | None = None  # (grant, received at) not yet stored
         self.refreshes = 0
+        self.last_expires_in: float | None = None  # of the last refresh (the go-live probe reports it)
+        self.last_rotated: bool | None = None  # whether the last refresh replaced the refresh token
         if grant is not None:  # e.g. straight from the authorization-code exchange (already stored)
             self._cache(grant)
 
@@ -298,6 +300,8 @@ class RotatingOAuthTokens:
             self._save(grant)
             self._unsaved = None
         self.refreshes += 1
+        self.last_expires_in = grant.expires_in
+        self.last_rotated = bool(grant.refresh_token) and grant.refresh_token != used
         self._cache(grant, received_at)
         log.info("%s: OAuth access token refreshed, valid %ds%s", self.vendor, grant.expires_in,
                  "; new refresh token stored" if grant.refresh_token and grant.refresh_token != used else "")
