@@ -58,6 +58,15 @@ class PersonioAdmin:
     def delete(self, period_id: str) -> None:
         assert self.session.delete(f"{self.base_url}/v2/absence-periods/{period_id}", timeout=10).status_code == 204
 
+    def ends_at(self, exclusive_end: str, type_: str | None = None) -> dict[str, Any]:
+        """A day-unit period's ``ends_at`` for the given exclusive end (midnight after the last
+        day), written in the convention the sandbox is switched to (``day_end_boundary``)."""
+        boundary = requests.get(f"{self.base_url}/_sandbox/settings", timeout=10).json()["day_end_boundary"]
+        moment = datetime.fromisoformat(exclusive_end)
+        if boundary == "inclusive":
+            moment -= timedelta(days=1)
+        return {"date_time": moment.strftime("%Y-%m-%dT%H:%M:%S"), "type": type_}
+
 
 @dataclass
 class World:

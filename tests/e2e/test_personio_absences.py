@@ -190,7 +190,7 @@ def test_changes_in_personio_and_hq_reach_hq_in_the_next_run(world):
     edited = personio.find("to-edit")
     personio.patch(edited["id"], {
         "starts_from": {"date_time": day(74), "type": None},
-        "ends_at": {"date_time": day(76), "type": None},
+        "ends_at": personio.ends_at(day(76)),
     })
     personio.delete(personio.find("to-delete")["id"])
     personio.patch(personio.find("to-reject")["id"], {"approval": {"status": "REJECTED"}})
@@ -299,7 +299,7 @@ def test_faults_end_in_the_same_state_without_duplicates(world):
     assert world.hq_absences() == expected_after_first_run()
 
     personio.delete(personio.find("to-delete")["id"])
-    personio.patch(personio.find("to-edit")["id"], {"comment": "edited", "ends_at": {"date_time": day(74), "type": None}})
+    personio.patch(personio.find("to-edit")["id"], {"comment": "edited", "ends_at": personio.ends_at(day(74))})
     world.sandboxes.admin("hq").add_fault(path="/Absences$", method="POST", mode="lose_answer", count=1)
     world.sandboxes.admin("hq").add_fault(path="/Absences\\(", method="DELETE", mode="lose_answer", count=2)
     world.run()
