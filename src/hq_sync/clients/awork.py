@@ -36,7 +36,6 @@ from hq_sync.clients.awork_query import (
     pages_changed_since_full_read,
 )
 from hq_sync.clients.http import (
-    AmbiguousWriteError,
     ApiError,
     AuthError,
     ClientError,
