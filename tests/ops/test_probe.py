@@ -138,15 +138,23 @@ def test_the_probe_reports_each_switch_position(fresh_sandboxes, switches, oauth
         assert len(log) <= 12, (vendor, len(log))
 
 
-def test_the_command_prints_a_verdict_per_assumption(fresh_sandboxes, tmp_path, monkeypatch, capsys):
+def test_the_command_prints_a_verdict_per_assumption(fresh_sandboxes, tmp_path, monkeypatch, capsys, airflow_db):
     seed(fresh_sandboxes)
     tenants = tmp_path / "tenants"
     tenants.mkdir()
     (tenants / f"{T}.yaml").write_text(yaml.safe_dump(TENANT))
     monkeypatch.setenv("HQ_SYNC_TENANTS_DIR", str(tenants))
     monkeypatch.setenv("HQ_SYNC_STAGING_URL", f"sqlite:///{tmp_path / 'staging.sqlite'}")
-    for conn_id, body in (("hq_probe", {"host": fresh_sandboxes.url("hq") + "/v1", "password": HQ_TOKEN}),
-                          ("awork_probe", {"host": fresh_sandboxes.url("awork") + "/api/v1", "password": AWORK_KEY}),
+    # As on an Airflow host: the HQ connection in the metadata database (the probe runs outside a task).
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for old in session.query(Connection).filter(Connection.conn_id == "hq_probe"):
+            session.delete(old)
+        session.add(Connection(conn_id="hq_probe", conn_type="http", host=fresh_sandboxes.url("hq") + "/v1", password=HQ_TOKEN))
+    monkeypatch.delenv("AIRFLOW_CONN_HQ_PROBE", raising=False)
+    for conn_id, body in (("awork_probe", {"host": fresh_sandboxes.url("awork") + "/api/v1", "password": AWORK_KEY}),
                           ("personio_probe", {"host": fresh_sandboxes.url("personio"), "login": "probe-personio",
                                               "password": "probe-secret"})):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "http", **body}))

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     args = parser.parse_args(argv)
 
-    from hq_sync.airflow.hooks import ConnectionClients, MissingConnection, StagingHook
+    from hq_sync.airflow.hooks import ConnectionClients, MissingConnection, StagingHook, cli_connection
     from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
 
     # Airflow's logging writes to stdout; the verdicts (and --json) own stdout, warnings go to stderr.
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         tenant = load_tenant(args.tenant)
-        clients = ConnectionClients(tenant, StagingHook().get_engine())
+        clients = ConnectionClients(tenant, StagingHook().get_engine(), get_connection=cli_connection)
         verdicts = run_probe(tenant, clients)
     except (TenantConfigInvalid, MissingConnection) as exc:
         print(f"error: {exc}", file=sys.stderr)
