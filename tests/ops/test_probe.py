@@ -168,6 +168,16 @@ def test_the_command_prints_a_verdict_per_assumption(fresh_sandboxes, tmp_path, 
     raw = capsys.readouterr().out
     assert [v["status"] for v in json.loads(raw)][:2] == ["differs", "as expected"]
 
+    # As a command: stdout holds the JSON and nothing else (Airflow's logging goes to stderr).
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "hq_sync.ops.probe", "--tenant", T, "--json"], capture_output=True, text=True,
+                          env={**os.environ}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [v["assumption"] for v in json.loads(proc.stdout)][0] == "HQ server page size and @odata.nextLink"
+
     monkeypatch.setenv("AIRFLOW_CONN_PERSONIO_PROBE", json.dumps({"conn_type": "http", "host": fresh_sandboxes.url("personio"),
                                                                  "login": "probe-personio", "password": "wrong"}))
     assert main(["--tenant", T]) == 1  # a check that cannot run says why

@@ -24,6 +24,7 @@ docs/runbook.md makes this the first step of taking a tenant live.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -270,19 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     args = parser.parse_args(argv)
 
-    from hq_sync.airflow.hooks import ConnectionClients, MissingConnection, StagingHook, cli_connection
-    from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
+    # Airflow configures its logging (to stdout) lazily; the verdicts (and --json) own stdout, so
+    # everything logged while probing goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        from hq_sync.airflow.hooks import ConnectionClients, MissingConnection, StagingHook, cli_connection
+        from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
 
-    # Airflow's logging writes to stdout; the verdicts (and --json) own stdout, warnings go to stderr.
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
-
-    try:
-        tenant = load_tenant(args.tenant)
-        clients = ConnectionClients(tenant, StagingHook().get_engine(), get_connection=cli_connection)
-        verdicts = run_probe(tenant, clients)
-    except (TenantConfigInvalid, MissingConnection) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+        try:
+            tenant = load_tenant(args.tenant)
+            clients = ConnectionClients(tenant, StagingHook().get_engine(), get_connection=cli_connection)
+            verdicts = run_probe(tenant, clients)
+        except (TenantConfigInvalid, MissingConnection) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps([{**asdict(v), "status": v.status.value} for v in verdicts], indent=2))
     else:
