@@ -58,6 +58,15 @@ class PersonioAdmin:
     def delete(self, period_id: str) -> None:
         assert self.session.delete(f"{self.base_url}/v2/absence-periods/{period_id}", timeout=10).status_code == 204
 
+    def ends_at(self, exclusive_end: str, type_: str | None = None) -> dict[str, Any]:
+        """A day-unit period's ``ends_at`` for the given exclusive end (midnight after the last
+        day), written in the convention the sandbox is switched to (``day_end_boundary``)."""
+        boundary = requests.get(f"{self.base_url}/_sandbox/settings", timeout=10).json()["day_end_boundary"]
+        moment = datetime.fromisoformat(exclusive_end)
+        if boundary == "inclusive":
+            moment -= timedelta(days=1)
+        return {"date_time": moment.strftime("%Y-%m-%dT%H:%M:%S"), "type": type_}
+
 
 @dataclass
 class World:
@@ -115,12 +124,22 @@ class World:
 
     # -- HQ state --------------------------------------------------------------------------
     def hq(self, path: str, **params: Any) -> Any:
-        resp = requests.get(
-            f"{self.sandboxes.url('hq')}/v1/{path}", params=params,
-            headers={"Authorization": f"Bearer {self.hq_token}"}, timeout=10,
-        )
+        """GET from HQ with the sync token; a collection comes back whole (its ``value`` holds every
+        page, whatever the sandbox's server page size and ``next_link`` switches are)."""
+        url = f"{self.sandboxes.url('hq')}/v1/{path}"
+        headers = {"Authorization": f"Bearer {self.hq_token}"}
+        resp = requests.get(url, params=params, headers=headers, timeout=10)
         resp.raise_for_status()
-        return resp.json()
+        body = resp.json()
+        if not isinstance(body, dict) or "value" not in body or "$top" in params:
+            return body
+        values = list(body["value"])
+        while body["value"]:
+            resp = requests.get(url, params={**params, "$skip": len(values)}, headers=headers, timeout=10)
+            resp.raise_for_status()
+            body = resp.json()
+            values += body["value"]
+        return {**body, "value": values}
 
     def hq_absences(self) -> list[dict[str, Any]]:
         """Every absence in HQ as (email, Type, Start, End, Note) dicts, sorted."""
@@ -199,15 +218,51 @@ def _conn_env(conn_id: str, body: dict[str, Any]) -> tuple[str, str]:
     return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "http", **body})
 
 
+SWITCHES_ENV = "HQ_SYNC_E2E_SWITCHES"
+
+
+def switches_from_env() -> dict[str, dict[str, Any]]:
+    """Sandbox switches for every e2e test, from ``$HQ_SYNC_E2E_SWITCHES`` (JSON, per vendor):
+    ``{"hq": {"server_page_size": 7}, "personio": {"day_end_boundary": "inclusive"}, "awork": {...}}``.
+    Runs the whole e2e suites in a non-default switch position (docs/sandbox.md#switch-positions)."""
+    raw = os.environ.get(SWITCHES_ENV, "").strip()
+    if not raw:
+        return {}
+    value = json.loads(raw)
+    if not isinstance(value, dict) or not set(value) <= {"hq", "personio", "awork"}:
+        raise ValueError(f"{SWITCHES_ENV} must be a JSON object with keys hq, personio, awork; got {raw!r}")
+    return value
+
+
+@pytest.fixture
+def switches(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """The sandbox switches of a test (merged over ``$HQ_SYNC_E2E_SWITCHES``). Parametrise a
+    focused test over positions with ``@pytest.mark.parametrize("switches", [...], indirect=True)``."""
+    merged = switches_from_env()
+    for vendor, values in (getattr(request, "param", None) or {}).items():
+        merged[vendor] = {**merged.get(vendor, {}), **values}
+    return merged
+
+
+def apply_switches(sandboxes: SandboxServers, switches: dict[str, dict[str, Any]]) -> None:
+    """Set the switches as every vendor's global defaults (HQ: for tenants registered afterwards)."""
+    for vendor, values in switches.items():
+        if values:
+            sandboxes.admin(vendor).put("/settings", values)
+
+
 @pytest.fixture
 def world(
-    request: pytest.FixtureRequest, fresh_sandboxes: SandboxServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None
+    request: pytest.FixtureRequest, fresh_sandboxes: SandboxServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    airflow_db: None, switches: dict[str, dict[str, Any]],
 ) -> Iterator[World]:
     """A tenant 'acme' wired to freshly reset sandboxes, with its own staging database.
 
     SQLite by default; ``@pytest.mark.parametrize("world", ["postgresql"], indirect=True)`` runs
     the test on an emptied PostgreSQL staging schema (skipped when PostgreSQL does not answer).
+    The sandboxes' switches are set from the ``switches`` fixture before the test seeds them.
     """
+    apply_switches(fresh_sandboxes, switches)
     tenants_dir = tmp_path / "tenants"
     tenants_dir.mkdir()
     if getattr(request, "param", "sqlite") == "postgresql":

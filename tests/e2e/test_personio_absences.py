@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
 from sandboxes.hq.seed import seed_tenant as seed_hq
 from sandboxes.personio.seed import seed_tenant as seed_personio
@@ -136,8 +137,20 @@ def expected_after_first_run() -> list[dict]:
     )
 
 
-@pytest.mark.parametrize("world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-def test_first_run_applies_every_rule(world):
+# Non-default positions of the sandbox switches behind issue #10's assumptions (docs/sandbox.md):
+# Personio's day end and open-ended periods in date filters, HQ's paging and string comparison.
+PERSONIO_OTHER_WAY = {"personio": {"day_end_boundary": "inclusive", "open_ended_in_filters": "excluded",
+                                   "breakdown_weekends": "omit", "date_filter_semantics": "literal"}}
+HQ_OTHER_WAY = {"hq": {"server_page_size": 2, "next_link": False, "honour_count": False, "string_compare": "case_sensitive"}}
+
+
+@pytest.mark.parametrize(("world", "switches"), [
+    pytest.param("sqlite", {}, id="sqlite"),
+    pytest.param("postgresql", {}, marks=pytest.mark.postgres, id="postgresql"),
+    pytest.param("sqlite", PERSONIO_OTHER_WAY, id="personio-inclusive-end-open-ended-excluded"),
+    pytest.param("sqlite", HQ_OTHER_WAY, id="hq-pages-of-2-no-nextlink-case-sensitive"),
+], indirect=True)
+def test_first_run_applies_every_rule(world, switches):
     seed(world)
     run_id = world.run()
 
@@ -151,6 +164,10 @@ def test_first_run_applies_every_rule(world):
     assert set(reasons) == {"unknown_email", "unmapped_type"}
     assert "carla.neu@acme.example" in reasons["unknown_email"]["detail"]
     assert "Sabbatical" in reasons["unmapped_type"]["detail"]
+
+    # Personio's day end was learnt from its breakdowns; a tenant file saying otherwise is reported.
+    inclusive = switches.get("personio", {}).get("day_end_boundary") == "inclusive"
+    assert summary["details"].get("reported", {}).get("day_end_disagreement") == (1 if inclusive else None)
 
     # Personio saw our app id on every request (X-Personio-App-ID).
     headers = world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/client-headers")
@@ -173,7 +190,7 @@ def test_changes_in_personio_and_hq_reach_hq_in_the_next_run(world):
     edited = personio.find("to-edit")
     personio.patch(edited["id"], {
         "starts_from": {"date_time": day(74), "type": None},
-        "ends_at": {"date_time": day(76), "type": None},
+        "ends_at": personio.ends_at(day(76)),
     })
     personio.delete(personio.find("to-delete")["id"])
     personio.patch(personio.find("to-reject")["id"], {"approval": {"status": "REJECTED"}})
@@ -240,6 +257,25 @@ def test_deletion_outside_the_recent_window_is_found_by_the_daily_full_reconcile
     assert not any(a["Start"] == day(80) for a in world.hq_absences())
 
 
+def test_an_identical_absence_entered_by_hand_is_never_adopted_or_deleted(world):
+    """docs/personio.md: only absences this sync created are ever changed or deleted (issue #10)."""
+    personio = seed(world)
+    by_hand = {"UserId": None, "Type": "Vacation", "Start": day(10), "End": day(13), "Note": "PAID_VACATION", "IsApproved": True}
+    anna = next(u["Id"] for u in world.hq("Users")["value"] if u["EMailWork"] == ANNA)
+    resp = requests.post(f"{world.sandboxes.url('hq')}/v1/Users({anna})/Absences", json={**by_hand, "UserId": anna},
+                         headers={"Authorization": f"Bearer {world.hq_token}"}, timeout=10)
+    assert resp.status_code == 201, resp.text
+    hand = absence(ANNA, "Vacation", day(10), day(13), "PAID_VACATION")
+
+    world.run()
+    assert world.hq_absences().count(hand) == 2  # ours next to theirs: the first create adopts nothing
+
+    personio.delete(personio.find("vacation")["id"])
+    world.run()
+    assert world.hq_absences().count(hand) == 1
+    assert [a["Id"] for a in world.hq(f"Users({anna})/Absences")["value"] if a["Start"] == day(10)] == [resp.json()["Id"]]
+
+
 FAULTS = [
     ("personio", {"path": "^/v2/absence-periods$", "mode": "429", "count": 3}),
     ("personio", {"path": "^/v2/persons", "mode": "503", "count": 2}),
@@ -263,7 +299,7 @@ def test_faults_end_in_the_same_state_without_duplicates(world):
     assert world.hq_absences() == expected_after_first_run()
 
     personio.delete(personio.find("to-delete")["id"])
-    personio.patch(personio.find("to-edit")["id"], {"comment": "edited", "ends_at": {"date_time": day(74), "type": None}})
+    personio.patch(personio.find("to-edit")["id"], {"comment": "edited", "ends_at": personio.ends_at(day(74))})
     world.sandboxes.admin("hq").add_fault(path="/Absences$", method="POST", mode="lose_answer", count=1)
     world.sandboxes.admin("hq").add_fault(path="/Absences\\(", method="DELETE", mode="lose_answer", count=2)
     world.run()

@@ -13,6 +13,7 @@ configured, so one budget holds across all workers; ``extra`` may set ``requests
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -43,6 +44,18 @@ def _get_connection(conn_id: str) -> Any | None:
 
     try:
         return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def cli_connection(conn_id: str) -> Any | None:
+    """A connection for a command-line tool run outside a task (the go-live probe): Airflow's
+    secrets backends, environment variables and the metadata database; None when not defined."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         return None
 
@@ -88,12 +101,11 @@ class StagingHook:
 class ConnectionClients:
     """The tenant's API clients, built once per task from its Airflow connections."""
 
-    def __init__(self, tenant: TenantConfig, staging: Engine | None = None, get_connection: Any = None) -> None:
+    def __init__(self, tenant: TenantConfig, staging: Engine | None = None,
+                 get_connection: Callable[[str], Any] | None = None) -> None:
         self.tenant = tenant
         self.staging = staging  # where rotating OAuth refresh tokens are kept
-        # How a connection is looked up (default: the Task SDK's; CLIs outside a task pass one that
-        # also reads Airflow's metadata database, see hq_sync.ops.audit).
-        self._get_connection = get_connection or _get_connection
+        self._get_connection = get_connection or _get_connection  # cli_connection outside a task
 
     def _conn(self, system: str) -> Any:
         conn_id = self.tenant.connection_id(system)  # type: ignore[arg-type]
@@ -113,7 +125,31 @@ class ConnectionClients:
 
         conn = self._conn("hq")
         base = base_url_of(conn, "hq")
-        return HqClient(base, conn.password, retry=retry_policy_of(conn), budget=shared_budget("hq", conn, base))
+        return HqClient(base, self._hq_auth(conn, base), retry=retry_policy_of(conn), budget=shared_budget("hq", conn, base))
+
+    def _hq_auth(self, conn: Any, base_url: str) -> Any:
+        """The HQ token in the password (static), or HQ OAuth (issue #10): connections written by
+        ``python -m hq_sync.connect.hq`` have login = AppId, password = AppSecret, extra
+        ``{"auth": "oauth", "refresh_token": ...}``; rotations are kept in the staging database."""
+        from hq_sync.clients.hq import HqOAuthTokens, hq_token_url
+
+        extra = conn.extra_dejson or {}
+        mode = str(extra.get("auth") or "token").lower()
+        if mode == "token":
+            return conn.password
+        if mode != "oauth":
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r}: unknown HQ auth {mode!r} (token or oauth)")
+        if not extra.get("refresh_token") or not conn.login:
+            raise MissingConnection(
+                f"Airflow connection {conn.conn_id!r} has no HQ authorisation yet: run "
+                f"python -m hq_sync.connect.hq --tenant {self.tenant.id} (docs/runbook.md#connect-hq)"
+            )
+        if self.staging is None:
+            raise RuntimeError("HQ OAuth needs the staging database to keep rotated refresh tokens")
+        from hq_sync.connect.token_store import StagingTokenStore
+
+        store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra["refresh_token"])
+        return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
 
     def hq(self) -> Any:
         return self._hq
@@ -158,7 +194,7 @@ class ConnectionClients:
         from hq_sync.connect.token_store import StagingTokenStore
 
         store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra["refresh_token"])
-        return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store)
+        return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)
 
     @cached_property
     def _awork(self) -> Any:

@@ -24,19 +24,35 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 
 from hq_sync.clients.budget import Budget, SlidingWindowBudget
+from hq_sync.clients.awork_query import (
+    QueryIgnoredError,
+    QuerySupport,
+    check_query_support,
+    pages_changed_since_full_read,
+)
 from hq_sync.clients.http import (
-    AmbiguousWriteError,
     ApiError,
     AuthError,
     ClientError,
     HttpClient,
     NotFoundError,
     RetryPolicy,
+)
+from hq_sync.clients.oauth import (
+    TOKEN_RENEW_MARGIN_S,
+    InvalidGrant,
+    OAuthAuthorizationRevoked,
+    OAuthTokenStoreError,
+    RotatingOAuthTokens,
+    TokenEndpoint,
+    TokenGrant,
+    TokenStore,
+    code_from_callback,
 )
 
 log = logging.getLogger(__name__)
@@ -46,7 +62,6 @@ MAX_PAGE_SIZE = 1000  # §3: awork never serves more per page
 DEFAULT_REQUESTS_PER_MINUTE = 300  # of the smallest plan's 1000/min (§5), shared with other integrations
 DEFAULT_REQUESTS_PER_SECOND = 10  # of awork's 50/s
 DEFAULT_RESERVE_FRACTION = 0.05  # leave the last 5 % of a workspace window to the others
-TOKEN_RENEW_MARGIN_S = 300.0  # renew an access token this long (at most 10 % of its life) before expiry
 OAUTH_SCOPE = "full_access offline_access"
 DEFAULT_ORDER = "createdOn asc"  # awork's default order is unspecified (§3): page in a stable one
 REAUTHORISE = ("Re-authorise the tenant's awork connection: python -m hq_sync.connect.awork --tenant <tenant> "
@@ -55,12 +70,12 @@ REAUTHORISE = ("Re-authorise the tenant's awork connection: python -m hq_sync.co
 Page = list[dict[str, Any]]
 
 
-class AworkAuthorizationRevoked(AuthError):
+class AworkAuthorizationRevoked(OAuthAuthorizationRevoked):
     """The OAuth grant is gone (revoked, expired, refresh token already used, or never stored):
     only a new authorisation by a person helps."""
 
 
-class AworkTokenStoreError(AuthError):
+class AworkTokenStoreError(OAuthTokenStoreError):
     """The rotated refresh token could not be stored; the new access token was not used."""
 
 
@@ -142,18 +157,6 @@ class AworkAuth(Protocol):
         ...
 
 
-class TokenStore(Protocol):
-    """Where a tenant's current OAuth refresh token lives (it changes on every refresh)."""
-
-    def load(self) -> str | None:
-        """The current refresh token, None when the tenant never authorised."""
-        ...
-
-    def save(self, refresh_token: str) -> None:
-        """Persist the new refresh token durably; raise when that failed."""
-        ...
-
-
 class AworkApiKey:
     """A static API key (§2a): never expires, admin-level, acts as the workspace's API user."""
 
@@ -170,33 +173,6 @@ class AworkApiKey:
 
     def invalidate(self) -> bool:
         return False  # a rejected key stays rejected: fail with the 401
-
-
-@dataclass(frozen=True)
-class TokenGrant:
-    """A token-endpoint answer (§2b)."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str | None = field(repr=False)
-    expires_in: float
-    scope: str = ""
-
-    @classmethod
-    def from_json(cls, body: Any) -> TokenGrant:
-        if not isinstance(body, Mapping) or not body.get("access_token"):
-            raise AuthError("awork's token endpoint answered without an access token")
-        return cls(
-            access_token=str(body["access_token"]),
-            refresh_token=str(body["refresh_token"]) if body.get("refresh_token") else None,
-            expires_in=float(body.get("expires_in") or 3600),
-            scope=str(body.get("scope") or ""),
-        )
-
-
-class _InvalidGrant(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _awork_retry_after(resp: requests.Response) -> float | None:
@@ -216,7 +192,7 @@ class _TokenHttp(HttpClient):
         return _awork_retry_after(resp)
 
 
-class _TokenEndpoint:
+class _TokenEndpoint(TokenEndpoint):
     """``POST /accounts/token``, form-encoded, with client authentication (§2b)."""
 
     def __init__(
@@ -225,56 +201,13 @@ class _TokenEndpoint:
         client_id: str,
         client_secret: str | None,
         *,
+        reauthorise: str | None = None,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self._secret = client_secret
-        self._http = _TokenHttp(token_url, retry=retry, session=session, sleep=sleep)
-
-    def grant(self, form: Mapping[str, str]) -> TokenGrant:
-        data = dict(form)
-        headers: dict[str, str] = {}
-        if self._secret:  # confidential client: HTTP Basic
-            pair = f"{self.client_id}:{self._secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        else:  # public client: client_id in the body, PKCE protects the code
-            data["client_id"] = self.client_id
-        try:
-            resp = self._http.request("POST", self.token_url, data=data, headers=headers)
-        except ClientError as exc:
-            code, description = _oauth_error(exc.body)
-            if code == "invalid_grant":
-                raise _InvalidGrant(f"{code}: {description}" if description else code) from None
-            raise AuthError(
-                f"awork's token endpoint refused the request ({exc.status} {code}: {description})",
-                status=exc.status, method="POST", url=self.token_url,
-            ) from None
-        except AmbiguousWriteError as exc:
-            raise AmbiguousWriteError(
-                f"{exc}. If awork rotated the refresh token, the stored one no longer works: "
-                f"then {REAUTHORISE[0].lower()}{REAUTHORISE[1:]}.",
-                status=exc.status, method="POST", url=self.token_url,
-            ) from None
-        except AuthError as exc:  # 401/403: invalid_client
-            code, description = _oauth_error(exc.body)
-            raise AuthError(
-                f"awork rejected the OAuth client ({exc.status} {code}: {description}); check the "
-                "client id and secret of the tenant's awork connection",
-                status=exc.status, method="POST", url=self.token_url,
-            ) from None
-        return TokenGrant.from_json(resp.json())
-
-
-def _oauth_error(body: Any) -> tuple[str, str]:
-    """(code, description) of a token-endpoint error in awork's or RFC 6749's shape."""
-    if isinstance(body, Mapping):
-        code = body.get("error") or body.get("code") or "error"
-        description = body.get("error_description") or body.get("description") or ""
-        return str(code), str(description)
-    return "error", str(body or "")[:200]
+        super().__init__(token_url, client_id, client_secret, vendor="awork", reauthorise=reauthorise or reauthorise_hint(),
+                         http=_TokenHttp(token_url, retry=retry, session=session, sleep=sleep))
 
 
 def token_url_for(api_url: str = AWORK_API_URL) -> str:
@@ -282,19 +215,26 @@ def token_url_for(api_url: str = AWORK_API_URL) -> str:
     return f"{api_url.rstrip('/')}/accounts/token"
 
 
-class AworkOAuthTokens:
-    """OAuth access tokens from a rotating refresh token (§2b).
+def reauthorise_hint(tenant: str | None = None) -> str:
+    """What to run when the tenant's awork grant is gone (with the tenant's id when known)."""
+    return REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
 
-    On first use, shortly before the access token expires, and after a 401, the refresh token
-    from ``store`` is redeemed at the token endpoint. awork answers a new access token *and a new
-    refresh token* and invalidates the used one, so the new refresh token is saved with
-    ``store.save`` **before** the new access token is handed out: if saving fails, the access
-    token is dropped and ``AworkTokenStoreError`` is raised, so no request ever runs on a token
-    whose successor is not stored (the unsaved grant stays in memory and saving it is retried
-    before the next request). A refused refresh (``invalid_grant``) raises
-    ``AworkAuthorizationRevoked`` with what to do; when the store meanwhile holds a different
-    refresh token (another worker rotated it), that one is tried once first.
+
+class AworkOAuthTokens(RotatingOAuthTokens):
+    """OAuth access tokens from awork's rotating refresh token (§2b), saved before use.
+
+    awork answers a new access token *and a new refresh token* on every refresh and invalidates
+    the used one; ``hq_sync.clients.oauth.RotatingOAuthTokens`` saves the new one with
+    ``store.save`` **before** the new access token is handed out (``AworkTokenStoreError`` when
+    that fails). A refused refresh (``invalid_grant``) raises ``AworkAuthorizationRevoked`` with
+    the command that re-authorises ``tenant``; when the store meanwhile holds a different refresh
+    token (another worker rotated it), that one is tried once first.
     """
+
+    vendor = "awork"
+    revoked_error = AworkAuthorizationRevoked
+    store_error = AworkTokenStoreError
+    rotation_required = True
 
     def __init__(
         self,
@@ -303,6 +243,7 @@ class AworkOAuthTokens:
         token_url: str,
         store: TokenStore,
         *,
+        tenant: str | None = None,
         grant: TokenGrant | None = None,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
@@ -310,104 +251,18 @@ class AworkOAuthTokens:
         clock: Callable[[], float] = time.monotonic,
         renew_margin: float = TOKEN_RENEW_MARGIN_S,
     ) -> None:
-        self.client_id = client_id
-        self.store = store
-        self._endpoint = _TokenEndpoint(token_url, client_id, client_secret, session=session, retry=retry, sleep=sleep)
-        self._clock = clock
-        self._renew_margin = renew_margin
-        self._lock = threading.Lock()
-        self._access: str | None = None
-        self._valid_until = 0.0
-        self._unsaved: tuple[TokenGrant, float] | None = None  # (grant, received at) not yet stored
-        self.refreshes = 0
-        if grant is not None:  # e.g. straight from exchange_authorization_code (already stored)
-            self._cache(grant)
-
-    def __repr__(self) -> str:
-        return f"AworkOAuthTokens(client_id={self.client_id!r}, token_url={self._endpoint.token_url!r})"
-
-    def authorization(self) -> str:
-        with self._lock:
-            if self._access is None or self._clock() >= self._valid_until:
-                self._refresh()
-            assert self._access is not None
-            return f"Bearer {self._access}"
-
-    def invalidate(self) -> bool:
-        with self._lock:
-            self._access = None
-        return True
-
-    def refresh(self) -> None:
-        """Redeem the stored refresh token now (normally done on demand)."""
-        with self._lock:
-            self._refresh()
-
-    def _cache(self, grant: TokenGrant, received_at: float | None = None) -> None:
-        margin = min(self._renew_margin, grant.expires_in / 10)
-        start = self._clock() if received_at is None else received_at
-        self._access = grant.access_token
-        self._valid_until = start + max(0.0, grant.expires_in - margin)
-
-    def _redeem(self, refresh_token: str) -> TokenGrant:
-        return self._endpoint.grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-    def _refresh(self) -> None:
-        self._access = None
-        if self._unsaved is not None:  # an earlier save failed: its refresh token is the live one
-            grant, received_at = self._unsaved
-            self._save(grant)
-            self._unsaved = None
-            self._cache(grant, received_at)
-            if self._clock() < self._valid_until:
-                return
-            self._access = None
-        used = self.store.load()
-        if not used:
-            raise AworkAuthorizationRevoked(
-                f"no awork refresh token is stored for client {self.client_id!r}: the connection "
-                f"was never authorised. {REAUTHORISE}.")
-        try:
-            grant = self._redeem(used)
-        except _InvalidGrant as exc:
-            current = self.store.load()
-            if not current or current == used:
-                raise self._revoked(exc.reason) from None
-            log.info("awork: the refresh token was rotated by another worker; using the stored one")
-            try:
-                grant = self._redeem(current)
-            except _InvalidGrant as again:
-                raise self._revoked(again.reason) from None
-        if not grant.refresh_token:
-            raise AworkAuthorizationRevoked(
-                "awork's refresh answered no new refresh token (the grant lacks the scope "
-                f"offline_access); the used one is gone. {REAUTHORISE} with scope '{OAUTH_SCOPE}'.")
-        received_at = self._clock()
-        self._unsaved = (grant, received_at)
-        self._save(grant)
-        self._unsaved = None
-        self.refreshes += 1
-        self._cache(grant, received_at)
-        log.info("awork: OAuth access token refreshed, valid %ds; new refresh token stored", grant.expires_in)
-
-    def _save(self, grant: TokenGrant) -> None:
-        assert grant.refresh_token is not None
-        try:
-            self.store.save(grant.refresh_token)
-        except Exception as exc:
-            raise AworkTokenStoreError(
-                "the rotated awork refresh token could not be stored, so the new access token was "
-                f"not used ({type(exc).__name__}). The previous refresh token is already redeemed; "
-                "this client keeps the new one in memory and stores it before its next request. "
-                f"If the process ends first, {REAUTHORISE[0].lower()}{REAUTHORISE[1:]}."
-            ) from exc
-
-    def _revoked(self, reason: str) -> AworkAuthorizationRevoked:
-        return AworkAuthorizationRevoked(
-            f"awork refused the stored refresh token ({reason}): the authorisation was revoked, "
-            f"expired (30 days unused) or the token was already used. {REAUTHORISE}.",
-            status=400, method="POST", url=self._endpoint.token_url,
+        hint = reauthorise_hint(tenant or getattr(store, "tenant", None))
+        super().__init__(
+            client_id, client_secret, token_url, store, reauthorise=hint, grant=grant,
+            endpoint=_TokenEndpoint(token_url, client_id, client_secret, reauthorise=hint, session=session,
+                                    retry=retry, sleep=sleep),
+            clock=clock, renew_margin=renew_margin,
         )
+
+    def _no_new_refresh_token(self) -> OAuthAuthorizationRevoked:
+        return AworkAuthorizationRevoked(
+            "awork's refresh answered no new refresh token (the grant lacks the scope "
+            f"offline_access); the used one is gone. {self.reauthorise} with scope '{OAUTH_SCOPE}'.")
 
 
 # -- OAuth authorization code with PKCE (for the connect command) ----------------------------
@@ -457,14 +312,7 @@ def authorization_request(
 
 def code_from_redirect(redirect_url: str, request: AuthorizationRequest) -> str:
     """The authorization code from the callback URL; raises AuthError on an error or a wrong state."""
-    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect_url).query).items()}
-    if query.get("state") != request.state:
-        raise AuthError("awork authorisation callback: the state does not match this request")
-    if "error" in query:
-        raise AuthError(f"awork authorisation failed: {query['error']}: {query.get('error_description', '')}")
-    if not query.get("code"):
-        raise AuthError("awork authorisation callback without a code")
-    return query["code"]
+    return code_from_callback(redirect_url, request.state, "awork")
 
 
 def exchange_authorization_code(
@@ -491,7 +339,7 @@ def exchange_authorization_code(
             "redirect_uri": request.redirect_uri,
             "code_verifier": request.code_verifier,
         })
-    except _InvalidGrant as exc:
+    except InvalidGrant as exc:
         raise AuthError(f"awork refused the authorization code ({exc.reason}); start the authorisation again") from None
     if not grant.refresh_token:
         raise AuthError(f"awork issued no refresh token: authorise with scope '{OAUTH_SCOPE}'")
@@ -617,6 +465,8 @@ class AworkClient(HttpClient):
         cannot push an unseen one off the page boundary. Versions (id, updatedOn) of the boundary
         second already yielded are skipped. More than a page of objects within one second is stepped through by
         page number. An object changed during the run may come twice (older version first).
+        Raises ``QueryIgnoredError`` when a page shows that the server ignored the filter (an
+        object older than the cursor) or the order (objects out of order): see ``awork_query``.
         """
         size = _page_size(page_size)
         cursor = _whole_second(since)
@@ -626,6 +476,7 @@ class AworkClient(HttpClient):
             condition = f"updatedOn ge {datetime_literal(cursor)}"
             query = _query(params, all_of(condition, filterby), "updatedOn asc,id asc")
             items, effective, total = self._page(path, query, page, size)
+            _check_keyset_page(items, cursor)  # raises QueryIgnoredError (issue #10)
             fresh = [item for item in items if _version(item) not in seen]
             if fresh:
                 yield fresh
@@ -638,6 +489,10 @@ class AworkClient(HttpClient):
             else:  # a whole page within one second
                 seen.update(_version(i) for i in items)
                 page += 1
+
+    def first_items(self, path: str, *, filterby: str | None, orderby: str | None, page: int = 1) -> Page:
+        """One item (``pageSize=1``) of a list, for probing what the endpoint honours."""
+        return self._page(path, _query(None, filterby, orderby), page, 1)[0]
 
     def _page(self, path: str, query: Mapping[str, Any], page: int, size: int) -> tuple[Page, int, int | None]:
         resp = self.request("GET", path, params={**query, "page": page, "pageSize": size})
@@ -758,10 +613,21 @@ class AworkClient(HttpClient):
 
     # -- time entries ----------------------------------------------------------------------------
     def time_entries_updated_since(self, since: datetime, *, filterby: str | None = None,
-                                   page_size: int = MAX_PAGE_SIZE) -> Iterator[Page]:
-        """Time entries created or changed at/after ``since`` (aware), oldest change first (keyset
-        paging, see ``pages_updated_since``). Deleted entries never show (§9.6)."""
-        return self.pages_updated_since("/timeentries", since, filterby=filterby, page_size=page_size)
+                                   page_size: int = MAX_PAGE_SIZE,
+                                   support: QuerySupport = QuerySupport.HONOURED) -> Iterator[Page]:
+        """Time entries created or changed at/after ``since`` (aware). Deleted entries never show
+        (§9.6). Where ``/timeentries`` honours filterby and orderby: oldest change first, keyset
+        paging (``pages_updated_since``, which raises ``QueryIgnoredError`` when it finds out
+        otherwise); else a page-by-page read filtered here (``awork_query``)."""
+        if support is QuerySupport.HONOURED:
+            return self.pages_updated_since("/timeentries", since, filterby=filterby, page_size=page_size)
+        if filterby:
+            raise ValueError("an extra filterby needs a /timeentries that honours filterby")
+        return pages_changed_since_full_read(self, "/timeentries", since, support)
+
+    def time_entry_query_support(self) -> QuerySupport:
+        """Whether ``/timeentries`` honours filterby and orderby (3 one-item requests, issue #10)."""
+        return check_query_support(self, "/timeentries")
 
     def time_entries(
         self,
@@ -785,7 +651,10 @@ class AworkClient(HttpClient):
         if project_id is not None:
             conditions.append(f"projectId eq {guid_literal(project_id)}")
         conditions.append(filterby)
-        return self.pages("/timeentries", filterby=all_of(*conditions), orderby=orderby, page_size=page_size)
+        pages = self.pages("/timeentries", filterby=all_of(*conditions), orderby=orderby, page_size=page_size)
+        if between is None and project_id is None:
+            return pages
+        return _within(pages, between, project_id)  # also right where awork ignores filterby (issue #10)
 
     def time_entry(self, time_entry_id: str) -> dict[str, Any] | None:
         """One time entry, or None when awork answers 404 (deleted)."""
@@ -798,6 +667,37 @@ class AworkClient(HttpClient):
         except NotFoundError:
             return False
         return True
+
+
+def _within(pages: Iterator[Page], between: tuple[date, date] | None, project_id: str | None) -> Iterator[Page]:
+    """The entries of ``pages`` that lie in ``between`` (UTC days) and belong to ``project_id``."""
+    for page in pages:
+        kept = []
+        for item in page:
+            day = str(item.get("startDateUtc") or "")[:10]
+            if between is not None and not (between[0].isoformat() <= day <= between[1].isoformat()):
+                continue
+            if project_id is not None and str(item.get("projectId") or "").lower() != str(project_id).lower():
+                continue
+            kept.append(item)
+        if kept:
+            yield kept
+
+
+def _check_keyset_page(items: Page, cursor: datetime) -> None:
+    """Raise ``QueryIgnoredError`` when a keyset page proves the filter or the order ignored."""
+    previous: datetime | None = None
+    for item in items:
+        moment = _parse_timestamp(item.get("updatedOn"))
+        if moment is None:
+            continue
+        if moment < cursor:
+            raise QueryIgnoredError(QuerySupport.FILTER_IGNORED,
+                                    f"entry {item.get('id')} changed {item.get('updatedOn')}, before the cursor {cursor.isoformat()}")
+        if previous is not None and moment < previous:
+            raise QueryIgnoredError(QuerySupport.ORDER_IGNORED,
+                                    f"entry {item.get('id')} ({item.get('updatedOn')}) came after a later change")
+        previous = moment
 
 
 def _page_size(value: int) -> int:
@@ -872,6 +772,8 @@ __all__ = [
     "AworkOAuthTokens",
     "AworkTokenStoreError",
     "Page",
+    "QueryIgnoredError",
+    "QuerySupport",
     "RequestBudget",
     "TokenGrant",
     "TokenStore",

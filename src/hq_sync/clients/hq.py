@@ -1,7 +1,8 @@
-"""HQ (helloHQ) API v1 client: OData-style collections, paged with ``$top``/``$skip``.
+"""HQ (helloHQ) API v1 client: OData-style collections, paged whatever HQ's server page size is.
 
-Authentication is a static Bearer token: the tenant's sync token (HQ → Admin → API clients), kept
-in the tenant's ``hq_<tenant>`` connection. The contract is ``../shared/api/hq.md``.
+Authentication: a static Bearer token (the tenant's sync token, HQ → Admin → API clients), or
+HQ's OAuth with expiring access tokens and refresh tokens (``HqOAuthTokens``, issue #10), both
+from the tenant's ``hq_<tenant>`` connection. The contract is ``../shared/api/hq.md``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-from hq_sync.clients.http import HttpClient, NotFoundError, RetryPolicy
+from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
+from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +34,105 @@ def odata_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def same_name(a: Any, b: Any) -> bool:
+    """Whether two HQ names (custom fields, SyncIds, numbers) are the same, ignoring case and
+    surrounding blanks: HQ's own comparison most likely ignores case (SQL Server), so the sync
+    must never depend on it either way (issue #10)."""
+    return a is not None and b is not None and str(a).strip().casefold() == str(b).strip().casefold()
+
+
+# -- authentication ---------------------------------------------------------------------------
+class HqAuth(Protocol):
+    """How the client authenticates: a static token or OAuth tokens."""
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for the next request."""
+        ...
+
+    def invalidate(self) -> bool:
+        """Drop cached credentials after a 401; True when a retry can help."""
+        ...
+
+
+class HqStaticToken:
+    """A static bearer token: HQ's sync token (Admin → API clients) or a v2 API-client token."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("empty HQ token")
+        self._token = token
+
+    def __repr__(self) -> str:  # never show the token
+        return "HqStaticToken(***)"
+
+    def authorization(self) -> str:
+        return f"Bearer {self._token}"
+
+    def invalidate(self) -> bool:
+        return False  # a rejected token stays rejected: fail with the 401
+
+
+class HqAuthorizationRevoked(OAuthAuthorizationRevoked):
+    """The tenant's HQ OAuth grant is gone: only a new authorisation by a person helps."""
+
+
+class HqTokenStoreError(OAuthTokenStoreError):
+    """A rotated HQ refresh token could not be stored; the new access token was not used."""
+
+
+REAUTHORISE = ("Re-authorise the tenant's HQ connection: python -m hq_sync.connect.hq --tenant <tenant> "
+               "(docs/runbook.md#connect-hq)")
+OAUTH_SCOPE = "read_all write_all"  # HQ v1's only scopes (hq.md §3)
+
+
+def hq_root(api_url: str) -> str:
+    """HQ's host without the API version (``https://api.hellohq.io``): where ``/Token`` and
+    ``/Account/Authorize`` live."""
+    root = api_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def hq_token_url(api_url: str) -> str:
+    """``POST /Token`` next to the v1 API (hq.md §3)."""
+    return f"{hq_root(api_url)}/Token"
+
+
+class HqOAuthTokens(RotatingOAuthTokens):
+    """HQ v1 OAuth (authorization code; hq.md §3): access tokens of about 20 minutes from a refresh
+    token redeemed at ``POST /Token`` with Basic ``AppId:AppSecret``; renewed before they expire
+    and once after a 401. HQ "can return a new refresh token": a new one is saved before the new
+    access token is used (``hq_sync.clients.oauth``); an answer without one keeps the old one."""
+
+    vendor = "hq"
+    revoked_error = HqAuthorizationRevoked
+    store_error = HqTokenStoreError
+    rotation_required = False
+
+    def __init__(self, app_id: str, app_secret: str, token_url: str, store: TokenStore, *, tenant: str | None = None,
+                 **kwargs: Any) -> None:
+        hint = REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
+        super().__init__(app_id, app_secret, token_url, store, reauthorise=hint, **kwargs)
+
+
 class HqClient(HttpClient):
     """Collections, entities and bound actions of HQ's v1 API."""
 
     vendor = "hq"
 
-    def __init__(self, base_url: str, token: str, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, auth: str | HqAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
+                 **kwargs: Any) -> None:
         super().__init__(base_url, retry=retry, **kwargs)
-        self._token = token
+        self.auth: HqAuth = HqStaticToken(auth) if isinstance(auth, str) else auth
         self.page_size = min(page_size, MAX_TOP)
 
     def __repr__(self) -> str:
         return f"HqClient({self.base_url!r})"
 
     def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": self.auth.authorization()}
+
+    def _reauthenticate(self) -> bool:
+        return self.auth.invalidate()
 
     # -- generic ---------------------------------------------------------------------------
     def pages(
@@ -57,23 +144,42 @@ class HqClient(HttpClient):
         expand: str | None = None,
         orderby: str | None = "Id",
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a collection (``value`` arrays), ``$top``/``$skip`` in blocks of ``page_size``.
+        """Pages of a collection (``value`` arrays, never empty ones), until the collection is read.
+
+        HQ's server page size is unknown (hq.md §9.7): a response may hold fewer entities than our
+        ``$top`` although more exist. So a page is never taken as the last one for being short:
+
+        - ``@odata.nextLink`` present: it is followed verbatim (it carries the query);
+        - else, when the server reported ``@odata.count`` (we ask with ``$count=true``): read on
+          with the next ``$skip`` until that many entities were seen (or a page comes back empty);
+        - else: read on with the next ``$skip`` until a page comes back empty.
 
         Ordered by ``Id`` by default so that paging is stable while we read.
         """
-        skip = 0
+        params: dict[str, Any] = {"$top": self.page_size, "$count": "true"}
+        for key, value in (("$filter", filter), ("$select", select), ("$expand", expand), ("$orderby", orderby)):
+            if value:
+                params[key] = value
+        own_host = urlsplit(self.base_url).netloc
+        url, query = path, dict(params)
+        seen = 0
         while True:
-            params: dict[str, Any] = {"$top": self.page_size, "$skip": skip}
-            for key, value in (("$filter", filter), ("$select", select), ("$expand", expand), ("$orderby", orderby)):
-                if value:
-                    params[key] = value
-            body = self.request("GET", path, params=params).json()
+            body = self.request("GET", url, params=query).json()
             values = list(body.get("value") or [])
             if values:
                 yield values
-            if len(values) < self.page_size:
+            seen += len(values)
+            count = body.get("@odata.count")
+            next_link = body.get("@odata.nextLink")
+            if next_link and values:
+                url = self.url(next_link) if not str(next_link).startswith(("http://", "https://")) else str(next_link)
+                if urlsplit(url).netloc != own_host:
+                    raise ClientError(f"hq: next page on a foreign host ({urlsplit(url).netloc}); refusing to follow")
+                query = None
+                continue
+            if not values or (isinstance(count, int) and seen >= count):
                 return
-            skip += len(values)
+            url, query = path, {**params, "$skip": seen}
 
     def all(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
         """Every item of a (small) collection."""
@@ -126,11 +232,16 @@ class HqClient(HttpClient):
 
     # -- projects and their custom fields --------------------------------------------------
     def projects_with_custom_field(self, name: str) -> list[dict[str, Any]]:
-        """Projects whose custom field ``name`` holds a value, each with its ``CustomFields``."""
+        """Projects whose custom field ``name`` (any case) holds a value, each with its ``CustomFields``.
+
+        HQ's string comparison may or may not ignore case (issue #10), so the filter names the
+        field as HQ spells it (from its definitions); callers compare names with ``same_name``.
+        """
+        stored = self.custom_field_name(name) or name
         return self.all(
             "Projects",
             expand="CustomFields",
-            filter=f"CustomFields/any(c: c/Name eq {odata_literal(name)} and c/Value ne null)",
+            filter=f"CustomFields/any(c: c/Name eq {odata_literal(stored)} and c/Value ne null)",
             select="Id,Name,Number",
         )
 
@@ -146,8 +257,14 @@ class HqClient(HttpClient):
         return self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)}")
 
     def project_tasks_by_sync_id(self, project_id: int | str, sync_id: str) -> list[dict[str, Any]]:
-        """The project's tasks carrying ``SyncId`` (HQ does not enforce uniqueness: a list)."""
-        return self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and SyncId eq {odata_literal(sync_id)}")
+        """The project's tasks carrying ``SyncId`` in any case (HQ does not enforce uniqueness: a list).
+
+        ``tolower`` on both sides, so the answer is the same whether HQ compares strings with or
+        without case (issue #10).
+        """
+        wanted = sync_id.casefold()
+        found = self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and tolower(SyncId) eq {odata_literal(wanted)}")
+        return [t for t in found if str(t.get("SyncId") or "").casefold() == wanted]
 
     def create_project_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /ProjectTasks`` (not idempotent: look it up by SyncId after an ambiguous answer)."""
@@ -210,11 +327,24 @@ class HqClient(HttpClient):
     def companies(self) -> list[dict[str, Any]]:
         return self.all("Companies", select="Id,Name")
 
+    def custom_field_definitions(self, category: str = "Project") -> list[dict[str, Any]]:
+        """Every custom-field definition of ``category`` (``Id``, ``Name``, ``Category``)."""
+        return [d for d in self.all("CustomFieldDefinitions", select="Id,Name,Category")
+                if str(d.get("Category") or "").casefold() == category.casefold()]
+
     def custom_field_definition_id(self, name: str, category: str = "Project") -> int | None:
-        """The id of a custom-field definition (only HQ's UI creates them), or None."""
-        for definition in self.all("CustomFieldDefinitions", select="Id,Name,Category"):
-            if definition.get("Name") == name and definition.get("Category") == category:
+        """The id of a custom-field definition named ``name`` in any case (only HQ's UI creates
+        them), or None."""
+        for definition in self.custom_field_definitions(category):
+            if same_name(definition.get("Name"), name):
                 return int(definition["Id"])
+        return None
+
+    def custom_field_name(self, name: str, category: str = "Project") -> str | None:
+        """How HQ spells the custom field ``name`` (matched in any case), or None."""
+        for definition in self.custom_field_definitions(category):
+            if same_name(definition.get("Name"), name):
+                return str(definition["Name"])
         return None
 
     def set_project_custom_field(self, project_id: int | str, definition_id: int, value: str) -> None:
@@ -222,6 +352,8 @@ class HqClient(HttpClient):
         self.request("PUT", f"Projects({project_id})/CustomFields({definition_id})", json={"Value": value})
 
     def quotation_by_number(self, number: str) -> dict[str, Any] | None:
-        """The offer (Angebot) with this number, with its ``Positions``; None when there is none."""
-        found = self.all("Quotations", filter=f"Number eq {odata_literal(number)}", expand="Positions")
+        """The offer (Angebot) with this number (any case), with its ``Positions``; None when there is none."""
+        wanted = number.strip().casefold()
+        found = [q for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
+                 if str(q.get("Number") or "").strip().casefold() == wanted]
         return found[0] if found else None

@@ -154,12 +154,16 @@ class PersonioClient(HttpClient):
         *,
         updated_since: datetime | None = None,
         overlapping: tuple[date, date] | None = None,
+        starting_until: date | None = None,
         limit: int = PERIODS_MAX_LIMIT,
     ) -> Iterator[Page]:
         """Pages of absence periods, optionally changed since a time and/or overlapping a window.
 
         ``overlapping=(first_day, last_day)``: periods that end on/after the first day and start
-        on/before the last day (Personio's overlap semantics; open-ended periods included).
+        on/before the last day (Personio's overlap semantics). Whether an **open-ended** period
+        (``ends_at`` null) passes the end filter is unknown (issue #10): callers must not rely on
+        it. ``starting_until=day``: periods starting on/before that day, by a filter that never
+        reads the end (open-ended periods always included).
         """
         params: dict[str, Any] = {"limit": min(limit, PERIODS_MAX_LIMIT)}
         if updated_since is not None:
@@ -167,7 +171,18 @@ class PersonioClient(HttpClient):
         if overlapping is not None:
             params["ends_at.date_time.gte"] = format_local_day(overlapping[0])
             params["starts_from.date_time.lte"] = format_local_day(overlapping[1] + timedelta(days=1))
+        elif starting_until is not None:
+            params["starts_from.date_time.lte"] = format_local_day(starting_until + timedelta(days=1))
         return self._pages("/v2/absence-periods", params)
+
+    def absence_period_breakdown(self, period_id: str) -> list[dict[str, Any]] | None:
+        """The day-by-day amounts of a period (``{date, effective_duration: {unit, value}}``, all
+        pages), or None when the period is gone (404). The one place that names a period's last
+        day independently of how ``ends_at`` is rendered (personio.md §4.2, issue #10)."""
+        try:
+            return [item for page in self._pages(f"/v2/absence-periods/{period_id}/breakdowns", {}) for item in page]
+        except NotFoundError:
+            return None
 
     def absence_period(self, period_id: str) -> dict[str, Any] | None:
         """One absence period, or None when Personio answers 404 (deleted)."""

@@ -129,8 +129,9 @@ class PersonioSource(SourceBase):
     # Per HQ absence type (German label or API enum), a comma-separated list of Personio type
     # names; replaces that HQ type's default list (include/mappings/personio_to_hq_default.yaml).
     absence_type_mapping: dict[str, str] = Field(default_factory=dict)
-    # How Personio's day-unit ends_at is read (docs/personio.md): the exclusive midnight after the
-    # last day (observed live by a peer; the default) or the inclusive last day.
+    # How Personio's day-unit ends_at is read (docs/personio.md) until the sync has learnt it from
+    # Personio's breakdowns: the exclusive midnight after the last day (observed live by a peer; the
+    # default) or the inclusive last day. A tenant file that disagrees with Personio is reported.
     day_end: Literal["exclusive", "inclusive"] = "exclusive"
     # Open-ended absences (no end in Personio) are written up to the end of the month this many
     # months after the current one, and extended as time passes.

@@ -62,14 +62,17 @@ def validate_redirect_uri(uri: str) -> str:
 
 
 class AirflowConnectionStore:
-    """A ``TokenStore`` that writes the refresh token into the tenant's Airflow connection."""
+    """A ``TokenStore`` that writes the refresh token into the tenant's Airflow connection (used
+    by the awork and the HQ connect commands)."""
 
-    def __init__(self, conn_id: str, api_url: str, client_id: str, client_secret: str, redirect_uri: str) -> None:
+    def __init__(self, conn_id: str, api_url: str, client_id: str, client_secret: str, redirect_uri: str,
+                 description: str = "awork OAuth (hq_sync.connect.awork); the refresh token rotates in staging") -> None:
         self.conn_id = conn_id
         self.api_url = api_url
         self.client_id = client_id
         self._secret = client_secret
         self.redirect_uri = redirect_uri
+        self.description = description
 
     def __repr__(self) -> str:
         return f"AirflowConnectionStore({self.conn_id!r})"
@@ -96,8 +99,7 @@ class AirflowConnectionStore:
                 session.flush()
             session.add(Connection(
                 conn_id=self.conn_id, conn_type="http", host=self.api_url, login=self.client_id,
-                password=self._secret, extra=json.dumps(extra),
-                description="awork OAuth (hq_sync.connect.awork); the refresh token rotates in staging",
+                password=self._secret, extra=json.dumps(extra), description=self.description,
             ))
 
 

@@ -7,8 +7,8 @@ HQ has no PUT for absences and no external-id field, so:
 - every create is announced first: the link is saved as ``pending`` with the body we are about to
   send. A pending link found later (crash, lost answer, timeout) is settled by looking in HQ for an
   absence of that user with exactly that body that no other link owns: found → adopted, not found
-  → created. While the Personio sync is on, HQ users cannot create absences by hand (B7), so an
-  identical unowned absence can only be ours.
+  → created. Only then: a first create never adopts, so an identical absence entered by hand (for
+  example before HQ's Personio lock was switched on, B7) stays someone else's.
 """
 
 from __future__ import annotations
@@ -88,14 +88,20 @@ class AbsenceLoader:
                 return absence
         return None
 
-    def _create(self, source_id: str, user: str, written: dict[str, Any]) -> str | None:
-        """Create (or adopt) the absence of a pending link; returns its HQ id, None if refused."""
+    def _create(self, source_id: str, user: str, written: dict[str, Any], settle_first: bool) -> str | None:
+        """Create the absence of a pending link; returns its HQ id, None if refused.
+
+        HQ is searched for an identical absence to adopt **only after an attempt whose answer was
+        lost**: an earlier run's (``settle_first``: the link was already pending) or this call's.
+        A first create never adopts, so an identical absence someone entered by hand stays theirs.
+        """
         body = written["body"]
         for attempt in range(1, CREATE_ATTEMPTS + 1):
-            found = self._find_unowned(user, body)
-            if found is not None:
-                log.info("absence %s: adopted HQ absence %s (an earlier create's answer was lost)", source_id, found["Id"])
-                return str(found["Id"])
+            if settle_first or attempt > 1:
+                found = self._find_unowned(user, body)
+                if found is not None:
+                    log.info("absence %s: adopted HQ absence %s (an earlier create's answer was lost)", source_id, found["Id"])
+                    return str(found["Id"])
             try:
                 created = self.hq.create_absence(user, body)
                 return str(created["Id"])
@@ -104,6 +110,9 @@ class AbsenceLoader:
             except ClientError as exc:
                 self._refused(source_id, user, exc)
                 return None
+        found = self._find_unowned(user, body)
+        if found is not None:
+            return str(found["Id"])
         raise AmbiguousWriteError(f"HQ create of absence {source_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")
 
     def _refused(self, source_id: str, user: str, exc: ClientError) -> None:
@@ -153,13 +162,15 @@ class AbsenceLoader:
                 self.counts.count("skipped", "mapping_change_not_retroactive")
                 return
         replacing = link is not None and link.state in ("synced", "pending") and link.hq_id is not None
+        # A create announced by an earlier run may have happened without us hearing back.
+        settle = link is not None and link.state == "pending" and not link.hq_id
         # Announce the write before sending it (see the module docstring).
         self._save(source_id, "pending", hq_id=link.hq_id if replacing else None,
                    user=link.hq_parent_id if replacing else user, written=written)
         if replacing:
             self.hq.delete_absence(link.hq_parent_id, link.hq_id)
             self._save(source_id, "pending", hq_id=None, user=user, written=written)
-        hq_id = self._create(source_id, user, written)
+        hq_id = self._create(source_id, user, written, settle_first=settle)
         if hq_id is None:
             return
         self._save(source_id, "synced", hq_id=hq_id, user=user, written=written)

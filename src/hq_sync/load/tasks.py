@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from hq_sync.clients.hq import HqClient
+from hq_sync.clients.hq import HqClient, same_name
 from hq_sync.clients.http import AmbiguousWriteError, ClientError
 from hq_sync.pipelines.context import RunContext
 from hq_sync.staging import repository as repo
@@ -75,8 +75,8 @@ class StructureLoader:
         existing = self.hq.project_tasks(project_id)
         by_sync: dict[str, dict[str, Any]] = {}
         for task in sorted(existing, key=lambda t: int(t["Id"])):
-            if task.get("SyncId"):
-                by_sync.setdefault(str(task["SyncId"]), task)
+            if task.get("SyncId"):  # matched in any case: HQ may compare SyncIds either way (issue #10)
+                by_sync.setdefault(str(task["SyncId"]).casefold(), task)
         for plan in phases:
             self._ensure("phase", project_id, plan, dict(plan.body), by_sync, existing)
         for plan in tasks:
@@ -93,7 +93,7 @@ class StructureLoader:
                 existing: list[dict[str, Any]]) -> None:
         sync_id = str(body["SyncId"])
         wanted = {k: v for k, v in body.items() if v is not None or k == "ParentId"}
-        found = by_sync.get(sync_id)
+        found = by_sync.get(sync_id.casefold())
         if found is None and entity == "phase":
             # A phase of that name made by hand (or by the hosted integration) is adopted.
             found = next((t for t in existing if t.get("ParentId") is None and not t.get("SyncId")
@@ -101,7 +101,8 @@ class StructureLoader:
         counts = self.counts[entity]
         try:
             if found is not None:
-                changes = {k: v for k, v in wanted.items() if _differs(found.get(k), v)}
+                changes = {k: v for k, v in wanted.items() if _differs(found.get(k), v)
+                           and not (k == "SyncId" and same_name(found.get(k), v))}
                 if changes:
                     if "TaskTypeId" in changes:
                         changes["TaskTypeStatusId"] = None  # HQ picks the new type's matching status
@@ -115,7 +116,7 @@ class StructureLoader:
         except ClientError as exc:
             self._quarantine(entity, plan.source_id, exc, {"project_id": project_id, "sync_id": sync_id})
             return
-        by_sync[sync_id] = found
+        by_sync[sync_id.casefold()] = found
         self.sync_map[(project_id, sync_id)] = int(found["Id"])
         self._accepted(entity, plan.source_id)
 

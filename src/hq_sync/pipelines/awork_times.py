@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from hq_sync.clients.awork import AworkClient, user_email
+from hq_sync.clients.awork_query import QueryIgnoredError, QuerySupport
+from hq_sync.clients.hq import same_name
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
 from hq_sync.load.tasks import StructureLoader, resolve_reasons
@@ -169,7 +171,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     wanted: dict[str, int] = {}
     for project in sorted(hq.projects_with_custom_field(cfg.link_field), key=lambda p: int(p["Id"])):
         hq_id = int(project["Id"])
-        value = next((f.get("Value") for f in project.get("CustomFields") or [] if f.get("Name") == cfg.link_field), None)
+        value = next((f.get("Value") for f in project.get("CustomFields") or [] if same_name(f.get("Name"), cfg.link_field)), None)
         where = f"HQ project {project.get('Number') or ''} {project.get('Name')!r} (Id {hq_id})".replace("  ", " ")
         try:
             awork_id = parse_awork_link(value)
@@ -211,15 +213,21 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         cursor = _ts(repo.get_cursor(conn, tenant, SOURCE, "time_entry"))
 
     # Time entries: what changed since the last run (whole workspace), and everything of newly linked projects.
+    query = TimeEntryQuery(ctx, client)
     entries = repo.UpsertResult()
     listed: set[str] = set()
     if cursor is not None:
-        result, listed = _stage(ctx, awork_time_entries, client.time_entries_updated_since(cursor - UPDATED_OVERLAP), entry_row)
+        since = cursor - UPDATED_OVERLAP
+        try:
+            result, listed = _stage(ctx, awork_time_entries, client.time_entries_updated_since(since, support=query.support), entry_row)
+        except QueryIgnoredError as exc:  # found out while reading: read again the safe way
+            query.found(exc.support, str(exc))
+            result, listed = _stage(ctx, awork_time_entries, client.time_entries_updated_since(since, support=query.support), entry_row)
         entries += result
     new = sorted(set(linked) - set(before)) if cursor is not None else sorted(linked)
     window = (cfg.sync_start_date, ctx.today + timedelta(days=FUTURE_DAYS))
-    for awork_id in new:
-        result, seen = _stage(ctx, awork_time_entries, client.time_entries(between=window, project_id=awork_id), entry_row)
+    for awork_id, pages in query.per_project(new, window):
+        result, seen = _stage(ctx, awork_time_entries, pages, entry_row)
         entries += result
         listed |= seen
     settled = webhook_runs.awork_settle(ctx, client, hints, listed, users_read=True) if hints else {}
@@ -232,10 +240,67 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "project_problems": _reason_counts(problems),
         "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
         **({"webhook_events": settled} if settled else {}),
+        "time_entries_query": query.as_dict(),
         "requests": client.requests_sent,
     }
     log.info("extract %s: %s", tenant, result)
     return result
+
+
+class TimeEntryQuery:
+    """What this tenant's awork does with filterby/orderby on /timeentries (issue #10,
+    ``hq_sync.clients.awork_query``): checked once a day (3 requests), remembered in
+    ``sync_cursors``, and corrected whenever a read proves it wrong. Where awork ignores the
+    filter, one read of all entries (filtered here) replaces the reads per project."""
+
+    FINDING, CHECKED = "time_entry_query", "time_entry_query_checked"
+
+    def __init__(self, ctx: RunContext, client: AworkClient) -> None:
+        self.ctx, self.client = ctx, client
+        with ctx.staging.connect() as conn:
+            stored = repo.get_cursor(conn, ctx.tenant.id, SOURCE, self.FINDING)
+            checked = parse_timestamp(repo.get_cursor(conn, ctx.tenant.id, SOURCE, self.CHECKED))
+        self.previous = QuerySupport(stored) if stored in {q.value for q in QuerySupport} else None
+        self.support = self.previous or QuerySupport.HONOURED
+        self.newly_found: str | None = None  # the sentence, when this run found awork ignoring a part
+        if self.previous is None or checked is None or ctx.now - checked >= FULL_RECONCILE_EVERY:
+            self._store(client.time_entry_query_support(), checked=True)
+
+    def found(self, support: QuerySupport, detail: str) -> None:
+        """A read proved a part ignored: use the safe reads from now on (and remember it)."""
+        self._store(self.support.worse(support), checked=False, detail=detail)
+
+    def _store(self, support: QuerySupport, *, checked: bool, detail: str | None = None) -> None:
+        tenant = self.ctx.tenant.id
+        before_ok = self.previous in (None, QuerySupport.HONOURED) and self.support is QuerySupport.HONOURED
+        self.support = support
+        if support is not QuerySupport.HONOURED and before_ok and self.newly_found is None:
+            self.newly_found = (f"{support.describe()}{f' ({detail})' if detail else ''}; the sync reads time entries "
+                                "page by page and filters them itself from now on (more requests, same result)")
+            log.warning("awork %s: %s", tenant, self.newly_found)
+        with self.ctx.staging.begin() as conn:
+            repo.set_cursor(conn, tenant, SOURCE, self.FINDING, support.value)
+            if checked:
+                repo.set_cursor(conn, tenant, SOURCE, self.CHECKED, self.ctx.now.isoformat())
+
+    def per_project(self, projects: list[str], window: tuple[date, date]) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
+        """(project, pages of its entries in ``window``): one filtered request series per project,
+        or, where awork ignores filterby, one read of everything split here (only when needed)."""
+        if not projects:
+            return
+        if self.support.filter_honoured:
+            for awork_id in projects:
+                yield awork_id, self.client.time_entries(between=window, project_id=awork_id)
+            return
+        wanted = set(projects)
+        everything = [item for page in self.client.time_entries(between=window) for item in page
+                      if str(item.get("projectId") or "") in wanted]
+        for awork_id in projects:
+            mine = [item for item in everything if str(item.get("projectId") or "") == awork_id]
+            yield awork_id, iter([mine] if mine else [])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"support": self.support.value, "newly_found": self.newly_found}
 
 
 def _reason_counts(items: dict[tuple[str, str], Any]) -> dict[str, int]:
@@ -265,8 +330,8 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         projects = sorted(linked_projects(conn, tenant))
     t = awork_time_entries
     listed_total, confirmed, still_there = 0, [], []
-    for awork_id in projects:
-        _, listed = _stage(ctx, t, client.time_entries(between=(first, last), project_id=awork_id), entry_row)
+    for awork_id, pages in TimeEntryQuery(ctx, client).per_project(projects, (first, last)):
+        _, listed = _stage(ctx, t, pages, entry_row)
         listed_total += len(listed)
         with ctx.staging.connect() as conn:
             staged = {r.source_id for r in conn.execute(select(t.c.source_id).where(
@@ -476,7 +541,12 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     for reason, n in ((results.get("extract") or {}).get("project_problems") or {}).items():
         project.count("quarantined", reason, n)
     out["project"] = project
+    query = (results.get("extract") or {}).get("time_entries_query") or {}
+    if query.get("newly_found"):  # reported once per tenant: the run that found it out
+        out["reporting"].details.setdefault("reported", {})["time_entries_query_ignored"] = 1
     summary = record_report(ctx, out)
     summary["extracted"] = {k: (results.get("extract") or {}).get(k) for k in ("time_entries", "linked_projects", "newly_linked", "mode")}
+    if query.get("newly_found"):
+        summary["time_entries_query"] = query["newly_found"]
     summary["deletions_found"] = (results.get("reconcile_deletions") or {}).get("deleted", 0)
     return summary

@@ -32,8 +32,15 @@ CREATE_FLAG = "awork-Projekt anlegen"
 CREATE_ATTEMPTS = 3
 
 
-def _fields(project: dict[str, Any]) -> dict[str, Any]:
-    return {f.get("Name"): f.get("Value") for f in project.get("CustomFields") or []}
+class _Fields(dict[str, Any]):
+    """A project's custom-field values by name, looked up in any case (HQ may ignore case, issue #10)."""
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.strip().casefold(), default)
+
+
+def _fields(project: dict[str, Any]) -> _Fields:
+    return _Fields({str(f.get("Name") or "").strip().casefold(): f.get("Value") for f in project.get("CustomFields") or []})
 
 
 def _truthy(value: Any) -> bool:

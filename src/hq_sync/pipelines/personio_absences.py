@@ -24,6 +24,8 @@ from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
 from hq_sync.mappings import build_mapping
 from hq_sync.pipelines.context import RunContext, RunMode
+from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
+from hq_sync.pipelines.personio_day_end import stored as stored_day_end
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
 from hq_sync.staging import ensure_schema
@@ -95,13 +97,15 @@ def type_row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _stage_pages(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any]]], to_row: Any) -> tuple[repo.UpsertResult, set[str], datetime | None]:
-    """Stage page by page; returns the counts, the ids seen and the newest ``updated_at``."""
+def _stage_pages(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any]]], to_row: Any,
+                 keep: Any = None) -> tuple[repo.UpsertResult, set[str], datetime | None]:
+    """Stage page by page (only the items ``keep`` accepts, when given); returns the counts, the
+    ids seen and the newest ``updated_at``."""
     total = repo.UpsertResult()
     seen: set[str] = set()
     newest: datetime | None = None
     for page in pages:
-        rows = [to_row(item) for item in page]
+        rows = [to_row(item) for item in page if keep is None or keep(item)]
         with ctx.staging.begin() as conn:
             total += repo.upsert_source_records(conn, table, ctx.tenant.id, rows)
         for row in rows:
@@ -129,12 +133,17 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     with ctx.staging.connect() as conn:
         cursor = _parse_ts(repo.get_cursor(conn, ctx.tenant.id, SOURCE, ENTITY))
     cfg = _cfg(ctx)
+    keep = None
     if cursor is None:
-        # First run: everything that overlaps the sync start date or later.
-        pages = client.absence_periods(overlapping=(cfg.sync_start_date, ctx.today + FAR_FUTURE))
+        # First run: everything that has not ended before the sync start date. Read by start only
+        # (one request per 100 periods of the tenant's history, once): whether Personio's end
+        # filter lets open-ended periods through is unknown, and long sick leave must not be
+        # missed (issue #10). The end is checked here instead.
+        pages = client.absence_periods(starting_until=ctx.today + FAR_FUTURE)
+        keep = _not_ended_before(cfg.sync_start_date)
     else:
         pages = client.absence_periods(updated_since=cursor - UPDATED_OVERLAP)
-    periods, seen, newest = _stage_pages(ctx, personio_absence_periods, pages, period_row)
+    periods, seen, newest = _stage_pages(ctx, personio_absence_periods, pages, period_row, keep)
     if newest is not None and (cursor is None or newest > cursor):
         with ctx.staging.begin() as conn:
             repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, newest.isoformat())
@@ -142,16 +151,30 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         with ctx.staging.begin() as conn:  # nothing yet: next run is incremental from now
             repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, ctx.now.isoformat())
     settled = webhook_runs.personio_settle(ctx, client, hints, seen, persons_read=True) if hints else {}
+    day_end = calibrate_day_end(ctx, client, cfg.day_end)
     result = {
         "persons": vars(persons),
         "absence_types": vars(types),
         "absence_periods": vars(periods),
+        "day_end": day_end.as_dict(),
         "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
         **({"webhook_events": settled} if settled else {}), **catch,
         "requests": client.requests_sent,
     }
     log.info("extract %s: %s", ctx.tenant.id, result)
     return result
+
+
+def _not_ended_before(first_day: Any) -> Any:
+    """A filter for periods that are open-ended or end on/after ``first_day`` (either reading
+    of a day-unit ``ends_at`` keeps such a period)."""
+    bound = f"{first_day.isoformat()}T00:00:00"
+
+    def keep(item: dict[str, Any]) -> bool:
+        ends = item.get("ends_at") or None
+        return not ends or not ends.get("date_time") or str(ends["date_time"])[:19] >= bound
+
+    return keep
 
 
 def _staged_ids_overlapping(conn: Connection, tenant: str, first_day: str, last_day: str) -> set[str]:
@@ -224,11 +247,13 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         for u in ctx.require_clients().hq().users()
         if u.get("EMailWork")
     }
+    with ctx.staging.connect() as conn:
+        learnt, _ = stored_day_end(conn, tenant)  # from Personio's breakdowns (extract)
     rules = AbsenceRules(
         mapping=build_mapping(cfg.absence_type_mapping),
         sync_start=cfg.sync_start_date,
         timezone=ctx.tenant.timezone,
-        day_end=cfg.day_end,
+        day_end=learnt.value if learnt else cfg.day_end,
         open_ended_months=cfg.open_ended_months,
     )
     counts = repo.EntityCounts()
@@ -266,7 +291,8 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
                 repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected")
                 if isinstance(plan, NotWanted):
                     counts.count("skipped", plan.reason)
-    result = {"planned": counts.as_dict(), "hq_users": len(hq_users)}
+    result = {"planned": counts.as_dict(), "hq_users": len(hq_users),
+              "day_end": {"used": rules.day_end, "from": "personio breakdowns" if learnt else "tenant file"}}
     log.info("transform %s: %s", tenant, result)
     return result
 
@@ -305,7 +331,12 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     for reason, n in (planned.get("details") or {}).get("skipped", {}).items():
         counts.count("skipped", reason, n)
     extracted = (results.get("extract") or {}).get("absence_periods") or {}
+    day_end = (results.get("extract") or {}).get("day_end") or {}
+    if day_end.get("disagreement"):  # Personio's breakdowns contradict the tenant file or themselves
+        counts.details.setdefault("reported", {})["day_end_disagreement"] = 1
     summary = record_report(ctx, {"absence": counts})
     summary["extracted"] = extracted
     summary["deletions_found"] = (results.get("reconcile_deletions") or {}).get("deleted", 0)
+    if day_end.get("disagreement"):
+        summary["day_end"] = day_end["disagreement"]
     return summary

@@ -127,7 +127,14 @@ def plan_absence(
     type_id = str((p.get("absence_type") or {}).get("id") or "")
     ptype = types.get(type_id)
     if ptype is None:
-        return Quarantined("unknown_absence_type", f"Personio absence type {type_id} is not known", {"absence_type_id": type_id})
+        which = f"absence type {type_id!r}, which Personio did not list" if type_id else "no absence type"
+        start_day = start_local.date().isoformat()
+        return Quarantined(
+            "unknown_absence_type",
+            f"Personio absence period {period.id} of {email} (starting {start_day}) has {which}; it is "
+            "booked once its type is readable (check the credential's access to absence types)",
+            {"absence_type_id": type_id or None, "period_id": period.id, "email": email, "person_id": person_id},
+        )
     hq_type = rules.mapping.resolve(str(ptype.get("name") or ""))
     if hq_type is None:
         return Quarantined(
@@ -145,6 +152,8 @@ def plan_absence(
         version += f"|open-ended-until:{horizon.isoformat()}"
     else:
         horizon = None
+        if unit != "HOUR":  # a corrected reading of Personio's day end rewrites the absence (issue #10)
+            version += f"|day-end:{rules.day_end}"
 
     if unit == "HOUR":
         if not hq_type.hour_based:

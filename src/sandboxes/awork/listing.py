@@ -64,14 +64,18 @@ def paged_list(
     settings: Mapping[str, Any],
     stored_fields: Iterable[str] | None = None,
     me_id: str | None = None,
+    ignored: Iterable[str] = (),
 ) -> Response:
     """Filter, order and page ``records``; answers the rendered page with the ``aw-*`` headers.
 
     ``stored_fields``: the properties the raw records carry as rendered. When the expressions
     read only those, filtering and sorting run on the raw records and only the page is rendered
     (this keeps a 1000-item page of 15k time entries fast); otherwise everything is rendered first.
+    ``ignored``: query parameters dropped unread, as awork drops the ones an endpoint lacks.
     """
     params = query(request)
+    for name in ignored:  # parameters this endpoint silently does not support (a switch)
+        params.pop(name.lower(), None)
     page = _int_param(params, "page", 1)
     page_size = _int_param(params, "pageSize", int(settings["default_page_size"]))
     maximum = int(settings["max_page_size"])

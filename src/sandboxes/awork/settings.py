@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     # filterby: a GUID/date property compared with a plain string literal is an error
     # (awork requires the guid'…' / datetime'…' prefixes).
     "strict_filter_types": True,
+    # GET /timeentries: "honoured" filterby and orderby, or silently drops "filter_ignored" /
+    # "order_ignored" / both "ignored" (unconfirmed for this endpoint, awork.md §9.5; issue #10).
+    "time_entries_query": "honoured",
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -56,6 +59,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "auth_error_style": ("error_response", "empty"),
     "token_error_style": ("awork", "oauth"),
     "null_nested_objects": ("omit", "null"),
+    "time_entries_query": ("honoured", "filter_ignored", "order_ignored", "ignored"),
 }
 _NULLABLE_INTS = {"rate_limit_per_minute", "rate_limit_per_second"}
 

@@ -175,6 +175,32 @@ def register(router: APIRouter, state: HQState) -> None:
         with state.write_lock:
             return state.registry.update_settings(tenant, body).as_dict()
 
+    @router.post("/tenants/{tenant}/oauth-clients", status_code=201)
+    def register_oauth_client(tenant: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """An OAuth app ``{app_id, app_secret, redirect_uris, user}`` (``user``: who approves)."""
+        return state.oauth.register_client(tenant, body)
+
+    @router.post("/tenants/{tenant}/oauth/expire")
+    def expire_oauth_tokens(tenant: str) -> dict[str, Any]:
+        """Every access token of the tenant expires now (the next request answers 401)."""
+        state.registry.require(tenant)
+        return {"expired": state.oauth.expire(tenant)}
+
+    @router.post("/tenants/{tenant}/oauth/revoke")
+    def revoke_oauth_grants(tenant: str) -> dict[str, Any]:
+        """Every grant of the tenant is revoked (refresh → invalid_grant, access → 401)."""
+        state.registry.require(tenant)
+        return {"revoked": state.oauth.revoke(tenant)}
+
+    @router.get("/settings")
+    def get_default_settings() -> dict[str, Any]:
+        return state.registry.defaults()
+
+    @router.put("/settings")
+    def put_default_settings(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Switches for tenants registered from now on (their own ``settings`` still win)."""
+        return state.registry.update_defaults(body)
+
     @router.post("/tenants/{tenant}/user-tokens")
     def add_user_tokens(tenant: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         """Adds user tokens: ``{"anna@acme.example": "token"}``."""

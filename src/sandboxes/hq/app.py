@@ -11,11 +11,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from sandboxes.common.harness import Harness, VendorAnswer, VendorHooks
 from sandboxes.common.store import Store
-from sandboxes.hq import admin, routes_core, routes_documents, routes_projects, routes_time
+from sandboxes.hq import admin, oauth, routes_core, routes_documents, routes_projects, routes_time
 from sandboxes.hq.api import Api
 from sandboxes.hq.data import HQState
 from sandboxes.hq.errors import STATUS_CODES, HQError, error_body
@@ -57,11 +58,25 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = f"The requested resource does not support http method '{request.method}'."
         else:
             message = str(exc.detail)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # RFC 9110: every method the resource supports (all its routes)
+            headers["Allow"] = _allowed_methods(request)
         return JSONResponse(
             error_body(STATUS_CODES.get(exc.status_code, "Error"), message),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
+
+
+def _allowed_methods(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def create_app(data_dir: Path) -> ASGIApp:
@@ -77,6 +92,7 @@ def create_app(data_dir: Path) -> ASGIApp:
     vendor = APIRouter()
     for module in (routes_core, routes_projects, routes_time, routes_documents):
         module.register(vendor, api)
+    oauth.register(vendor, state.oauth)  # /Account/Authorize and /Token
     app.include_router(vendor)
 
     admin_router = APIRouter(prefix="/_sandbox", tags=["sandbox admin"])

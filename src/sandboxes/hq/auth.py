@@ -8,6 +8,7 @@ from fastapi import Request
 
 from sandboxes.hq.data import HQState, Principal
 from sandboxes.hq.errors import HQError
+from sandboxes.hq.oauth import Expired
 
 DENIED = "Authorization has been denied for this request."
 
@@ -30,6 +31,12 @@ def make_authenticator(state: HQState) -> Callable[[Request], Principal]:
         if scheme.lower() != "bearer" or not token:
             raise _denied()
         owner = state.registry.owner(token)
+        if owner is None:  # an OAuth access token (docs/sandbox/hq.md#oauth)?
+            try:
+                owner = state.oauth.owner(token)
+            except Expired:
+                raise HQError(401, f"{DENIED} The access token expired.", "Unauthorized", {
+                    "WWW-Authenticate": 'Bearer realm="HQ", error="invalid_token", error_description="The access token expired"'}) from None
         tenant = state.registry.get(owner.tenant) if owner else None
         if owner is None or tenant is None:
             raise _denied()

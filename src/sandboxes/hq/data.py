@@ -11,6 +11,7 @@ from typing import Any
 from sandboxes.common.store import Store
 from sandboxes.hq.errors import not_found
 from sandboxes.hq.model import Record
+from sandboxes.hq.oauth import OAuth
 from sandboxes.hq.settings import TenantSettings
 from sandboxes.hq.tenants import Tenant, TenantRegistry
 from sandboxes.hq.timeutil import now_stamp
@@ -68,6 +69,12 @@ class HQState:
         self.registry = TenantRegistry(store)
         # One lock for all writes: checks and the write they guard happen atomically.
         self.write_lock = threading.RLock()
+        self.oauth = OAuth(store, self.registry, self._user_id)
+
+    def _user_id(self, tenant_id: str, email: str) -> int | None:
+        tenant = self.registry.get(tenant_id)
+        user = self.data(tenant).find("Users", "EMailWork", email, casefold=True) if tenant else None
+        return int(user["Id"]) if user else None
 
     def data(self, tenant: Tenant) -> TenantData:
         """Returns a fresh per-request view of ``tenant``'s records."""

@@ -287,10 +287,11 @@ def collection_envelope(
         more["$skip"] = str(start + page_size)
         if limit is not None:
             more["$top"] = str(limit - page_size)
-        next_link = f"{request_url}?{urlencode(more)}"
+        if settings.next_link:  # off: the page just ends early (the client must page on by itself)
+            next_link = f"{request_url}?{urlencode(more)}"
     page = matches[start: start + max(take, 0)]
     body: dict[str, Any] = {"@odata.context": context_url}
-    if query.count:
+    if query.count and settings.honour_count:
         body["@odata.count"] = total
     body["value"] = [shape(rec, query, view) for rec in page]
     if next_link:

@@ -206,7 +206,9 @@ def register(router: APIRouter, api: Api) -> None:
         with api.state.write_lock:
             user = ctx.data.require("Users", api.key(user_id, "User"), "User")
             ensure_absences_writable(ctx)
-            if body.get("UserId") not in (None, user["Id"]):
+            if body.get("UserId") is None:  # required by HQ's Swagger file (UserAbsence: Start, End, UserId)
+                raise bad_request("The property 'UserId' is required.")
+            if body.get("UserId") != user["Id"]:
                 raise bad_request(f"'UserId' {body['UserId']} does not match the user {user['Id']} of the URL.")
             absence_type = check_type(body.get("Type"))
             span = period(absence_type, body.get("Start"), body.get("End"), ctx.settings)

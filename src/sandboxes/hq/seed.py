@@ -291,7 +291,7 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
     for absence in section.get("absences") or []:
         what = f"absence of {absence['email']!r} from {absence.get('start')}"
         uid = user_id(absence["email"], what)
-        body = {"Type": absence["type"], "Start": _day(absence["start"]), "End": _day(absence["end"]),
+        body = {"UserId": uid, "Type": absence["type"], "Start": _day(absence["start"]), "End": _day(absence["end"]),
                 "Note": absence.get("note"), "IsApproved": bool(absence.get("approved", True))}
         client.call("POST", f"/v1/Users({uid})/Absences", body, what=what)
         absence_count += 1

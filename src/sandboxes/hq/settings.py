@@ -39,9 +39,14 @@ class TenantSettings:
     # Server-driven paging: a collection without `$top` answers at most this many entities and an
     # `@odata.nextLink`; None turns server paging off.
     server_page_size: int | None = 1000
-    # `$filter` string comparison (eq, contains, ...). OData's rule is case-sensitive; SQL Server's
-    # default collation would not be. HQ's behaviour is unknown.
-    string_compare: str = "case_sensitive"
+    # Whether such a cut-short page carries ``@odata.nextLink`` (seen in one v1 client, M/L). Off: the
+    # page just ends early and a client must ask for the next ``$skip`` itself (issue #10).
+    next_link: bool = True
+    # Whether `$count=true` adds `@odata.count` (documented, H); off: the option is silently ignored.
+    honour_count: bool = True
+    # `$filter`/`$orderby` string comparison (eq, contains, ...). HQ runs on SQL Server, whose
+    # default collation compares case-insensitively (likely, L); OData's own rule is case-sensitive.
+    string_compare: str = "case_insensitive"
     # HQ's README: "If you want to filter on a sub-entity, make sure to expand the entity first."
     filter_requires_expand: bool = True
     # How an absence End at T12:00 reads: "instant" (End is an exclusive instant on a half-day grid:
@@ -61,6 +66,10 @@ class TenantSettings:
     block_reporting_on_done_tasks: bool = False
     # Whether writing a custom-field value also bumps the owning entity's UpdatedOn.
     custom_field_write_touches_parent: bool = False
+    # OAuth (POST /Token): access-token lifetime in seconds (HQ's example answers expires_in 1199),
+    # and whether a refresh replaces the refresh token (HQ's SDK: "can return a new one").
+    access_token_lifetime: int = 1199
+    refresh_token_rotation: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the settings as a JSON object."""
@@ -77,15 +86,15 @@ class TenantSettings:
             if name in _CHOICES:
                 if value not in _CHOICES[name]:
                     raise bad_request(f"setting {name!r} must be one of {list(_CHOICES[name])}")
-            elif isinstance(current, bool) or name in ("personio_sync", "filter_requires_expand"):
+            elif isinstance(current, bool) or name in ("personio_sync", "filter_requires_expand", "next_link", "honour_count"):
                 if not isinstance(value, bool):
                     raise bad_request(f"setting {name!r} must be true or false")
             elif name in ("server_page_size", "max_task_depth"):
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                     raise bad_request(f"setting {name!r} must be a positive integer or null")
-            elif name == "max_top":
+            elif name in ("max_top", "access_token_lifetime"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise bad_request("setting 'max_top' must be a positive integer")
+                    raise bad_request(f"setting {name!r} must be a positive integer")
             setattr(self, name, value)
 
     @classmethod

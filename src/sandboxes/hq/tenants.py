@@ -17,6 +17,7 @@ from sandboxes.hq.settings import TenantSettings
 
 REGISTRY_TENANT = "__sandbox__"
 REGISTRY_KIND = "tenants"
+DEFAULTS_KIND = "settings"  # the switches every tenant registered later starts from
 
 
 @dataclass
@@ -55,12 +56,14 @@ class TenantRegistry:
         self._lock = threading.RLock()
         self._tenants: dict[str, Tenant] = {}
         self._tokens: dict[str, TokenOwner] = {}
+        self._defaults: dict[str, Any] = {}
         self.load()
 
     def load(self) -> None:
         """(Re)reads every registration from the Store."""
         with self._lock:
             self._tenants.clear()
+            self._defaults = dict(self.store.get(REGISTRY_TENANT, DEFAULTS_KIND, "global") or {})
             for data in self.store.all(REGISTRY_TENANT, REGISTRY_KIND):
                 tenant = Tenant(
                     id=data["tenant"],
@@ -107,8 +110,8 @@ class TenantRegistry:
         settings_body = dict(body.get("settings") or {})
         if "personio_sync" in body:
             settings_body["personio_sync"] = body["personio_sync"]
-        settings = TenantSettings.from_dict(settings_body)
         with self._lock:
+            settings = TenantSettings.from_dict({**self._defaults, **settings_body})
             if not isinstance(sync_token, str) or not sync_token:
                 raise bad_request("'sync_token' (a non-empty string) is required")
             self._check_tokens(tenant_id, [sync_token, *user_tokens.values()])
@@ -145,6 +148,18 @@ class TenantRegistry:
             self._save(tenant)
             return tenant
 
+    def defaults(self) -> dict[str, Any]:
+        """Returns the switches a new tenant starts from (the documented defaults, overridden)."""
+        return TenantSettings.from_dict(self._defaults).as_dict()
+
+    def update_defaults(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Changes the switches of tenants registered from now on (validated); returns them all."""
+        with self._lock:
+            TenantSettings.from_dict({**self._defaults, **changes})  # raises a 400 on bad values
+            self._defaults.update(changes)
+            self.store.put(REGISTRY_TENANT, DEFAULTS_KIND, "global", self._defaults)
+            return self.defaults()
+
     def get(self, tenant_id: str) -> Tenant | None:
         """Returns the tenant or None."""
         return self._tenants.get(tenant_id)
@@ -169,3 +184,4 @@ class TenantRegistry:
         with self._lock:
             self._tenants.clear()
             self._tokens.clear()
+            self._defaults = {}

@@ -32,7 +32,8 @@ READ = "personio:absences:read"
 WRITE = "personio:absences:write"
 
 
-def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, boundary: str) -> Any:
+def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, boundary: str,
+             open_ended: str = "never_ends") -> Any:
     """Return a predicate over stored periods implementing the list filters (combined with AND).
 
     Date filters, under ``overlap`` semantics: ``starts_from.date_time.gte`` (window start) keeps
@@ -40,7 +41,8 @@ def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, bo
     that start at or before it, so the pair matches every period overlapping the window.
     ``starts_from.date_time.lte`` and ``ends_at.date_time.gte`` compare their own field, which is
     already overlap-compatible. An open-ended period never ends. Under ``literal`` semantics every
-    filter compares its own field.
+    filter compares its own field. With ``open_ended="excluded"`` a null end fails every
+    comparison that reads the end (SQL's NULL semantics), so such filters drop open-ended periods.
     """
     zone = zone_or_none(timezone_id)
     assert zone is not None  # validated at registration
@@ -58,6 +60,7 @@ def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, bo
     type_set = set(type_ids) if type_ids is not None else None
     end_key = "end_excl" if boundary == "exclusive" else "end_incl"
     overlap = semantics == "overlap"
+    null_fails = open_ended == "excluded"
 
     def match(rec: dict[str, Any]) -> bool:
         if id_set is not None and rec["id"] not in id_set:
@@ -69,6 +72,8 @@ def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, bo
         start, end = rec["start"], rec[end_key]
         if sf_gte is not None:
             if overlap:
+                if end is None and null_fails:
+                    return False
                 if end is not None and end < sf_gte:
                     return False
             elif start < sf_gte:
@@ -81,7 +86,7 @@ def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, bo
                 return False
         if sf_lte is not None and start > sf_lte:
             return False
-        if ea_gte is not None and end is not None and end < ea_gte:
+        if ea_gte is not None and (end is None and null_fails or end is not None and end < ea_gte):
             return False
         if up_gte is not None and rec["updated_at"] < up_gte:
             return False
@@ -99,7 +104,8 @@ def list_periods(request: Request, principal: Principal = Depends(require(READ))
     page = read_page_request(request, "absence-periods", FILTERS, state.settings)
     boundary = state.settings.get("day_end_boundary")
     match = _matcher(page.filters, principal.timezone_id,
-                     state.settings.get("date_filter_semantics"), boundary)
+                     state.settings.get("date_filter_semantics"), boundary,
+                     state.settings.get("open_ended_in_filters"))
     records = sorted((r for r in state.store.iter_shared(principal.tenant, ABSENCE_PERIODS)
                       if match(r)), key=lambda r: r["seq"])
     chunk, next_after = take_page(records, page)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from sandboxes.common.harness import Harness, VendorAnswer, VendorHooks
-from sandboxes.personio import absence_periods, absence_types, admin, auth, persons, webhooks
+from sandboxes.personio import absence_periods, absence_types, admin, auth, breakdowns, persons, webhooks
 from sandboxes.personio.errors import install_error_handlers, v2_error_body
 from sandboxes.personio.ratelimit import RateLimitMiddleware, too_many_requests
 from sandboxes.personio.state import PersonioState
@@ -47,7 +47,7 @@ def create_app(data_dir: Path) -> ASGIApp:
                   openapi_url="/_sandbox/openapi.json", redoc_url=None)
     app.state.personio = state
     install_error_handlers(app)
-    for module in (auth, persons, absence_types, absence_periods, admin):
+    for module in (auth, persons, absence_types, absence_periods, breakdowns, admin):
         app.include_router(module.router)
     webhooks.install(app, state)  # /v2/webhooks, deliveries, /_sandbox/webhooks (issue #14)
     harness = Harness(_hooks(state))

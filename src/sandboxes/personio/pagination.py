@@ -85,6 +85,8 @@ def read_page_request(request: Request, group: str, filter_names: Iterable[str],
     filters: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         if key in names:
+            if not value.strip():  # Personio validates filter values; an empty one is no filter
+                raise ApiError(400, f"The filter {key} needs a value.")
             filters.setdefault(key, []).append(value)
     return PageRequest(group, limit, 0, filters)
 

@@ -27,6 +27,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # period overlapping it (the reference docs' wording); "literal": each filter compares its own
     # field.
     "date_filter_semantics": "overlap",
+    # An open-ended period (ends_at null) in filters that read the end (ends_at.*, and
+    # starts_from.date_time.gte under "overlap"): "never_ends" (matches like an end in the far
+    # future) or "excluded" (SQL's NULL comparison: never matches). Unknown (issue #10).
+    "open_ended_in_filters": "never_ends",
+    # /breakdowns: weekend days listed with value 0 ("zero") or left out ("omit"); unknown.
+    "breakdown_weekends": "zero",
     # Refuse (409) a period overlapping another non-rejected, non-cancelled period of the person.
     "reject_overlapping_periods": True,
     # Status for a token lacking the endpoint's scope: 401 was observed live on /v2/persons.
@@ -59,6 +65,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "day_end_boundary": ("exclusive", "inclusive"),
     "date_filter_semantics": ("overlap", "literal"),
+    "open_ended_in_filters": ("never_ends", "excluded"),
+    "breakdown_weekends": ("zero", "omit"),
     "missing_scope_status": (401, 403),
     "pagination_links": ("absolute", "relative"),
 }

@@ -563,3 +563,34 @@ def test_nearly_spent_workspace_limit_pauses_until_reset(aw: Awork) -> None:
     assert 1 <= pause <= 60  # until the workspace's minute starts over
     statuses = [r["status"] for r in aw.requests_to("^/api/v1/users/me$")]
     assert 429 not in statuses
+
+
+# -- /timeentries that ignores filterby or orderby (issue #10) --------------------------------------
+@pytest.mark.parametrize("position", ["honoured", "filter_ignored", "order_ignored", "ignored"])
+def test_what_timeentries_honours_is_found_out_and_the_safe_read_loses_nothing(aw: Awork, position: str) -> None:
+    from hq_sync.clients.awork import QueryIgnoredError, QuerySupport
+
+    anna, tw = aw.user_id("anna@acme.de"), aw.type_of_work()
+    web = aw.raw("POST", "/projects", {"name": "Web"})["id"]
+    old = aw.entries([aw.entry_body(anna, tw["id"], note="old", day="2026-01-05")])
+    time.sleep(1.05)
+    since = datetime.now(UTC).replace(microsecond=0)
+    created = aw.entries([aw.entry_body(anna, tw["id"], note=f"n{i}", projectId=web if i % 2 else None) for i in range(9)])
+    # The first-created of them changes last: in creation order it comes first, yet is the newest.
+    time.sleep(1.05)
+    edited = aw.raw("PUT", f"/timeentries/{created[0]['id']}", aw.entry_body(anna, tw["id"], note="edited"))
+    aw.admin.put(f"/tenants/{TENANT}/settings", {"time_entries_query": position})
+    client = aw.client()
+
+    support = client.time_entry_query_support()
+    assert support is QuerySupport(position)
+    wanted = {e["id"] for e in created}
+    if support is not QuerySupport.HONOURED:  # trusting the keyset read would fail loudly, not silently
+        with pytest.raises(QueryIgnoredError):
+            flatten(client.time_entries_updated_since(since, page_size=4))
+    got = flatten(client.time_entries_updated_since(since, support=support))
+    assert {e["id"] for e in got} == wanted and old[0]["id"] not in {e["id"] for e in got}
+    assert {e["note"] for e in got if e["id"] == edited["id"]} == {"edited"}
+    # Windows per project are right whatever the server did with the filter.
+    in_web = flatten(client.time_entries(between=(date(2026, 3, 2), date(2026, 3, 2)), project_id=web))
+    assert sorted(e["id"] for e in in_web) == sorted(e["id"] for e in created if e.get("projectId") == web)

@@ -108,8 +108,10 @@ def test_revoked_authorisation_fails_with_how_to_reauthorise(oauth_tenant, monke
             api_url=sb.url("awork") + "/api/v1", callback=approve)
     stored_connection("awork_oauthco", monkeypatch)
     sb.admin("awork").post(f"/tenants/{TENANT}/oauth/revoke", {})
-    with pytest.raises(AworkAuthorizationRevoked, match="python -m hq_sync.connect.awork"):
+    with pytest.raises(AworkAuthorizationRevoked, match="python -m hq_sync.connect.awork") as err:
         awork_client(engine).me()
+    assert f"--tenant {TENANT} " in str(err.value) and "<tenant>" not in str(err.value)  # the command to paste
+    assert "crash" in str(err.value)  # honest about the one window a client cannot close (docs/hq-to-awork.md)
 
     # Re-authorising replaces the stored chain.
     connect(conn_id="awork_oauthco", client_id=CLIENT_ID, client_secret=SECRET, redirect_uri=REDIRECT,

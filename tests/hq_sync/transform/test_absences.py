@@ -119,3 +119,19 @@ def test_day_unit_type_mapped_to_an_hour_based_hq_type_uses_local_day_bounds_in_
     result = plan(period("2026-03-02T00:00:00", "2026-03-03T00:00:00", type_id="trip"))
     assert result.body["Type"] == "CompanyAbsence"
     assert (result.body["Start"], result.body["End"]) == ("2026-03-01T23:00:00Z", "2026-03-02T23:00:00Z")
+
+
+@pytest.mark.parametrize("type_id", ["nope", ""])
+def test_an_unknown_type_names_the_type_the_period_and_the_person(type_id):
+    result = plan(period("2026-03-02T00:00:00", "2026-03-03T00:00:00", type_id=type_id))
+    assert isinstance(result, Quarantined) and result.reason == "unknown_absence_type"
+    assert "p1" in result.detail and "Anna.Berg@Agentur.de" in result.detail and "2026-03-02" in result.detail
+    assert ("'nope'" in result.detail) if type_id else ("no absence type" in result.detail)
+    assert "  " not in result.detail
+
+
+def test_the_day_end_reading_is_part_of_the_version_so_a_correction_rewrites_the_absence():
+    exclusive = plan(period("2026-03-02T00:00:00", "2026-03-04T00:00:00"))
+    inclusive = plan(period("2026-03-02T00:00:00", "2026-03-04T00:00:00"),
+                     AbsenceRules(mapping=RULES.mapping, sync_start=RULES.sync_start, day_end="inclusive"))
+    assert exclusive.body["End"] != inclusive.body["End"] and exclusive.version != inclusive.version

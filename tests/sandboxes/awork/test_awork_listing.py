@@ -162,3 +162,24 @@ def test_filters_on_other_lists(acme: AworkClient, entries: dict[str, Any]) -> N
     assert [p["name"] for p in resp.json()] == ["Website"]  # App's entries are not billable
     resp = acme.get("/users", params={"filterby": "lastName eq 'berater'"})
     assert [u["firstName"] for u in resp.json()] == ["Ben"]
+
+
+@pytest.mark.parametrize("position", ["honoured", "filter_ignored", "order_ignored", "ignored"])
+def test_time_entries_query_switch(aw: AworkSandbox, acme: AworkClient, entries: dict[str, Any], position: str) -> None:
+    """Issue #10: whether /timeentries honours filterby and orderby is unconfirmed."""
+    aw.admin.put("/tenants/acme/settings", {"time_entries_query": position})
+    created = [e["id"] for e in entries["entries"]]
+    resp = acme.request("GET", "/timeentries", params={"filterby": "duration gt 3000", "orderby": "duration desc"})
+    filtered = position in ("honoured", "order_ignored")
+    ordered = position in ("honoured", "filter_ignored")
+    expected = [e for e in created if not filtered or entries["entries"][created.index(e)]["duration"] > 3000]
+    assert ids(resp) == (list(reversed(expected)) if ordered else expected)
+    assert resp.headers["aw-totalitems"] == str(len(expected))
+    # Only the workspace-wide list is affected.
+    per_project = acme.request("GET", f"/projects/{entries['web']}/timeentries", params={"filterby": "duration gt 3000"})
+    assert len(ids(per_project)) == 0
+
+
+def test_years_before_1000_are_written_back_with_four_digits(acme: AworkClient) -> None:
+    project = make_project(acme, "Antik", startDate="0999-03-01T00:00:00Z")
+    assert project["startDate"] == "0999-03-01T00:00:00Z"

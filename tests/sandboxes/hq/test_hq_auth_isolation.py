@@ -72,7 +72,7 @@ def test_a_token_never_sees_or_changes_another_tenants_data(hq: HQ) -> None:
     assert globex.post(f"/v1/Projects({acme_project['Id']})/do.CreateReporting",
                        {"UserId": acme_user, "StartDate": "2025-02-03T08:00:00Z", "Duration": 60}).status_code == 404
     assert globex.post(f"/v1/Users({acme_user})/Absences",
-                       {"Type": "Vacation", "Start": "2025-05-05", "End": "2025-05-06"}).status_code == 404
+                       {"UserId": acme_user, "Type": "Vacation", "Start": "2025-05-05", "End": "2025-05-06"}).status_code == 404
     gina = globex.one("/v1/Users")["Id"]
     globex_project = globex.one("/v1/Projects")["Id"]
     resp = globex.post(f"/v1/Projects({globex_project})/do.CreateReporting",

@@ -133,10 +133,29 @@ def test_filter_on_company_types_like_hqs_readme(hq: HQ) -> None:
 
 
 def test_string_comparison_case_switch(hq: HQ) -> None:
-    assert hq.sync.values("/v1/Users", **{"$filter": "EMailWork eq 'bob@acme.example'"}) == []
-    hq.settings(string_compare="case_insensitive")
+    # Default: like SQL Server's default collation (HQ's likely behaviour), case-insensitive.
     assert len(hq.sync.values("/v1/Users", **{"$filter": "EMailWork eq 'bob@acme.example'"})) == 1
     assert len(hq.sync.values("/v1/Users", **{"$filter": "contains(EMailWork, 'ACME')"})) == 2
+    hq.settings(string_compare="case_sensitive")
+    assert hq.sync.values("/v1/Users", **{"$filter": "EMailWork eq 'bob@acme.example'"}) == []
+    assert hq.sync.values("/v1/Users", **{"$filter": "contains(EMailWork, 'ACME')"}) == []
+
+
+def test_server_paging_without_next_link_and_default_switches(hq: HQ) -> None:
+    hq.settings(server_page_size=2, next_link=False)
+    body = hq.sync.get("/v1/ProjectTasks", **{"$count": "true"}).json()
+    assert len(body["value"]) == 2 and body["@odata.count"] == 4 and "@odata.nextLink" not in body
+    hq.settings(honour_count=False)
+    assert "@odata.count" not in hq.sync.get("/v1/ProjectTasks", **{"$count": "true"}).json()
+
+    # Global defaults apply to tenants registered afterwards; their own settings win.
+    assert hq.admin.get("/settings")["string_compare"] == "case_insensitive"
+    hq.admin.put("/settings", {"string_compare": "case_sensitive", "server_page_size": 7})
+    hq.admin.post("/tenants", {"tenant": "later", "sync_token": "hq-later-sync", "settings": {"server_page_size": 9}})
+    later = hq.admin.get("/tenants/later")["settings"]
+    assert (later["string_compare"], later["server_page_size"]) == ("case_sensitive", 9)
+    with pytest.raises(AssertionError, match="400"):
+        hq.admin.put("/settings", {"string_compare": "sometimes"})
 
 
 def test_orderby_select_and_expand(hq: HQ) -> None:

@@ -130,7 +130,8 @@ class Form:
         if dt is None:
             self._error(name, f"The value '{value}' is not a valid date-time.")
             return None
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # isoformat pads years before 1000 to four digits (strftime's %Y does not on glibc).
+        return dt.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
     def array(self, name: str) -> list[Any] | None:
         value = self.raw(name)
