@@ -1,6 +1,7 @@
 """Tenant configuration (product.md D1)."""
 
 from hq_sync.config.tenants import (
+    BACKFILL_KINDS,
     DAG_ID_PREFIX,
     SOURCES,
     AuditSettings,
@@ -19,6 +20,7 @@ from hq_sync.config.tenants import (
 )
 
 __all__ = [
+    "BACKFILL_KINDS",
     "DAG_ID_PREFIX",
     "SOURCES",
     "AuditSettings",
