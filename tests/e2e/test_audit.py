@@ -8,6 +8,7 @@ someone else, not synced yet) never count as drift.
 from __future__ import annotations
 
 import json
+from time import sleep
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,17 @@ def tenant_file(folder=None, **audit) -> dict:
     if folder is not None:
         sources["timesheets"] = {"folder": str(folder)}
     return {"id": TENANT, "display_name": "ACME", "timezone": "Europe/Berlin", "audit": audit, "sources": sources}
+
+
+SOURCES_AFTER_H = 0.0001  # staging_max_age_hours that makes the audit read the sources (0.36 s)
+
+
+def read_the_sources(world, folder=None) -> None:
+    """Make the next audit read the sources, not staging: a tiny ``staging_max_age_hours``, waited
+    out. Staging written by a run less than that before the audit still counts as fresh (the
+    audit would then, by design, not see source changes made after that run)."""
+    world.write_tenant(tenant_file(folder, staging_max_age_hours=SOURCES_AFTER_H))
+    sleep(SOURCES_AFTER_H * 3600 * 1.5)
 
 
 def entry(user, task, days, start, hours, note):
@@ -192,7 +204,7 @@ def test_the_audit_finds_exactly_the_injected_drift(audited):
     assert explained(diffs) >= {("quarantine", "unknown_email"), ("billed_conflict", "billed_conflict")}
 
     # Reading the sources instead of staging (staging too old) finds the same drift, nothing more.
-    w.write_tenant(tenant_file(w.tmp / "sheets", staging_max_age_hours=0.0001))
+    read_the_sources(w, w.tmp / "sheets")
     w.run("audit", expect="failed")
     run, source_diffs = latest(w)
     sources = json.loads(run["sources"]) if isinstance(run["sources"], str) else run["sources"]
@@ -204,7 +216,7 @@ def test_changes_not_yet_synced_are_explained_and_the_export_opens(audited, tmp_
     w = audited
     w.awork.edit_entry("keep", duration=2 * 3600)  # changed in awork after the last run
     w.personio.patch(w.personio.find("keep")["id"], {"ends_at": {"date_time": f"{d(33).isoformat()}T00:00:00", "type": None}})
-    w.write_tenant(tenant_file(staging_max_age_hours=0.0001))  # read the sources, not staging
+    read_the_sources(w)  # staging does not know these changes yet
 
     from hq_sync.ops.audit import main
 
@@ -212,6 +224,8 @@ def test_changes_not_yet_synced_are_explained_and_the_export_opens(audited, tmp_
     assert main(["--tenant", TENANT, "--csv", str(csv_path), "--xlsx", str(xlsx_path)]) == 0
     run, diffs = latest(w)
     assert run["run_id"].startswith("cli__") and run["unexplained"] == 0
+    sources = json.loads(run["sources"]) if isinstance(run["sources"], str) else run["sources"]
+    assert {s: v["mode"] for s, v in sources.items()} == {"awork": "source", "personio": "source"}
     awaiting = diffs[diffs["explanation"] == "awaiting_sync"]
     assert set(awaiting["reason"]) == {"changed_after_last_run"} and len(set(awaiting["source_ref"])) == 2
 

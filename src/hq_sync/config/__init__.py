@@ -1,6 +1,7 @@
 """Tenant configuration (product.md D1)."""
 
 from hq_sync.config.tenants import (
+    BACKFILL_KINDS,
     DAG_ID_PREFIX,
     SOURCES,
     AuditSettings,
@@ -20,6 +21,7 @@ from hq_sync.config.tenants import (
 )
 
 __all__ = [
+    "BACKFILL_KINDS",
     "DAG_ID_PREFIX",
     "SOURCES",
     "AuditSettings",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -310,6 +310,17 @@ class TenantConfig(_Strict):
 def dag_id_for(source: str, tenant_id: str) -> str:
     """``personio_absences__<tenant>`` or ``awork_times__<tenant>``."""
     return f"{DAG_ID_PREFIX[source]}__{tenant_id}"
+
+
+def _read_by_date(source: str) -> bool:
+    """Whether ``source``'s settings are a ``SourceBase``: read on a schedule from its ``sync_start_date``."""
+    return any(isinstance(t, type) and issubclass(t, SourceBase) for t in get_args(Sources.model_fields[source].annotation))
+
+
+# The DAG kinds a backfill can replay (D2): the sources read by date, on a schedule, from their
+# ``sync_start_date``. The other kinds read the current state (hq_to_awork, audit) or run once per
+# offer or file (hq_offer, timesheets, timesheets_inbox): nothing to replay by date.
+BACKFILL_KINDS: tuple[str, ...] = tuple(s for s in SOURCES if s in DAG_ID_PREFIX and _read_by_date(s))
 
 
 @dataclass(frozen=True)

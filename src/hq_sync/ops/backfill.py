@@ -4,7 +4,8 @@
         [--max-active-runs 1] [--reprocess-behavior none|failed|completed] [--dry-run] [--no-wait] [--api]
 
 1. Reads the tenant file: the DAG id and, unless ``--from`` is given, the source's
-   ``sync_start_date``; ``--to`` defaults to today in the tenant's time zone.
+   ``sync_start_date``; ``--to`` defaults to today in the tenant's time zone. ``--source`` is one
+   of ``BACKFILL_KINDS`` (the sources read by date); other DAG kinds are refused with the reason.
 2. Checks the DAG over Airflow's REST API and **unpauses** it if it is paused (a paused DAG leaves
    backfill runs queued forever); ``--dry-run`` only says so.
 3. Creates the backfill with ``airflow backfill create`` (the Airflow CLI of this machine, which
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hq_sync.config import DAG_ID_PREFIX, TenantConfig, load_tenants
+from hq_sync.config import BACKFILL_KINDS, DAG_ID_PREFIX, TenantConfig, load_tenants
 from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError
 
 FINISHED = {"success", "failed"}
@@ -46,10 +47,25 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
 
 
+def _kind(value: str) -> str:
+    """A ``--source`` a backfill can replay (``BACKFILL_KINDS``); else a usage error that says why."""
+    if value in BACKFILL_KINDS:
+        return value
+    choices = ", ".join(BACKFILL_KINDS)
+    if value in DAG_ID_PREFIX:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} DAGs cannot be backfilled: they have no date range to replay (they read the current state, "
+            f"or run once per offer or file). Backfillable, from their sync_start_date: {choices}")
+    raise argparse.ArgumentTypeError(f"{value!r} is not a source; backfillable: {choices}")
+
+
 def resolve_range(tenant: TenantConfig, source: str, start: date | None, end: date | None) -> tuple[date, date]:
     cfg = tenant.source(source)
     if cfg is None:
         raise SystemExit(f"tenant {tenant.id} has no {source} source (include/tenants/{tenant.id}.yaml)")
+    if source not in tenant.enabled_sources():
+        raise SystemExit(f"tenant {tenant.id}: its {source} source (or the tenant) is disabled, so it has no DAG to "
+                         f"backfill (include/tenants/{tenant.id}.yaml)")
     start = start or cfg.sync_start_date
     end = end or datetime.now(ZoneInfo(tenant.timezone)).date()
     if start < cfg.sync_start_date:
@@ -137,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Backfill one tenant and source from its sync start date (or a range), then show progress.",
     )
     parser.add_argument("--tenant", required=True, help="tenant id (include/tenants/<id>.yaml)")
-    parser.add_argument("--source", required=True, choices=sorted(DAG_ID_PREFIX))
+    parser.add_argument("--source", required=True, type=_kind, metavar="{" + ",".join(BACKFILL_KINDS) + "}",
+                        help="the source whose DAG to backfill (the DAG kinds read by date from a sync start date)")
     parser.add_argument("--from", dest="start", type=_date, help="first date (default: the sync start date)")
     parser.add_argument("--to", dest="end", type=_date, help="last date, inclusive (default: today in the tenant's zone)")
     parser.add_argument("--max-active-runs", type=int, default=1,
