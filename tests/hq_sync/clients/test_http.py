@@ -262,7 +262,8 @@ def test_a_401_re_authenticates_once_and_retries_with_the_new_credentials(server
 
 
 def test_a_second_401_fails_without_another_try_and_says_why(server) -> None:
-    server.always(None, "^/thing$", Reply(401, {"error": "invalid_token", "error_description": "token revoked"}))
+    revoked = Reply(401, {"error": "invalid_token", "error_description": "token revoked"})
+    server.on(None, "^/thing$", revoked, revoked)  # a third try would succeed: there must be none
     client = ReauthClient(server.url, retry=FAST)
     with pytest.raises(AuthError, match=r"^acme GET /thing -> 401: .*token revoked") as err:
         client.request("GET", "/thing")
