@@ -235,6 +235,8 @@ class HttpClient:
                 continue
             body = _body(resp)
             message = f"{self.vendor} {method} {shown} -> {status}: {_summarize(body)}"
+            if status == 401 and reauthenticated:
+                message += " (refused again after re-authenticating: revoked credentials or a missing permission)"
             if status == 404:
                 raise NotFoundError(message, status=status, body=body, method=method, url=url)
             if status in (401, 403):

@@ -38,7 +38,7 @@ FAILURES: dict[str, Answer] = {
     "502": Reply(502, None),
     "503": Reply(503, {"error": "maintenance"}),
     "504": Reply(504, None),
-    "timeout": Hang(2.0),  # longer than the 0.3 s read timeout
+    "timeout": Hang(2.0),  # longer than the 0.2 s read timeout
     "dropped": Close(),  # the request arrived; the connection closes without an answer
     "cut-body": CutBody(),  # status and headers arrive, the body is cut off
 }
@@ -200,7 +200,7 @@ def test_the_read_timeout_is_the_policys(server) -> None:
     started = time.monotonic()
     with pytest.raises(TransientError, match="ReadTimeout after 2 attempts"):
         client.request("GET", "/thing")
-    assert 0.4 <= time.monotonic() - started < 1.5  # two attempts of 0.2 s, not the hang's 5 s
+    assert 0.4 <= time.monotonic() - started < 3.0  # two attempts of 0.2 s, not the hang's 5 s each
 
 
 # -- back-off ----------------------------------------------------------------------------------------
@@ -265,7 +265,8 @@ def test_a_second_401_fails_without_another_try_and_says_why(server) -> None:
     revoked = Reply(401, {"error": "invalid_token", "error_description": "token revoked"})
     server.on(None, "^/thing$", revoked, revoked)  # a third try would succeed: there must be none
     client = ReauthClient(server.url, retry=FAST)
-    with pytest.raises(AuthError, match=r"^acme GET /thing -> 401: .*token revoked") as err:
+    with pytest.raises(AuthError, match=r"^acme GET /thing -> 401: .*'token revoked'\} \(refused again after "
+                                        r"re-authenticating: revoked credentials or a missing permission\)$") as err:
         client.request("GET", "/thing")
     assert not isinstance(err.value, TransientError) and err.value.status == 401
     assert len(server.requests(path="^/thing")) == 2 and client.reauthentications == 1
@@ -274,7 +275,7 @@ def test_a_second_401_fails_without_another_try_and_says_why(server) -> None:
 def test_a_401_that_re_authenticating_cannot_fix_fails_at_once(server) -> None:
     server.always(None, "^/thing$", Reply(401, {"error": "invalid_token"}))
     client = client_for(server)  # no credentials to renew (a static token)
-    with pytest.raises(AuthError, match="401"):
+    with pytest.raises(AuthError, match=r"^api GET /thing -> 401: \{'error': 'invalid_token'\}$"):  # nothing about re-authenticating
         client.request("GET", "/thing")
     assert len(server.requests(path="^/thing")) == 1
 
@@ -325,7 +326,7 @@ def test_a_write_refused_while_the_server_restarts_is_sent_once_it_is_up() -> No
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_a_connect_timeout_is_retried_for_every_method(method) -> None:
     with NotAccepting() as target:
-        client = HttpClient(target.url, retry=replace(FAST, attempts=2, timeout=(0.2, 0.3)))
+        client = HttpClient(target.url, retry=replace(FAST, attempts=2, timeout=(0.15, 0.3)))
         with pytest.raises(TransientError, match=f"^api {method} /thing: ConnectTimeout after 2 attempts$"):
             client.request(method, "/thing", json={})
     assert client.requests_sent == 2
