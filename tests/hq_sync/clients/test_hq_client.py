@@ -366,3 +366,53 @@ def test_the_token_endpoint_sits_next_to_the_api() -> None:
     assert hq_root("https://api.hellohq.io/v1/") == "https://api.hellohq.io"
     assert hq_token_url("http://127.0.0.1:8302/v1") == "http://127.0.0.1:8302/Token"
     assert hq_token_url("http://127.0.0.1:8302") == "http://127.0.0.1:8302/Token"
+
+
+def test_reportings_round_trip_and_billing_is_read_from_invoices(fresh_sandboxes) -> None:
+    url = fresh_sandboxes.url("hq")
+    seed_tenant(url, "booked", {
+        "sync_token": "hq-booked-sync",
+        "users": [{"name": "Bob Meier", "email": "bob@booked.example"}],
+        "companies": [{"name": "Kunde GmbH"}],
+        "project_templates": [{"name": "Kundenprojekt"}],
+        "projects": [{"name": "Relaunch", "company": "Kunde GmbH", "start": "2026-01-01"}],
+        "reportings": [
+            {"email": "bob@booked.example", "project": "Relaunch", "start": "2026-03-02T09:00:00", "hours": 2, "note": "billed",
+             "billed": True},
+            {"email": "bob@booked.example", "project": "Relaunch", "start": "2026-03-03T09:00:00", "hours": 1, "note": "open",
+             "billed": False},
+        ],
+    })
+    client = HqClient(url + "/v1", "hq-booked-sync")
+    user_id = int(client.users()[0]["Id"])
+    project_id = int(client.projects()[0]["Id"])
+    created = client.create_reporting(project_id, {"UserId": user_id, "StartDate": "2026-03-04T10:00:00", "Duration": 1800,
+                                                   "Description": "from awork"})
+    mine = {r["Id"]: r for r in client.user_reportings(user_id)}
+    assert len(mine) == 3 and mine[created["Id"]]["Duration"] == 1800
+    assert {r["Id"] for r in client.project_reportings(project_id)} == set(mine)
+    billed = {r["Id"] for r in mine.values() if r["Note"] == "billed"}
+    assert len(billed) == 1 and client.billed_reporting_ids() == billed
+
+    updated = client.update_reporting(mine[created["Id"]], {"Duration": 3600})
+    assert updated["Duration"] == 3600 and updated["Note"] == "from awork"  # PUT replaces: the rest was sent as read
+    assert client.delete_reporting(user_id, created["Id"]) is True
+    assert client.delete_reporting(user_id, created["Id"]) is False and client.reporting(user_id, created["Id"]) is None
+
+
+def test_a_users_absences_in_a_window(fresh_sandboxes) -> None:
+    from datetime import date
+
+    url = fresh_sandboxes.url("hq")
+    seed_tenant(url, "away", {"sync_token": "hq-away-sync", "users": [{"name": "Bob Meier", "email": "bob@away.example"}]})
+    client = HqClient(url + "/v1", "hq-away-sync")
+    user_id = client.users()[0]["Id"]
+    # End is exclusive in HQ (one day is D to D+1)
+    for start, end in (("2026-06-01", "2026-06-06"), ("2026-07-01", "2026-07-04"), ("2026-09-01", "2026-09-02")):
+        created = client.create_absence(user_id, {"Type": "Vacation", "Start": f"{start}T00:00:00", "End": f"{end}T00:00:00",
+                                                  "IsApproved": True})
+        assert created["UserId"] == user_id
+    assert len(client.absences(user_id)) == 3
+    july = client.absences(user_id, start=date(2026, 6, 20), end=date(2026, 8, 1))
+    assert [a["Start"][:10] for a in july] == ["2026-07-01"]
+    assert client.delete_absence(user_id, july[0]["Id"]) is True and len(client.absences(user_id)) == 2
