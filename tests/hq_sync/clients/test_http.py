@@ -309,7 +309,7 @@ def test_a_refused_connection_is_retried_for_every_method(method) -> None:
 
 def test_a_write_refused_while_the_server_restarts_is_sent_once_it_is_up() -> None:
     port = refusing_port()
-    client = HttpClient(f"http://127.0.0.1:{port}", retry=replace(FAST, attempts=50, base_delay=0.02, max_delay=0.02))
+    client = HttpClient(f"http://127.0.0.1:{port}", retry=replace(FAST, attempts=200, base_delay=0.02, max_delay=0.02))
     later: list[ScriptedServer] = []  # binding the port is what makes connecting succeed: do it later
     timer = threading.Timer(0.2, lambda: later.append(ScriptedServer(port=port).start()))
     timer.start()
