@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 if TYPE_CHECKING:
     from hq_sync.clients.budget import Budget
@@ -191,10 +192,7 @@ class HttpClient:
                     timeout=self.retry.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                never_sent = isinstance(exc, requests.ConnectTimeout) or (
-                    isinstance(exc, requests.ConnectionError)
-                    and "NewConnectionError" in repr(exc)
-                )
+                never_sent = _never_sent(exc)
                 kind = type(exc).__name__
                 if not (safe or never_sent):
                     raise AmbiguousWriteError(
@@ -237,6 +235,8 @@ class HttpClient:
                 continue
             body = _body(resp)
             message = f"{self.vendor} {method} {shown} -> {status}: {_summarize(body)}"
+            if status == 401 and reauthenticated:
+                message += " (refused again after re-authenticating: revoked credentials or a missing permission)"
             if status == 404:
                 raise NotFoundError(message, status=status, body=body, method=method, url=url)
             if status in (401, 403):
@@ -245,6 +245,28 @@ class HttpClient:
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params).json()
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether a failed attempt certainly never reached the server: connecting timed out, or the
+    connection could not be opened at all (refused, unreachable, unknown host: urllib3's
+    ``NewConnectionError``, found by type in the chain requests wraps it in)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        cause = todo.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError):
+            return True
+        if isinstance(cause, BaseException):
+            todo += [getattr(cause, "reason", None), cause.__cause__, *cause.args]
+    return False
 
 
 def _summarize(body: Any, limit: int = 300) -> str:

@@ -594,3 +594,46 @@ def test_what_timeentries_honours_is_found_out_and_the_safe_read_loses_nothing(a
     # Windows per project are right whatever the server did with the filter.
     in_web = flatten(client.time_entries(between=(date(2026, 3, 2), date(2026, 3, 2)), project_id=web))
     assert sorted(e["id"] for e in in_web) == sorted(e["id"] for e in created if e.get("projectId") == web)
+
+
+# -- awork's rate-limit headers, against the scripted loopback server (issue #13) ----------------------
+@pytest.fixture
+def loop():
+    from .loopback import ScriptedServer
+
+    with ScriptedServer() as srv:
+        yield srv
+
+
+def _loop_client(loop, clock: FakeClock) -> AworkClient:
+    return AworkClient(loop.url + "/api/v1", API_KEY, requests_per_minute=None, requests_per_second=None, clock=clock,
+                       sleep=clock.sleep, retry=RetryPolicy(attempts=3, base_delay=0.5, max_delay=30.0, timeout=(1.0, 5.0)))
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "low", "high"),
+    [
+        (429, {"ratelimit-reset": "12"}, 12.0, 12.0),  # awork's 429: wait for the window to start over
+        (429, {"Retry-After": "3", "ratelimit-reset": "12"}, 3.0, 3.0),  # an explicit Retry-After wins
+        (503, {"ratelimit-reset": "50"}, 0.25, 0.5),  # a 5xx's reset is the window's, not a hint: back-off
+    ],
+)
+def test_a_retry_waits_as_awork_says(loop, status, headers, low, high) -> None:
+    from .loopback import Reply
+
+    loop.on("GET", "^/api/v1/users$", Reply(status, None, headers), Reply(200, []))
+    clock = FakeClock()
+    _loop_client(loop, clock).request("GET", "users")
+    assert len(clock.sleeps) == 1 and low <= clock.sleeps[0] <= high
+    assert len(loop.requests("GET", "^/api/v1/users$")) == 2
+
+
+@pytest.mark.parametrize(("remaining", "reset", "wait"), [("1", "7", 7.0), ("5", "500", 61.0), ("6", "7", None)])
+def test_a_nearly_spent_window_pauses_before_the_next_request(loop, remaining, reset, wait) -> None:
+    from .loopback import Reply
+
+    loop.on("GET", "^/api/v1/users$", Reply(200, [], {"ratelimit-limit": "100", "ratelimit-remaining": remaining,
+                                                      "ratelimit-reset": reset}))
+    clock = FakeClock()
+    _loop_client(loop, clock).request("GET", "users")
+    assert clock.sleeps == ([] if wait is None else [wait])  # 5 % of 100 are left to the others

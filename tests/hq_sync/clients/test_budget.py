@@ -121,3 +121,54 @@ def test_every_attempt_spends_the_clients_budget(fresh_sandboxes):
     except Exception:  # noqa: BLE001 - the token may be unknown; the attempts are what counts
         pass
     assert len(budget._sent) == client.requests_sent >= 3
+
+
+class FakeClock:
+    """The budget's clock and sleep: sleeping advances the clock and records the wait."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_the_minute_window_slides_and_old_requests_leave_it():
+    clock = FakeClock()
+    budget = SlidingWindowBudget(per_minute=3, per_second=None, clock=clock, sleep=clock.sleep)
+    for step in (0.0, 10.0, 20.0):
+        clock.now += step
+        assert budget.acquire() == 0.0
+    clock.now += 5.0  # t = 35: the fourth request must wait until the first leaves the window (t = 60)
+    assert budget.acquire() == pytest.approx(25.0)
+    assert clock.waits == [pytest.approx(25.0)] and budget.waited == pytest.approx(25.0)
+    clock.now += 60.0  # everything older than a minute is forgotten: no wait
+    assert budget.acquire() == 0.0 and len(budget._sent) == 1
+
+
+def test_both_windows_hold_and_the_longer_wait_wins():
+    clock = FakeClock()
+    budget = SlidingWindowBudget(per_minute=4, per_second=2, clock=clock, sleep=clock.sleep)
+    waits = [budget.acquire() for _ in range(5)]
+    # 2 per second: the 3rd waits a second; 4 per minute: the 5th waits for the 1st to be a minute old.
+    assert waits == [0.0, 0.0, pytest.approx(1.0), 0.0, pytest.approx(59.0)]
+    stamps = list(budget._sent)
+    assert max_in_window(stamps, 1.0) <= 2 and max_in_window(stamps, 60.0) <= 4
+
+
+@pytest.mark.parametrize(("per_minute", "per_second"), [(0, None), (None, 0), (-1, 5)])
+def test_a_budget_of_less_than_one_request_is_refused(per_minute, per_second):
+    with pytest.raises(ValueError, match="at least 1"):
+        SlidingWindowBudget(per_minute, per_second)
+
+
+def test_no_limits_never_wait():
+    clock = FakeClock()
+    budget = SlidingWindowBudget(None, None, clock=clock, sleep=clock.sleep)
+    assert sum(budget.acquire() for _ in range(1000)) == 0.0 and clock.waits == []
+    assert repr(budget) == "SlidingWindowBudget(per_minute=None, per_second=None)"
