@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
 from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens, TokenStore
@@ -172,7 +172,8 @@ class HqClient(HttpClient):
             count = body.get("@odata.count")
             next_link = body.get("@odata.nextLink")
             if next_link and values:
-                url = self.url(next_link) if not str(next_link).startswith(("http://", "https://")) else str(next_link)
+                # Absolute, host-relative (/v1/Users?...) or relative to the service root (Users?...).
+                url = urljoin(self.base_url.rstrip("/") + "/", str(next_link))
                 if urlsplit(url).netloc != own_host:
                     raise ClientError(f"hq: next page on a foreign host ({urlsplit(url).netloc}); refusing to follow")
                 query = None
