@@ -28,7 +28,7 @@ from hq_sync.clients.http import (
     _never_sent,
 )
 
-from .loopback import Answer, Close, CutBody, Hang, NotAccepting, Reply, ScriptedServer, refusing_port
+from .loopback import Answer, Close, CutBody, Hang, NotAccepting, Reply, ScriptedServer, Sleeps, refusing_port
 
 # Three attempts, back-off of a few milliseconds, a 0.3 s read timeout.
 FAST = RetryPolicy(attempts=3, base_delay=0.002, max_delay=0.05, timeout=(0.5, 0.3))
@@ -38,22 +38,10 @@ FAILURES: dict[str, Answer] = {
     "502": Reply(502, None),
     "503": Reply(503, {"error": "maintenance"}),
     "504": Reply(504, None),
-    "timeout": Hang(2.0),  # longer than the 0.2 s read timeout
+    "timeout": Hang(2.0),  # longer than the 0.3 s read timeout
     "dropped": Close(),  # the request arrived; the connection closes without an answer
     "cut-body": CutBody(),  # status and headers arrive, the body is cut off
 }
-
-
-class Sleeps:
-    """The client's ``sleep``: records each wait, sleeps at most ``cap`` seconds of it."""
-
-    def __init__(self, cap: float = 0.0) -> None:
-        self.cap = cap
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        time.sleep(min(seconds, self.cap))
 
 
 class ReauthClient(HttpClient):
