@@ -201,6 +201,18 @@ class ScriptedServer:
         self.stop()
 
 
+class Sleeps:
+    """The client's ``sleep``: records each wait, sleeps at most ``cap`` seconds of it."""
+
+    def __init__(self, cap: float = 0.0) -> None:
+        self.cap = cap
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        time.sleep(min(seconds, self.cap))
+
+
 def refusing_port() -> int:
     """A loopback port nothing listens on: connecting is refused at once."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -28,32 +28,22 @@ from hq_sync.clients.http import (
     _never_sent,
 )
 
-from .loopback import Answer, Close, CutBody, Hang, NotAccepting, Reply, ScriptedServer, refusing_port
+from .loopback import Answer, Close, CutBody, Hang, NotAccepting, Reply, ScriptedServer, Sleeps, refusing_port
 
-# Three attempts, back-off of a few milliseconds, a 0.3 s read timeout.
-FAST = RetryPolicy(attempts=3, base_delay=0.002, max_delay=0.05, timeout=(0.5, 0.3))
+# Three attempts, back-off of a few milliseconds; a read timeout generous enough for a loaded
+# machine, and a short one where a test waits for it to expire (a hanging server).
+FAST = RetryPolicy(attempts=3, base_delay=0.002, max_delay=0.05, timeout=(0.5, 2.0))
+SHORT_READ = replace(FAST, timeout=(0.5, 0.3))
 
 FAILURES: dict[str, Answer] = {
     "500": Reply(500, {"error": "boom"}),
     "502": Reply(502, None),
     "503": Reply(503, {"error": "maintenance"}),
     "504": Reply(504, None),
-    "timeout": Hang(2.0),  # longer than the 0.2 s read timeout
+    "timeout": Hang(2.0),  # longer than the 0.3 s read timeout of SHORT_READ
     "dropped": Close(),  # the request arrived; the connection closes without an answer
     "cut-body": CutBody(),  # status and headers arrive, the body is cut off
 }
-
-
-class Sleeps:
-    """The client's ``sleep``: records each wait, sleeps at most ``cap`` seconds of it."""
-
-    def __init__(self, cap: float = 0.0) -> None:
-        self.cap = cap
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        time.sleep(min(seconds, self.cap))
 
 
 class ReauthClient(HttpClient):
@@ -86,6 +76,10 @@ def client_for(server: ScriptedServer, retry: RetryPolicy = FAST, **kwargs) -> H
     return HttpClient(server.url, retry=retry, **kwargs)
 
 
+def policy_for(answer: Answer) -> RetryPolicy:
+    return SHORT_READ if isinstance(answer, Hang) else FAST
+
+
 def methods(server: ScriptedServer) -> list[str]:
     return [s.method for s in server.requests(path="^/thing")]
 
@@ -95,7 +89,7 @@ def methods(server: ScriptedServer) -> list[str]:
 @pytest.mark.parametrize(("method", "idempotent"), [("GET", None), ("PUT", None), ("DELETE", None), ("POST", True)])
 def test_an_idempotent_request_is_retried_after_a_transient_failure(server, method, idempotent, failure) -> None:
     server.on(None, "^/thing$", FAILURES[failure])  # then 200
-    client = client_for(server)
+    client = client_for(server, policy_for(FAILURES[failure]))
     resp = client.request(method, "/thing", json={"a": 1}, idempotent=idempotent)
     assert resp.status_code == 200 and resp.json() == {"ok": True}
     assert methods(server) == [method, method]
@@ -106,7 +100,7 @@ def test_an_idempotent_request_is_retried_after_a_transient_failure(server, meth
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_a_write_whose_outcome_is_unknown_is_ambiguous_and_never_repeated(server, method, failure) -> None:
     server.on(None, "^/thing$", FAILURES[failure])
-    client = client_for(server)
+    client = client_for(server, policy_for(FAILURES[failure]))
     with pytest.raises(AmbiguousWriteError, match=f"^api {method} /thing.*the write may or may not have happened") as err:
         client.request(method, "/thing", json={"amount": 1})
     assert methods(server) == [method]  # sent once: a blind retry could book it twice
@@ -138,7 +132,7 @@ def test_429_is_retried_for_every_method_because_nothing_was_performed(server, m
 )
 def test_a_failure_that_persists_gives_up_after_the_policys_attempts(server, method, answer, message) -> None:
     server.always(None, "^/thing$", answer)
-    client = client_for(server)
+    client = client_for(server, policy_for(answer))
     with pytest.raises(TransientError, match=message):
         client.request(method, "/thing")
     assert methods(server) == [method] * 3 and client.requests_sent == 3
@@ -228,7 +222,7 @@ def test_the_wait_is_what_retry_after_says_within_bounds(server, retry_after, ex
 def test_without_retry_after_the_back_off_doubles_with_jitter_up_to_max_delay(server) -> None:
     server.always("GET", "^/thing$", Reply(500))
     sleeps = Sleeps()
-    client = client_for(server, RetryPolicy(attempts=6, base_delay=1.0, max_delay=3.0, timeout=(0.5, 0.3)), sleep=sleeps)
+    client = client_for(server, RetryPolicy(attempts=6, base_delay=1.0, max_delay=3.0, timeout=(0.5, 2.0)), sleep=sleeps)
     with pytest.raises(TransientError):
         client.request("GET", "/thing")
     ceilings = [1.0, 2.0, 3.0, 3.0, 3.0]  # base × 2^(n-1), at most max_delay; jitter takes 50-100 % of it
@@ -247,7 +241,7 @@ def test_an_unreadable_retry_after_falls_back_to_the_back_off(server) -> None:
 def test_connection_failures_back_off_too(server) -> None:
     server.on(None, "^/thing$", Close(), Close())
     sleeps = Sleeps()
-    client_for(server, RetryPolicy(attempts=3, base_delay=1.0, max_delay=3.0, timeout=(0.5, 0.3)), sleep=sleeps).request("GET", "/thing")
+    client_for(server, RetryPolicy(attempts=3, base_delay=1.0, max_delay=3.0, timeout=(0.5, 2.0)), sleep=sleeps).request("GET", "/thing")
     assert len(sleeps.waits) == 2 and 0.5 <= sleeps.waits[0] <= 1.0 and 1.0 <= sleeps.waits[1] <= 2.0
 
 

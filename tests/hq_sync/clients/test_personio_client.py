@@ -5,7 +5,6 @@ endpoint that fails, exact rate-limit headers)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -16,23 +15,11 @@ from hq_sync.clients.personio import PersonioClient, PersonioCredentials, format
 from sandboxes.personio.seed import seed_tenant
 from sandboxes.testing import SandboxServers
 
-from .loopback import Reply, ScriptedServer
+from .loopback import Reply, ScriptedServer, Sleeps
 
 FAST = RetryPolicy(attempts=3, base_delay=0.002, max_delay=0.05, timeout=(0.5, 2.0))
 CREDS = PersonioCredentials("pc-acme", "pc-secret", app_id="HQ_SYNC_TEST")
 PERSONS = 23
-
-
-class Sleeps:
-    """The client's ``sleep``: records each wait, sleeps at most ``cap`` seconds of it."""
-
-    def __init__(self, cap: float = 0.0) -> None:
-        self.cap = cap
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        time.sleep(min(seconds, self.cap))
 
 
 # -- against the sandbox -------------------------------------------------------------------------------
