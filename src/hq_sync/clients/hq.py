@@ -163,9 +163,16 @@ class HqClient(HttpClient):
         own_host = urlsplit(self.base_url).netloc
         url, query = path, dict(params)
         seen = 0
+        previous: list[Any] | None = None
         while True:
             body = self.request("GET", url, params=query).json()
             values = list(body.get("value") or [])
+            if query is not None and query.get("$skip") and values and _ids(values) == previous:
+                # The server answered the page we already had: it ignores $skip. Reading on would
+                # loop for ever; stopping would silently miss records.
+                raise ClientError(f"hq: {path} answered the same page again for $skip={query['$skip']} "
+                                  "(the server ignores $skip and sent no @odata.nextLink); refusing to read on")
+            previous = _ids(values)
             if values:
                 yield values
             seen += len(values)
@@ -358,3 +365,8 @@ class HqClient(HttpClient):
         found = [q for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
                  if str(q.get("Number") or "").strip().casefold() == wanted]
         return found[0] if found else None
+
+
+def _ids(values: list[dict[str, Any]]) -> list[Any]:
+    """The entities' ids (or the entities themselves when they carry none): a page's identity."""
+    return [v.get("Id", v) if isinstance(v, dict) else v for v in values]
