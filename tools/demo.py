@@ -50,6 +50,7 @@ def airflow_env() -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",  # the Test button of the hq, awork and personio connections
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{LOGIN[0]}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(AIRFLOW_HOME / "passwords.json"),
         AIRFLOW__API__PORT=str(AIRFLOW_PORT),
@@ -152,19 +153,19 @@ def connection_specs(credentials: dict[str, object]) -> list[dict[str, object]]:
         specs += [
             {
                 "conn_id": tenant.connection_id("hq"),
-                "conn_type": "http",
+                "conn_type": "hq",  # hq-sync's connection type (form fields, Test button)
                 "host": f"http://127.0.0.1:{DEFAULT_PORTS['hq']}/v1",
                 "password": creds["hq_sync_token"],  # type: ignore[index]
             },
             {
                 "conn_id": tenant.connection_id("awork"),
-                "conn_type": "http",
+                "conn_type": "awork",  # hq-sync's connection type (form fields, Test button)
                 "host": f"http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1",
                 "password": creds["awork_api_key"],  # type: ignore[index]
             },
             {
                 "conn_id": tenant.connection_id("personio"),
-                "conn_type": "http",
+                "conn_type": "personio",  # hq-sync's connection type (form fields, Test button)
                 "host": f"http://127.0.0.1:{DEFAULT_PORTS['personio']}",
                 "login": creds["personio_client_id"],  # type: ignore[index]
                 "password": creds["personio_client_secret"],  # type: ignore[index]

@@ -223,6 +223,7 @@ def make_world(root: Path) -> World:
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",  # the Test button of hq-sync's connection types
         AIRFLOW_CONN_HQ_ACME=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
         AIRFLOW_CONN_HQ_DELTA=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
         AIRFLOW_CONN_HQ_ECHO=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),

@@ -66,8 +66,10 @@ class AirflowConnectionStore:
     by the awork and the HQ connect commands)."""
 
     def __init__(self, conn_id: str, api_url: str, client_id: str, client_secret: str, redirect_uri: str,
-                 description: str = "awork OAuth (hq_sync.connect.awork); the refresh token rotates in staging") -> None:
+                 description: str = "awork OAuth (hq_sync.connect.awork); the refresh token rotates in staging",
+                 conn_type: str = "awork") -> None:
         self.conn_id = conn_id
+        self.conn_type = conn_type  # the connection type of the Airflow UI (hq_sync.airflow.provider)
         self.api_url = api_url
         self.client_id = client_id
         self._secret = client_secret
@@ -98,7 +100,7 @@ class AirflowConnectionStore:
                 session.delete(existing)
                 session.flush()
             session.add(Connection(
-                conn_id=self.conn_id, conn_type="http", host=self.api_url, login=self.client_id,
+                conn_id=self.conn_id, conn_type=self.conn_type, host=self.api_url, login=self.client_id,
                 password=self._secret, extra=json.dumps(extra), description=self.description,
             ))
 

@@ -73,7 +73,8 @@ def connect(
     if not app_secret:
         raise ConnectError(f"no AppSecret: set {SECRET_ENV} or type it at the prompt")
     store = store or AirflowConnectionStore(conn_id, api_url, app_id, app_secret, redirect_uri,
-                                            description="HQ OAuth (hq_sync.connect.hq); the refresh token rotates in staging")
+                                            description="HQ OAuth (hq_sync.connect.hq); the refresh token rotates in staging",
+                                            conn_type="hq")
     state = secrets.token_urlsafe(16)
     endpoint = TokenEndpoint(hq_token_url(api_url), app_id, app_secret, vendor="hq",
                              reauthorise="start the authorisation again")
