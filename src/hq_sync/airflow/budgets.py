@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import threading
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +29,7 @@ from urllib.parse import quote
 from hq_sync.clients.awork import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_REQUESTS_PER_SECOND
 from hq_sync.clients.budget import Budget, RedisRequestBudget, SlidingWindowBudget
 from hq_sync.connection_extras import parse_extras
+from hq_sync.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def account_of(vendor: str, conn: Any, base_url: str) -> str:
 
 def _redis_settings() -> tuple[str, str] | None:
     """(URL, key prefix) of the budgets' Redis, or None when none is configured."""
-    url = os.environ.get(REDIS_URL_ENV)
-    prefix = os.environ.get(REDIS_PREFIX_ENV)
+    env = settings()
+    url, prefix = env.redis_url, env.redis_prefix  # $HQ_SYNC_REDIS_URL, $HQ_SYNC_REDIS_PREFIX
     if url:
         return url, prefix or DEFAULT_PREFIX
     from airflow.sdk import BaseHook

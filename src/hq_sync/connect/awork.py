@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from hq_sync.clients.awork import (
     token_url_for,
 )
 from hq_sync.clients.http import ApiError
+from hq_sync.settings import settings
 
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{6,}$")
 SECRET_ENV = "HQ_SYNC_AWORK_CLIENT_SECRET"
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tenant = load_tenant(args.tenant)
         conn_id = tenant.connection_id("awork")
-        secret = os.environ.get(SECRET_ENV) or getpass.getpass("awork client secret (hidden): ")
+        secret = settings().awork_client_secret or getpass.getpass("awork client secret (hidden): ")  # $HQ_SYNC_AWORK_CLIENT_SECRET
         summary = connect(
             conn_id=conn_id,
             client_id=args.client_id,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import secrets
 import sys
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from hq_sync.clients.hq import OAUTH_SCOPE, hq_root, hq_token_url
 from hq_sync.clients.http import ApiError, AuthError
 from hq_sync.clients.oauth import InvalidGrant, TokenEndpoint, TokenGrant, code_from_callback
 from hq_sync.connect.awork import AirflowConnectionStore, ConnectError, validate_redirect_uri
+from hq_sync.settings import settings
 
 HQ_API_URL = "https://api.hellohq.io/v1"
 SECRET_ENV = "HQ_SYNC_HQ_APP_SECRET"
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         tenant = load_tenant(args.tenant)
-        secret = os.environ.get(SECRET_ENV) or getpass.getpass("HQ AppSecret (hidden): ")
+        secret = settings().hq_app_secret or getpass.getpass("HQ AppSecret (hidden): ")  # $HQ_SYNC_HQ_APP_SECRET
         summary = connect(
             conn_id=tenant.connection_id("hq"),
             app_id=args.app_id,

@@ -270,8 +270,10 @@ def vendor_client(tenant: TenantConfig, source: str, conn: Any) -> Any:
 def receiver_base(explicit: str | None) -> str:
     if explicit:
         return explicit.rstrip("/")
-    if os.environ.get(BASE_URL_ENV):
-        return os.environ[BASE_URL_ENV].rstrip("/")
+    from hq_sync.settings import settings
+
+    if settings().webhook_base_url:  # $HQ_SYNC_WEBHOOK_BASE_URL
+        return str(settings().webhook_base_url).rstrip("/")
     from airflow.configuration import conf
 
     configured = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
