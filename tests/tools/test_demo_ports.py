@@ -33,7 +33,7 @@ def test_start_refuses_when_a_demo_port_is_taken(tmp_path):
     assert result.returncode != 0
     assert f"port {taken} (personio sandbox, DEMO_PERSONIO_PORT): something is listening on it" in result.stderr
     assert "refusing to start" in result.stderr
-    assert "UTC" in result.stdout and "takes about" in result.stdout  # timestamps and the expected duration
+    assert "UTC" in result.stdout and "this takes" in result.stdout  # timestamps and the expected duration
     # Nothing was started or reset: no sandbox data, no Airflow home.
     assert not (tmp_path / ".data" / "sandboxes").exists()
     assert not (tmp_path / ".airflow").exists()
