@@ -10,13 +10,15 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Reinstall when the pins change. The constraints file is our own `pip freeze` of a green run
-# (the official Airflow constraints URL is not reachable from here).
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+# Reinstall when the pins change. The constraints files are our own `pip freeze` of a green run
+# (the official Airflow constraints URL is not reachable from here): constraints.txt holds the
+# runtime set (what the production image installs), constraints-test.txt what the tests add.
+# The venv gets both, the product (hq_sync) and the sandboxes (a separate distribution).
+$(STAMP): requirements.txt requirements-test.txt constraints.txt constraints-test.txt pyproject.toml packaging/sandboxes/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt -r requirements-test.txt -c constraints-test.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e . -e packaging/sandboxes
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -35,9 +37,10 @@ demo-distributed: $(STAMP)
 stop-demo-distributed:
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/hq_sync_cluster.py stop
 
-# Regenerate constraints.txt from the current environment (after a green `make test`).
+# Regenerate constraints.txt (runtime) and constraints-test.txt from the current environment
+# (after a green `make test`): the runtime set is what requirements.txt alone resolves to.
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^hq-sync' > constraints.txt
+	$(BIN)/python tools/constraints.py
 
 clean:
 	rm -rf $(VENV) .airflow .airflow-distributed .data

@@ -20,7 +20,6 @@ two asset events of one tenant and source, default 10).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,7 +40,10 @@ def create_app() -> Any:
 
     def forwarder() -> AssetForwarder:
         if "forwarder" not in state:
-            cooldown = float(os.environ.get("HQ_SYNC_WEBHOOK_COOLDOWN", DEFAULT_COOLDOWN))
+            from hq_sync.settings import settings
+
+            configured = settings().webhook_cooldown  # $HQ_SYNC_WEBHOOK_COOLDOWN
+            cooldown = DEFAULT_COOLDOWN if configured is None else configured
             state["forwarder"] = AssetForwarder(glue.staging_engine(), glue.emit_asset_event, cooldown=cooldown)
         return state["forwarder"]
 

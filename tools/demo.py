@@ -4,6 +4,13 @@
     python tools/demo.py stop     # stop the sandboxes and Airflow
     python tools/demo.py status   # what is running
     python tools/demo.py audit    # after the first sync runs: run each tenant's drift audit once (start does it)
+    python tools/demo.py env      # the exports a CLI command needs against the demo: eval "$(python tools/demo.py env)"
+
+Ports (environment): DEMO_AIRFLOW_PORT (8080), DEMO_AWORK_PORT (8301), DEMO_PERSONIO_PORT (8302),
+DEMO_HQ_PORT (8303). The demo only ever talks to servers it started: ``start`` first stops the
+processes of an earlier demo (by their pid files), then refuses to start, naming the port and what
+to do, when any of its ports is still taken by something else (it would otherwise take that server
+for its own sandbox and reset its data).
 
 Everything lives inside the repository and is git-ignored: the Airflow home in ``.airflow/`` and
 the sandbox and staging data in ``.data/``. Each ``start`` begins from the demo scenario again
@@ -14,8 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,18 +38,81 @@ sys.path.insert(0, str(ROOT / "src"))
 from hq_sync.config import load_tenants  # noqa: E402
 from sandboxes import DEFAULT_PORTS  # noqa: E402
 
-AIRFLOW_HOME = ROOT / ".airflow"
-DATA_DIR = ROOT / ".data"
+# Where the demo keeps its state (default: the repository; DEMO_STATE_DIR for a second one, or tests).
+STATE_DIR = Path(os.environ.get("DEMO_STATE_DIR") or ROOT).resolve()
+AIRFLOW_HOME = STATE_DIR / ".airflow"
+DATA_DIR = STATE_DIR / ".data"
 SANDBOX_DIR = DATA_DIR / "sandboxes"
 PIDS = {"sandboxes": DATA_DIR / "sandboxes.pid", "airflow": AIRFLOW_HOME / "standalone.pid", "audit": DATA_DIR / "demo-audit.pid"}
 LOGS = {"sandboxes": DATA_DIR / "sandboxes.log", "airflow": AIRFLOW_HOME / "standalone.log", "audit": DATA_DIR / "demo-audit.log"}
-AIRFLOW_PORT = int(os.environ.get("DEMO_AIRFLOW_PORT", "8080"))
+
+def _port(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"[demo] {name}={value!r} is not a TCP port")
+    return int(value)
+
+
+AIRFLOW_PORT = _port("DEMO_AIRFLOW_PORT", 8080)
+# The sandboxes' ports: configurable, so that the demo never has to share one with another server.
+SANDBOX_PORTS = {vendor: _port(f"DEMO_{vendor.upper()}_PORT", port) for vendor, port in DEFAULT_PORTS.items()}
 LOGIN = ("admin", "admin")
 POOLS = None  # filled from the DAG factory below (single source of truth)
+# What `start` takes on this kind of machine (2 cores): measured 1,102 s with the machine shared by
+# several test runs (load average ~20); the step timestamps put an idle machine at a few minutes.
+EXPECTED_START = "a few minutes on an idle 2-core machine, up to ~20 minutes on a busy one"
+STARTED_AT = time.monotonic()
 
 
 def say(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
+    stamp = time.strftime("%H:%M:%S", time.gmtime())
+    print(f"[demo {stamp} UTC +{time.monotonic() - STARTED_AT:4.0f}s] {message}", flush=True)
+
+
+def sandbox_url(vendor: str) -> str:
+    return f"http://127.0.0.1:{SANDBOX_PORTS[vendor]}"
+
+
+class PortTaken(SystemExit):
+    """A demo port is in use by a process the demo did not start."""
+
+
+def port_user(port: int) -> str | None:
+    """Why ``port`` cannot be used, or None when it is free (nothing listens on any address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return "something is listening on it"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no user
+            sock.bind(("0.0.0.0", port))
+        except OSError as exc:
+            return f"it cannot be bound ({exc.strerror or exc})"
+    return None
+
+
+def check_ports() -> None:
+    """Refuse to start when a demo port is taken by a server the demo did not start."""
+    wanted = {"Airflow": ("DEMO_AIRFLOW_PORT", AIRFLOW_PORT)}
+    wanted.update({f"{vendor} sandbox": (f"DEMO_{vendor.upper()}_PORT", port) for vendor, port in SANDBOX_PORTS.items()})
+    ports = [port for _, port in wanted.values()]
+    duplicates = sorted({p for p in ports if ports.count(p) > 1})
+    if duplicates:
+        raise PortTaken(f"[demo] refusing to start: port(s) {', '.join(map(str, duplicates))} configured twice")
+    problems = []
+    for what, (variable, port) in wanted.items():
+        reason = port_user(port)
+        if reason:
+            problems.append(f"port {port} ({what}, {variable}): {reason}")
+    if problems:
+        raise PortTaken(
+            "[demo] refusing to start: the demo only talks to servers it starts, and these ports are taken by "
+            "processes it did not start:\n  " + "\n  ".join(problems)
+            + "\nStop those processes, or choose free ports, e.g. DEMO_AIRFLOW_PORT=8090 DEMO_AWORK_PORT=8311 "
+            "DEMO_PERSONIO_PORT=8312 DEMO_HQ_PORT=8313 make demo")
 
 
 def airflow_env() -> dict[str, str]:
@@ -50,6 +122,7 @@ def airflow_env() -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",  # the Test button of the hq, awork and personio connections
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{LOGIN[0]}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(AIRFLOW_HOME / "passwords.json"),
         AIRFLOW__API__PORT=str(AIRFLOW_PORT),
@@ -108,7 +181,7 @@ def _wait(what: str, check, timeout: float, log: Path | None = None) -> None:  #
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            hint = f"; see {log.relative_to(ROOT)}" if log else ""
+            hint = f"; see {log.relative_to(STATE_DIR)}" if log else ""
             raise SystemExit(f"[demo] {what} not ready after {timeout:.0f}s{hint}")
         if time.monotonic() - last > 15:
             say(f"... still waiting for {what}")
@@ -127,17 +200,18 @@ def run(cmd: list[str], env: dict[str, str], quiet: bool = True) -> subprocess.C
 
 
 def start_sandboxes() -> dict[str, object]:
-    say(f"starting the sandbox APIs (data in {SANDBOX_DIR.relative_to(ROOT)})")
+    say(f"starting the sandbox APIs (data in {SANDBOX_DIR.relative_to(STATE_DIR)})")
     shutil.rmtree(SANDBOX_DIR, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    _spawn("sandboxes", [sys.executable, "-m", "sandboxes", "serve", "--data-dir", str(SANDBOX_DIR)], env)
-    for vendor, port in DEFAULT_PORTS.items():
-        url = f"http://127.0.0.1:{port}/_sandbox/health"
+    ports = [arg for vendor, port in SANDBOX_PORTS.items() for arg in (f"--{vendor}-port", str(port))]
+    _spawn("sandboxes", [sys.executable, "-m", "sandboxes", "serve", "--data-dir", str(SANDBOX_DIR), *ports], env)
+    for vendor in SANDBOX_PORTS:
+        url = f"{sandbox_url(vendor)}/_sandbox/health"
         _wait(f"{vendor} sandbox", lambda url=url: requests.get(url, timeout=2).ok, 60, LOGS["sandboxes"])
     say("loading the demo scenario into the sandboxes")
     from sandboxes.scenario import load_scenario
 
-    for line in load_scenario("demo", {v: f"http://127.0.0.1:{p}" for v, p in DEFAULT_PORTS.items()}, reset=True):
+    for line in load_scenario("demo", {v: sandbox_url(v) for v in SANDBOX_PORTS}, reset=True):
         say(f"  {line}")
     from sandboxes.scenarios.demo import demo_credentials
 
@@ -152,20 +226,20 @@ def connection_specs(credentials: dict[str, object]) -> list[dict[str, object]]:
         specs += [
             {
                 "conn_id": tenant.connection_id("hq"),
-                "conn_type": "http",
-                "host": f"http://127.0.0.1:{DEFAULT_PORTS['hq']}/v1",
+                "conn_type": "hq",  # hq-sync's connection type (form fields, Test button)
+                "host": f"{sandbox_url('hq')}/v1",
                 "password": creds["hq_sync_token"],  # type: ignore[index]
             },
             {
                 "conn_id": tenant.connection_id("awork"),
-                "conn_type": "http",
-                "host": f"http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1",
+                "conn_type": "awork",  # hq-sync's connection type (form fields, Test button)
+                "host": f"{sandbox_url('awork')}/api/v1",
                 "password": creds["awork_api_key"],  # type: ignore[index]
             },
             {
                 "conn_id": tenant.connection_id("personio"),
-                "conn_type": "http",
-                "host": f"http://127.0.0.1:{DEFAULT_PORTS['personio']}",
+                "conn_type": "personio",  # hq-sync's connection type (form fields, Test button)
+                "host": sandbox_url("personio"),
                 "login": creds["personio_client_id"],  # type: ignore[index]
                 "password": creds["personio_client_secret"],  # type: ignore[index]
                 "extra": json.dumps({"app_id": "HQ_SYNC_DEMO"}),
@@ -306,7 +380,9 @@ def run_audits(base: str, timeout: float) -> None:
 
 
 def start() -> None:
+    say(f"starting the demo; this takes {EXPECTED_START} (sandboxes, Airflow, the first DAG parse)")
     stop()
+    check_ports()
     credentials = start_sandboxes()
     prepare_airflow(credentials)
     start_airflow()
@@ -318,26 +394,50 @@ def start() -> None:
             run_audits(base, float(os.environ.get("DEMO_AUDIT_TIMEOUT", "900")))
         else:
             _spawn("audit", [sys.executable, str(Path(__file__).resolve()), "audit"], dict(os.environ))
-            say(f"the drift audits run after the first syncs (minutes); progress: {LOGS['audit'].relative_to(ROOT)}")
+            say(f"the drift audits run after the first syncs (minutes); progress: {LOGS['audit'].relative_to(STATE_DIR)}")
     print(
         f"""
 hq-sync demo is running.
 
   Airflow UI     {base}    login: {LOGIN[0]} / {LOGIN[1]}
   Sync status    {base}/hq-sync/status   (also in the UI: Browse → Sync status; drift audit below the table)
-  Timesheets     {base}/hq-sync/timesheets   (drop .xlsx/.csv into {DATA_DIR.relative_to(ROOT)}/timesheets/<tenant>/)
+  Timesheets     {base}/hq-sync/timesheets   (drop .xlsx/.csv into {DATA_DIR.relative_to(STATE_DIR)}/timesheets/<tenant>/)
   Webhooks       {base}/hq-sync-webhooks/<tenant>/<personio|awork>   (docs/webhooks.md: edit in a
                  sandbox, e.g. an absence of muster-agentur, and watch the asset-triggered run)
   Health         {base}/api/v2/monitor/health
-  Sandboxes      awork    http://127.0.0.1:{DEFAULT_PORTS['awork']}/api/v1
-                 Personio http://127.0.0.1:{DEFAULT_PORTS['personio']}/v2
-                 HQ       http://127.0.0.1:{DEFAULT_PORTS['hq']}/v1
-  Demo tokens    {DATA_DIR.relative_to(ROOT)}/demo-credentials.json (curl examples: docs/sandbox.md)
+  Sandboxes      awork    {sandbox_url('awork')}/api/v1
+                 Personio {sandbox_url('personio')}/v2
+                 HQ       {sandbox_url('hq')}/v1
+  Demo tokens    {DATA_DIR.relative_to(STATE_DIR)}/demo-credentials.json (curl examples: docs/sandbox.md)
+  CLI commands   eval "$(python tools/demo.py env)"   (then e.g. python -m hq_sync.ops.rerun_failed --help)
   Stop           make stop-demo
 """,
         flush=True,
     )
     (DATA_DIR / "demo-credentials.json").write_text(json.dumps(credentials, indent=2))
+    say(f"ready after {time.monotonic() - STARTED_AT:.0f}s")
+
+
+def env_exports() -> dict[str, str]:
+    """What a CLI command (``python -m hq_sync.ops.*``, ``hq_sync.connect.*``, ``airflow ...``) needs
+    to work against the demo: its Airflow home and configuration, its data and its API login."""
+    env = airflow_env()
+    wanted = {k: v for k, v in env.items() if k.startswith("AIRFLOW") or k in ("HQ_SYNC_DATA_DIR", "PYTHONPATH")}
+    wanted.update(
+        HQ_SYNC_AIRFLOW_URL=f"http://localhost:{AIRFLOW_PORT}",
+        HQ_SYNC_AIRFLOW_USERNAME=LOGIN[0],
+        HQ_SYNC_AIRFLOW_PASSWORD=LOGIN[1],
+        HQ_SYNC_STAGING_URL=f"sqlite:///{DATA_DIR / 'staging.sqlite'}",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}$PATH",
+    )
+    return wanted
+
+
+def print_env() -> None:
+    print("# the demo's environment for CLI commands: eval \"$(python tools/demo.py env)\"")
+    for key, value in env_exports().items():
+        quoted = f'"{value}"' if key == "PATH" else shlex.quote(value)  # PATH keeps the caller's $PATH
+        print(f"export {key}={quoted}")
 
 
 def stop() -> None:
@@ -354,6 +454,6 @@ def status() -> None:
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "start"
-    commands = {"start": start, "stop": stop, "status": status,
+    commands = {"start": start, "stop": stop, "status": status, "env": print_env,
                 "audit": lambda: run_audits(f"http://localhost:{AIRFLOW_PORT}", float(os.environ.get("DEMO_AUDIT_TIMEOUT", "900")))}
     commands.get(command, lambda: sys.exit(f"unknown command {command}"))()

@@ -142,6 +142,7 @@ class Cluster:
             AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
             AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__TEST_CONNECTION="Enabled",  # the Test button of the connection types
             AIRFLOW__CORE__HOSTNAME_CALLABLE="hq_sync_cluster.worker_hostname",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{LOGIN[0]}:admin",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.home / "passwords.json"),
@@ -411,11 +412,11 @@ def demo_connections(urls: dict[str, str], credentials: dict[str, dict[str, str]
     conns: dict[str, dict[str, Any]] = {}
     for tenant in load_tenants(ROOT / "include" / "tenants").tenants:
         creds = credentials[tenant.id]
-        conns[tenant.connection_id("hq")] = {"conn_type": "http", "host": f"{urls['hq']}/v1",
+        conns[tenant.connection_id("hq")] = {"conn_type": "hq", "host": f"{urls['hq']}/v1",
                                              "password": creds["hq_sync_token"]}
-        conns[tenant.connection_id("awork")] = {"conn_type": "http", "host": f"{urls['awork']}/api/v1",
+        conns[tenant.connection_id("awork")] = {"conn_type": "awork", "host": f"{urls['awork']}/api/v1",
                                                 "password": creds["awork_api_key"]}
-        conns[tenant.connection_id("personio")] = {"conn_type": "http", "host": urls["personio"],
+        conns[tenant.connection_id("personio")] = {"conn_type": "personio", "host": urls["personio"],
                                                    "login": creds["personio_client_id"],
                                                    "password": creds["personio_client_secret"],
                                                    "extra": {"app_id": "HQ_SYNC_DEMO"}}

@@ -8,20 +8,21 @@ variables override them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from hq_sync.settings import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def include_dir() -> Path:
     """``$HQ_SYNC_INCLUDE_DIR``, else ``<project root>/include``."""
-    return Path(os.environ.get("HQ_SYNC_INCLUDE_DIR") or PROJECT_ROOT / "include")
+    return settings().include_dir or PROJECT_ROOT / "include"
 
 
 def tenants_dir() -> Path:
     """``$HQ_SYNC_TENANTS_DIR``, else ``<include>/tenants``: one YAML file per tenant."""
-    return Path(os.environ.get("HQ_SYNC_TENANTS_DIR") or include_dir() / "tenants")
+    return settings().tenants_dir or include_dir() / "tenants"
 
 
 def mappings_dir() -> Path:
@@ -31,4 +32,4 @@ def mappings_dir() -> Path:
 
 def data_dir() -> Path:
     """``$HQ_SYNC_DATA_DIR``, else ``<project root>/.data`` (git-ignored)."""
-    return Path(os.environ.get("HQ_SYNC_DATA_DIR") or PROJECT_ROOT / ".data")
+    return settings().data_dir or PROJECT_ROOT / ".data"

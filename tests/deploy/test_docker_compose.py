@@ -1,4 +1,5 @@
-"""docker-compose.yaml, the production shape: checked without a Docker engine (none runs here).
+"""docker-compose.yaml and the Dockerfile, the production shape: checked statically (the suite never
+builds the image: too slow; docs/deployment.md#the-image says how it was built by hand).
 
 The file is loaded with PyYAML (anchors and ``<<`` merge keys resolved) and its ``${VAR}`` references
 are interpolated the way Docker Compose does. The init script is syntax-checked and then run by bash
@@ -36,7 +37,9 @@ LONG_RUNNING = {
     "airflow-worker": "celery worker",
 }
 AIRFLOW_SERVICES = (*LONG_RUNNING, INIT)
-DEFAULT_IMAGE = "apache/airflow:3.3.2-python3.11"
+DEFAULT_IMAGE = "apache/airflow:3.3.2-python3.11"  # the Dockerfile's base
+PRODUCT_IMAGE = "hq-sync-airflow:3.3.2"  # what compose builds and tags by default
+DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 # Variables the file reads from the shell or `.env`; each is documented in docs/deployment.md.
 INTERPOLATED = {
@@ -49,7 +52,8 @@ INTERPOLATED = {
     "AIRFLOW_WORKER_CONCURRENCY",
 }
 # Without these, `docker compose` refuses to start (every component must share them).
-REQUIRED = {"AIRFLOW_JWT_SECRET": "test-jwt-secret", "AIRFLOW_API_SECRET_KEY": "test-api-secret-key"}
+REQUIRED = {"AIRFLOW_JWT_SECRET": "test-jwt-secret", "AIRFLOW_API_SECRET_KEY": "test-api-secret-key",
+            "AIRFLOW_FERNET_KEY": "test-fernet-key"}
 LOCAL_DEFAULT_PASSWORD = "airflow"  # of the reference file; PostgreSQL publishes no port
 
 
@@ -140,6 +144,7 @@ def test_airflow_services_share_the_common_anchor(compose, name):
     common = compose["x-airflow-common"]
     svc = service(compose, name)
     assert svc["image"] == common["image"]
+    assert svc["build"] == common["build"]
     assert svc["volumes"] == common["volumes"]
     assert svc["env_file"] == common["env_file"]
     assert environment(compose, name).items() >= {
@@ -150,12 +155,13 @@ def test_airflow_services_share_the_common_anchor(compose, name):
     assert "&airflow-common" in COMPOSE_FILE.read_text(encoding="utf-8")
 
 
-def test_image_is_airflow_3_3_2_and_overridable(compose):
-    image = compose["x-airflow-common"]["image"]
-    assert interpolate(image, {}) == DEFAULT_IMAGE
-    assert interpolate(image, {"AIRFLOW_IMAGE_NAME": "hq-sync-airflow:3.3.2"}) == "hq-sync-airflow:3.3.2"
+def test_the_image_is_built_from_the_repository_dockerfile(compose):
+    common = compose["x-airflow-common"]
+    assert common["build"] == {"context": ".", "dockerfile": "Dockerfile"}
+    assert (REPO_ROOT / common["build"]["context"] / common["build"]["dockerfile"]).resolve() == DOCKERFILE
+    assert interpolate(common["image"], {}) == PRODUCT_IMAGE
+    assert interpolate(common["image"], {"AIRFLOW_IMAGE_NAME": "registry.example/hq-sync:7"}) == "registry.example/hq-sync:7"
     for name in AIRFLOW_SERVICES:
-        assert "build" not in service(compose, name), "the image is built separately (docs/deployment.md)"
         assert "_PIP_ADDITIONAL_REQUIREMENTS" not in environment(compose, name)
 
 
@@ -190,8 +196,9 @@ def test_common_environment(compose, name):
     assert staging.database == "hq_sync_staging"
     assert staging.database != metadata.database, "staging must never share Airflow's metadata database"
 
-    assert "/opt/airflow/src" in env["PYTHONPATH"].split(":")
+    assert "/opt/airflow/src" not in env.get("PYTHONPATH", ""), "hq_sync is installed in the image, not mounted"
     assert env["HQ_SYNC_INCLUDE_DIR"] == "/opt/airflow/include"
+    assert env["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"  # the Test button of the connection types
     assert env["HQ_SYNC_DATA_DIR"] == "/opt/airflow/data"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
@@ -203,11 +210,16 @@ def test_common_environment(compose, name):
     assert env["AIRFLOW__API__SECRET_KEY"] == REQUIRED["AIRFLOW_API_SECRET_KEY"]
 
 
-def test_fernet_key_comes_from_the_environment(compose):
-    env = environment(compose, "airflow-scheduler")
-    assert env["AIRFLOW__CORE__FERNET_KEY"] == ""
+def test_fernet_key_is_required_and_comes_from_the_environment(compose):
     env = environment(compose, "airflow-scheduler", {**REQUIRED, "AIRFLOW_FERNET_KEY": "k"})
     assert env["AIRFLOW__CORE__FERNET_KEY"] == "k"
+    with pytest.raises(MissingVariable, match="AIRFLOW_FERNET_KEY"):
+        environment(compose, "airflow-worker", {**REQUIRED, "AIRFLOW_FERNET_KEY": ""})
+
+
+def test_the_api_server_and_the_cli_know_the_airflow_url(compose):
+    assert environment(compose, "airflow-apiserver")["HQ_SYNC_AIRFLOW_URL"] == "http://localhost:8080"
+    assert environment(compose, "airflow-cli")["HQ_SYNC_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
 
 
 def test_shared_secrets_are_required(compose):
@@ -221,11 +233,8 @@ def test_shared_secrets_are_required(compose):
 def test_volumes(compose, name):
     found = mounts(compose, name)
     env = environment(compose, name)
-    assert found["/opt/airflow/dags"] == "./dags"
-    assert found["/opt/airflow/plugins"] == "./plugins"
-    assert found["/opt/airflow/include"] == "./include"
-    assert found["/opt/airflow/src"] == "./src"
-    assert env["HQ_SYNC_INCLUDE_DIR"] in found
+    bind = {target: source for target, source in found.items() if source.startswith((".", "/"))}
+    assert not bind, f"the product comes from the image, no host needs a checkout: {bind}"
     assert env["HQ_SYNC_DATA_DIR"] in found
     assert not found["/opt/airflow/logs"].startswith("."), "logs live on a named volume"
     for target, source in found.items():
@@ -235,13 +244,41 @@ def test_volumes(compose, name):
             assert source in compose["volumes"], f"named volume {source} is not declared"
 
 
-def test_mounted_project_layout():
+def dockerfile_instructions() -> list[str]:
+    return [line for line in DOCKERFILE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_image_contains_the_product_and_nothing_else():
     from hq_sync.airflow.dag_factory import SHARDS
 
+    copies = {tuple(line.split()[-2:]) for line in dockerfile_instructions() if line.startswith("COPY")}
+    assert ("src/hq_sync", "/opt/hq-sync/src/hq_sync") in copies
+    assert {("dags", "/opt/airflow/dags"), ("plugins", "/opt/airflow/plugins"), ("include", "/opt/airflow/include")} <= copies
+    text = "\n".join(dockerfile_instructions())
+    for development_only in ("sandboxes", "tests", "requirements-test", "constraints-test", "COPY . "):
+        assert development_only not in text, f"{development_only} does not belong in the production image"
+    assert "ENV HQ_SYNC_INCLUDE_DIR=/opt/airflow/include" in text
+    # What it copies exists.
     assert all((REPO_ROOT / "dags" / f"hq_sync_tenants_{n}.py").is_file() for n in range(SHARDS))
     assert (REPO_ROOT / "src" / "hq_sync" / "__init__.py").is_file()
     assert (REPO_ROOT / "include" / "tenants").is_dir()
     assert (REPO_ROOT / "include" / "mappings").is_dir()
+    # The build context leaves out the development state, the tests and the sandboxes.
+    ignored = set((REPO_ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".git", "tests", "src/sandboxes", ".env"} <= ignored
+
+
+def test_the_package_is_the_product_only():
+    import tomllib
+
+    product = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert product["tool"]["setuptools"]["packages"]["find"]["include"] == ["hq_sync*"]
+    assert product["project"]["entry-points"]["apache_airflow_provider"] == {
+        "provider_info": "hq_sync.airflow.provider:get_provider_info"}
+    sandboxes = tomllib.loads((REPO_ROOT / "packaging" / "sandboxes" / "pyproject.toml").read_text())
+    assert sandboxes["project"]["name"] == "hq-sync-sandboxes"
+    assert sandboxes["tool"]["setuptools"]["packages"]["find"]["include"] == ["sandboxes*"]
+    assert (REPO_ROOT / "packaging" / "sandboxes" / sandboxes["tool"]["setuptools"]["package-dir"][""] / "sandboxes").is_dir()
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
@@ -431,27 +468,41 @@ def test_doc_dockerfile_builds_on_the_compose_image():
     assert dockerfile, "docs/deployment.md has no Dockerfile block"
     lines = [line for line in dockerfile[1].splitlines() if line.strip()]
     assert lines[0] == f"FROM {DEFAULT_IMAGE}"
-    assert any(line.startswith("COPY requirements.txt constraints.txt") for line in lines)
-    assert any("pip install" in line and "requirements.txt" in line and "-c " in line and "constraints.txt" in line
-               for line in lines)
     # The doc shows the repository's Dockerfile as it is.
-    file_lines = [line for line in (REPO_ROOT / "Dockerfile").read_text().splitlines()
-                  if line.strip() and not line.startswith("#")]
-    assert lines == file_lines
-    for command in ("docker compose up airflow-init", "docker compose up -d", "tests/deploy"):
+    assert lines == dockerfile_instructions()
+    for command in ("docker compose build", "docker compose up airflow-init", "docker compose up -d", "tests/deploy"):
         assert command in doc
 
 
-def test_the_image_installs_the_pins_of_make(compose):
-    """The Dockerfile builds the compose file's image with the same pins as `make install`, and
-    those pins hold what the production shape needs (CeleryExecutor, Redis, async PostgreSQL)."""
-    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+def pins_of(path: Path) -> dict[str, str]:
+    return {re.sub(r"[-_.]+", "-", line.split("==")[0].strip()).lower(): line.split("==")[1].split()[0]
+            for line in path.read_text().splitlines() if "==" in line and not line.lstrip().startswith("#")}
+
+
+def test_no_test_package_in_the_runtime_requirements():
+    direct, resolved = pins_of(REPO_ROOT / "requirements.txt"), pins_of(REPO_ROOT / "constraints.txt")
+    tests_direct, tests_resolved = pins_of(REPO_ROOT / "requirements-test.txt"), pins_of(REPO_ROOT / "constraints-test.txt")
+    assert {"pytest", "pytest-timeout", "playwright", "openapi-core"} <= set(tests_direct) & set(tests_resolved)
+    # A test requirement may also be a runtime dependency of Airflow (jsonschema), never the reverse.
+    leaked = (set(direct) & set(tests_direct)) | (set(direct) | set(resolved)) & set(tests_resolved)
+    leaked |= {name for name in (*direct, *resolved) if name.startswith("pytest")}
+    assert not leaked, f"test packages in the runtime requirements (and so in the image): {sorted(leaked)}"
+    for name, version in tests_direct.items():
+        assert (tests_resolved | resolved).get(name) == version, f"{name} is pinned differently in the constraints"
+
+
+def test_the_image_installs_the_runtime_pins_of_make(compose):
+    """The Dockerfile installs the runtime requirements with the runtime constraints, as `make
+    install` does (which adds the test ones), and those pins hold what the production shape needs
+    (CeleryExecutor, Redis, async PostgreSQL)."""
+    dockerfile = DOCKERFILE.read_text()
     [base] = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
-    default_image = compose["x-airflow-common"]["image"].split(":-", 1)[1].rstrip("}")
-    assert base == default_image == "apache/airflow:3.3.2-python3.11"
+    assert base == DEFAULT_IMAGE
     assert "-r /opt/hq-sync/requirements.txt -c /opt/hq-sync/constraints.txt" in dockerfile
+    assert "pip install --no-cache-dir --no-deps /opt/hq-sync" in dockerfile
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert "-r requirements.txt -c constraints.txt" in makefile
+    assert "-r requirements.txt -c constraints.txt -r requirements-test.txt -c constraints-test.txt" in makefile
+    assert "-e . -e packaging/sandboxes" in makefile
     pins = {line.split("==")[0].strip().lower(): line.split("==")[1].split()[0]
             for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if "==" in line}
     assert pins["apache-airflow"] == "3.3.2"

@@ -176,7 +176,7 @@ class World:
             body = requests.get(f"{self.url}/api/v2/monitor/health", timeout=3).json()
             return all(body.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler", "dag_processor"))
 
-        self.wait_for("Airflow to be healthy", healthy, timeout=150)
+        self.wait_for("Airflow to be healthy", healthy, timeout=300)  # the shared 2-core machine can be busy
         expected = {"personio_absences__acme", "awork_times__acme", "personio_absences__beta", "awork_times__delta",
                     "personio_absences__echo", "tenant_config_error__gamma"}
         api = self.api()
@@ -189,6 +189,16 @@ class World:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        # The components (scheduler, dag-processor, ...) may outlive standalone: end the whole group.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        else:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -223,6 +233,7 @@ def make_world(root: Path) -> World:
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",  # the Test button of hq-sync's connection types
         AIRFLOW_CONN_HQ_ACME=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
         AIRFLOW_CONN_HQ_DELTA=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),
         AIRFLOW_CONN_HQ_ECHO=json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/v1"}),

@@ -13,7 +13,8 @@ task, worker or thread talks to it:
 The account is the connection's ``extra.rate_account`` when set (give two connections of the
 same vendor account the same value), else a digest of the vendor, API base URL and credentials
 (never the secret itself). The limits are the connection's ``extra.requests_per_minute`` and
-``extra.requests_per_second`` (``null`` turns a window off), else ``DEFAULT_LIMITS``.
+``extra.requests_per_second`` (``0`` turns a window off; ``null`` or not set: the default), else
+``DEFAULT_LIMITS``. The extra is validated by ``hq_sync.connection_extras``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import threading
 from typing import Any
 from urllib.parse import quote
 
 from hq_sync.clients.awork import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_REQUESTS_PER_SECOND
 from hq_sync.clients.budget import Budget, RedisRequestBudget, SlidingWindowBudget
+from hq_sync.connection_extras import parse_extras
+from hq_sync.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -52,39 +54,31 @@ _LOCAL: dict[tuple[str, int | None, int | None], SlidingWindowBudget] = {}
 _LOCAL_LOCK = threading.Lock()
 
 
-def _limit(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number of requests or null, got {value!r}") from None
-    return number
-
-
 def limits_of(vendor: str, extra: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(per minute, per second) from a connection's extra, else the vendor's defaults."""
+    """(per minute, per second) from a connection's extra, else the vendor's defaults; ``0`` turns
+    a window off. A bad value raises ``ConnectionExtraError`` (a ``ValueError``) naming the key."""
+    parsed = parse_extras(vendor, extra)
     per_minute, per_second = DEFAULT_LIMITS[vendor]
-    if "requests_per_minute" in extra:
-        per_minute = _limit(extra["requests_per_minute"], "requests_per_minute")
-    if "requests_per_second" in extra:
-        per_second = _limit(extra["requests_per_second"], "requests_per_second")
+    if parsed.requests_per_minute is not None:
+        per_minute = parsed.requests_per_minute or None
+    if parsed.requests_per_second is not None:
+        per_second = parsed.requests_per_second or None
     return per_minute, per_second
 
 
 def account_of(vendor: str, conn: Any, base_url: str) -> str:
     """``<vendor>:<account>``: ``extra.rate_account``, else a digest of base URL and credentials."""
-    extra = conn.extra_dejson or {}
-    if extra.get("rate_account"):
-        return f"{vendor}:{extra['rate_account']}"
+    rate_account = parse_extras(vendor, conn.extra_dejson or {}).rate_account
+    if rate_account:
+        return f"{vendor}:{rate_account}"
     material = "\0".join((vendor, base_url, conn.login or "", conn.password or ""))
     return f"{vendor}:{hashlib.sha256(material.encode('utf-8')).hexdigest()[:24]}"
 
 
 def _redis_settings() -> tuple[str, str] | None:
     """(URL, key prefix) of the budgets' Redis, or None when none is configured."""
-    url = os.environ.get(REDIS_URL_ENV)
-    prefix = os.environ.get(REDIS_PREFIX_ENV)
+    env = settings()
+    url, prefix = env.redis_url, env.redis_prefix  # $HQ_SYNC_REDIS_URL, $HQ_SYNC_REDIS_PREFIX
     if url:
         return url, prefix or DEFAULT_PREFIX
     from airflow.sdk import BaseHook

@@ -3,7 +3,8 @@
 Connection fields (docs/tenants.md): ``host`` is the API base URL (a bare host name gets
 ``https://``; empty means the vendor's public URL), ``password`` the token or secret, ``login`` the
 client id where there is one; ``extra`` may set ``timeout`` (read timeout, seconds) and, for
-Personio, ``app_id``. Secrets never leave the connection: clients do not log them.
+Personio, ``app_id``. Secrets never leave the connection: clients do not log them. Every extra is
+validated (``hq_sync.connection_extras``): an unknown key fails the task at once, naming the key.
 
 Every client gets its vendor account's request budget (``hq_sync.airflow.budgets``: in Redis when
 configured, so one budget holds across all workers; ``extra`` may set ``requests_per_minute``,
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from hq_sync.airflow.budgets import shared_budget
 from hq_sync.clients.http import RetryPolicy
 from hq_sync.config import TenantConfig
+from hq_sync.connection_extras import parse_extras
 from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
 
 log = logging.getLogger(__name__)
@@ -77,11 +79,24 @@ def base_url_of(conn: Any, system: str) -> str:
     return f"https://{host}{port}{path}"
 
 
-def retry_policy_of(conn: Any) -> RetryPolicy:
-    extra = conn.extra_dejson or {}
-    if "timeout" in extra:
-        return RetryPolicy(timeout=(5.0, float(extra["timeout"])))
-    return RetryPolicy()
+def extras_of(conn: Any, system: str) -> Any:
+    """The connection's validated extra (``hq_sync.connection_extras``); ``ConnectionExtraError``
+    (not retryable) names an unknown key or a bad value."""
+    return parse_extras(system, conn.extra_dejson or {}, getattr(conn, "conn_id", None))
+
+
+def retry_policy_of(conn: Any, system: str | None = None) -> RetryPolicy:
+    """``timeout`` (read timeout) and ``max_retry_delay`` (cap of one back-off wait) from the extra."""
+    extra = extras_of(conn, system) if system else None
+    raw = conn.extra_dejson or {}
+    timeout = extra.timeout if extra is not None else raw.get("timeout")
+    max_delay = extra.max_retry_delay if extra is not None else None
+    policy = RetryPolicy()
+    if timeout is not None:
+        policy = RetryPolicy(timeout=(5.0, float(timeout)))
+    if max_delay is not None:  # caps every back-off and rate-limit wait at 4x this (tests)
+        policy = RetryPolicy(timeout=policy.timeout, max_delay=float(max_delay))
+    return policy
 
 
 class StagingHook:
@@ -117,6 +132,7 @@ class ConnectionClients:
             )
         if not conn.password:
             raise MissingConnection(f"Airflow connection {conn_id!r} has no password (the {system} token/secret)")
+        extras_of(conn, system)  # a typo in the extra fails here, naming the key
         return conn
 
     @cached_property
@@ -125,7 +141,7 @@ class ConnectionClients:
 
         conn = self._conn("hq")
         base = base_url_of(conn, "hq")
-        return HqClient(base, self._hq_auth(conn, base), retry=retry_policy_of(conn), budget=shared_budget("hq", conn, base))
+        return HqClient(base, self._hq_auth(conn, base), retry=retry_policy_of(conn, "hq"), budget=shared_budget("hq", conn, base))
 
     def _hq_auth(self, conn: Any, base_url: str) -> Any:
         """The HQ token in the password (static), or HQ OAuth (issue #10): connections written by
@@ -133,13 +149,10 @@ class ConnectionClients:
         ``{"auth": "oauth", "refresh_token": ...}``; rotations are kept in the staging database."""
         from hq_sync.clients.hq import HqOAuthTokens, hq_token_url
 
-        extra = conn.extra_dejson or {}
-        mode = str(extra.get("auth") or "token").lower()
-        if mode == "token":
+        extra = extras_of(conn, "hq")
+        if extra.auth == "token":
             return conn.password
-        if mode != "oauth":
-            raise MissingConnection(f"Airflow connection {conn.conn_id!r}: unknown HQ auth {mode!r} (token or oauth)")
-        if not extra.get("refresh_token") or not conn.login:
+        if not extra.refresh_token or not conn.login:
             raise MissingConnection(
                 f"Airflow connection {conn.conn_id!r} has no HQ authorisation yet: run "
                 f"python -m hq_sync.connect.hq --tenant {self.tenant.id} (docs/runbook.md#connect-hq)"
@@ -148,7 +161,7 @@ class ConnectionClients:
             raise RuntimeError("HQ OAuth needs the staging database to keep rotated refresh tokens")
         from hq_sync.connect.token_store import StagingTokenStore
 
-        store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra["refresh_token"])
+        store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra.refresh_token)
         return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
 
     def hq(self) -> Any:
@@ -161,10 +174,10 @@ class ConnectionClients:
         conn = self._conn("personio")
         if not conn.login:
             raise MissingConnection(f"Airflow connection {conn.conn_id!r} has no login (the Personio client id)")
-        app_id = (conn.extra_dejson or {}).get("app_id") or "HQ_SYNC"
+        app_id = extras_of(conn, "personio").app_id or "HQ_SYNC"
         creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
         base = base_url_of(conn, "personio")
-        return PersonioClient(base, creds, retry=retry_policy_of(conn), budget=shared_budget("personio", conn, base))
+        return PersonioClient(base, creds, retry=retry_policy_of(conn, "personio"), budget=shared_budget("personio", conn, base))
 
     def personio(self) -> Any:
         return self._personio
@@ -178,13 +191,10 @@ class ConnectionClients:
         """
         from hq_sync.clients.awork import AworkApiKey, AworkOAuthTokens, token_url_for
 
-        extra = conn.extra_dejson or {}
-        mode = str(extra.get("auth") or "api_key").lower()
-        if mode == "api_key":
+        extra = extras_of(conn, "awork")
+        if extra.auth == "api_key":
             return AworkApiKey(conn.password)
-        if mode != "oauth":
-            raise MissingConnection(f"Airflow connection {conn.conn_id!r}: unknown awork auth {mode!r} (api_key or oauth)")
-        if not extra.get("refresh_token") or not conn.login:
+        if not extra.refresh_token or not conn.login:
             raise MissingConnection(
                 f"Airflow connection {conn.conn_id!r} has no awork authorisation yet: run "
                 f"python -m hq_sync.connect.awork --tenant {self.tenant.id} (docs/runbook.md#connect-awork)"
@@ -193,7 +203,7 @@ class ConnectionClients:
             raise RuntimeError("awork OAuth needs the staging database to keep rotated refresh tokens")
         from hq_sync.connect.token_store import StagingTokenStore
 
-        store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra["refresh_token"])
+        store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra.refresh_token)
         return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)
 
     @cached_property
@@ -201,10 +211,7 @@ class ConnectionClients:
         from hq_sync.clients.awork import AworkClient
 
         conn = self._conn("awork")
-        extra = conn.extra_dejson or {}
-        retry = retry_policy_of(conn)
-        if "max_retry_delay" in extra:  # caps every back-off and rate-limit wait at 4x this (tests)
-            retry = RetryPolicy(timeout=retry.timeout, max_delay=float(extra["max_retry_delay"]))
+        retry = retry_policy_of(conn, "awork")  # timeout, max_retry_delay
         base = base_url_of(conn, "awork")
         # One budget per workspace, shared by every task, process and worker that talks to it
         # (hq_sync.airflow.budgets), so concurrent or consecutive steps cannot burst past it.

@@ -12,7 +12,6 @@ Only the API server calls these; nothing here runs at DAG-parse time.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy import Engine
 
 from hq_sync.config import TenantConfig, parse_tenant_file
 from hq_sync.paths import tenants_dir
+from hq_sync.settings import settings
 from hq_sync.webhooks.assets import asset_name, asset_uri
 from hq_sync.webhooks.auth import StoredSecrets
 
@@ -94,7 +94,7 @@ def staging_engine() -> Engine:
             from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
 
             uri = None
-            if not os.environ.get("HQ_SYNC_STAGING_URL"):
+            if not settings().staging_url:  # $HQ_SYNC_STAGING_URL
                 try:
                     from airflow.models.connection import Connection
 

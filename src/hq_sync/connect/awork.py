@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from hq_sync.clients.awork import (
     token_url_for,
 )
 from hq_sync.clients.http import ApiError
+from hq_sync.settings import settings
 
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{6,}$")
 SECRET_ENV = "HQ_SYNC_AWORK_CLIENT_SECRET"
@@ -66,8 +66,10 @@ class AirflowConnectionStore:
     by the awork and the HQ connect commands)."""
 
     def __init__(self, conn_id: str, api_url: str, client_id: str, client_secret: str, redirect_uri: str,
-                 description: str = "awork OAuth (hq_sync.connect.awork); the refresh token rotates in staging") -> None:
+                 description: str = "awork OAuth (hq_sync.connect.awork); the refresh token rotates in staging",
+                 conn_type: str = "awork") -> None:
         self.conn_id = conn_id
+        self.conn_type = conn_type  # the connection type of the Airflow UI (hq_sync.airflow.provider)
         self.api_url = api_url
         self.client_id = client_id
         self._secret = client_secret
@@ -98,7 +100,7 @@ class AirflowConnectionStore:
                 session.delete(existing)
                 session.flush()
             session.add(Connection(
-                conn_id=self.conn_id, conn_type="http", host=self.api_url, login=self.client_id,
+                conn_id=self.conn_id, conn_type=self.conn_type, host=self.api_url, login=self.client_id,
                 password=self._secret, extra=json.dumps(extra), description=self.description,
             ))
 
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tenant = load_tenant(args.tenant)
         conn_id = tenant.connection_id("awork")
-        secret = os.environ.get(SECRET_ENV) or getpass.getpass("awork client secret (hidden): ")
+        secret = settings().awork_client_secret or getpass.getpass("awork client secret (hidden): ")  # $HQ_SYNC_AWORK_CLIENT_SECRET
         summary = connect(
             conn_id=conn_id,
             client_id=args.client_id,

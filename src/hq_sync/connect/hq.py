@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import secrets
 import sys
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from hq_sync.clients.hq import OAUTH_SCOPE, hq_root, hq_token_url
 from hq_sync.clients.http import ApiError, AuthError
 from hq_sync.clients.oauth import InvalidGrant, TokenEndpoint, TokenGrant, code_from_callback
 from hq_sync.connect.awork import AirflowConnectionStore, ConnectError, validate_redirect_uri
+from hq_sync.settings import settings
 
 HQ_API_URL = "https://api.hellohq.io/v1"
 SECRET_ENV = "HQ_SYNC_HQ_APP_SECRET"
@@ -73,7 +73,8 @@ def connect(
     if not app_secret:
         raise ConnectError(f"no AppSecret: set {SECRET_ENV} or type it at the prompt")
     store = store or AirflowConnectionStore(conn_id, api_url, app_id, app_secret, redirect_uri,
-                                            description="HQ OAuth (hq_sync.connect.hq); the refresh token rotates in staging")
+                                            description="HQ OAuth (hq_sync.connect.hq); the refresh token rotates in staging",
+                                            conn_type="hq")
     state = secrets.token_urlsafe(16)
     endpoint = TokenEndpoint(hq_token_url(api_url), app_id, app_secret, vendor="hq",
                              reauthorise="start the authorisation again")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         tenant = load_tenant(args.tenant)
-        secret = os.environ.get(SECRET_ENV) or getpass.getpass("HQ AppSecret (hidden): ")
+        secret = settings().hq_app_secret or getpass.getpass("HQ AppSecret (hidden): ")  # $HQ_SYNC_HQ_APP_SECRET
         summary = connect(
             conn_id=tenant.connection_id("hq"),
             app_id=args.app_id,

@@ -26,8 +26,10 @@ FERNET_ENV = ("HQ_SYNC_FERNET_KEY", "AIRFLOW__CORE__FERNET_KEY")
 
 
 def _fernet() -> Fernet | None:
-    for name in FERNET_ENV:
-        key = os.environ.get(name)
+    from hq_sync.settings import settings
+
+    for name in FERNET_ENV:  # ours first (in the settings), then Airflow's own
+        key = settings().fernet_key if name == "HQ_SYNC_FERNET_KEY" else os.environ.get(name)
         if key:
             return Fernet(key.encode())
     return None

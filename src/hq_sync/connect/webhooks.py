@@ -241,34 +241,39 @@ class AirflowConnectionExtra:
 
 def vendor_client(tenant: TenantConfig, source: str, conn: Any) -> Any:
     """The vendor client built from the tenant's connection (as the tasks build it)."""
-    from hq_sync.airflow.hooks import base_url_of, retry_policy_of
+    from hq_sync.airflow.hooks import base_url_of, extras_of, retry_policy_of
 
     base = base_url_of(conn, source)
+    extra = extras_of(conn, source)  # a typo in the extra is named here
     if source == "personio":
         from hq_sync.clients.personio import PersonioClient, PersonioCredentials
 
-        app_id = (conn.extra_dejson or {}).get("app_id") or "HQ_SYNC"
+        app_id = extra.app_id or "HQ_SYNC"
         return PersonioClient(base, PersonioCredentials(conn.login or "", conn.password or "", app_id),
-                              retry=retry_policy_of(conn))
+                              retry=retry_policy_of(conn, source))
     from hq_sync.clients.awork import AworkApiKey, AworkClient, AworkOAuthTokens, token_url_for
 
-    extra = conn.extra_dejson or {}
-    if str(extra.get("auth") or "api_key").lower() == "oauth":
+    if extra.auth == "oauth":
         from hq_sync.airflow.hooks import StagingHook
         from hq_sync.connect.token_store import StagingTokenStore
 
-        store = StagingTokenStore(StagingHook().get_engine(), tenant.id, "awork", extra["refresh_token"])
+        if not extra.refresh_token:
+            raise WebhookSetupError(f"connection {conn.conn_id!r} has no awork authorisation yet: run "
+                                    f"python -m hq_sync.connect.awork --tenant {tenant.id}")
+        store = StagingTokenStore(StagingHook().get_engine(), tenant.id, "awork", extra.refresh_token)
         auth: Any = AworkOAuthTokens(conn.login, conn.password, token_url_for(base), store)
     else:
         auth = AworkApiKey(conn.password or "")
-    return AworkClient(base, auth, retry=retry_policy_of(conn))
+    return AworkClient(base, auth, retry=retry_policy_of(conn, source))
 
 
 def receiver_base(explicit: str | None) -> str:
     if explicit:
         return explicit.rstrip("/")
-    if os.environ.get(BASE_URL_ENV):
-        return os.environ[BASE_URL_ENV].rstrip("/")
+    from hq_sync.settings import settings
+
+    if settings().webhook_base_url:  # $HQ_SYNC_WEBHOOK_BASE_URL
+        return str(settings().webhook_base_url).rstrip("/")
     from airflow.configuration import conf
 
     configured = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
@@ -315,13 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
+    from hq_sync.connection_extras import ConnectionExtraError
 
     try:
         tenant = load_tenant(args.tenant)
         action = "show" if args.show else "remove" if args.remove else "ensure"
         for line in run(tenant, receiver_base(args.receiver_url), action, args.source):
             print(line)
-    except (WebhookSetupError, TenantConfigInvalid) as exc:
+    except (WebhookSetupError, TenantConfigInvalid, ConnectionExtraError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

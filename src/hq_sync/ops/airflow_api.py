@@ -15,7 +15,6 @@ Settings for the commands (flags override them):
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -61,13 +60,16 @@ class AirflowApi:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """The connection flags shared by the ops commands."""
         group = parser.add_argument_group("Airflow REST API")
-        group.add_argument("--airflow-url", default=os.environ.get("HQ_SYNC_AIRFLOW_URL", DEFAULT_URL),
+        from hq_sync.settings import settings
+
+        env = settings()
+        group.add_argument("--airflow-url", default=env.airflow_url or DEFAULT_URL,
                            help="API server base URL (env HQ_SYNC_AIRFLOW_URL; default %(default)s)")
-        group.add_argument("--token", default=os.environ.get("HQ_SYNC_AIRFLOW_TOKEN"),
+        group.add_argument("--token", default=env.airflow_token,
                            help="a JWT for the API (env HQ_SYNC_AIRFLOW_TOKEN)")
-        group.add_argument("--username", default=os.environ.get("HQ_SYNC_AIRFLOW_USERNAME"),
+        group.add_argument("--username", default=env.airflow_username,
                            help="user for POST /auth/token (env HQ_SYNC_AIRFLOW_USERNAME)")
-        group.add_argument("--password", default=os.environ.get("HQ_SYNC_AIRFLOW_PASSWORD"),
+        group.add_argument("--password", default=env.airflow_password,
                            help="password for POST /auth/token (env HQ_SYNC_AIRFLOW_PASSWORD)")
 
     @classmethod

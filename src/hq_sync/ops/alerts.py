@@ -16,7 +16,6 @@ happens at parse time and touches no network; the notifier is only built when al
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,9 @@ class AlertConfigError(ValueError):
 
 
 def alerts_mode() -> str:
-    return (os.environ.get(ALERTS_ENV) or "off").strip().lower()
+    from hq_sync.settings import settings
+
+    return (settings().alerts or "off").strip().lower()  # $HQ_SYNC_ALERTS
 
 
 def failure_notifiers() -> list[Any]:
@@ -50,7 +51,10 @@ def failure_notifiers() -> list[Any]:
     if mode in ("", "off", "none", "false", "0"):
         return []
     if mode == "smtp":
-        recipients = [a.strip() for a in os.environ.get("HQ_SYNC_ALERTS_TO", "").split(",") if a.strip()]
+        from hq_sync.settings import settings
+
+        env = settings()
+        recipients = [a.strip() for a in (env.alerts_to or "").split(",") if a.strip()]
         if not recipients:
             raise AlertConfigError("HQ_SYNC_ALERTS=smtp needs HQ_SYNC_ALERTS_TO (comma-separated e-mail addresses)")
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -58,8 +62,8 @@ def failure_notifiers() -> list[Any]:
         return [
             SmtpNotifier(
                 to=recipients,
-                from_email=os.environ.get("HQ_SYNC_ALERTS_FROM") or None,
-                smtp_conn_id=os.environ.get("HQ_SYNC_ALERTS_SMTP_CONN_ID") or "smtp_default",
+                from_email=env.alerts_from or None,
+                smtp_conn_id=env.alerts_smtp_conn_id or "smtp_default",
                 subject=SUBJECT,
                 html_content=BODY,
             )

@@ -10,12 +10,12 @@ Resolution order for the URL (``resolve_staging_url``):
 
 from __future__ import annotations
 
-import os
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from hq_sync.paths import data_dir
+from hq_sync.settings import settings
 
 STAGING_URL_ENV = "HQ_SYNC_STAGING_URL"
 
@@ -37,7 +37,7 @@ def default_sqlite_url() -> str:
 
 def resolve_staging_url(connection_uri: str | None = None) -> str:
     """The staging URL: env var, else the given Airflow connection URI, else the SQLite default."""
-    explicit = os.environ.get(STAGING_URL_ENV)
+    explicit = settings().staging_url  # $HQ_SYNC_STAGING_URL
     if explicit:
         return normalize_url(explicit)
     if connection_uri:

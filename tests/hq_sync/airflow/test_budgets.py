@@ -31,7 +31,7 @@ def test_with_redis_the_budget_lives_under_the_configured_prefix(monkeypatch):
     monkeypatch.setenv(budgets.REDIS_URL_ENV, "redis://127.0.0.1:6379/0")
     monkeypatch.setenv(budgets.REDIS_PREFIX_ENV, "hq_sync_test_x")
     base = "https://api.awork.com/api/v1"
-    one = budgets.shared_budget("awork", conn(requests_per_minute=40, requests_per_second=None), base)
+    one = budgets.shared_budget("awork", conn(requests_per_minute=40, requests_per_second=0), base)  # 0: window off
     assert isinstance(one, RedisRequestBudget)
     assert (one.per_minute, one.per_second) == (40, None)
     assert one.key.startswith("hq_sync_test_x:budget:awork:")

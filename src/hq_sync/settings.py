@@ -1,0 +1,98 @@
+"""hq-sync's settings from the environment: every ``HQ_SYNC_*`` variable, in one validated model.
+
+The variable names are the field names in upper case with the prefix ``HQ_SYNC_``
+(``data_dir`` ← ``HQ_SYNC_DATA_DIR``). Empty variables count as not set. ``settings()`` sees the
+environment as it is at each call (tests and commands change it); nothing is read at import.
+
+| variable | what | read by |
+| --- | --- | --- |
+| ``HQ_SYNC_INCLUDE_DIR``, ``HQ_SYNC_TENANTS_DIR``, ``HQ_SYNC_DATA_DIR`` | where files live | ``hq_sync.paths`` |
+| ``HQ_SYNC_STAGING_URL`` | the staging database | ``hq_sync.staging.engine``, ``hq_sync.airflow.webhooks`` |
+| ``HQ_SYNC_REDIS_URL``, ``HQ_SYNC_REDIS_PREFIX`` | the shared request budgets | ``hq_sync.airflow.budgets`` |
+| ``HQ_SYNC_AIRFLOW_URL``, ``_TOKEN``, ``_USERNAME``, ``_PASSWORD`` | the REST API for the ops commands | ``hq_sync.ops.airflow_api`` |
+| ``HQ_SYNC_ALERTS``, ``_ALERTS_TO``, ``_ALERTS_FROM``, ``_ALERTS_SMTP_CONN_ID`` | failure alerts | ``hq_sync.ops.alerts`` |
+| ``HQ_SYNC_WEBHOOK_BASE_URL``, ``HQ_SYNC_WEBHOOK_COOLDOWN`` | webhooks | ``hq_sync.connect.webhooks``, the webhooks plugin |
+| ``HQ_SYNC_FERNET_KEY`` | encrypts stored refresh tokens | ``hq_sync.connect.token_store`` |
+| ``HQ_SYNC_HQ_APP_SECRET``, ``HQ_SYNC_AWORK_CLIENT_SECRET`` | OAuth secrets for the connect commands | ``hq_sync.connect.hq``, ``.awork`` |
+| ``HQ_SYNC_RETRY_DELAY_SECONDS`` | first retry delay of every task | ``hq_sync.airflow.dag_factory`` |
+
+Secrets are kept out of ``repr``. A value of the wrong type names its variable
+(``HQ_SYNC_WEBHOOK_COOLDOWN: Input should be a valid number``) — except
+``HQ_SYNC_RETRY_DELAY_SECONDS``, read while DAG files are parsed: a typo there is logged and the
+default kept, so it never breaks the parsing of every tenant's DAGs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+PREFIX = "HQ_SYNC_"
+
+
+class SettingsError(ValueError):
+    """An ``HQ_SYNC_*`` variable has a value of the wrong type; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", frozen=True)
+
+    include_dir: Path | None = None
+    tenants_dir: Path | None = None
+    data_dir: Path | None = None
+    staging_url: str | None = Field(None, repr=False)  # may carry a password
+    redis_url: str | None = Field(None, repr=False)
+    redis_prefix: str | None = None
+    airflow_url: str | None = None
+    airflow_token: str | None = Field(None, repr=False)
+    airflow_username: str | None = None
+    airflow_password: str | None = Field(None, repr=False)
+    alerts: str | None = None
+    alerts_to: str | None = None
+    alerts_from: str | None = None
+    alerts_smtp_conn_id: str | None = None
+    webhook_base_url: str | None = None
+    webhook_cooldown: float | None = Field(None, ge=0)
+    fernet_key: str | None = Field(None, repr=False)
+    hq_app_secret: str | None = Field(None, repr=False)
+    awork_client_secret: str | None = Field(None, repr=False)
+    retry_delay_seconds: float | None = None
+
+    @field_validator("retry_delay_seconds", mode="before")
+    @classmethod
+    def _lenient_retry_delay(cls, value: Any) -> Any:
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):  # a typo here must never break the parsing of every tenant's DAGs
+            log.error("%sRETRY_DELAY_SECONDS=%r is not a number of seconds; keeping the default retry delay",
+                      PREFIX, value)
+            return None
+
+
+_CACHE: dict[tuple[tuple[str, str], ...], Settings] = {}
+
+
+def settings() -> Settings:
+    """The settings as the environment holds them now; ``SettingsError`` names a bad variable.
+
+    Building the model costs milliseconds, so it is built once per distinct set of ``HQ_SYNC_*``
+    values (comparing them costs microseconds): a changed variable is seen at the next call."""
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(PREFIX)))
+    found = _CACHE.get(key)
+    if found is None:
+        try:
+            found = Settings()
+        except ValidationError as exc:
+            problems = "; ".join(f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            raise SettingsError(problems) from None
+        if len(_CACHE) >= 64:
+            _CACHE.clear()
+        _CACHE[key] = found
+    return found
