@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install constraints stop-demo clean demo-distributed stop-demo-distributed
+.PHONY: demo test lint install constraints stop-demo clean demo-distributed stop-demo-distributed
 
 install: $(STAMP)
 
@@ -23,6 +23,13 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt constraints-tes
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Code health (issue 13): lint, formatting and strict typing, configured in pyproject.toml.
+LINT_PATHS := src dags plugins
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/demo.py start

@@ -36,11 +36,14 @@ class _Extras(BaseModel):
 
     timeout: float | None = Field(None, gt=0, description="read timeout of one request, seconds (default 30)")
     requests_per_minute: int | None = Field(
-        None, ge=0, description="this account's request budget per minute (0: no per-minute limit; empty: the default)")
+        None, ge=0, description="this account's request budget per minute (0: no per-minute limit; empty: the default)"
+    )
     requests_per_second: int | None = Field(
-        None, ge=0, description="this account's request budget per second (0: no per-second limit; empty: the default)")
+        None, ge=0, description="this account's request budget per second (0: no per-second limit; empty: the default)"
+    )
     rate_account: str | None = Field(
-        None, description="name of the vendor account: connections with the same name share one request budget")
+        None, description="name of the vendor account: connections with the same name share one request budget"
+    )
     max_retry_delay: float | None = Field(None, gt=0, description="cap of one back-off wait, seconds (tests)")
 
 
@@ -59,18 +62,24 @@ class _Webhooks(BaseModel):
 
 
 class HqExtras(_Extras, _OAuth):
-    auth: Literal["token", "oauth"] = Field("token", description="token: the sync token in the password; oauth: "
-                                                                 "login = AppId, password = AppSecret")
+    auth: Literal["token", "oauth"] = Field(
+        "token", description="token: the sync token in the password; oauth: login = AppId, password = AppSecret"
+    )
 
 
 class AworkExtras(_Extras, _OAuth, _Webhooks):
-    auth: Literal["api_key", "oauth"] = Field("api_key", description="api_key: the API key in the password; oauth: "
-                                                                     "login = client id, password = client secret")
+    auth: Literal["api_key", "oauth"] = Field(
+        "api_key",
+        description="api_key: the API key in the password; oauth: login = client id, password = client secret",
+    )
 
 
 class PersonioExtras(_Extras, _Webhooks):
-    app_id: str | None = Field(None, pattern=r"^[A-Z0-9]+(?:_[A-Z0-9]+)*$",
-                               description="X-Personio-App-ID header, UPPER_SNAKE_CASE (default HQ_SYNC)")
+    app_id: str | None = Field(
+        None,
+        pattern=r"^[A-Z0-9]+(?:_[A-Z0-9]+)*$",
+        description="X-Personio-App-ID header, UPPER_SNAKE_CASE (default HQ_SYNC)",
+    )
 
 
 MODELS: dict[str, type[_Extras]] = {"hq": HqExtras, "awork": AworkExtras, "personio": PersonioExtras}

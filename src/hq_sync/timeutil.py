@@ -16,6 +16,6 @@ def parse_timestamp(value: Any) -> datetime | None:
     head, _, rest = text.partition(".")
     if rest:  # keep microseconds of longer fractions; the offset after them stays as it is
         digits = "".join(itertools.takewhile(str.isdigit, rest))
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -33,7 +33,7 @@ class _VendorHook(HttpHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         conn_id = kwargs.pop(self.conn_name_attr, None) or self.default_conn_name
         kwargs.setdefault("method", "GET")
-        super().__init__(*args, http_conn_id=conn_id, **kwargs)
+        super().__init__(*args, **{**kwargs, "http_conn_id": conn_id})
 
     def extras(self, conn: Any | None = None) -> Any:
         """The connection's validated extra (``ConnectionExtraError`` names an unknown key)."""
@@ -56,13 +56,21 @@ class _VendorHook(HttpHook):
         base = base_url_of(conn, self.vendor)
         if getattr(extras, "auth", None) == "oauth":
             if not conn.login or not extras.refresh_token:
-                raise ValueError(f"OAuth is not authorised yet: run python -m hq_sync.connect.{self.vendor} "
-                                 "--tenant <tenant> (docs/runbook.md)")
-            return (f"{self.vendor_name} OAuth settings are complete ({base}); tokens are not requested here "
-                    "(that would rotate the refresh token): python -m hq_sync.ops.probe --tenant <tenant> checks them")
+                raise ValueError(
+                    f"OAuth is not authorised yet: run python -m hq_sync.connect.{self.vendor} "
+                    "--tenant <tenant> (docs/runbook.md)"
+                )
+            return (
+                f"{self.vendor_name} OAuth settings are complete ({base}); tokens are not requested here "
+                "(that would rotate the refresh token): python -m hq_sync.ops.probe --tenant <tenant> checks them"
+            )
         timeout = min(extras.timeout or TEST_RETRY.timeout[1], TEST_RETRY.timeout[1])
-        retry = RetryPolicy(attempts=TEST_RETRY.attempts, base_delay=TEST_RETRY.base_delay,
-                            max_delay=TEST_RETRY.max_delay, timeout=(TEST_RETRY.timeout[0], timeout))
+        retry = RetryPolicy(
+            attempts=TEST_RETRY.attempts,
+            base_delay=TEST_RETRY.base_delay,
+            max_delay=TEST_RETRY.max_delay,
+            timeout=(TEST_RETRY.timeout[0], timeout),
+        )
         self.request_once(conn, base, extras, retry)
         return f"Connected to {self.vendor_name} at {base}"
 
@@ -129,5 +137,7 @@ class PersonioHook(_VendorHook):
 
         if not conn.login:
             raise ValueError("no login: the Personio client id is missing")
-        creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=extras.app_id or "HQ_SYNC")
+        creds = PersonioCredentials(
+            client_id=conn.login, client_secret=conn.password, app_id=extras.app_id or "HQ_SYNC"
+        )
         next(iter(PersonioClient(base, creds, retry=retry).persons(limit=1)), None)

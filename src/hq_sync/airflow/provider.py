@@ -23,25 +23,34 @@ HOOKS = "hq_sync.airflow.connection_types"
 
 # connection type -> (hook class, display name, base URL placeholder, login label, password label)
 CONNECTION_TYPES: dict[str, tuple[str, str, str, str, str]] = {
-    "hq": ("HqHook", "helloHQ (hq-sync)", "https://api.hellohq.io/v1",
-           "App ID (OAuth only)", "Sync token (or App secret with OAuth)"),
-    "awork": ("AworkHook", "awork (hq-sync)", "https://api.awork.com/api/v1",
-              "Client ID (OAuth only)", "API key (or client secret with OAuth)"),
-    "personio": ("PersonioHook", "Personio (hq-sync)", "https://api.personio.de",
-                 "Client ID", "Client secret"),
+    "hq": (
+        "HqHook",
+        "helloHQ (hq-sync)",
+        "https://api.hellohq.io/v1",
+        "App ID (OAuth only)",
+        "Sync token (or App secret with OAuth)",
+    ),
+    "awork": (
+        "AworkHook",
+        "awork (hq-sync)",
+        "https://api.awork.com/api/v1",
+        "Client ID (OAuth only)",
+        "API key (or client secret with OAuth)",
+    ),
+    "personio": ("PersonioHook", "Personio (hq-sync)", "https://api.personio.de", "Client ID", "Client secret"),
 }
 
 _COMMON_FIELDS: dict[str, dict[str, Any]] = {
     "requests_per_minute": {
         "label": "Rate limit share (requests per minute)",
         "description": "This vendor account's request budget per minute, shared by every task and worker "
-                       "(empty: hq-sync's default for the vendor; 0: no per-minute limit).",
+        "(empty: hq-sync's default for the vendor; 0: no per-minute limit).",
         "schema": {"type": ["integer", "null"], "minimum": 0},
     },
     "rate_account": {
         "label": "Rate limit account",
         "description": "Connections with the same name share one request budget (empty: the same base URL "
-                       "and credentials share one).",
+        "and credentials share one).",
         "schema": {"type": ["string", "null"]},
     },
     "timeout": {

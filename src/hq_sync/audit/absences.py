@@ -70,183 +70,340 @@ def absence_days(type_enum: str, start: Any, end: Any, window: Window, tz: str) 
     return out
 
 
-def compare_absences(ctx: RunContext, window: Window, hq: Any, hq_users: list[dict[str, Any]], max_age: timedelta) -> tuple[list[Pair], SourceRead]:
+def compare_absences(
+    ctx: RunContext, window: Window, hq: Any, hq_users: list[dict[str, Any]], max_age: timedelta
+) -> tuple[list[Pair], SourceRead]:
     """The pairs of the absence audit (differing pairs explained) and how Personio was read."""
-    tenant, tz = ctx.tenant.id, ctx.tenant.timezone
-    cfg = ctx.tenant.sources.personio
-    assert cfg is not None
-    labels = {t.enum: t.label for t in load_catalogue()}
-    emails_by_hq = {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
-    hq_by_email = {e: str(i) for i, e in emails_by_hq.items() if e}
-    first, last = window.start.isoformat(), window.end.isoformat()
-    with ctx.staging.connect() as conn:
-        fresh, why = staging_is_fresh(conn, tenant, SOURCE, ctx.now, max_age)
-        synced_at = last_synced_at(conn, tenant, SOURCE)
-        links = {l.source_id: l for l in repo.links(conn, tenant, SOURCE, "absence_period")}
-        items = open_items(conn, tenant, SOURCE, "absence_period")
-        persons = {r.source_id: r.email for r in conn.execute(select(personio_persons.c.source_id, personio_persons.c.email)
-                                                               .where(personio_persons.c.tenant == tenant))}
-        types = {r.source_id: {"name": r.name, "category": r.category, "unit": r.unit}
-                 for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))}
+    audit = _AbsenceAudit(ctx, window, hq, hq_users)
+    audit.read_personio(max_age)
+    audit.read_hq(hq_users)
+    pairs: list[Pair] = []
+    paired: set[str] = set()
+    audit.read.records = 0
+    for pid, p in sorted(audit.periods.items()):
+        pair = audit.period_pair(pid, p, paired)
+        if pair is not None:
+            pairs.append(pair)
+    owned = audit.owned()
+    for absence_id, (absence, email) in sorted(audit.hq_absences.items()):
+        if absence_id not in paired:
+            pair = audit.hq_only_pair(absence_id, absence, email, owned)
+            if pair is not None:
+                pairs.append(pair)
+    return pairs, audit.read
+
+
+class _AbsenceAudit:
+    """One absence audit: what Personio (staging or the API) and HQ hold, and how they pair up."""
+
+    def __init__(self, ctx: RunContext, window: Window, hq: Any, hq_users: list[dict[str, Any]]) -> None:
+        self.ctx, self.window, self.hq = ctx, window, hq
+        self.tenant, self.tz = ctx.tenant.id, ctx.tenant.timezone
+        cfg = ctx.tenant.sources.personio
+        assert cfg is not None
+        self.cfg = cfg
+        self.labels = {t.enum: t.label for t in load_catalogue()}
+        self.emails_by_hq = {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
+        self.hq_by_email = {e: str(i) for i, e in self.emails_by_hq.items() if e}
+        self.hq_absences: dict[str, tuple[dict[str, Any], str]] = {}
+        self.lookups = 0
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def read_personio(self, max_age: timedelta) -> None:
+        """Staging's view of the window, and Personio's own when staging is not fresh enough."""
+        tenant = self.tenant
+        with self.ctx.staging.connect() as conn:
+            fresh, why = staging_is_fresh(conn, tenant, SOURCE, self.ctx.now, max_age)
+            self.synced_at = last_synced_at(conn, tenant, SOURCE)
+            self.links = {link.source_id: link for link in repo.links(conn, tenant, SOURCE, "absence_period")}
+            self.items = open_items(conn, tenant, SOURCE, "absence_period")
+            self.persons = {
+                r.source_id: r.email
+                for r in conn.execute(
+                    select(personio_persons.c.source_id, personio_persons.c.email).where(
+                        personio_persons.c.tenant == tenant
+                    )
+                )
+            }
+            self.types = {
+                r.source_id: {"name": r.name, "category": r.category, "unit": r.unit}
+                for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
+            }
+            self.staged = self._staged_periods(conn)
+        self.fresh = fresh
+        self.read = SourceRead(SOURCE, "staging" if fresh else "source", why, last_synced_at=self.synced_at)
+        if fresh:
+            self.periods = {k: p for k, p in self.staged.items() if p.deleted_at is None}
+        else:
+            self._read_source()
+        cfg = self.cfg
+        self.rules = AbsenceRules(
+            mapping=build_mapping(cfg.absence_type_mapping),
+            sync_start=cfg.sync_start_date,
+            timezone=self.tz,
+            day_end=cfg.day_end,
+            open_ended_months=cfg.open_ended_months,
+        )
+
+    def _staged_periods(self, conn: Any) -> dict[str, Period]:
+        first, last = self.window.start.isoformat(), self.window.end.isoformat()
         t = personio_absence_periods
-        staged = {r.source_id: Period(r.source_id, r.payload, r.source_updated_at, r.deleted_at) for r in conn.execute(
-            select(t).where(t.c.tenant == tenant, t.c.starts_at <= f"{last}T23:59:59",
-                            (t.c.ends_at.is_(None)) | (t.c.ends_at >= f"{first}T00:00:00")))}
-    read = SourceRead(SOURCE, "staging" if fresh else "source", why, last_synced_at=synced_at)
-    if fresh:
-        periods = {k: p for k, p in staged.items() if p.deleted_at is None}
-    else:
-        client = ctx.require_clients().personio()
+        return {
+            r.source_id: Period(r.source_id, r.payload, r.source_updated_at, r.deleted_at)
+            for r in conn.execute(
+                select(t).where(
+                    t.c.tenant == self.tenant,
+                    t.c.starts_at <= f"{last}T23:59:59",
+                    (t.c.ends_at.is_(None)) | (t.c.ends_at >= f"{first}T00:00:00"),
+                )
+            )
+        }
+
+    def _read_source(self) -> None:
+        client = self.ctx.require_clients().personio()
         before = client.requests_sent
-        persons = {r["source_id"]: r["email"] for page in client.persons() for r in map(person_row, page)}
-        types = {r["source_id"]: {"name": r["name"], "category": r["category"], "unit": r["unit"]}
-                 for page in client.absence_types() for r in map(type_row, page)}
-        periods = {}
-        for page in client.absence_periods(overlapping=(window.start, window.end)):
+        self.persons = {r["source_id"]: r["email"] for page in client.persons() for r in map(person_row, page)}
+        self.types = {
+            r["source_id"]: {"name": r["name"], "category": r["category"], "unit": r["unit"]}
+            for page in client.absence_types()
+            for r in map(type_row, page)
+        }
+        self.periods = {}
+        for page in client.absence_periods(overlapping=(self.window.start, self.window.end)):
             for item in page:
                 row = period_row(item)
-                periods[row["source_id"]] = Period(row["source_id"], item, row["source_updated_at"])
-        read.requests = client.requests_sent - before
-    rules = AbsenceRules(mapping=build_mapping(cfg.absence_type_mapping), sync_start=cfg.sync_start_date, timezone=tz,
-                         day_end=cfg.day_end, open_ended_months=cfg.open_ended_months)
+                self.periods[row["source_id"]] = Period(row["source_id"], item, row["source_updated_at"])
+        self.read.requests = client.requests_sent - before
 
-    def cells(email: str | None, type_enum: str, label: str, start: Any, end: Any) -> dict[Cell, float]:
+    def read_hq(self, hq_users: list[dict[str, Any]]) -> None:
+        window = self.window
+        for u in hq_users:
+            for absence in self.hq.absences(u["Id"], start=window.start, end=window.end + timedelta(days=1)):
+                self.hq_absences[str(absence["Id"])] = (absence, self.emails_by_hq.get(int(u["Id"])) or "")
+
+    # -- sides ----------------------------------------------------------------------------------
+
+    def cells(self, email: str | None, type_enum: str, label: str, start: Any, end: Any) -> dict[Cell, float]:
         person = (email or "").strip().casefold() or "(no e-mail)"
-        return {Cell(AuditKind.ABSENCE_DAYS, person, type_enum, label, m): q
-                for m, q in absence_days(type_enum, start, end, window, tz).items() if q}
+        return {
+            Cell(AuditKind.ABSENCE_DAYS, person, type_enum, label, m): q
+            for m, q in absence_days(type_enum, start, end, self.window, self.tz).items()
+            if q
+        }
 
-    def source_side(p: Period) -> tuple[dict[Cell, float], str | None]:
+    def _body_cells(self, email: str | None, body: dict[str, Any]) -> dict[Cell, float]:
+        return self.cells(email, body["Type"], self.labels.get(body["Type"], body["Type"]), body["Start"], body["End"])
+
+    def source_side(self, p: Period) -> tuple[dict[Cell, float], str | None]:
         """What HQ should hold for the period (days), and its plan version (None: not wanted)."""
         staged_period = StagedPeriod(p.id, p.payload, p.updated_at)
-        plan = plan_absence(staged_period, persons=persons, types=types, hq_users=hq_by_email, rules=rules, today=ctx.today)
+        plan = plan_absence(
+            staged_period,
+            persons=self.persons,
+            types=self.types,
+            hq_users=self.hq_by_email,
+            rules=self.rules,
+            today=self.ctx.today,
+        )
         if isinstance(plan, Quarantined) and plan.reason in ("unknown_email", "unknown_person"):
-            pid = str((p.payload.get("person") or {}).get("id") or "")
-            stand_in = persons.get(pid) or f"personio-person-{pid}"
-            plan_as = plan_absence(staged_period, persons={**persons, pid: stand_in}, types=types,
-                                   hq_users={**hq_by_email, stand_in.strip().casefold(): "0"}, rules=rules, today=ctx.today)
-            if isinstance(plan_as, Wanted):
-                return cells(stand_in, plan_as.body["Type"], labels.get(plan_as.body["Type"], plan_as.body["Type"]),
-                             plan_as.body["Start"], plan_as.body["End"]), plan_as.version
+            stand_in = self._as_stand_in(staged_period, p)
+            if stand_in is not None:
+                return stand_in
         if isinstance(plan, Wanted):
-            email = next((e for e, i in hq_by_email.items() if i == plan.hq_user_id), None)
-            return cells(email, plan.body["Type"], labels.get(plan.body["Type"], plan.body["Type"]),
-                         plan.body["Start"], plan.body["End"]), plan.version
+            email = next((e for e, i in self.hq_by_email.items() if i == plan.hq_user_id), None)
+            return self._body_cells(email, plan.body), plan.version
         if isinstance(plan, Quarantined):  # no HQ type to speak of: count the raw days
-            starts = str((p.payload.get("starts_from") or {}).get("date_time") or "")[:10]
-            ends = str(((p.payload.get("ends_at") or {}) or {}).get("date_time") or starts)[:10]
-            type_id = str((p.payload.get("absence_type") or {}).get("id") or "")
-            name = str((types.get(type_id) or {}).get("name") or type_id)
-            pid = str((p.payload.get("person") or {}).get("id") or "")
-            try:
-                start_day, end_day = date.fromisoformat(starts), date.fromisoformat(ends)
-            except ValueError:
-                return {}, None
-            end_exclusive = end_day if cfg.day_end == "exclusive" and end_day > start_day else end_day + timedelta(days=1)
-            return cells(persons.get(pid), f"personio:{name}"[:64], f"{name} (Personio, not mapped)",
-                         f"{start_day}T00:00:00", f"{end_exclusive}T00:00:00"), None
+            return self._raw_days(p), None
         return {}, None
 
-    pairs: list[Pair] = []
-    hq_absences: dict[str, tuple[dict[str, Any], str]] = {}
-    for u in hq_users:
-        for absence in hq.absences(u["Id"], start=window.start, end=window.end + timedelta(days=1)):
-            hq_absences[str(absence["Id"])] = (absence, emails_by_hq.get(int(u["Id"])) or "")
+    def _as_stand_in(self, staged_period: StagedPeriod, p: Period) -> tuple[dict[Cell, float], str | None] | None:
+        """The plan of a period whose person HQ does not know, as if a stand-in user existed."""
+        pid = str((p.payload.get("person") or {}).get("id") or "")
+        stand_in = self.persons.get(pid) or f"personio-person-{pid}"
+        plan_as = plan_absence(
+            staged_period,
+            persons={**self.persons, pid: stand_in},
+            types=self.types,
+            hq_users={**self.hq_by_email, stand_in.strip().casefold(): "0"},
+            rules=self.rules,
+            today=self.ctx.today,
+        )
+        if isinstance(plan_as, Wanted):
+            return self._body_cells(stand_in, plan_as.body), plan_as.version
+        return None
 
-    def hq_side(absence: dict[str, Any], email: str) -> dict[Cell, float]:
-        t_enum = str(absence.get("Type"))
-        return cells(email, t_enum, labels.get(t_enum, t_enum), absence.get("Start"), absence.get("End"))
-
-    def written_side(link: repo.Link | None) -> dict[Cell, float]:
-        body = ((link.written or {}).get("body") if link else None) or {}
-        if not body:
+    def _raw_days(self, p: Period) -> dict[Cell, float]:
+        """The days of a period without an HQ type, under its Personio type name."""
+        starts = str((p.payload.get("starts_from") or {}).get("date_time") or "")[:10]
+        ends = str(((p.payload.get("ends_at") or {}) or {}).get("date_time") or starts)[:10]
+        type_id = str((p.payload.get("absence_type") or {}).get("id") or "")
+        name = str((self.types.get(type_id) or {}).get("name") or type_id)
+        pid = str((p.payload.get("person") or {}).get("id") or "")
+        try:
+            start_day, end_day = date.fromisoformat(starts), date.fromisoformat(ends)
+        except ValueError:
             return {}
-        return cells(emails_by_hq.get(int(link.hq_parent_id or 0)) if link else None, body["Type"],
-                     labels.get(body["Type"], body["Type"]), body["Start"], body["End"])
+        exclusive = self.cfg.day_end == "exclusive" and end_day > start_day
+        end_exclusive = end_day if exclusive else end_day + timedelta(days=1)
+        return self.cells(
+            self.persons.get(pid),
+            f"personio:{name}"[:64],
+            f"{name} (Personio, not mapped)",
+            f"{start_day}T00:00:00",
+            f"{end_exclusive}T00:00:00",
+        )
 
-    lookups = [0]
+    def hq_side(self, absence: dict[str, Any], email: str) -> dict[Cell, float]:
+        t_enum = str(absence.get("Type"))
+        return self.cells(email, t_enum, self.labels.get(t_enum, t_enum), absence.get("Start"), absence.get("End"))
 
-    def find(link: repo.Link | None) -> tuple[dict[str, Any], str] | None:
+    def written_side(self, link: repo.Link | None) -> dict[Cell, float]:
+        body = ((link.written or {}).get("body") if link else None) or {}
+        if not body or link is None:
+            return {}
+        return self._body_cells(self.emails_by_hq.get(int(link.hq_parent_id or 0)), body)
+
+    def find(self, link: repo.Link | None) -> tuple[dict[str, Any], str] | None:
         """The HQ absence a link owns: from the window's read, else one GET (it may lie outside)."""
         if link is None or not link.hq_id:
             return None
-        found = hq_absences.get(str(link.hq_id))
-        if found is None and link.state == "synced" and link.hq_parent_id and lookups[0] < MAX_LOOKUPS:
-            lookups[0] += 1
-            absence = hq.get(f"Users({int(link.hq_parent_id)})/Absences({int(link.hq_id)})")
-            found = (absence, emails_by_hq.get(int(link.hq_parent_id)) or "") if absence else None
+        found = self.hq_absences.get(str(link.hq_id))
+        if found is None and link.state == "synced" and link.hq_parent_id and self.lookups < MAX_LOOKUPS:
+            self.lookups += 1
+            absence = self.hq.get(f"Users({int(link.hq_parent_id)})/Absences({int(link.hq_id)})")
+            found = (absence, self.emails_by_hq.get(int(link.hq_parent_id)) or "") if absence else None
         return found
 
-    def anchor(link: repo.Link) -> Cell | None:
+    def anchor(self, link: repo.Link) -> Cell | None:
         body = (link.written or {}).get("body") or {}
         if not body:
             return None
         start = datetime.fromisoformat(str(body["Start"]).replace("Z", "+00:00"))
-        person = emails_by_hq.get(int(link.hq_parent_id or 0)) or "(no e-mail)"
-        return Cell(AuditKind.ABSENCE_DAYS, person, body["Type"], labels.get(body["Type"], body["Type"]), month_of(start.date()))
+        person = self.emails_by_hq.get(int(link.hq_parent_id or 0)) or "(no e-mail)"
+        label = self.labels.get(body["Type"], body["Type"])
+        return Cell(AuditKind.ABSENCE_DAYS, person, body["Type"], label, month_of(start.date()))
 
-    paired: set[str] = set()
-    read.records = 0
-    for pid, p in sorted(periods.items()):
-        source, version = source_side(p)
-        link = links.get(pid)
-        absence = find(link)
+    # -- pairs ----------------------------------------------------------------------------------
+
+    def period_pair(self, pid: str, p: Period, paired: set[str]) -> Pair | None:
+        """The pair of one Personio period (None: not wanted in HQ and not there), explained."""
+        source, version = self.source_side(p)
+        link = self.links.get(pid)
+        absence = self.find(link)
         synced = link is not None and link.state == "synced" and bool(link.hq_id)
         if not source and absence is None and not synced:
-            continue  # not wanted in HQ (pending, before the sync start, ...) and not there
-        read.records += 1
-        pair = Pair(AuditKind.ABSENCE_DAYS, pid, str(absence[0]["Id"]) if absence else (link.hq_id if link else None), source=source)
+            return None  # not wanted in HQ (pending, before the sync start, ...) and not there
+        self.read.records += 1
+        hq_id = str(absence[0]["Id"]) if absence else (link.hq_id if link else None)
+        pair = Pair(AuditKind.ABSENCE_DAYS, pid, hq_id, source=source)
         if absence is not None:
-            pair.hq = hq_side(*absence)
+            pair.hq = self.hq_side(*absence)
             paired.add(str(absence[0]["Id"]))
-        if synced:
-            pair.record_changed = absence is None or not same_absence(absence[0], (link.written or {}).get("body") or {})
-            pair.anchor = anchor(link)
-        pairs.append(pair)
-        if not pair.differs():
-            continue
-        written = written_side(link)
-        if (link is not None and link.state == "synced" and absence is not None and not pair.record_changed
-                and (link.written or {}).get("version") == version and _same_days(pair.source, written)
-                and {c.scope for c in pair.source} != {c.scope for c in written}):
-            pair.explain(Explanation.MAPPING_CHANGE, "mapping_change_not_retroactive",
-                         f"Personio absence {pid} is unchanged since it was written; only the type mapping changed "
-                         "since then (B4: existing absences stay until edited, or re-map the past on purpose)")
-            continue
-        known = staged.get(pid)
+        if synced and link is not None:
+            body = (link.written or {}).get("body") or {}
+            pair.record_changed = absence is None or not same_absence(absence[0], body)
+            pair.anchor = self.anchor(link)
+        if pair.differs():
+            self._explain_period(pair, pid, p, link, absence, version)
+        return pair
+
+    def _explain_period(
+        self,
+        pair: Pair,
+        pid: str,
+        p: Period,
+        link: repo.Link | None,
+        absence: tuple[dict[str, Any], str] | None,
+        version: str | None,
+    ) -> None:
+        written = self.written_side(link)
+        if (
+            link is not None
+            and link.state == "synced"
+            and absence is not None
+            and not pair.record_changed
+            and (link.written or {}).get("version") == version
+            and _same_days(pair.source, written)
+            and {c.scope for c in pair.source} != {c.scope for c in written}
+        ):
+            pair.explain(
+                Explanation.MAPPING_CHANGE,
+                "mapping_change_not_retroactive",
+                f"Personio absence {pid} is unchanged since it was written; only the type mapping changed "
+                "since then (B4: existing absences stay until edited, or re-map the past on purpose)",
+            )
+            return
+        known = self.staged.get(pid)
         state = "unseen" if known is None else "present"
-        explain(pair, link, absence[0] if absence else None, written, items, synced_at, emails_by_hq, state,
-                p.updated_at if known is not None else None, "Personio absence", describe(link))
-    owned = {str(l.hq_id): l for l in links.values() if l.hq_id and l.state in ("synced", "pending")}
-    for absence_id, (absence, email) in sorted(hq_absences.items()):
-        if absence_id in paired:
-            continue
-        side = hq_side(absence, email)
+        explain(
+            pair,
+            link,
+            absence[0] if absence else None,
+            written,
+            self.items,
+            self.synced_at,
+            self.emails_by_hq,
+            state,
+            p.updated_at if known is not None else None,
+            "Personio absence",
+            describe(link),
+        )
+
+    def hq_only_pair(
+        self, absence_id: str, absence: dict[str, Any], email: str, owned: dict[str, repo.Link]
+    ) -> Pair | None:
+        """The pair of an HQ absence no period of the window paired with (None: someone else's, no days)."""
+        side = self.hq_side(absence, email)
         if not side and absence_id not in owned:
-            continue  # someone else's, on no weekday of the window
+            return None  # someone else's, on no weekday of the window
         link = owned.get(absence_id)
         pair = Pair(AuditKind.ABSENCE_DAYS, link.source_id if link else None, absence_id, hq=side)
         if link is not None and link.state == "synced":
             pair.record_changed = not same_absence(absence, (link.written or {}).get("body") or {})
-        pairs.append(pair)
         if link is None:
-            creator = who(absence.get("CreatedBy"), emails_by_hq)
-            pair.explain(Explanation.WRITTEN_BY_OTHERS, "not_from_personio",
-                         f"HQ absence {absence_id} was not written by the Personio sync (created by {creator} on "
-                         f"{str(absence.get('CreatedOn') or '?')[:10]})", creator)
-            continue
-        known = staged.get(link.source_id)
-        listed = periods.get(link.source_id)
+            creator = who(absence.get("CreatedBy"), self.emails_by_hq)
+            pair.explain(
+                Explanation.WRITTEN_BY_OTHERS,
+                "not_from_personio",
+                f"HQ absence {absence_id} was not written by the Personio sync (created by {creator} on "
+                f"{str(absence.get('CreatedOn') or '?')[:10]})",
+                creator,
+            )
+            return pair
+        state, changed = self._period_state(link.source_id)
+        explain(
+            pair,
+            link,
+            absence,
+            self.written_side(link),
+            self.items,
+            self.synced_at,
+            self.emails_by_hq,
+            state,
+            changed,
+            "Personio absence",
+            describe(link),
+        )
+        return pair
+
+    def owned(self) -> dict[str, repo.Link]:
+        """The links of the HQ absences the sync owns, by HQ id."""
+        return {
+            str(link.hq_id): link for link in self.links.values() if link.hq_id and link.state in ("synced", "pending")
+        }
+
+    def _period_state(self, source_id: str) -> tuple[str, datetime | None]:
+        """What the sync knows of a period: unseen, deleted, gone (unconfirmed) or present, and since when."""
+        known = self.staged.get(source_id)
+        listed = self.periods.get(source_id)
         if known is None:
-            state, changed = "unseen", None
-        elif known.deleted_at is not None:
-            state, changed = "deleted", known.deleted_at
-        elif not fresh and listed is None:
-            state, changed = "gone_unconfirmed", None
-        else:
-            state, changed = "present", (listed or known).updated_at
-        explain(pair, link, absence, written_side(link), items, synced_at, emails_by_hq, state, changed, "Personio absence",
-                describe(link))
-    return pairs, read
+            return "unseen", None
+        if known.deleted_at is not None:
+            return "deleted", known.deleted_at
+        if not self.fresh and listed is None:
+            return "gone_unconfirmed", None
+        return "present", (listed or known).updated_at
 
 
 def describe(link: repo.Link | None) -> str:
@@ -257,9 +414,11 @@ def describe(link: repo.Link | None) -> str:
 
 def _same_days(a: dict[Cell, float], b: dict[Cell, float]) -> bool:
     """Whether two sides hold the same days per person and month, whatever the type."""
+
     def by_month(side: dict[Cell, float]) -> dict[tuple[str, str], float]:
         out: dict[tuple[str, str], float] = {}
         for c, q in side.items():
             out[(c.person, c.month)] = out.get((c.person, c.month), 0.0) + q
         return out
+
     return by_month(a) == by_month(b)

@@ -15,8 +15,11 @@ from hq_sync.timeutil import parse_timestamp
 
 def last_synced_at(conn: Connection, tenant: str, source: str) -> datetime | None:
     """When a run of ``source`` last completed (its report step ran, so its load did): or None."""
-    return conn.execute(select(func.max(run_summaries.c.recorded_at)).where(
-        run_summaries.c.tenant == tenant, run_summaries.c.source == source)).scalar_one_or_none()
+    return conn.execute(
+        select(func.max(run_summaries.c.recorded_at)).where(
+            run_summaries.c.tenant == tenant, run_summaries.c.source == source
+        )
+    ).scalar_one_or_none()
 
 
 def staging_is_fresh(conn: Connection, tenant: str, source: str, now: datetime, max_age: timedelta) -> tuple[bool, str]:
@@ -42,8 +45,11 @@ def open_items(conn: Connection, tenant: str, source: str, entity: str) -> dict[
     """Open quarantine items of one source entity, by source id."""
     q = quarantine
     items: dict[str, list[dict[str, Any]]] = {}
-    for row in conn.execute(select(q.c.source_id, q.c.reason, q.c.detail).where(
-            q.c.tenant == tenant, q.c.source == source, q.c.entity == entity, q.c.resolved_at.is_(None))):
+    for row in conn.execute(
+        select(q.c.source_id, q.c.reason, q.c.detail).where(
+            q.c.tenant == tenant, q.c.source == source, q.c.entity == entity, q.c.resolved_at.is_(None)
+        )
+    ):
         items.setdefault(row.source_id, []).append({"reason": row.reason, "detail": row.detail})
     return items
 

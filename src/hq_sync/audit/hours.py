@@ -35,10 +35,12 @@ MAX_LOOKUPS = 200  # single GETs per audit for owned reportings not in the windo
 def same_as_written(rep: dict[str, Any], link: repo.Link) -> bool:
     """Whether HQ's reporting still is what the sync wrote: person, project, start, duration."""
     body = (link.written or {}).get("body") or {}
-    return (int(rep.get("UserId") or 0) == int(body.get("UserId") or 0)
-            and int(rep.get("ProjectId") or 0) == int(body.get("ProjectId") or 0)
-            and parse_timestamp(rep.get("StartOn")) == parse_timestamp(body.get("StartDate"))
-            and int(rep.get("Duration") or 0) == int(body.get("Duration") or 0))
+    return (
+        int(rep.get("UserId") or 0) == int(body.get("UserId") or 0)
+        and int(rep.get("ProjectId") or 0) == int(body.get("ProjectId") or 0)
+        and parse_timestamp(rep.get("StartOn")) == parse_timestamp(body.get("StartDate"))
+        and int(rep.get("Duration") or 0) == int(body.get("Duration") or 0)
+    )
 
 
 @dataclass
@@ -58,155 +60,278 @@ def _entries_from_payloads(items: Iterable[dict[str, Any]], emails: dict[str, st
     for item in items:
         uid = str(item.get("userId") or "")
         out[str(item["id"])] = Entry(
-            id=str(item["id"]), email=emails.get(uid), awork_project=item.get("projectId"),
-            start=entry_start(item, tz), seconds=int(item.get("duration") or 0),
-            updated_at=parse_timestamp(item.get("updatedOn")))
+            id=str(item["id"]),
+            email=emails.get(uid),
+            awork_project=item.get("projectId"),
+            start=entry_start(item, tz),
+            seconds=int(item.get("duration") or 0),
+            updated_at=parse_timestamp(item.get("updatedOn")),
+        )
     return out
 
 
 def _window_utc(window: Window, tz: str) -> tuple[datetime, datetime]:
     zone = ZoneInfo(tz)
-    return (datetime.combine(window.start, time(), zone).astimezone(UTC),
-            datetime.combine(window.end + timedelta(days=1), time(), zone).astimezone(UTC))
+    return (
+        datetime.combine(window.start, time(), zone).astimezone(UTC),
+        datetime.combine(window.end + timedelta(days=1), time(), zone).astimezone(UTC),
+    )
 
 
-def compare_hours(ctx: RunContext, window: Window, hq: Any, hq_users: list[dict[str, Any]], max_age: timedelta) -> tuple[list[Pair], SourceRead]:
+def compare_hours(
+    ctx: RunContext, window: Window, hq: Any, hq_users: list[dict[str, Any]], max_age: timedelta
+) -> tuple[list[Pair], SourceRead]:
     """The pairs of the hours audit (differing pairs explained) and how awork was read."""
-    tenant, tz = ctx.tenant.id, ctx.tenant.timezone
-    zone = ZoneInfo(tz)
-    cfg = ctx.tenant.sources.awork
-    assert cfg is not None
-    emails_by_hq = {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
-    with ctx.staging.connect() as conn:
-        fresh, why = staging_is_fresh(conn, tenant, SOURCE, ctx.now, max_age)
-        synced_at = last_synced_at(conn, tenant, SOURCE)
-        linked = {l.source_id: int(l.hq_id) for l in repo.links(conn, tenant, SOURCE, "project", state="synced") if l.hq_id}
-        entry_links = {l.source_id: l for l in repo.links(conn, tenant, SOURCE, "time_entry")}
-        sheet_links = {str(l.hq_id): l for l in repo.links(conn, tenant, "timesheets", "timesheet_row") if l.hq_id}
-        items = open_items(conn, tenant, SOURCE, "time_entry")
-        staged_emails = {r.source_id: r.email for r in conn.execute(
-            select(awork_users.c.source_id, awork_users.c.email).where(awork_users.c.tenant == tenant))}
+    audit = _HoursAudit(ctx, window, hq, hq_users)
+    audit.read_awork(max_age)
+    audit.read_hq()
+    pairs: list[Pair] = []
+    paired_hq: set[str] = set()
+    for entry_id, e in sorted(audit.in_scope.items()):
+        pairs.append(audit.entry_pair(entry_id, e, paired_hq))
+    orphans = {rep_id: rep for rep_id, rep in audit.reportings.items() if rep_id not in paired_hq}
+    audit.stage_missing(orphans)
+    for rep_id, rep in sorted(orphans.items()):
+        pair = audit.orphan_pair(rep_id, rep)
+        if pair is not None:
+            pairs.append(pair)
+    return pairs, audit.read
+
+
+def _staged_entry(r: Any, email: str | None, tz: str) -> Entry:
+    return Entry(
+        r.source_id,
+        email,
+        r.project_id,
+        entry_start(r.payload or {}, tz),
+        int(r.duration_s or 0),
+        r.source_updated_at,
+        r.deleted_at is not None,
+        r.deleted_at,
+    )
+
+
+class _HoursAudit:
+    """One hours audit: what awork (staging or the API) and HQ hold, and how they pair up."""
+
+    def __init__(self, ctx: RunContext, window: Window, hq: Any, hq_users: list[dict[str, Any]]) -> None:
+        self.ctx, self.window, self.hq = ctx, window, hq
+        self.tenant, self.tz = ctx.tenant.id, ctx.tenant.timezone
+        self.zone = ZoneInfo(self.tz)
+        cfg = ctx.tenant.sources.awork
+        assert cfg is not None
+        self.cfg = cfg
+        self.emails_by_hq = {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
+        self.lookups = 0
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def read_awork(self, max_age: timedelta) -> None:
+        """Staging's view of the linked projects' entries, and awork's own when staging is not fresh enough."""
+        tenant = self.tenant
+        with self.ctx.staging.connect() as conn:
+            fresh, why = staging_is_fresh(conn, tenant, SOURCE, self.ctx.now, max_age)
+            self.synced_at = last_synced_at(conn, tenant, SOURCE)
+            self.linked = {
+                link.source_id: int(link.hq_id)
+                for link in repo.links(conn, tenant, SOURCE, "project", state="synced")
+                if link.hq_id
+            }
+            self.entry_links = {link.source_id: link for link in repo.links(conn, tenant, SOURCE, "time_entry")}
+            self.sheet_links = {
+                str(link.hq_id): link for link in repo.links(conn, tenant, "timesheets", "timesheet_row") if link.hq_id
+            }
+            self.items = open_items(conn, tenant, SOURCE, "time_entry")
+            self.staged = self._staged_entries(conn)
+        self.fresh = fresh
+        self.read = SourceRead(SOURCE, "staging" if fresh else "source", why, last_synced_at=self.synced_at)
+        if fresh:
+            self.entries = {k: e for k, e in self.staged.items() if not e.deleted}
+        else:
+            self._read_source()
+        window, start = self.window, self.cfg.sync_start_date
+        self.in_scope = {
+            k: e
+            for k, e in self.entries.items()
+            if e.awork_project in self.linked
+            and e.seconds > 0
+            and window.contains(self.local_day(e.start))
+            and self.local_day(e.start) >= start
+        }
+        self.read.records = len(self.in_scope)
+
+    def _staged_entries(self, conn: Any) -> dict[str, Entry]:
+        staged_emails = {
+            r.source_id: r.email
+            for r in conn.execute(
+                select(awork_users.c.source_id, awork_users.c.email).where(awork_users.c.tenant == self.tenant)
+            )
+        }
         t = awork_time_entries
         staged = {}
-        for r in conn.execute(select(t).where(
-                t.c.tenant == tenant, t.c.start_date >= window.start - timedelta(days=1),
-                t.c.start_date <= window.end + timedelta(days=1))):
-            staged[r.source_id] = Entry(r.source_id, staged_emails.get(r.user_id), r.project_id,
-                                        entry_start(r.payload or {}, tz), int(r.duration_s or 0),
-                                        r.source_updated_at, r.deleted_at is not None, r.deleted_at)
-    read = SourceRead(SOURCE, "staging" if fresh else "source", why, last_synced_at=synced_at)
-    if fresh:
-        entries = {k: e for k, e in staged.items() if not e.deleted}
-    else:
-        client = ctx.require_clients().awork()
+        for r in conn.execute(
+            select(t).where(
+                t.c.tenant == self.tenant,
+                t.c.start_date >= self.window.start - timedelta(days=1),
+                t.c.start_date <= self.window.end + timedelta(days=1),
+            )
+        ):
+            staged[r.source_id] = _staged_entry(r, staged_emails.get(r.user_id), self.tz)
+        return staged
+
+    def _read_source(self) -> None:
+        client = self.ctx.require_clients().awork()
         before = client.requests_sent
         emails = {str(u["id"]): user_email(u) for page in client.users(show_archived=True) for u in page}
-        entries = {}
-        for awork_id in sorted(linked):
-            pages = client.time_entries(between=(window.start - timedelta(days=1), window.end + timedelta(days=1)), project_id=awork_id)
-            entries.update(_entries_from_payloads((i for page in pages for i in page), emails, tz))
-        read.requests = client.requests_sent - before
+        self.entries = {}
+        between = (self.window.start - timedelta(days=1), self.window.end + timedelta(days=1))
+        for awork_id in sorted(self.linked):
+            pages = client.time_entries(between=between, project_id=awork_id)
+            self.entries.update(_entries_from_payloads((i for page in pages for i in page), emails, self.tz))
+        self.read.requests = client.requests_sent - before
 
-    def local_day(start: datetime) -> Any:
-        return start.astimezone(zone).date()
+    def read_hq(self) -> None:
+        """HQ: every reporting in the window (one paged read), ours or not."""
+        first, last = _window_utc(self.window, self.tz)
+        self.first = first
+        self.hq_projects = {int(p["Id"]): str(p.get("Name") or p["Id"]) for p in self.hq.projects()}
+        self.reportings: dict[str, dict[str, Any]] = {
+            str(r["Id"]): r
+            for r in self.hq.all(
+                "UserReportings", filter=f"StartOn ge {odata_literal(first)} and StartOn lt {odata_literal(last)}"
+            )
+        }
+        self.linked_hq = set(self.linked.values())
+        self.owned = {
+            str(link.hq_id): link
+            for link in self.entry_links.values()
+            if link.hq_id and link.state in ("synced", "pending")
+        }
 
-    in_scope = {k: e for k, e in entries.items()
-                if e.awork_project in linked and e.seconds > 0 and window.contains(local_day(e.start))
-                and local_day(e.start) >= cfg.sync_start_date}
-    read.records = len(in_scope)
+    def stage_missing(self, orphans: dict[str, dict[str, Any]]) -> None:
+        """Staging's copy of owned entries outside the window's read (to say what became of them)."""
+        owned = self.owned
+        missing = [owned[r].source_id for r in orphans if r in owned and owned[r].source_id not in self.staged]
+        if not missing:
+            return
+        with self.ctx.staging.connect() as conn:
+            t = awork_time_entries
+            for r in conn.execute(select(t).where(t.c.tenant == self.tenant, t.c.source_id.in_(missing))):
+                self.staged[r.source_id] = _staged_entry(r, None, self.tz)
 
-    # HQ: every reporting in the window (one paged read), ours or not.
-    first, last = _window_utc(window, tz)
-    hq_projects = {int(p["Id"]): str(p.get("Name") or p["Id"]) for p in hq.projects()}
-    reportings = {str(r["Id"]): r for r in hq.all(
-        "UserReportings", filter=f"StartOn ge {odata_literal(first)} and StartOn lt {odata_literal(last)}")}
-    linked_hq = set(linked.values())
-    owned = {str(l.hq_id): l for l in entry_links.values() if l.hq_id and l.state in ("synced", "pending")}
+    # -- sides ----------------------------------------------------------------------------------
 
-    def cell(email: str | None, project: int, start: datetime) -> Cell:
+    def local_day(self, start: datetime) -> Any:
+        return start.astimezone(self.zone).date()
+
+    def cell(self, email: str | None, project: int, start: datetime) -> Cell:
         person = (email or "").strip().casefold() or "(no e-mail)"
-        return Cell(AuditKind.HOURS, person, str(project), hq_projects.get(project, f"HQ project {project}"), month_of(local_day(start)))
+        name = self.hq_projects.get(project, f"HQ project {project}")
+        return Cell(AuditKind.HOURS, person, str(project), name, month_of(self.local_day(start)))
 
-    def hq_side(rep: dict[str, Any]) -> dict[Cell, float]:
-        start = parse_timestamp(rep.get("StartOn")) or first
-        c = cell(emails_by_hq.get(int(rep.get("UserId") or 0)), int(rep.get("ProjectId") or 0), start)
+    def hq_side(self, rep: dict[str, Any]) -> dict[Cell, float]:
+        start = parse_timestamp(rep.get("StartOn")) or self.first
+        c = self.cell(self.emails_by_hq.get(int(rep.get("UserId") or 0)), int(rep.get("ProjectId") or 0), start)
         return {c: round(int(rep.get("Duration") or 0) / 3600, 4)}
 
-    def written_side(link: repo.Link) -> dict[Cell, float]:
+    def written_side(self, link: repo.Link) -> dict[Cell, float]:
         body = (link.written or {}).get("body") or {}
         if not body:
             return {}
-        start = parse_timestamp(body.get("StartDate")) or first
-        return {cell(emails_by_hq.get(int(body.get("UserId") or 0)), int(body.get("ProjectId") or 0), start):
-                round(int(body.get("Duration") or 0) / 3600, 4)}
+        start = parse_timestamp(body.get("StartDate")) or self.first
+        email = self.emails_by_hq.get(int(body.get("UserId") or 0))
+        return {
+            self.cell(email, int(body.get("ProjectId") or 0), start): round(int(body.get("Duration") or 0) / 3600, 4)
+        }
 
-    pairs: list[Pair] = []
-    paired_hq: set[str] = set()
-    lookups = [0]
-
-    def find(link: repo.Link | None) -> dict[str, Any] | None:
+    def find(self, link: repo.Link | None) -> dict[str, Any] | None:
         """The HQ reporting a link owns: from the window's read, else one GET (it may lie outside)."""
         if link is None or not link.hq_id:
             return None
-        rep = reportings.get(str(link.hq_id))
-        if rep is None and link.state == "synced" and link.hq_parent_id and lookups[0] < MAX_LOOKUPS:
-            lookups[0] += 1
-            rep = hq.reporting(link.hq_parent_id, link.hq_id)
+        rep = self.reportings.get(str(link.hq_id))
+        if rep is None and link.state == "synced" and link.hq_parent_id and self.lookups < MAX_LOOKUPS:
+            self.lookups += 1
+            rep = self.hq.reporting(link.hq_parent_id, link.hq_id)
         return rep
 
-    for entry_id, e in sorted(in_scope.items()):
-        link = entry_links.get(entry_id)
-        rep = find(link)
+    # -- pairs ----------------------------------------------------------------------------------
+
+    def entry_pair(self, entry_id: str, e: Entry, paired_hq: set[str]) -> Pair:
+        """The pair of one awork entry in scope, explained when it differs."""
+        link = self.entry_links.get(entry_id)
+        rep = self.find(link)
         pair = Pair(AuditKind.HOURS, entry_id, str(rep["Id"]) if rep else (link.hq_id if link else None))
-        pair.source = {cell(e.email, linked[str(e.awork_project)], e.start): round(e.seconds / 3600, 4)}
+        pair.source = {self.cell(e.email, self.linked[str(e.awork_project)], e.start): round(e.seconds / 3600, 4)}
         if rep is not None:
-            pair.hq = hq_side(rep)
+            pair.hq = self.hq_side(rep)
             paired_hq.add(str(rep["Id"]))
         if link is not None and link.state == "synced" and link.hq_id:
             pair.record_changed = rep is None or not same_as_written(rep, link)
-        pairs.append(pair)
         if pair.differs():
-            known = staged.get(entry_id)
+            known = self.staged.get(entry_id)
             state = "present" if known is not None else "unseen"
             changed = e.updated_at if known is not None else None
-            explain(pair, link, rep, written_side(link) if link else {}, items, synced_at, emails_by_hq, state, changed, "awork time entry")
-    orphans = {rep_id: rep for rep_id, rep in reportings.items() if rep_id not in paired_hq}
-    missing = [owned[r].source_id for r in orphans if r in owned and owned[r].source_id not in staged]
-    if missing:
-        with ctx.staging.connect() as conn:
-            t = awork_time_entries
-            for r in conn.execute(select(t).where(t.c.tenant == tenant, t.c.source_id.in_(missing))):
-                staged[r.source_id] = Entry(r.source_id, None, r.project_id, entry_start(r.payload or {}, tz),
-                                            int(r.duration_s or 0), r.source_updated_at, r.deleted_at is not None, r.deleted_at)
-    for rep_id, rep in sorted(orphans.items()):
-        link = owned.get(rep_id)
-        if link is None and int(rep.get("ProjectId") or 0) not in linked_hq:
-            continue  # another project: not audited
-        pair = Pair(AuditKind.HOURS, link.source_id if link else None, rep_id, hq=hq_side(rep))
+            written = self.written_side(link) if link else {}
+            explain(
+                pair,
+                link,
+                rep,
+                written,
+                self.items,
+                self.synced_at,
+                self.emails_by_hq,
+                state,
+                changed,
+                "awork time entry",
+            )
+        return pair
+
+    def orphan_pair(self, rep_id: str, rep: dict[str, Any]) -> Pair | None:
+        """The pair of an HQ reporting no entry in scope paired with (None: another project's)."""
+        link = self.owned.get(rep_id)
+        if link is None and int(rep.get("ProjectId") or 0) not in self.linked_hq:
+            return None  # another project: not audited
+        pair = Pair(AuditKind.HOURS, link.source_id if link else None, rep_id, hq=self.hq_side(rep))
         pair.record_changed = link is not None and link.state == "synced" and not same_as_written(rep, link)
-        pairs.append(pair)
         if link is None:
-            sheet = sheet_links.get(rep_id)
-            if sheet is not None:
-                origin = (sheet.written or {}).get("origin") or {}
-                pair.explain(Explanation.WRITTEN_BY_OTHERS, "timesheet_import",
-                             f"HQ reporting {rep_id} was imported from timesheet {origin.get('file')!r}, line {origin.get('line')}",
-                             "hq-sync timesheet import")
-            else:
-                creator = who(rep.get("CreatedBy"), emails_by_hq)
-                pair.explain(Explanation.WRITTEN_BY_OTHERS, "not_from_awork",
-                             f"HQ reporting {rep_id} was not written by the awork sync (created by {creator} on "
-                             f"{str(rep.get('CreatedOn') or '?')[:10]})", creator)
-            continue
-        known = staged.get(link.source_id)
-        listed = entries.get(link.source_id)
+            self._explain_others(pair, rep_id, rep)
+            return pair
+        state, changed = self._entry_state(link.source_id)
+        written = self.written_side(link)
+        explain(
+            pair, link, rep, written, self.items, self.synced_at, self.emails_by_hq, state, changed, "awork time entry"
+        )
+        return pair
+
+    def _explain_others(self, pair: Pair, rep_id: str, rep: dict[str, Any]) -> None:
+        """A reporting the awork sync did not write: a timesheet import's, or someone's in HQ."""
+        sheet = self.sheet_links.get(rep_id)
+        if sheet is not None:
+            origin = (sheet.written or {}).get("origin") or {}
+            pair.explain(
+                Explanation.WRITTEN_BY_OTHERS,
+                "timesheet_import",
+                f"HQ reporting {rep_id} was imported from timesheet {origin.get('file')!r}, line {origin.get('line')}",
+                "hq-sync timesheet import",
+            )
+            return
+        creator = who(rep.get("CreatedBy"), self.emails_by_hq)
+        pair.explain(
+            Explanation.WRITTEN_BY_OTHERS,
+            "not_from_awork",
+            f"HQ reporting {rep_id} was not written by the awork sync (created by {creator} on "
+            f"{str(rep.get('CreatedOn') or '?')[:10]})",
+            creator,
+        )
+
+    def _entry_state(self, source_id: str) -> tuple[str, datetime | None]:
+        """What the sync knows of an entry: unseen, deleted, gone (unconfirmed) or present, and since when."""
+        known = self.staged.get(source_id)
+        listed = self.entries.get(source_id)
         if known is None:
-            state, changed = "unseen", None
-        elif known.deleted:
-            state, changed = "deleted", known.deleted_at
-        elif not fresh and listed is None:
-            state, changed = "gone_unconfirmed", None
-        else:
-            state, changed = "present", (listed or known).updated_at
-        explain(pair, link, rep, written_side(link), items, synced_at, emails_by_hq, state, changed, "awork time entry")
-    return pairs, read
+            return "unseen", None
+        if known.deleted:
+            return "deleted", known.deleted_at
+        if not self.fresh and listed is None:
+            return "gone_unconfirmed", None
+        return "present", (listed or known).updated_at

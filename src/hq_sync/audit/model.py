@@ -109,8 +109,13 @@ class SourceRead:
     last_synced_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "why": self.why, "records": self.records, "requests": self.requests,
-                "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None}
+        return {
+            "mode": self.mode,
+            "why": self.why,
+            "records": self.records,
+            "requests": self.requests,
+            "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
+        }
 
 
 def month_of(day: date) -> str:

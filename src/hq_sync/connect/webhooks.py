@@ -94,15 +94,26 @@ class PersonioVendor:
 
     @staticmethod
     def _sub(item: dict[str, Any]) -> Subscription:
-        return Subscription(str(item["id"]), str(item.get("url") or ""), item.get("status") == "ENABLED",
-                            list(item.get("enabled_events") or []), f"auth {item.get('auth_type')}")
+        return Subscription(
+            str(item["id"]),
+            str(item.get("url") or ""),
+            item.get("status") == "ENABLED",
+            list(item.get("enabled_events") or []),
+            f"auth {item.get('auth_type')}",
+        )
 
     def list(self) -> list[Subscription]:
         return [self._sub(i) for i in self.api.list()]
 
     def _body(self, url: str, secret: str, tenant: str) -> dict[str, Any]:
-        return {"url": url, "description": f"hq-sync: near-real-time sync of {tenant} (docs/webhooks.md)",
-                "status": "ENABLED", "auth_type": "TOKEN", "token": secret, "enabled_events": list(PERSONIO_EVENTS)}
+        return {
+            "url": url,
+            "description": f"hq-sync: near-real-time sync of {tenant} (docs/webhooks.md)",
+            "status": "ENABLED",
+            "auth_type": "TOKEN",
+            "token": secret,
+            "enabled_events": list(PERSONIO_EVENTS),
+        }
 
     def create(self, url: str, secret: str, tenant: str) -> Subscription:
         return self._sub(self.api.create(self._body(url, secret, tenant)))
@@ -125,16 +136,27 @@ class AworkVendor:
     @staticmethod
     def _sub(item: dict[str, Any]) -> Subscription:
         events = [e for e in str(item.get("events") or "").split(",") if e]
-        return Subscription(str(item["id"]), str(item.get("uri") or ""), bool(item.get("isActive")), events,
-                            str(item.get("lastFailureReason") or ""))
+        return Subscription(
+            str(item["id"]),
+            str(item.get("uri") or ""),
+            bool(item.get("isActive")),
+            events,
+            str(item.get("lastFailureReason") or ""),
+        )
 
     def list(self) -> list[Subscription]:
         return [self._sub(i) for i in self.api.list()]
 
     def _body(self, url: str, secret: str, tenant: str) -> dict[str, Any]:
-        return {"name": f"hq-sync {tenant}", "uri": url, "events": ",".join(AWORK_EVENTS), "isActive": True,
-                "authenticationType": "header", "authentication": f"{AWORK_SECRET_HEADER}={secret}",
-                "onlyTriggerForMainEntityChanges": False}
+        return {
+            "name": f"hq-sync {tenant}",
+            "uri": url,
+            "events": ",".join(AWORK_EVENTS),
+            "isActive": True,
+            "authenticationType": "header",
+            "authentication": f"{AWORK_SECRET_HEADER}={secret}",
+            "onlyTriggerForMainEntityChanges": False,
+        }
 
     def create(self, url: str, secret: str, tenant: str) -> Subscription:
         return self._sub(self.api.create(self._body(url, secret, tenant)))
@@ -150,8 +172,13 @@ def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def ensure(tenant: TenantConfig, vendor: Vendor, store: ExtraStore, receiver_url: str,
-           make_secret: Callable[[], str] = new_secret) -> str:
+def ensure(
+    tenant: TenantConfig,
+    vendor: Vendor,
+    store: ExtraStore,
+    receiver_url: str,
+    make_secret: Callable[[], str] = new_secret,
+) -> str:
     """Exactly one enabled subscription of ``vendor`` at ``receiver_url`` with a fresh secret (kept in
     ``store``); returns a one-line summary without the secret."""
     existing = [s for s in vendor.list() if _same_url(s.url, receiver_url)]
@@ -171,9 +198,11 @@ def ensure(tenant: TenantConfig, vendor: Vendor, store: ExtraStore, receiver_url
         store.save(original)  # the vendor still has the old secret: keep accepting it
         raise
     store.save({**rotated_extra(original, secret), WEBHOOK_ID_EXTRA: sub.id})
-    return (f"{vendor.name}: {verb} webhook {sub.id} -> {receiver_url} ({len(sub.events)} events, "
-            f"{'enabled' if sub.active else 'DISABLED'}); new secret in connection {store.conn_id!r} "
-            "(extra webhook_secret, not shown)")
+    return (
+        f"{vendor.name}: {verb} webhook {sub.id} -> {receiver_url} ({len(sub.events)} events, "
+        f"{'enabled' if sub.active else 'DISABLED'}); new secret in connection {store.conn_id!r} "
+        "(extra webhook_secret, not shown)"
+    )
 
 
 def remove(vendor: Vendor, store: ExtraStore, receiver_url: str) -> str:
@@ -182,7 +211,10 @@ def remove(vendor: Vendor, store: ExtraStore, receiver_url: str) -> str:
     for sub in ours:
         vendor.delete(sub)
     store.save(removed_extra(store.load()))
-    return f"{vendor.name}: removed {len(ours)} webhook(s) pointing at {receiver_url}; secret removed from {store.conn_id!r}"
+    return (
+        f"{vendor.name}: removed {len(ours)} webhook(s) pointing at {receiver_url}; "
+        f"secret removed from {store.conn_id!r}"
+    )
 
 
 def show(vendor: Vendor, store: ExtraStore | None, receiver_url: str) -> list[str]:
@@ -208,9 +240,12 @@ class AirflowConnectionExtra:
             raise WebhookSetupError(
                 f"connection {conn_id!r} is defined by the environment variable AIRFLOW_CONN_{conn_id.upper()}, "
                 "which this command cannot write; move it into Airflow's connections (airflow connections add) "
-                "so the webhook secret can be stored with it")
+                "so the webhook secret can be stored with it"
+            )
         if self._row() is None:
-            raise WebhookSetupError(f"Airflow connection {conn_id!r} does not exist; add it first (docs/tenants.md#connections)")
+            raise WebhookSetupError(
+                f"Airflow connection {conn_id!r} does not exist; add it first (docs/tenants.md#connections)"
+            )
 
     def _row(self) -> Any:
         from airflow.models.connection import Connection
@@ -236,6 +271,7 @@ class AirflowConnectionExtra:
 
         with create_session() as session:
             row = session.scalar(select(Connection).where(Connection.conn_id == self.conn_id))
+            assert row is not None, f"connection {self.conn_id!r} is gone"
             row.set_extra(json.dumps(extra))
 
 
@@ -249,8 +285,11 @@ def vendor_client(tenant: TenantConfig, source: str, conn: Any) -> Any:
         from hq_sync.clients.personio import PersonioClient, PersonioCredentials
 
         app_id = extra.app_id or "HQ_SYNC"
-        return PersonioClient(base, PersonioCredentials(conn.login or "", conn.password or "", app_id),
-                              retry=retry_policy_of(conn, source))
+        return PersonioClient(
+            base,
+            PersonioCredentials(conn.login or "", conn.password or "", app_id),
+            retry=retry_policy_of(conn, source),
+        )
     from hq_sync.clients.awork import AworkApiKey, AworkClient, AworkOAuthTokens, token_url_for
 
     if extra.auth == "oauth":
@@ -258,8 +297,10 @@ def vendor_client(tenant: TenantConfig, source: str, conn: Any) -> Any:
         from hq_sync.connect.token_store import StagingTokenStore
 
         if not extra.refresh_token:
-            raise WebhookSetupError(f"connection {conn.conn_id!r} has no awork authorisation yet: run "
-                                    f"python -m hq_sync.connect.awork --tenant {tenant.id}")
+            raise WebhookSetupError(
+                f"connection {conn.conn_id!r} has no awork authorisation yet: run "
+                f"python -m hq_sync.connect.awork --tenant {tenant.id}"
+            )
         store = StagingTokenStore(StagingHook().get_engine(), tenant.id, "awork", extra.refresh_token)
         auth: Any = AworkOAuthTokens(conn.login, conn.password, token_url_for(base), store)
     else:
@@ -278,7 +319,9 @@ def receiver_base(explicit: str | None) -> str:
 
     configured = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     if not configured.startswith("http"):
-        raise WebhookSetupError(f"where do vendors reach Airflow? pass --receiver-url, set ${BASE_URL_ENV} or [api] base_url")
+        raise WebhookSetupError(
+            f"where do vendors reach Airflow? pass --receiver-url, set ${BASE_URL_ENV} or [api] base_url"
+        )
     return configured
 
 
@@ -291,7 +334,8 @@ def run(tenant: TenantConfig, base_url: str, action: str, sources: list[str] | N
     for source in wanted:
         store = AirflowConnectionExtra(tenant.connection_id(source))  # type: ignore[arg-type]
         vendor: Vendor = (PersonioVendor if source == "personio" else AworkVendor)(
-            vendor_client(tenant, source, store.connection()))
+            vendor_client(tenant, source, store.connection())
+        )
         url = base_url + receiver_path(tenant.id, source)
         try:
             if action == "show":
@@ -302,8 +346,10 @@ def run(tenant: TenantConfig, base_url: str, action: str, sources: list[str] | N
                 lines.append(ensure(tenant, vendor, store, url))
                 cfg = tenant.source(source)
                 if cfg is not None and not cfg.webhooks.enabled:  # type: ignore[union-attr]
-                    lines.append(f"  note: sources.{source}.webhooks.enabled is false in include/tenants/{tenant.id}.yaml: "
-                                 "events are recorded but start no run until you enable it")
+                    lines.append(
+                        f"  note: sources.{source}.webhooks.enabled is false in include/tenants/{tenant.id}.yaml: "
+                        "events are recorded but start no run until you enable it"
+                    )
         except ApiError as exc:
             raise WebhookSetupError(f"{source}: {exc}") from exc
     return lines
@@ -312,7 +358,9 @@ def run(tenant: TenantConfig, base_url: str, action: str, sources: list[str] | N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hq_sync.connect.webhooks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenant", required=True, help="tenant id (include/tenants/<id>.yaml)")
-    parser.add_argument("--receiver-url", help=f"Airflow's public base URL (default: ${BASE_URL_ENV} or [api] base_url)")
+    parser.add_argument(
+        "--receiver-url", help=f"Airflow's public base URL (default: ${BASE_URL_ENV} or [api] base_url)"
+    )
     parser.add_argument("--source", action="append", choices=WEBHOOK_SOURCES, help="only this vendor (repeatable)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--show", action="store_true", help="show what exists at the vendors; change nothing")

@@ -30,12 +30,11 @@ def cli_connection(conn_id: str) -> Any:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         pass
-    from airflow.exceptions import AirflowNotFoundException as CoreNotFound
     from airflow.models.connection import Connection
 
     try:
         return Connection.get_connection_from_secrets(conn_id)
-    except CoreNotFound:
+    except AirflowNotFoundException:  # airflow.exceptions re-exports the SDK's class
         return None
 
 
@@ -68,9 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     staging = create_staging_engine(resolve_staging_url(_uri(cli_connection(STAGING_CONN_ID))))
     ensure_schema(staging)
     run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
-    ctx = RunContext(tenant=tenant, source="audit", dag_id=tenant.dag_id("audit"), run_id=run_id, data_interval_start=None,
-                     data_interval_end=None, staging=staging,
-                     clients=ConnectionClients(tenant, staging, get_connection=cli_connection))
+    ctx = RunContext(
+        tenant=tenant,
+        source="audit",
+        dag_id=tenant.dag_id("audit"),
+        run_id=run_id,
+        data_interval_start=None,
+        data_interval_end=None,
+        staging=staging,
+        clients=ConnectionClients(tenant, staging, get_connection=cli_connection),
+    )
     try:
         audit_id, result, reads, window = run_audit(ctx, args.month)
     except NotRetryable as exc:
@@ -80,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     for read in reads:
         print(f"  {read.source}: read from {read.mode} ({read.why}); {read.records} records, {read.requests} requests")
     for kind, total in result.totals.items():
-        print(f"  {kind}: source {total['source']:g} {total['unit']}, HQ {total['hq']:g} {total['unit']}; "
-              f"{total['explained']} explained, {total['unexplained']} unexplained difference(s) {total['by_explanation']}")
+        print(
+            f"  {kind}: source {total['source']:g} {total['unit']}, HQ {total['hq']:g} {total['unit']}; "
+            f"{total['explained']} explained, {total['unexplained']} unexplained difference(s) "
+            f"{total['by_explanation']}"
+        )
     unexplained = result.differences[result.differences["explanation"] == Explanation.UNEXPLAINED.value]
     for detail in list(dict.fromkeys(unexplained["detail"]))[: args.show]:
         print(f"  ! {detail}")

@@ -32,10 +32,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hq_sync.clients.http import ApiError
 from hq_sync.config import TenantConfig
+
+if TYPE_CHECKING:
+    from hq_sync.pipelines.personio_day_end import DayEnd
 
 PERIOD_PAGES = 5  # at most this many pages (of 100) of recent Personio periods are looked at
 BREAKDOWNS = 3  # at most this many breakdowns are read
@@ -64,8 +67,10 @@ class Verdict:
 def hq_paging(hq: Any) -> Verdict:
     """Does HQ cut collections short, and does it say so with ``@odata.nextLink``?"""
     name = "HQ server page size and @odata.nextLink"
-    does = ("follows @odata.nextLink; without one it reads on with the next $skip until @odata.count "
-            "entities (or an empty page) were seen, so a smaller server page size never truncates a read")
+    does = (
+        "follows @odata.nextLink; without one it reads on with the next $skip until @odata.count "
+        "entities (or an empty page) were seen, so a smaller server page size never truncates a read"
+    )
     before = hq.requests_sent
     cut: tuple[str, int, int | None, bool] | None = None
     largest, no_count = 0, False
@@ -79,15 +84,31 @@ def hq_paging(hq: Any) -> Verdict:
     used = hq.requests_sent - before
     count_note = "; HQ ignored $count=true (a short page then costs one more request)" if no_count else ""
     if cut is None:
-        return Verdict(name, Status.EXPECTED if not no_count else Status.DIFFERS,
-                       f"no collection was cut short: up to {largest} entities came in one page (server page size "
-                       f"≥ {largest}, if smaller than 1000 it shows only with more data){count_note}", does, used)
+        return Verdict(
+            name,
+            Status.EXPECTED if not no_count else Status.DIFFERS,
+            f"no collection was cut short: up to {largest} entities came in one page (server page size "
+            f"≥ {largest}, if smaller than 1000 it shows only with more data){count_note}",
+            does,
+            used,
+        )
     path, size, count, link = cut
     if link:
-        return Verdict(name, Status.EXPECTED, f"HQ serves {size} entities per page ({path}: {size} of {count or 'more'}) "
-                       f"and sends @odata.nextLink{count_note}", does, used)
-    return Verdict(name, Status.DIFFERS, f"HQ serves {size} entities per page ({path}: {size} of {count or 'more'}) "
-                   f"WITHOUT @odata.nextLink{count_note}", does, used)
+        return Verdict(
+            name,
+            Status.EXPECTED,
+            f"HQ serves {size} entities per page ({path}: {size} of {count or 'more'}) "
+            f"and sends @odata.nextLink{count_note}",
+            does,
+            used,
+        )
+    return Verdict(
+        name,
+        Status.DIFFERS,
+        f"HQ serves {size} entities per page ({path}: {size} of {count or 'more'}) WITHOUT @odata.nextLink{count_note}",
+        does,
+        used,
+    )
 
 
 def hq_case(hq: Any) -> Verdict:
@@ -95,17 +116,27 @@ def hq_case(hq: Any) -> Verdict:
     name = "HQ string comparison"
     does = "compares e-mails, custom-field names, SyncIds and offer numbers itself, in any case: it works either way"
     before = hq.requests_sent
-    users = [u for u in hq.get_json("Users", {"$top": 50, "$select": "Id,EMailWork"}).get("value") or []
-             if str(u.get("EMailWork") or "").swapcase() != str(u.get("EMailWork") or "")]
+    users = [
+        u
+        for u in hq.get_json("Users", {"$top": 50, "$select": "Id,EMailWork"}).get("value") or []
+        if str(u.get("EMailWork") or "").swapcase() != str(u.get("EMailWork") or "")
+    ]
     if not users:
-        return Verdict(name, Status.UNDETERMINED, "no HQ user has an e-mail to compare", does, hq.requests_sent - before)
+        return Verdict(
+            name, Status.UNDETERMINED, "no HQ user has an e-mail to compare", does, hq.requests_sent - before
+        )
     email = str(users[0]["EMailWork"])
     other = "'" + email.swapcase().replace("'", "''") + "'"
     found = hq.get_json("Users", {"$filter": f"EMailWork eq {other}", "$select": "Id"}).get("value") or []
     used = hq.requests_sent - before
     if found:
-        return Verdict(name, Status.EXPECTED, "HQ compares strings case-insensitively (like SQL Server's default collation)",
-                       does, used)
+        return Verdict(
+            name,
+            Status.EXPECTED,
+            "HQ compares strings case-insensitively (like SQL Server's default collation)",
+            does,
+            used,
+        )
     return Verdict(name, Status.DIFFERS, "HQ compares strings case-sensitively", does, used)
 
 
@@ -116,17 +147,26 @@ def hq_tokens(hq: Any) -> Verdict:
     name = "HQ token lifetime"
     auth = hq.auth
     if not isinstance(auth, HqOAuthTokens):
-        return Verdict(name, Status.EXPECTED, "a static sync token (no expiry the sync could know of)",
-                       "sends it as it is; a rejected token fails the run with the connection's name", 0)
+        return Verdict(
+            name,
+            Status.EXPECTED,
+            "a static sync token (no expiry the sync could know of)",
+            "sends it as it is; a rejected token fails the run with the connection's name",
+            0,
+        )
     before = auth.refreshes
     auth.refresh()
     life = int(auth.last_expires_in or 0)
     rotated = "replaced the refresh token (stored before use)" if auth.last_rotated else "kept the refresh token"
     margin = int(min(300, life / 10))
-    return Verdict(name, Status.EXPECTED if life <= 86400 else Status.DIFFERS,
-                   f"OAuth: access tokens live {life} s (HQ's example: 1199 s); the refresh {rotated}",
-                   f"renews each access token {margin} s before it expires and once after a 401, storing every new "
-                   "refresh token in staging before it is used (docs/runbook.md#connect-hq)", auth.refreshes - before)
+    return Verdict(
+        name,
+        Status.EXPECTED if life <= 86400 else Status.DIFFERS,
+        f"OAuth: access tokens live {life} s (HQ's example: 1199 s); the refresh {rotated}",
+        f"renews each access token {margin} s before it expires and once after a 401, storing every new "
+        "refresh token in staging before it is used (docs/runbook.md#connect-hq)",
+        auth.refreshes - before,
+    )
 
 
 # -- Personio ---------------------------------------------------------------------------------
@@ -138,10 +178,19 @@ class PersonioFindings:
 
 def personio(client: Any, configured_day_end: str, today: date | None = None) -> PersonioFindings:
     """Day-end convention from breakdowns, and the end filter on an open-ended period."""
-    from hq_sync.pipelines.personio_day_end import verdict
-
     before = client.requests_sent
-    day_units = {str(t["id"]) for page in client.absence_types() for t in page if str(t.get("unit") or "").upper() == "DAY"}
+    candidates, open_ended = _day_end_candidates(client)
+    verdicts = _breakdown_verdicts(client, candidates)
+    day_end = _day_end_verdict(verdicts, configured_day_end, client.requests_sent - before)
+    return PersonioFindings(day_end, _open_ended_verdict(client, open_ended))
+
+
+def _day_end_candidates(client: Any) -> tuple[list[tuple[int, str, date]], dict[str, Any] | None]:
+    """Finished day-unit periods ending at midnight on a Tuesday–Friday (length, id, end), and an
+    open-ended period if one turns up, from the periods changed in the last 400 days."""
+    day_units = {
+        str(t["id"]) for page in client.absence_types() for t in page if str(t.get("unit") or "").upper() == "DAY"
+    }
     since = datetime.now(UTC) - timedelta(days=400)
     candidates: list[tuple[int, str, date]] = []
     open_ended: dict[str, Any] | None = None
@@ -159,7 +208,14 @@ def personio(client: Any, configured_day_end: str, today: date | None = None) ->
                 candidates.append(((end - start).days, str(period["id"]), end.date()))
         if number + 1 >= PERIOD_PAGES or (len(candidates) >= BREAKDOWNS and open_ended):
             break
-    verdicts = []
+    return candidates, open_ended
+
+
+def _breakdown_verdicts(client: Any, candidates: list[tuple[int, str, date]]) -> list[tuple[DayEnd, str]]:
+    """The day-end convention each candidate's breakdown shows (shortest first; stops at two alike)."""
+    from hq_sync.pipelines.personio_day_end import verdict
+
+    verdicts: list[tuple[DayEnd, str]] = []
     for _, period_id, ends_at in sorted(candidates)[:BREAKDOWNS]:
         entries = client.absence_period_breakdown(period_id) or []
         found = verdict(ends_at, {date.fromisoformat(str(e["date"])[:10]) for e in entries if e.get("date")})
@@ -167,39 +223,75 @@ def personio(client: Any, configured_day_end: str, today: date | None = None) ->
             verdicts.append((found, period_id))
         if len(verdicts) >= 2 and verdicts[0][0] == verdicts[1][0]:
             break
-    does = ("takes the last day from Personio's breakdowns (calibrated per tenant, re-checked daily), whatever "
-            f"ends_at says; the tenant file's day_end ({configured_day_end}) applies only until then")
-    used = client.requests_sent - before
+    return verdicts
+
+
+def _day_end_verdict(verdicts: list[tuple[DayEnd, str]], configured_day_end: str, used: int) -> Verdict:
+    does = (
+        "takes the last day from Personio's breakdowns (calibrated per tenant, re-checked daily), whatever "
+        f"ends_at says; the tenant file's day_end ({configured_day_end}) applies only until then"
+    )
     if not verdicts:
-        day_end = Verdict("Personio day end", Status.UNDETERMINED,
-                          "no finished day-unit absence changed in the last 400 days ends on a Tuesday–Friday", does, used)
-    else:
-        kinds = {v for v, _ in verdicts}
-        convention = max(kinds, key=lambda k: sum(1 for v, _ in verdicts if v == k))
-        periods = ", ".join(pid for _, pid in verdicts)
-        mixed = f"; breakdowns disagree ({', '.join(sorted(k.value for k in kinds))})" if len(kinds) > 1 else ""
-        config = "" if convention.value == configured_day_end else f"; the tenant file says {configured_day_end}"
-        day_end = Verdict("Personio day end", Status.EXPECTED if convention.value == "exclusive" and not mixed else Status.DIFFERS,
-                          f"day-unit ends_at is {convention.value} (midnight {'after' if convention.value == 'exclusive' else 'of'} "
-                          f"the last day; periods {periods}){mixed}{config}", does, used)
+        return Verdict(
+            "Personio day end",
+            Status.UNDETERMINED,
+            "no finished day-unit absence changed in the last 400 days ends on a Tuesday–Friday",
+            does,
+            used,
+        )
+    kinds = {v for v, _ in verdicts}
+    convention = max(kinds, key=lambda k: sum(1 for v, _ in verdicts if v == k))
+    periods = ", ".join(pid for _, pid in verdicts)
+    mixed = f"; breakdowns disagree ({', '.join(sorted(k.value for k in kinds))})" if len(kinds) > 1 else ""
+    config = "" if convention.value == configured_day_end else f"; the tenant file says {configured_day_end}"
+    return Verdict(
+        "Personio day end",
+        Status.EXPECTED if convention.value == "exclusive" and not mixed else Status.DIFFERS,
+        f"day-unit ends_at is {convention.value} (midnight {'after' if convention.value == 'exclusive' else 'of'} "
+        f"the last day; periods {periods}){mixed}{config}",
+        does,
+        used,
+    )
+
+
+def _open_ended_verdict(client: Any, open_ended: dict[str, Any] | None) -> Verdict:
+    """Does Personio's ends_at filter keep a period without an end (one request)?"""
     name = "Personio end filter on open-ended periods"
-    does5 = ("reads the first load by start date only and checks the end itself; an open-ended period missing from a "
-             "reconciliation listing is looked up by its id (1 request) before anything is deleted")
+    does5 = (
+        "reads the first load by start date only and checks the end itself; an open-ended period missing from a "
+        "reconciliation listing is looked up by its id (1 request) before anything is deleted"
+    )
     if open_ended is None:
-        return PersonioFindings(day_end, Verdict(name, Status.UNDETERMINED,
-                                                 "no open-ended absence in Personio to test the filter with", does5, 0))
+        return Verdict(name, Status.UNDETERMINED, "no open-ended absence in Personio to test the filter with", does5, 0)
     before = client.requests_sent
     start = str(open_ended["starts_from"]["date_time"])[:19]
-    body = client.request("GET", "/v2/absence-periods", params={
-        "person.id": str((open_ended.get("person") or {}).get("id")), "ends_at.date_time.gte": start,
-        "starts_from.date_time.lte": start, "limit": 100}).json()
+    body = client.request(
+        "GET",
+        "/v2/absence-periods",
+        params={
+            "person.id": str((open_ended.get("person") or {}).get("id")),
+            "ends_at.date_time.gte": start,
+            "starts_from.date_time.lte": start,
+            "limit": 100,
+        },
+    ).json()
     listed = any(str(p.get("id")) == str(open_ended["id"]) for p in body.get("_data") or [])
     used = client.requests_sent - before
     if listed:
-        return PersonioFindings(day_end, Verdict(name, Status.EXPECTED, f"open-ended period {open_ended['id']} passes "
-                                                 "ends_at.date_time.gte (it never ends)", does5, used))
-    return PersonioFindings(day_end, Verdict(name, Status.DIFFERS, f"ends_at.date_time.gte DROPS open-ended period "
-                                             f"{open_ended['id']} (its end is null)", does5, used))
+        return Verdict(
+            name,
+            Status.EXPECTED,
+            f"open-ended period {open_ended['id']} passes ends_at.date_time.gte (it never ends)",
+            does5,
+            used,
+        )
+    return Verdict(
+        name,
+        Status.DIFFERS,
+        f"ends_at.date_time.gte DROPS open-ended period {open_ended['id']} (its end is null)",
+        does5,
+        used,
+    )
 
 
 # -- awork ------------------------------------------------------------------------------------
@@ -212,10 +304,17 @@ def awork_time_entries(client: Any) -> Verdict:
     if support is QuerySupport.HONOURED:
         does = "reads changed time entries incrementally (updatedOn cursor, keyset pages), watching every page"
     else:
-        does = ("reads /timeentries page by page in awork's own order and filters by updatedOn itself (one read of "
-                "all entries per run where filterby is ignored); reported once in the run summary")
-    return Verdict("awork filterby/orderby on /timeentries", Status.EXPECTED if support is QuerySupport.HONOURED else Status.DIFFERS,
-                   support.describe(), does, client.requests_sent - before)
+        does = (
+            "reads /timeentries page by page in awork's own order and filters by updatedOn itself (one read of "
+            "all entries per run where filterby is ignored); reported once in the run summary"
+        )
+    return Verdict(
+        "awork filterby/orderby on /timeentries",
+        Status.EXPECTED if support is QuerySupport.HONOURED else Status.DIFFERS,
+        support.describe(),
+        does,
+        client.requests_sent - before,
+    )
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -223,7 +322,9 @@ def _guard(name: str, check: Callable[[], Any]) -> Any:
     try:
         return check()
     except (ApiError, OSError, ValueError, KeyError) as exc:
-        return Verdict(name, Status.ERROR, f"{type(exc).__name__}: {exc}", "the sync would fail the same way: fix it first")
+        return Verdict(
+            name, Status.ERROR, f"{type(exc).__name__}: {exc}", "the sync would fail the same way: fix it first"
+        )
 
 
 def run_probe(tenant: TenantConfig, clients: Any) -> list[Verdict]:
@@ -237,31 +338,47 @@ def run_probe(tenant: TenantConfig, clients: Any) -> list[Verdict]:
         out.append(_guard("HQ server page size and @odata.nextLink", lambda: hq_paging(hq)))
         out.append(_guard("HQ string comparison", lambda: hq_case(hq)))
         out.append(_guard("HQ token lifetime", lambda: hq_tokens(hq)))
-    if sources.personio is not None:
-        found = _guard("Personio", lambda: personio(clients.personio(), sources.personio.day_end))
+    personio_cfg = sources.personio
+    if personio_cfg is not None:
+        found = _guard("Personio", lambda: personio(clients.personio(), personio_cfg.day_end))
         out += [found] if isinstance(found, Verdict) else [found.day_end, found.open_ended]
     else:
-        out += [Verdict(n, Status.NOT_CONFIGURED, "the tenant has no Personio source", "-")
-                for n in ("Personio day end", "Personio end filter on open-ended periods")]
+        out += [
+            Verdict(n, Status.NOT_CONFIGURED, "the tenant has no Personio source", "-")
+            for n in ("Personio day end", "Personio end filter on open-ended periods")
+        ]
     if sources.awork is not None:
         out.append(_guard("awork filterby/orderby on /timeentries", lambda: awork_time_entries(clients.awork())))
     else:
-        out.append(Verdict("awork filterby/orderby on /timeentries", Status.NOT_CONFIGURED,
-                           "the tenant has no awork source", "-"))
+        out.append(
+            Verdict(
+                "awork filterby/orderby on /timeentries", Status.NOT_CONFIGURED, "the tenant has no awork source", "-"
+            )
+        )
     return out
 
 
 def render(tenant: TenantConfig, verdicts: list[Verdict]) -> str:
     """The printed report."""
-    lines = [f"Go-live probe for tenant {tenant.id} ({tenant.display_name}); read-only, "
-             f"{sum(v.requests for v in verdicts)} requests", ""]
+    lines = [
+        f"Go-live probe for tenant {tenant.id} ({tenant.display_name}); read-only, "
+        f"{sum(v.requests for v in verdicts)} requests",
+        "",
+    ]
     for number, v in enumerate(verdicts, 1):
         lines.append(f"{number}. {v.assumption}: {v.status.value.upper()}")
         lines.append(f"   found:    {v.finding}")
         lines.append(f"   the sync: {v.sync_does}")
     errors = [v for v in verdicts if v.status is Status.ERROR]
-    lines += ["", "Result: " + (f"{len(errors)} check(s) could not run: fix them before going live" if errors else
-                                "every check ran; the sync handles what differs as printed")]
+    lines += [
+        "",
+        "Result: "
+        + (
+            f"{len(errors)} check(s) could not run: fix them before going live"
+            if errors
+            else "every check ran; the sync handles what differs as printed"
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -277,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         from hq_sync.airflow.hooks import ConnectionClients, MissingConnection, StagingHook, cli_connection
         from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
 
-        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True
+        )
         try:
             tenant = load_tenant(args.tenant)
             clients = ConnectionClients(tenant, StagingHook().get_engine(), get_connection=cli_connection)

@@ -75,7 +75,9 @@ def run_audit(ctx: RunContext, month: str | None = None) -> tuple[int, AuditResu
     reads: list[SourceRead] = []
     sources = tenant.audited_sources()
     if not sources:
-        raise NotRetryable(f"tenant {tenant.id}: nothing to audit (no enabled awork or Personio source, or audit.enabled is false)")
+        raise NotRetryable(
+            f"tenant {tenant.id}: nothing to audit (no enabled awork or Personio source, or audit.enabled is false)"
+        )
     if "awork" in sources:
         from hq_sync.audit.hours import compare_hours
 
@@ -90,34 +92,64 @@ def run_audit(ctx: RunContext, month: str | None = None) -> tuple[int, AuditResu
         reads.append(read)
     result = build_result(pairs, window)
     with ctx.staging.begin() as conn:
-        audit_id = store(conn, tenant=tenant.id, run_id=ctx.run_id, started_at=started, window=window, reads=reads, result=result)
-    log.info("audit %s (%s … %s): %s, %d explained, %d unexplained differences; sources: %s; HQ requests: %d",
-             tenant.id, window.start, window.end, result.status.value, result.explained, result.unexplained,
-             {r.source: f"{r.mode} ({r.why})" for r in reads}, hq.requests_sent)
+        audit_id = store(
+            conn, tenant=tenant.id, run_id=ctx.run_id, started_at=started, window=window, reads=reads, result=result
+        )
+    log.info(
+        "audit %s (%s … %s): %s, %d explained, %d unexplained differences; sources: %s; HQ requests: %d",
+        tenant.id,
+        window.start,
+        window.end,
+        result.status.value,
+        result.explained,
+        result.unexplained,
+        {r.source: f"{r.mode} ({r.why})" for r in reads},
+        hq.requests_sent,
+    )
     return audit_id, result, reads, window
 
 
 def compare(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Run the audit for the DAG run's window (param ``month``: one month); returns its totals."""
     audit_id, result, reads, window = run_audit(ctx, str(ctx.params.get("month") or "") or None)
-    return {"audit_id": audit_id, "status": result.status.value, "window": [window.start.isoformat(), window.end.isoformat()],
-            "explained": result.explained, "unexplained": result.unexplained, "totals": result.totals,
-            "sources": {r.source: r.as_dict() for r in reads}}
+    return {
+        "audit_id": audit_id,
+        "status": result.status.value,
+        "window": [window.start.isoformat(), window.end.isoformat()],
+        "explained": result.explained,
+        "unexplained": result.unexplained,
+        "totals": result.totals,
+        "sources": {r.source: r.as_dict() for r in reads},
+    }
 
 
 def verdict(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Fail when the run's audit found unexplained differences (drift alerts like a failed run)."""
     ensure_schema(ctx.staging)
     with ctx.staging.connect() as conn:
-        run = conn.execute(select(audit_runs).where(audit_runs.c.tenant == ctx.tenant.id, audit_runs.c.run_id == ctx.run_id)).first()
+        run = conn.execute(
+            select(audit_runs).where(audit_runs.c.tenant == ctx.tenant.id, audit_runs.c.run_id == ctx.run_id)
+        ).first()
         if run is None:
             raise NotRetryable("this run has no stored audit (the compare task did not finish)")
         if not run.unexplained:
             return {"status": run.status, "explained": run.explained, "unexplained": 0}
-        first = conn.execute(select(audit_differences.c.detail).where(
-            audit_differences.c.audit_id == run.id, audit_differences.c.explanation == Explanation.UNEXPLAINED.value)
-            .order_by(audit_differences.c.id).limit(10)).scalars().all()
+        first = (
+            conn.execute(
+                select(audit_differences.c.detail)
+                .where(
+                    audit_differences.c.audit_id == run.id,
+                    audit_differences.c.explanation == Explanation.UNEXPLAINED.value,
+                )
+                .order_by(audit_differences.c.id)
+                .limit(10)
+            )
+            .scalars()
+            .all()
+        )
     lines = "\n".join(f"  - {d}" for d in dict.fromkeys(first))
-    raise AuditDrift(f"tenant {ctx.tenant.id}: {run.unexplained} unexplained difference(s) between the sources and HQ "
-                     f"({run.explained} explained). First ones:\n{lines}\nDrill-down and export: Sync status page → Drift "
-                     f"audit; or python -m hq_sync.ops.audit --tenant {ctx.tenant.id}")
+    raise AuditDrift(
+        f"tenant {ctx.tenant.id}: {run.unexplained} unexplained difference(s) between the sources and HQ "
+        f"({run.explained} explained). First ones:\n{lines}\nDrill-down and export: Sync status page → Drift "
+        f"audit; or python -m hq_sync.ops.audit --tenant {ctx.tenant.id}"
+    )

@@ -16,9 +16,9 @@ the ``timesheets_inbox__<tenant>`` dispatcher or by hand). Rules: docs/timesheet
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
 import time as time_module
 from datetime import time
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
@@ -69,8 +69,9 @@ def _cfg(ctx: RunContext) -> TimesheetsSource:
 
 
 def _file_row(conn: Connection, ctx: RunContext) -> Any:
-    return conn.execute(select(timesheet_files).where(
-        timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)).one_or_none()
+    return conn.execute(
+        select(timesheet_files).where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
+    ).one_or_none()
 
 
 def quarantine_id(name: str, line: int) -> str:
@@ -94,7 +95,9 @@ def dispatch(ctx: RunContext, **_: Any) -> list[dict[str, Any]]:
     for queued in queued_files(folder):
         done = archive(folder, queued)
         log.info("timesheet %s → import run %s", done.name, done.run_id)
-        runs.append({"trigger_run_id": done.run_id, "conf": {"file": str(done.path), "name": done.name, "sha256": done.sha256}})
+        runs.append(
+            {"trigger_run_id": done.run_id, "conf": {"file": str(done.path), "name": done.name, "sha256": done.sha256}}
+        )
     if not runs:
         log.info("no timesheet waiting in %s", folder)
     return runs
@@ -107,7 +110,7 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
     cfg = _cfg(ctx)
     given = str(ctx.params.get("file") or "").strip()
     if not given:
-        raise NotRetryable("no file to import: trigger with {\"file\": \"<path inside the tenant's timesheet folder>\"}")
+        raise NotRetryable('no file to import: trigger with {"file": "<path inside the tenant\'s timesheet folder>"}')
     folder = folder_of(ctx.tenant)
     try:
         path = resolve_in_folder(folder, given)
@@ -117,52 +120,107 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
     if not path.is_file():
         raise NotRetryable(f"{given}: no such file in {folder}")
     now = utcnow()
-    values = {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "name": name, "path": str(path), "sha256": sha256_of(path),
-              "size_bytes": path.stat().st_size, "status": FileStatus.READING.value, "error": None, "rows": None, "held": None,
-              "summary": None, "received_at": now, "finished_at": None}
+    values = {
+        "tenant": ctx.tenant.id,
+        "run_id": ctx.run_id,
+        "name": name,
+        "path": str(path),
+        "sha256": sha256_of(path),
+        "size_bytes": path.stat().st_size,
+        "status": FileStatus.READING.value,
+        "error": None,
+        "rows": None,
+        "held": None,
+        "summary": None,
+        "received_at": now,
+        "finished_at": None,
+    }
     with ctx.staging.begin() as conn:
         existing = _file_row(conn, ctx)
         if existing is None:
-            file_id = conn.execute(timesheet_files.insert().values(**values)).inserted_primary_key[0]
+            inserted = conn.execute(timesheet_files.insert().values(**values)).inserted_primary_key
+            assert inserted is not None
+            file_id = inserted[0]
         else:  # a re-run of this import: start over
             file_id = existing.id
-            conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(
-                **{k: v for k, v in values.items() if k != "received_at"}))
+            conn.execute(
+                update(timesheet_files)
+                .where(timesheet_files.c.id == file_id)
+                .values(**{k: v for k, v in values.items() if k != "received_at"})
+            )
         conn.execute(delete(timesheet_rows).where(timesheet_rows.c.file_id == file_id))
     try:
         sheet = read_timesheet(path, cfg, name=name)
     except TimesheetRefused as exc:
         with ctx.staging.begin() as conn:
-            conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(
-                status=FileStatus.REFUSED.value, error=str(exc), finished_at=utcnow()))
+            conn.execute(
+                update(timesheet_files)
+                .where(timesheet_files.c.id == file_id)
+                .values(status=FileStatus.REFUSED.value, error=str(exc), finished_at=utcnow())
+            )
         write_refusal(path, str(exc))
         log.error("timesheet %s refused: %s", name, exc)
         raise
-    staged = [{
-        "file_id": file_id, "line": r.line, "tenant": ctx.tenant.id, "cells": r.cells, "problem": r.problem,
-        "detail": r.detail, "work_date": r.work_date, "start_time": r.start_time.isoformat() if r.start_time else None,
-        "duration_s": r.duration_s, "email": r.email, "person": r.person, "project": r.project,
-        "project_number": r.project_number, "task": r.task, "comment": r.comment,
-    } for r in sheet.rows]
+    staged = [
+        {
+            "file_id": file_id,
+            "line": r.line,
+            "tenant": ctx.tenant.id,
+            "cells": r.cells,
+            "problem": r.problem,
+            "detail": r.detail,
+            "work_date": r.work_date,
+            "start_time": r.start_time.isoformat() if r.start_time else None,
+            "duration_s": r.duration_s,
+            "email": r.email,
+            "person": r.person,
+            "project": r.project,
+            "project_number": r.project_number,
+            "task": r.task,
+            "comment": r.comment,
+        }
+        for r in sheet.rows
+    ]
     with ctx.staging.begin() as conn:
         for start in range(0, len(staged), 500):
-            conn.execute(timesheet_rows.insert(), staged[start:start + 500])
+            conn.execute(timesheet_rows.insert(), staged[start : start + 500])
         conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(rows=len(staged)))
-    result = {"file": name, "kind": sheet.kind, "header_line": sheet.header_line, "columns": sheet.columns,
-              "rows": len(sheet.rows), "unreadable_rows": sum(1 for r in sheet.rows if r.problem),
-              "ignored_lines": sheet.ignored_lines, "person_from_file_name": sheet.person_from_file_name}
+    result = {
+        "file": name,
+        "kind": sheet.kind,
+        "header_line": sheet.header_line,
+        "columns": sheet.columns,
+        "rows": len(sheet.rows),
+        "unreadable_rows": sum(1 for r in sheet.rows if r.problem),
+        "ignored_lines": sheet.ignored_lines,
+        "person_from_file_name": sheet.person_from_file_name,
+    }
     log.info("read %s: %s", ctx.tenant.id, result)
     return result
 
 
 def _staged_rows(conn: Connection, file_id: int) -> list[TimesheetRow]:
     rows = []
-    for r in conn.execute(select(timesheet_rows).where(timesheet_rows.c.file_id == file_id).order_by(timesheet_rows.c.line)):
-        rows.append(TimesheetRow(
-            line=r.line, cells=dict(r.cells or {}), work_date=r.work_date,
-            start_time=time.fromisoformat(r.start_time) if r.start_time else None, duration_s=r.duration_s,
-            email=r.email, person=r.person, project=r.project, project_number=r.project_number, task=r.task,
-            comment=r.comment, problem=r.problem, detail=r.detail))
+    for r in conn.execute(
+        select(timesheet_rows).where(timesheet_rows.c.file_id == file_id).order_by(timesheet_rows.c.line)
+    ):
+        rows.append(
+            TimesheetRow(
+                line=r.line,
+                cells=dict(r.cells or {}),
+                work_date=r.work_date,
+                start_time=time.fromisoformat(r.start_time) if r.start_time else None,
+                duration_s=r.duration_s,
+                email=r.email,
+                person=r.person,
+                project=r.project,
+                project_number=r.project_number,
+                task=r.task,
+                comment=r.comment,
+                problem=r.problem,
+                detail=r.detail,
+            )
+        )
     return rows
 
 
@@ -179,7 +237,9 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         rows = _staged_rows(conn, file.id)
         links = repo.links(conn, tenant, SOURCE, ENTITY)
     hq = ctx.require_clients().hq()
-    matcher = Matcher(users=hq.users(), projects=hq.projects(), default_task=cfg.default_task, timezone=ctx.tenant.timezone)
+    matcher = Matcher(
+        users=hq.users(), projects=hq.projects(), default_task=cfg.default_task, timezone=ctx.tenant.timezone
+    )
     project_ids = {p for r in rows if not r.problem and isinstance(p := matcher.project(r), int)}
     matcher.tasks_by_project = {pid: hq.project_tasks(pid) for pid in sorted(project_ids)}
     bookings, held = matcher.match(rows)
@@ -187,28 +247,72 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     keys = {b.key for b in bookings}
     held_days = {h.day for h in held if h.day is not None}
     covered = {(b.hq_user_id, b.work_date) for b in bookings} - held_days
-    removals = [l for l in links if l.state in ("synced", "pending") and l.source_id not in keys and key_day(l.source_id) in covered]
-    kept = sorted({f"{d[0]}|{d[1].isoformat()}" for d in held_days if any(key_day(l.source_id) == d for l in links
-                                                                          if l.state == "synced")})
+    removals = [
+        link
+        for link in links
+        if link.state in ("synced", "pending") and link.source_id not in keys and key_day(link.source_id) in covered
+    ]
+    kept = sorted(
+        {
+            f"{d[0]}|{d[1].isoformat()}"
+            for d in held_days
+            if any(key_day(link.source_id) == d for link in links if link.state == "synced")
+        }
+    )
     now = utcnow()
-    plans = [{"tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": b.key, "plan": "wanted", "reason": None,
-              "hq_parent_id": str(b.hq_user_id), "body": b.body, "version": f"{file.name}:{b.line}",
-              "notes": {"file": file.name, "line": b.line, "run_id": ctx.run_id}, "planned_at": now} for b in bookings]
-    plans += [{"tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": l.source_id, "plan": "not_wanted",
-               "reason": UNTOUCHED_REASON, "hq_parent_id": None, "body": None, "version": None, "notes": None,
-               "planned_at": now} for l in removals]
+    plans = [
+        {
+            "tenant": tenant,
+            "source": SOURCE,
+            "entity": ENTITY,
+            "source_id": b.key,
+            "plan": "wanted",
+            "reason": None,
+            "hq_parent_id": str(b.hq_user_id),
+            "body": b.body,
+            "version": f"{file.name}:{b.line}",
+            "notes": {"file": file.name, "line": b.line, "run_id": ctx.run_id},
+            "planned_at": now,
+        }
+        for b in bookings
+    ]
+    plans += [
+        {
+            "tenant": tenant,
+            "source": SOURCE,
+            "entity": ENTITY,
+            "source_id": link.source_id,
+            "plan": "not_wanted",
+            "reason": UNTOUCHED_REASON,
+            "hq_parent_id": None,
+            "body": None,
+            "version": None,
+            "notes": None,
+            "planned_at": now,
+        }
+        for link in removals
+    ]
     counts = repo.EntityCounts()
     current = {quarantine_id(file.name, h.line) for h in held}
     with ctx.staging.begin() as conn:
-        conn.execute(delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE))
+        conn.execute(
+            delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE)
+        )
         if plans:
             conn.execute(planned_hq_state.insert(), plans)
         for h in held:
             counts.count("quarantined", h.reason)
-            repo.quarantine_record(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=quarantine_id(file.name, h.line),
-                                   reason=h.reason, detail=f"{file.name}, {h.detail}",
-                                   context={"file": file.name, "line": h.line, **{k: v for k, v in h.context.items() if v}},
-                                   run_id=ctx.run_id)
+            repo.quarantine_record(
+                conn,
+                tenant=tenant,
+                source=SOURCE,
+                entity=ENTITY,
+                source_id=quarantine_id(file.name, h.line),
+                reason=h.reason,
+                detail=f"{file.name}, {h.detail}",
+                context={"file": file.name, "line": h.line, **{k: v for k, v in h.context.items() if v}},
+                run_id=ctx.run_id,
+            )
         _resolve_other_items(conn, tenant, file.name, current)
         conn.execute(update(timesheet_files).where(timesheet_files.c.id == file.id).values(held=len(held)))
     for b in bookings:
@@ -217,8 +321,14 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             bucket["task_fallback_default"] = bucket.get("task_fallback_default", 0) + 1
     if kept:
         counts.details.setdefault("reported", {})["days_kept_with_held_rows"] = len(kept)
-    result = {"planned": counts.as_dict(), "bookings": len(bookings), "held": len(held), "removals": len(removals),
-              "projects": len(project_ids), "notes": [f"line {b.line}: {n}" for b in bookings for n in b.notes][:50]}
+    result = {
+        "planned": counts.as_dict(),
+        "bookings": len(bookings),
+        "held": len(held),
+        "removals": len(removals),
+        "projects": len(project_ids),
+        "notes": [f"line {b.line}: {n}" for b in bookings for n in b.notes][:50],
+    }
     log.info("transform %s: %s", tenant, result)
     return result
 
@@ -227,8 +337,15 @@ def _resolve_other_items(conn: Connection, tenant: str, name: str, current: set[
     """Items of an earlier import of a file with this name that this import no longer holds back."""
     prefix = f"{name[:100]}#"
     q = quarantine
-    for row in conn.execute(select(q.c.source_id).where(q.c.tenant == tenant, q.c.source == SOURCE, q.c.entity == ENTITY,
-                                                        q.c.resolved_at.is_(None), q.c.source_id.startswith(prefix, autoescape=True))):
+    for row in conn.execute(
+        select(q.c.source_id).where(
+            q.c.tenant == tenant,
+            q.c.source == SOURCE,
+            q.c.entity == ENTITY,
+            q.c.resolved_at.is_(None),
+            q.c.source_id.startswith(prefix, autoescape=True),
+        )
+    ):
         if row.source_id not in current:
             repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id)
 
@@ -249,7 +366,9 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     """Counts of the import (written + held back) into run_summaries and the file's record."""
     results = step_results or {}
     done = (results.get("load") or {}).get("reporting") or {}
-    counts = repo.EntityCounts(**{k: done.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")})
+    counts = repo.EntityCounts(
+        **{k: done.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")}
+    )
     counts.details = {k: dict(v) for k, v in (done.get("details") or {}).items()}
     planned = (results.get("transform") or {}).get("planned") or {}
     for outcome, reasons in (planned.get("details") or {}).items():
@@ -264,8 +383,11 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     summary = record_report(ctx, {"reporting": counts})
     summary["file"] = (results.get("read") or {}).get("file")
     with ctx.staging.begin() as conn:
-        conn.execute(update(timesheet_files).where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
-                     .values(status=FileStatus.IMPORTED.value, summary=summary["entities"]["reporting"], finished_at=utcnow()))
+        conn.execute(
+            update(timesheet_files)
+            .where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
+            .values(status=FileStatus.IMPORTED.value, summary=summary["entities"]["reporting"], finished_at=utcnow())
+        )
     return summary
 
 
@@ -284,5 +406,6 @@ def held_rows(conn: Connection, tenant: str, name: str | None = None) -> list[di
     if name:
         query = query.where(q.c.source_id.startswith(f"{name[:100]}#", autoescape=True))
     items = [dict(r._mapping) for r in conn.execute(query)]
-    return sorted(items, key=lambda i: (str(i["source_id"]).rsplit("#", 1)[0], int(str(i["source_id"]).rsplit("#", 1)[1])))
-
+    return sorted(
+        items, key=lambda i: (str(i["source_id"]).rsplit("#", 1)[0], int(str(i["source_id"]).rsplit("#", 1)[1]))
+    )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -71,9 +71,15 @@ def _staged_live(ctx: RunContext, table: Any, ids: set[str]) -> set[str]:
     wanted = sorted(ids)
     with ctx.staging.connect() as conn:
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            found |= {r.source_id for r in conn.execute(select(table.c.source_id).where(
-                table.c.tenant == ctx.tenant.id, table.c.source_id.in_(chunk), table.c.deleted_at.is_(None)))}
+            chunk = wanted[start : start + 500]
+            found |= {
+                r.source_id
+                for r in conn.execute(
+                    select(table.c.source_id).where(
+                        table.c.tenant == ctx.tenant.id, table.c.source_id.in_(chunk), table.c.deleted_at.is_(None)
+                    )
+                )
+            }
     return found
 
 
@@ -81,9 +87,17 @@ def _unknown_refs(ctx: RunContext, table: Any, column: str, refs_table: Any, whe
     """Values of ``table.column`` (live rows of the tenant) with no staged row in ``refs_table``."""
     t = table
     known = select(refs_table.c.source_id).where(refs_table.c.tenant == ctx.tenant.id)
-    query = select(t.c[column]).distinct().where(
-        t.c.tenant == ctx.tenant.id, t.c.deleted_at.is_(None), t.c[column].is_not(None), t.c[column] != "",
-        t.c[column].not_in(known))
+    query = (
+        select(t.c[column])
+        .distinct()
+        .where(
+            t.c.tenant == ctx.tenant.id,
+            t.c.deleted_at.is_(None),
+            t.c[column].is_not(None),
+            t.c[column] != "",
+            t.c[column].not_in(known),
+        )
+    )
     if where is not None:
         query = query.where(where)
     with ctx.staging.connect() as conn:
@@ -110,21 +124,9 @@ def personio_catch_up(ctx: RunContext, client: Any, *, force: bool) -> dict[str,
         api = PersonioWebhooks(client)
         path = receiver_path(tenant, "personio")
         try:
-            ours = [w for w in api.list() if str(w.get("url") or "").rstrip("/").endswith(path)]
-            read = new = invalid = 0
-            for webhook in ours:
-                for page in api.events(str(webhook["id"]), occurred_since=last - CATCHUP_OVERLAP):
-                    with ctx.staging.begin() as conn:
-                        for item in page:
-                            read += 1
-                            try:
-                                event = parse_personio(item)
-                            except EnvelopeError:
-                                invalid += 1
-                                continue
-                            if event.relevant:
-                                recorded = inbox.record(conn, tenant, event, via=inbox.Via.CATCHUP, forwarded=True)
-                                new += 0 if recorded.duplicate else 1
+            webhooks: list[dict[str, Any]] = api.list()
+            ours = [w for w in webhooks if str(w.get("url") or "").rstrip("/").endswith(path)]
+            read, new, invalid = _personio_history(ctx, api, ours, since=last - CATCHUP_OVERLAP)
         except ApiError as exc:  # e.g. the credential lacks personio:webhooks:read: say so, sync on
             log.warning("personio catch-up of %s failed: %s", tenant, exc)
             return {"catch_up": f"failed: {exc}"}
@@ -139,8 +141,31 @@ def personio_catch_up(ctx: RunContext, client: Any, *, force: bool) -> dict[str,
     return result
 
 
-def personio_settle(ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: set[str], *,
-                    persons_read: bool) -> dict[str, Any]:
+def _personio_history(
+    ctx: RunContext, api: Any, webhooks: list[dict[str, Any]], *, since: datetime
+) -> tuple[int, int, int]:
+    """Record the relevant events of the webhooks' history since ``since`` in the inbox (one
+    transaction per page); returns the events read, newly recorded and invalid."""
+    read = new = invalid = 0
+    for webhook in webhooks:
+        for page in api.events(str(webhook["id"]), occurred_since=since):
+            with ctx.staging.begin() as conn:
+                for item in page:
+                    read += 1
+                    try:
+                        event = parse_personio(item)
+                    except EnvelopeError:
+                        invalid += 1
+                        continue
+                    if event.relevant:
+                        recorded = inbox.record(conn, ctx.tenant.id, event, via=inbox.Via.CATCHUP, forwarded=True)
+                        new += 0 if recorded.duplicate else 1
+    return read, new, invalid
+
+
+def personio_settle(
+    ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: set[str], *, persons_read: bool
+) -> dict[str, Any]:
     """Read what the events name and the listing did not bring, then consume the events."""
     from hq_sync.pipelines.personio_absences import _stage_pages, period_row, person_row
 
@@ -163,8 +188,13 @@ def personio_settle(ctx: RunContext, client: Any, hints: list[inbox.Hint], liste
     if persons_named and not persons_read:
         persons, _, _ = _stage_pages(ctx, personio_persons, client.persons(), person_row)
     consumed = _consume(ctx, "personio", hints)
-    return {"events": len(hints), "consumed": consumed, "read_by_id": len(to_check), "deleted_by_event": deleted,
-            **({"persons": vars(persons)} if persons is not None else {})}
+    return {
+        "events": len(hints),
+        "consumed": consumed,
+        "read_by_id": len(to_check),
+        "deleted_by_event": deleted,
+        **({"persons": vars(persons)} if persons is not None else {}),
+    }
 
 
 def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
@@ -195,7 +225,10 @@ def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
         with ctx.staging.begin() as conn:
             repo.set_cursor(conn, tenant, p.SOURCE, p.ENTITY, newest.isoformat())
     result = {
-        "absence_periods": vars(periods), **refreshed, "webhook_events": settled, **catch,
+        "absence_periods": vars(periods),
+        **refreshed,
+        "webhook_events": settled,
+        **catch,
         "mode": f"events (changed since {(cursor - p.UPDATED_OVERLAP).isoformat()} + named by events)",
         "requests": client.requests_sent,
     }
@@ -216,7 +249,8 @@ def awork_named(hints: list[inbox.Hint]) -> AworkNamed:
     """What the pending awork events name."""
     named = AworkNamed({}, set(), False, False)
     for hint in hints:
-        entity = hint.envelope.get("entity") if isinstance(hint.envelope.get("entity"), dict) else {}
+        raw = hint.envelope.get("entity")
+        entity = raw if isinstance(raw, dict) else {}
         project = str(entity.get("projectId") or "").lower() or None
         if hint.entity_type == EntityType.TIME_ENTRY and hint.entity_id:
             named.entries[hint.entity_id] = project
@@ -232,8 +266,9 @@ def awork_named(hints: list[inbox.Hint]) -> AworkNamed:
     return named
 
 
-def awork_settle(ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: set[str], *,
-                 users_read: bool) -> dict[str, Any]:
+def awork_settle(
+    ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: set[str], *, users_read: bool
+) -> dict[str, Any]:
     """Read the time entries the events name that the listing did not bring (by project when many),
     users when an event names one; then consume the events."""
     from hq_sync.pipelines.awork_times import _stage, entry_row, linked_projects, user_row
@@ -266,8 +301,14 @@ def awork_settle(ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: 
     if named.users and not users_read:
         users, _ = _stage(ctx, awork_users, client.users(show_archived=True), user_row)
     consumed = _consume(ctx, "awork", hints)
-    return {"events": len(hints), "consumed": consumed, "read_by_id": len(to_check), "projects_listed": bulk_listed,
-            "deleted_by_event": deleted, **({"users": vars(users)} if users is not None else {})}
+    return {
+        "events": len(hints),
+        "consumed": consumed,
+        "read_by_id": len(to_check),
+        "projects_listed": bulk_listed,
+        "deleted_by_event": deleted,
+        **({"users": vars(users)} if users is not None else {}),
+    }
 
 
 def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
@@ -289,15 +330,27 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
     hints = _pending(ctx, "awork")
     named = awork_named(hints)
     structure = set(linked) if named.all_projects else (named.projects & set(linked))
-    entries, seen = a._stage(ctx, awork_time_entries, client.time_entries_updated_since(cursor - a.UPDATED_OVERLAP), a.entry_row)
+    entries, seen = a._stage(
+        ctx, awork_time_entries, client.time_entries_updated_since(cursor - a.UPDATED_OVERLAP), a.entry_row
+    )
     settled = awork_settle(ctx, client, hints, seen, users_read=False)
     # Records that refer to what we have not staged: their project's tasks, the users.
-    unknown_tasks = _unknown_refs(ctx, awork_time_entries, "task_id", awork_tasks, awork_time_entries.c.project_id.in_(list(linked)))
+    unknown_tasks = _unknown_refs(
+        ctx, awork_time_entries, "task_id", awork_tasks, awork_time_entries.c.project_id.in_(list(linked))
+    )
     if unknown_tasks:
         with ctx.staging.connect() as conn:
-            structure |= {r.project_id for r in conn.execute(select(awork_time_entries.c.project_id).distinct().where(
-                awork_time_entries.c.tenant == tenant, awork_time_entries.c.task_id.in_(sorted(unknown_tasks))))
-                if r.project_id in linked}
+            structure |= {
+                r.project_id
+                for r in conn.execute(
+                    select(awork_time_entries.c.project_id)
+                    .distinct()
+                    .where(
+                        awork_time_entries.c.tenant == tenant, awork_time_entries.c.task_id.in_(sorted(unknown_tasks))
+                    )
+                )
+                if r.project_id in linked
+            }
     for project_id in sorted(structure):
         project = client.project(project_id)
         if project is not None:  # a vanished project is the polling run's to unlink
@@ -309,7 +362,9 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
         if started > cursor:
             repo.set_cursor(conn, tenant, a.SOURCE, "time_entry", started.isoformat())
     result = {
-        "time_entries": vars(entries), "projects_reread": len(structure), "webhook_events": settled,
+        "time_entries": vars(entries),
+        "projects_reread": len(structure),
+        "webhook_events": settled,
         **({"users": vars(users)} if users is not None else {}),
         "mode": f"events (changed since {(cursor - a.UPDATED_OVERLAP).isoformat()} + named by events)",
         "requests": client.requests_sent,
@@ -336,8 +391,13 @@ def awork_structure_scope(ctx: RunContext, projects: list[int]) -> tuple[list[in
         plans = list(plans_of(conn, tenant, "time_entry"))
         links = {link.source_id: link for link in repo.links(conn, tenant, "awork", "time_entry")}
         hq_of = linked_projects(conn, tenant)
-        consumed = conn.execute(select(webhook_inbox.c.entity_type, webhook_inbox.c.entity_id, webhook_inbox.c.envelope).where(
-            webhook_inbox.c.tenant == tenant, webhook_inbox.c.source == "awork", webhook_inbox.c.consumed_by == ctx.run_id[:250])).all()
+        consumed = conn.execute(
+            select(webhook_inbox.c.entity_type, webhook_inbox.c.entity_id, webhook_inbox.c.envelope).where(
+                webhook_inbox.c.tenant == tenant,
+                webhook_inbox.c.source == "awork",
+                webhook_inbox.c.consumed_by == ctx.run_id[:250],
+            )
+        ).all()
     hints = [inbox.Hint(0, "", r.entity_type, r.entity_id, None, dict(r.envelope or {})) for r in consumed]
     named = awork_named(hints)
     need = set(projects) if named.all_projects else {hq_of[p] for p in named.projects if p in hq_of}
@@ -349,7 +409,11 @@ def awork_structure_scope(ctx: RunContext, projects: list[int]) -> tuple[list[in
         link = links.get(plan.source_id)
         written = (link.written or {}) if link is not None and link.state == "synced" else {}
         task = (written.get("body") or {}).get("TaskId")
-        if written.get("version") != plan.version or task is None or (written.get("body") or {}).get("ProjectId") != project:
+        if (
+            written.get("version") != plan.version
+            or task is None
+            or (written.get("body") or {}).get("ProjectId") != project
+        ):
             need.add(project)
         elif known.setdefault((project, sync), int(task)) != int(task):
             need.add(project)  # our links disagree about that task: ask HQ

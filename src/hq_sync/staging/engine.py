@@ -10,7 +10,6 @@ Resolution order for the URL (``resolve_staging_url``):
 
 from __future__ import annotations
 
-
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 

@@ -90,13 +90,20 @@ class Matcher:
             if len(ids) == 1:
                 return next(iter(ids))
             if len(ids) > 1:
-                return Held(row.line, "person_ambiguous",
-                            f"line {row.line}: {len(ids)} HQ users are called {row.person!r}; add an e-mail column",
-                            {"person": row.person})
+                return Held(
+                    row.line,
+                    "person_ambiguous",
+                    f"line {row.line}: {len(ids)} HQ users are called {row.person!r}; add an e-mail column",
+                    {"person": row.person},
+                )
         who = row.email or row.person
-        return Held(row.line, "unknown_person",
-                    f"line {row.line}: no HQ user has the e-mail or name {who!r}; the row is booked when the file "
-                    "is imported again after the user exists in HQ", {"email": row.email, "person": row.person})
+        return Held(
+            row.line,
+            "unknown_person",
+            f"line {row.line}: no HQ user has the e-mail or name {who!r}; the row is booked when the file "
+            "is imported again after the user exists in HQ",
+            {"email": row.email, "person": row.person},
+        )
 
     # -- projects -----------------------------------------------------------------------------
     def project(self, row: TimesheetRow) -> int | Held:
@@ -109,16 +116,22 @@ class Matcher:
             if len(ids) == 1:
                 return next(iter(ids))
             if len(ids) > 1:
-                return Held(row.line, "project_ambiguous",
-                            f"line {row.line}: {len(ids)} HQ projects are called {row.project!r}; add a project number column",
-                            {"project": row.project})
+                return Held(
+                    row.line,
+                    "project_ambiguous",
+                    f"line {row.line}: {len(ids)} HQ projects are called {row.project!r}; add a project number column",
+                    {"project": row.project},
+                )
             prefix = re.match(r"^\s*(\S+?)\s*[-:]?\s+\S", row.project)
             if prefix and _norm(prefix.group(1)) in self.by_number:
                 return self.by_number[_norm(prefix.group(1))]
         what = " / ".join(x for x in (row.project_number, row.project) if x)
-        return Held(row.line, "project_unmatched",
-                    f"line {row.line}: no HQ project has the number or name {what!r}",
-                    {"project": row.project, "project_number": row.project_number})
+        return Held(
+            row.line,
+            "project_unmatched",
+            f"line {row.line}: no HQ project has the number or name {what!r}",
+            {"project": row.project, "project_number": row.project_number},
+        )
 
     # -- tasks --------------------------------------------------------------------------------
     def _find_task(self, project_id: int, name: str) -> list[int]:
@@ -127,8 +140,13 @@ class Matcher:
         wanted = _norm(name)
         if "/" in name:
             phase, _, task = name.rpartition("/")
-            return [int(t["Id"]) for t in tasks if _norm(t.get("Name")) == _norm(task)
-                    and t.get("ParentId") and _norm((by_id.get(int(t["ParentId"])) or {}).get("Name")) == _norm(phase)]
+            return [
+                int(t["Id"])
+                for t in tasks
+                if _norm(t.get("Name")) == _norm(task)
+                and t.get("ParentId")
+                and _norm((by_id.get(int(t["ParentId"])) or {}).get("Name")) == _norm(phase)
+            ]
         return [int(t["Id"]) for t in tasks if _norm(t.get("Name")) == wanted]
 
     def task(self, row: TimesheetRow, project_id: int) -> tuple[int | None, tuple[str, ...]] | Held:
@@ -139,22 +157,33 @@ class Matcher:
             if len(found) == 1:
                 return found[0], ()
             if len(found) > 1:
-                return Held(row.line, "task_ambiguous",
-                            f"line {row.line}: project {self.project_names.get(project_id)!r} has {len(found)} tasks called "
-                            f"{row.task!r}; write it as 'Phase/Task'", {"task": row.task, "project_id": project_id})
+                return Held(
+                    row.line,
+                    "task_ambiguous",
+                    f"line {row.line}: project {self.project_names.get(project_id)!r} has {len(found)} tasks called "
+                    f"{row.task!r}; write it as 'Phase/Task'",
+                    {"task": row.task, "project_id": project_id},
+                )
             if not self.default_task:
-                return Held(row.line, "task_unmatched",
-                            f"line {row.line}: project {self.project_names.get(project_id)!r} has no task {row.task!r} and "
-                            "the tenant has no default_task", {"task": row.task, "project_id": project_id})
+                return Held(
+                    row.line,
+                    "task_unmatched",
+                    f"line {row.line}: project {self.project_names.get(project_id)!r} has no task {row.task!r} and "
+                    "the tenant has no default_task",
+                    {"task": row.task, "project_id": project_id},
+                )
             notes = (f"task {row.task!r} is not in the project: booked on the default task {self.default_task!r}",)
         if not self.default_task:
             return None, notes
         found = self._find_task(project_id, self.default_task)
         if len(found) != 1:
-            return Held(row.line, "default_task_missing",
-                        f"line {row.line}: project {self.project_names.get(project_id)!r} has "
-                        f"{'no' if not found else len(found)} task(s) called {self.default_task!r} (the tenant's default_task)",
-                        {"task": row.task, "default_task": self.default_task, "project_id": project_id})
+            return Held(
+                row.line,
+                "default_task_missing",
+                f"line {row.line}: project {self.project_names.get(project_id)!r} has "
+                f"{'no' if not found else len(found)} task(s) called {self.default_task!r} (the tenant's default_task)",
+                {"task": row.task, "default_task": self.default_task, "project_id": project_id},
+            )
         return found[0], notes
 
     # -- rows ---------------------------------------------------------------------------------
@@ -190,9 +219,12 @@ class Matcher:
             occurrences[combo] = occurrences.get(combo, 0) + 1
             key = f"{user}|{row.work_date.isoformat()}|{project}|{task_id or '-'}|{occurrences[combo]}"
             body = {
-                "UserId": user, "ProjectId": project, "TaskId": task_id,
+                "UserId": user,
+                "ProjectId": project,
+                "TaskId": task_id,
                 "StartDate": self.start_utc(row.work_date, row.start_time),
-                "Duration": int(row.duration_s), "Description": row.comment or "",
+                "Duration": int(row.duration_s),
+                "Description": row.comment or "",
             }
             bookings.append(Booking(key, row.line, user, row.work_date, body, notes))
         return bookings, held

@@ -120,33 +120,47 @@ def parse_duration(value: Any, fmt: DurationFormat, separator: str = "auto") -> 
             raise RowProblem("missing_duration", "the duration is empty")
         seconds = float(value) * (60 if fmt is DurationFormat.MINUTES else 3600)
     else:
-        text = _text(value)
-        if not text:
-            raise RowProblem("missing_duration", "the duration is empty")
-        try:
-            if ":" in text and fmt in (DurationFormat.AUTO, DurationFormat.H_MM):
-                parts = _HOURS_SUFFIX.sub("", text).split(":")
-                if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts):
-                    raise ValueError(text)
-                h, m, s = (int(p) for p in [*parts, "0"][:3])
-                if m >= 60 or s >= 60:
-                    raise ValueError(text)
-                seconds = h * 3600 + m * 60 + s
-            elif fmt is DurationFormat.H_MM:
-                raise RowProblem("invalid_duration", f"duration {text!r} is not h:mm (e.g. 1:30), as the tenant's "
-                                                     "duration_format says")
-            elif fmt is DurationFormat.MINUTES:
-                seconds = parse_decimal(_MINUTES_SUFFIX.sub("", text), separator) * 60
-            else:
-                seconds = parse_decimal(_HOURS_SUFFIX.sub("", text), separator) * 3600
-        except ValueError:
-            raise RowProblem("invalid_duration", f"duration {text!r} is neither decimal hours (1,5) nor h:mm (1:30)") from None
+        seconds = _text_seconds(_text(value), fmt, separator)
     seconds = round(seconds)
     if seconds <= 0:
         raise RowProblem("invalid_duration", f"duration {_text(value)!r} is not more than zero")
     if seconds > MAX_DURATION_S:
-        raise RowProblem("duration_over_24h", f"duration {_text(value)!r} is over 24 h; HQ takes at most 24 h per reporting")
+        raise RowProblem(
+            "duration_over_24h", f"duration {_text(value)!r} is over 24 h; HQ takes at most 24 h per reporting"
+        )
     return int(seconds)
+
+
+def _text_seconds(text: str, fmt: DurationFormat, separator: str) -> float:
+    """A duration written as text (h:mm, decimal hours or minutes) in seconds."""
+    if not text:
+        raise RowProblem("missing_duration", "the duration is empty")
+    try:
+        if ":" in text and fmt in (DurationFormat.AUTO, DurationFormat.H_MM):
+            return _h_mm_seconds(text)
+        if fmt is DurationFormat.H_MM:
+            raise RowProblem(
+                "invalid_duration",
+                f"duration {text!r} is not h:mm (e.g. 1:30), as the tenant's duration_format says",
+            )
+        if fmt is DurationFormat.MINUTES:
+            return parse_decimal(_MINUTES_SUFFIX.sub("", text), separator) * 60
+        return parse_decimal(_HOURS_SUFFIX.sub("", text), separator) * 3600
+    except ValueError:
+        raise RowProblem(
+            "invalid_duration", f"duration {text!r} is neither decimal hours (1,5) nor h:mm (1:30)"
+        ) from None
+
+
+def _h_mm_seconds(text: str) -> int:
+    """``h:mm`` or ``h:mm:ss`` (an ``h`` suffix allowed) in seconds; ``ValueError`` otherwise."""
+    parts = _HOURS_SUFFIX.sub("", text).split(":")
+    if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(text)
+    h, m, s = (int(p) for p in [*parts, "0"][:3])
+    if m >= 60 or s >= 60:
+        raise ValueError(text)
+    return h * 3600 + m * 60 + s
 
 
 def parse_date(value: Any, formats: list[str]) -> date:
@@ -197,25 +211,21 @@ def _sniff_kind(head: bytes, name: str) -> str:
 
 def _csv_rows(data: bytes, name: str, encoding: str | None) -> list[tuple[int, list[Any]]]:
     text = None
-    for enc in ([encoding] if encoding else ["utf-8-sig", "cp1252"]):
+    for enc in [encoding] if encoding else ["utf-8-sig", "cp1252"]:
         try:
             text = data.decode(enc)
             break
         except (UnicodeDecodeError, LookupError):
             continue
     if text is None:
-        raise TimesheetRefused(f"{name} cannot be read as text ({encoding or 'UTF-8 or Windows-1252'}); not a CSV timesheet")
+        raise TimesheetRefused(
+            f"{name} cannot be read as text ({encoding or 'UTF-8 or Windows-1252'}); not a CSV timesheet"
+        )
     sample = text[:20000]
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=";,\t|")
+        dialect = csv.Sniffer().sniff(sample, delimiters=";,\t|")
     except csv.Error:
-        first = sample.splitlines()[0] if sample.splitlines() else ""
-        delimiter = max(";,\t|", key=first.count)
-
-        class dialect(csv.excel):  # noqa: N801 - a csv dialect is a class
-            pass
-
-        dialect.delimiter = delimiter
+        dialect = _fallback_dialect(sample)
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     rows: list[tuple[int, list[Any]]] = []
     line = 1
@@ -228,11 +238,23 @@ def _csv_rows(data: bytes, name: str, encoding: str | None) -> list[tuple[int, l
     return rows
 
 
+def _fallback_dialect(sample: str) -> type[csv.Dialect]:
+    """Excel's CSV dialect with the delimiter the first line uses most (when the sniffer gives up)."""
+    first = sample.splitlines()[0] if sample.splitlines() else ""
+
+    class Dialect(csv.excel):
+        delimiter = max(";,\t|", key=first.count)
+
+    return Dialect
+
+
 def _xlsx_rows(path: Path, name: str, sheet: str | int | None) -> list[tuple[int, list[Any]]]:
     import pandas as pd
 
     try:
-        frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object, engine="openpyxl")
+        frame = pd.read_excel(
+            path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object, engine="openpyxl"
+        )
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         raise TimesheetRefused(f"{name} is not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
     except ValueError as exc:  # e.g. no such sheet
@@ -240,10 +262,15 @@ def _xlsx_rows(path: Path, name: str, sheet: str | int | None) -> list[tuple[int
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a corrupt workbook
         raise TimesheetRefused(f"{name} is not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
     # read_excel keeps empty rows inside the sheet, so the frame's index + 1 is the Excel row number.
-    return [(int(index) + 1, list(values)) for index, values in zip(frame.index, frame.itertuples(index=False, name=None))]
+    return [
+        (int(index) + 1, list(values))
+        for index, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)
+    ]
 
 
-def _find_header(rows: list[tuple[int, list[Any]]], cfg: TimesheetsSource, name: str) -> tuple[int, dict[str, int], dict[str, str]]:
+def _find_header(
+    rows: list[tuple[int, list[Any]]], cfg: TimesheetsSource, name: str
+) -> tuple[int, dict[str, int], dict[str, str]]:
     wanted = {f: {_header_key(h) for h in getattr(cfg.columns, f)} for f in FIELDS}
     looked = 0
     for index, (_line, cells) in enumerate(rows):
@@ -264,11 +291,13 @@ def _find_header(rows: list[tuple[int, list[Any]]], cfg: TimesheetsSource, name:
     first = next((c for _, c in rows if any(_text(x) for x in c)), [])
     found = ", ".join(repr(_text(c)) for c in first if _text(c)) or "nothing"
     expected = "; ".join(
-        f"{f}: {' / '.join(getattr(cfg.columns, f))}" for f in ("date", "duration", "project", "project_number"))
+        f"{f}: {' / '.join(getattr(cfg.columns, f))}" for f in ("date", "duration", "project", "project_number")
+    )
     raise TimesheetRefused(
         f"{name} is not a timesheet: none of its first {HEADER_SEARCH_ROWS} rows has the columns for date, duration "
         f"and project (or project number). Expected headers — {expected}. First row found: {found}. "
-        "Adjust sources.timesheets.columns in the tenant file if your export names them differently.")
+        "Adjust sources.timesheets.columns in the tenant file if your export names them differently."
+    )
 
 
 def read_timesheet(path: Path, cfg: TimesheetsSource, *, name: str | None = None) -> Timesheet:
@@ -280,8 +309,10 @@ def read_timesheet(path: Path, cfg: TimesheetsSource, *, name: str | None = None
         raise TimesheetRefused(f"{name} cannot be read: {exc}") from None
     limit = int(cfg.max_file_mb * 1024 * 1024)
     if size > limit:
-        raise TimesheetRefused(f"{name} is {size / 1024 / 1024:.1f} MB; timesheets may be at most {cfg.max_file_mb:g} MB "
-                               "(sources.timesheets.max_file_mb). Nothing was imported")
+        raise TimesheetRefused(
+            f"{name} is {size / 1024 / 1024:.1f} MB; timesheets may be at most {cfg.max_file_mb:g} MB "
+            "(sources.timesheets.max_file_mb). Nothing was imported"
+        )
     if size == 0:
         raise TimesheetRefused(f"{name} is empty")
     with path.open("rb") as handle:
@@ -296,9 +327,10 @@ def read_timesheet(path: Path, cfg: TimesheetsSource, *, name: str | None = None
             raise TimesheetRefused(
                 f"{name} has no person: no e-mail column ({' / '.join(cfg.columns.email)}), no person column "
                 f"({' / '.join(cfg.columns.person)}), and the file name holds no e-mail address (name a one-person "
-                "export like 'anna@agentur.de timebro 2026-03.xlsx')")
+                "export like 'anna@agentur.de timebro 2026-03.xlsx')"
+            )
         sheet.person_from_file_name = match.group(0)
-    for line, cells in rows[header_index + 1:]:
+    for line, cells in rows[header_index + 1 :]:
         raw = {f: (cells[c] if c < len(cells) else None) for f, c in columns.items()}
         texts = {f: _text(v) for f, v in raw.items()}
         if not any(texts.values()):
@@ -308,11 +340,15 @@ def read_timesheet(path: Path, cfg: TimesheetsSource, *, name: str | None = None
             continue
         sheet.rows.append(_row(line, raw, texts, cfg, sheet.person_from_file_name))
     if not sheet.rows:
-        raise TimesheetRefused(f"{name} has the timesheet columns (header in line {sheet.header_line}) but no booking rows")
+        raise TimesheetRefused(
+            f"{name} has the timesheet columns (header in line {sheet.header_line}) but no booking rows"
+        )
     return sheet
 
 
-def _row(line: int, raw: dict[str, Any], texts: dict[str, str], cfg: TimesheetsSource, person_from_name: str | None) -> TimesheetRow:
+def _row(
+    line: int, raw: dict[str, Any], texts: dict[str, str], cfg: TimesheetsSource, person_from_name: str | None
+) -> TimesheetRow:
     values: dict[str, Any] = {
         "email": (texts.get("email") or person_from_name or None),
         "person": texts.get("person") or None,
@@ -330,5 +366,7 @@ def _row(line: int, raw: dict[str, Any], texts: dict[str, str], cfg: TimesheetsS
     except RowProblem as exc:
         return TimesheetRow(line=line, cells=texts, problem=exc.reason, detail=str(exc), **values)
     if not values["email"] and not values["person"]:
-        return TimesheetRow(line=line, cells=texts, problem="missing_person", detail="the row names no person", **values)
+        return TimesheetRow(
+            line=line, cells=texts, problem="missing_person", detail="the row names no person", **values
+        )
     return TimesheetRow(line=line, cells=texts, **values)

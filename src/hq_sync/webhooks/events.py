@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -136,7 +137,7 @@ def _instant(body: dict[str, Any], name: str, *, required: bool) -> datetime | N
     return parsed.astimezone(UTC) if parsed else None
 
 
-def _entity(event_name: str, table: dict[str, EntityType | None]) -> EntityType | None:
+def _entity(event_name: str, table: Mapping[str, EntityType | None]) -> EntityType | None:
     for prefix, entity in table.items():
         if event_name.startswith(prefix):
             return entity

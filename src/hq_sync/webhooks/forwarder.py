@@ -82,12 +82,17 @@ class AssetForwarder:
 
     def _delay(self, key: tuple[str, str]) -> float:
         failures = self._failures.get(key, 0)
-        return self.cooldown if failures == 0 else min(MAX_BACKOFF, self.cooldown * 2 ** failures)
+        return self.cooldown if failures == 0 else min(MAX_BACKOFF, self.cooldown * 2**failures)
 
     def _forward(self, batch: inbox.Batch) -> None:
-        extra = {"source": "hq-sync webhooks", "tenant": batch.tenant, "vendor": batch.source,
-                 "events": len(batch.ids), "event_names": batch.event_names,
-                 "inbox_ids": [batch.ids[0], batch.ids[-1]]}
+        extra = {
+            "source": "hq-sync webhooks",
+            "tenant": batch.tenant,
+            "vendor": batch.source,
+            "events": len(batch.ids),
+            "event_names": batch.event_names,
+            "inbox_ids": [batch.ids[0], batch.ids[-1]],
+        }
         key = (batch.tenant, batch.source)
         try:
             listened = self.emit(batch.tenant, batch.source, extra)
@@ -105,8 +110,12 @@ class AssetForwarder:
         if listened:
             log.info("webhooks: asset event for %s/%s covering %d events %s", *key, len(batch.ids), batch.event_names)
         else:
-            log.warning("webhooks: %d events of %s/%s recorded, but no DAG is scheduled on its asset; polling runs "
-                        "will read them", len(batch.ids), *key)
+            log.warning(
+                "webhooks: %d events of %s/%s recorded, but no DAG is scheduled on its asset; polling runs "
+                "will read them",
+                len(batch.ids),
+                *key,
+            )
         self.history.append(Emitted(*key, len(batch.ids), "emitted" if listened else "no_listener"))
 
     # -- the thread ------------------------------------------------------------------------

@@ -51,8 +51,9 @@ class Hint:
     envelope: dict[str, Any]
 
 
-def record(conn: Connection, tenant: str, event: InboxEvent, *, via: str = Via.DELIVERY,
-           forwarded: bool = False) -> Recorded:
+def record(
+    conn: Connection, tenant: str, event: InboxEvent, *, via: str = Via.DELIVERY, forwarded: bool = False
+) -> Recorded:
     """Store one event (once per identity key); returns its row id and whether it was known.
 
     ``forwarded``: no asset event is needed for it (catch-up rows are consumed by the run that
@@ -60,17 +61,28 @@ def record(conn: Connection, tenant: str, event: InboxEvent, *, via: str = Via.D
     """
     now = utcnow()
     values = {
-        "tenant": tenant, "source": event.source, "event_key": event.event_key, "event_name": event.event_name,
-        "entity_type": event.entity_type.value if event.entity_type else None, "entity_id": event.entity_id,
-        "occurred_at": event.occurred_at, "received_at": now, "via": via, "deliveries": 1,
-        "envelope": event.envelope, "forwarded_at": now if forwarded else None,
+        "tenant": tenant,
+        "source": event.source,
+        "event_key": event.event_key,
+        "event_name": event.event_name,
+        "entity_type": event.entity_type.value if event.entity_type else None,
+        "entity_id": event.entity_id,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "via": via,
+        "deliveries": 1,
+        "envelope": event.envelope,
+        "forwarded_at": now if forwarded else None,
         "forward_note": "read by the run that caught up" if forwarded else None,
     }
     stmt = dialect_insert(conn, webhook_inbox).values(**values)
     stmt = stmt.on_conflict_do_nothing(index_elements=["tenant", "source", "event_key"])
     inserted = conn.execute(stmt).rowcount == 1
-    key = and_(webhook_inbox.c.tenant == tenant, webhook_inbox.c.source == event.source,
-               webhook_inbox.c.event_key == event.event_key)
+    key = and_(
+        webhook_inbox.c.tenant == tenant,
+        webhook_inbox.c.source == event.source,
+        webhook_inbox.c.event_key == event.event_key,
+    )
     if not inserted and via == Via.DELIVERY:
         conn.execute(update(webhook_inbox).where(key).values(deliveries=webhook_inbox.c.deliveries + 1))
     row_id = conn.execute(select(webhook_inbox.c.id).where(key)).scalar_one()
@@ -85,7 +97,9 @@ def pending(conn: Connection, tenant: str, source: str) -> list[Hint]:
         .where(t.c.tenant == tenant, t.c.source == source, t.c.consumed_at.is_(None))
         .order_by(t.c.id)
     ).all()
-    return [Hint(int(r.id), r.event_name, r.entity_type, r.entity_id, r.occurred_at, dict(r.envelope or {})) for r in rows]
+    return [
+        Hint(int(r.id), r.event_name, r.entity_type, r.entity_id, r.occurred_at, dict(r.envelope or {})) for r in rows
+    ]
 
 
 def consume(conn: Connection, ids: Iterable[int], run_id: str) -> int:
@@ -93,7 +107,7 @@ def consume(conn: Connection, ids: Iterable[int], run_id: str) -> int:
     wanted = sorted(set(ids))
     done = 0
     for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+        chunk = wanted[start : start + 500]
         done += conn.execute(
             update(webhook_inbox)
             .where(webhook_inbox.c.id.in_(chunk), webhook_inbox.c.consumed_at.is_(None))
@@ -107,7 +121,9 @@ def prune(conn: Connection, tenant: str, source: str, now: datetime | None = Non
     cutoff = (now or utcnow()) - RETENTION
     t = webhook_inbox
     return conn.execute(
-        delete(t).where(t.c.tenant == tenant, t.c.source == source, t.c.consumed_at.is_not(None), t.c.consumed_at < cutoff)
+        delete(t).where(
+            t.c.tenant == tenant, t.c.source == source, t.c.consumed_at.is_not(None), t.c.consumed_at < cutoff
+        )
     ).rowcount
 
 
@@ -131,26 +147,36 @@ class Batch:
 def unforwarded_groups(conn: Connection) -> list[tuple[str, str]]:
     """(tenant, source) pairs with events no asset event covers yet."""
     t = webhook_inbox
-    return [(r.tenant, r.source) for r in conn.execute(
-        select(t.c.tenant, t.c.source).where(t.c.forwarded_at.is_(None)).group_by(t.c.tenant, t.c.source)
-    )]
+    return [
+        (r.tenant, r.source)
+        for r in conn.execute(
+            select(t.c.tenant, t.c.source).where(t.c.forwarded_at.is_(None)).group_by(t.c.tenant, t.c.source)
+        )
+    ]
 
 
 def claim(conn: Connection, tenant: str, source: str) -> Batch | None:
     """Claim the unforwarded events of a tenant and source (atomic: concurrent forwarders in other
     API server workers never claim the same rows); returns them, or None when there are none."""
     t = webhook_inbox
-    ids = [int(r.id) for r in conn.execute(
-        select(t.c.id).where(t.c.tenant == tenant, t.c.source == source, t.c.forwarded_at.is_(None)).order_by(t.c.id)
-    )]
+    ids = [
+        int(r.id)
+        for r in conn.execute(
+            select(t.c.id)
+            .where(t.c.tenant == tenant, t.c.source == source, t.c.forwarded_at.is_(None))
+            .order_by(t.c.id)
+        )
+    ]
     if not ids:
         return None
     now = utcnow()
     claimed: list[int] = []
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         result = conn.execute(
-            update(t).where(t.c.id.in_(chunk), t.c.forwarded_at.is_(None)).values(forwarded_at=now, forward_note="claimed")
+            update(t)
+            .where(t.c.id.in_(chunk), t.c.forwarded_at.is_(None))
+            .values(forwarded_at=now, forward_note="claimed")
         )
         if result.rowcount:
             claimed += chunk
@@ -158,7 +184,9 @@ def claim(conn: Connection, tenant: str, source: str) -> Batch | None:
         return None
     names: dict[str, int] = {}
     for name, count in conn.execute(
-        select(t.c.event_name, func.count()).where(t.c.id.in_(claimed[:500]), t.c.forward_note == "claimed").group_by(t.c.event_name)
+        select(t.c.event_name, func.count())
+        .where(t.c.id.in_(claimed[:500]), t.c.forward_note == "claimed")
+        .group_by(t.c.event_name)
     ):
         names[str(name)] = int(count)
     return Batch(tenant, source, tuple(claimed), names)
@@ -168,7 +196,7 @@ def settle(conn: Connection, ids: Sequence[int], note: str | None) -> None:
     """Mark claimed events as forwarded (``note`` says how), or release them (``note=None``)."""
     t = webhook_inbox
     for start in range(0, len(ids), 500):
-        chunk = list(ids[start:start + 500])
+        chunk = list(ids[start : start + 500])
         if note is None:
             conn.execute(update(t).where(t.c.id.in_(chunk)).values(forwarded_at=None, forward_note=None))
         else:

@@ -30,15 +30,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from hq_sync.config.tenants import TENANT_ID_PATTERN
 from hq_sync.webhooks import inbox
 from hq_sync.webhooks.assets import WEBHOOK_SOURCES
 from hq_sync.webhooks.auth import SECRET_HEADER, StoredSecrets, matches
-from hq_sync.webhooks.events import EnvelopeError, parse_event
+from hq_sync.webhooks.events import EnvelopeError, InboxEvent, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -111,33 +111,45 @@ def create_receiver_app(
             return _answer(404, detail=f"unknown vendor {source!r}; expected one of {list(WEBHOOK_SOURCES)}")
         presented = request.headers.get(SECRET_HEADER[source])
         if not _TENANT.match(tenant) or not await run_in_threadpool(_authentic, secrets, tenant, source, presented):
-            log.warning("webhooks: refused a %s delivery for tenant %r (%s)", source, tenant,
-                        "no secret header" if not presented else "secret does not match")
+            log.warning(
+                "webhooks: refused a %s delivery for tenant %r (%s)",
+                source,
+                tenant,
+                "no secret header" if not presented else "secret does not match",
+            )
             return _answer(401, detail="missing or invalid webhook secret")
-        raw = await request.body()
-        if len(raw) > max_body:
-            return _answer(413, detail=f"body larger than {max_body} bytes")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return _answer(400, detail="the body is not JSON")
-        try:
-            event = parse_event(source, body)
-        except EnvelopeError as exc:
-            log.warning("webhooks: %s delivery for %r is not a valid envelope: %s", source, tenant, exc)
-            return _answer(422, detail=f"not a {source} webhook envelope: {exc}")
+        event = _read_event(await request.body(), source, tenant, max_body)
+        if isinstance(event, JSONResponse):
+            return event
         if not event.relevant:
             return _answer(200, status="ignored", reason=f"{event.event_name} is not used by the sync")
         try:
             recorded = await run_in_threadpool(_record, engine, tenant, event)
         except SQLAlchemyError:
-            log.exception("webhooks: could not record a %s event of %r; answering 503 so it is redelivered", source, tenant)
+            log.exception(
+                "webhooks: could not record a %s event of %r; answering 503 so it is redelivered", source, tenant
+            )
             return _answer(503, detail="could not record the event; please retry")
         if not recorded.duplicate and on_recorded is not None:
             on_recorded()
         return _answer(200, status="duplicate" if recorded.duplicate else "recorded", id=recorded.id)
 
     return app
+
+
+def _read_event(raw: bytes, source: str, tenant: str, max_body: int) -> InboxEvent | JSONResponse:
+    """The delivery's event, or the answer refusing it (too large, not JSON, not the vendor's envelope)."""
+    if len(raw) > max_body:
+        return _answer(413, detail=f"body larger than {max_body} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _answer(400, detail="the body is not JSON")
+    try:
+        return parse_event(source, body)
+    except EnvelopeError as exc:
+        log.warning("webhooks: %s delivery for %r is not a valid envelope: %s", source, tenant, exc)
+        return _answer(422, detail=f"not a {source} webhook envelope: {exc}")
 
 
 _NO_SECRET = "hqsw_" + "0" * 43  # compared against when a tenant has none: same work either way
