@@ -133,6 +133,7 @@ class ExactlyOnce:
     pool: WritePool = field(default_factory=WritePool)
     timing: LoadTiming = field(default_factory=LoadTiming)
     _claimed: set[str] = field(default_factory=set)
+    _owned_by_links: set[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- staging -----------------------------------------------------------------------------
@@ -155,13 +156,15 @@ class ExactlyOnce:
             self._save_links(conn, ((c, "pending", c.pending_hq_id) for c in creates), pending=True)
 
     def owned(self) -> set[str]:
-        """Ids no matcher may adopt: owned by a link, or created/adopted by this run."""
-        ids: set[str] = set()
-        if self.links is not None:
-            with self.timing.staging(), self.staging.connect() as conn:
-                ids = repo.owned_hq_ids(conn, self.links.tenant, self.links.hq_entity)
+        """Ids no matcher may adopt: owned by a link, or created/adopted by this run. The links'
+        ids are read once per batch (they change only when a batch is confirmed)."""
+        if self._owned_by_links is None:
+            self._owned_by_links = set()
+            if self.links is not None:
+                with self.timing.staging(), self.staging.connect() as conn:
+                    self._owned_by_links = repo.owned_hq_ids(conn, self.links.tenant, self.links.hq_entity)
         with self._lock:
-            return ids | self._claimed
+            return self._owned_by_links | self._claimed
 
     def claim(self, hq_id: str) -> None:
         with self._lock:
@@ -234,6 +237,7 @@ class ExactlyOnce:
         creates = list(creates)
         if not creates:
             return []
+        self._owned_by_links = None
         self.record_pending(creates)
         with self.timing.hq():
             results = self.pool.map(self._send_once, creates)
@@ -251,6 +255,7 @@ class ExactlyOnce:
                     except Exception as exc:  # noqa: BLE001 - a system problem: confirm the rest first
                         outcome.error = exc
         self.confirm(outcomes, after)
+        self._owned_by_links = None
         for outcome in outcomes:
             if outcome.error is not None:
                 raise outcome.error
@@ -287,6 +292,7 @@ class ExactlyOnce:
             raise errors[0]
         self.run(chunk.creates, after)
         effects = []
+        self._owned_by_links = None
         for step in chunk.settle:
             with self.timing.hq():
                 effect = step()
