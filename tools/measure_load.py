@@ -138,7 +138,10 @@ def main() -> None:
                 sb.admin("hq").add_fault(path="^/v1/", method=method, mode="delay", ratio=1.0, seconds=args.latency_ms / 1000)
         for source in (("awork", "personio") if args.source == "both" else (args.source,)):
             if source == "awork":
+                from sandboxes.scenario import link_projects
+
                 seed_awork(sb.url("awork"), TENANT, section["awork"])
+                link_projects({v: sb.url(v) for v in ("hq", "awork")}, section)
             else:
                 seed_personio(sb.url("personio"), TENANT, section["personio"])
             run(source, sb, Path(tmp), args.workers)

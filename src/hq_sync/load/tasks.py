@@ -59,6 +59,7 @@ class StructureLoader:
         self.counts = {"phase": repo.EntityCounts(), "task": repo.EntityCounts()}
         self.sync_map: SyncMap = {}
         self.once = ExactlyOnce(ctx.staging, None, WritePool(1))
+        self._open: dict[str, set[str]] | None = None
 
     def _quarantine(self, entity: str, source_id: str, exc: ClientError, context: dict[str, Any]) -> None:
         with self.ctx.staging.begin() as conn:
@@ -69,6 +70,12 @@ class StructureLoader:
         self.counts[entity].count("quarantined", "hq_rejected")
 
     def _accepted(self, entity: str, source_id: str) -> None:
+        if self._open is None:  # records with an open hq_rejected item: read once per run
+            with self.ctx.staging.connect() as conn:
+                self._open = {e: repo.open_quarantine_ids(conn, self.tenant, SOURCE, e, ("hq_rejected",))
+                              for e in ("phase", "task")}
+        if source_id not in self._open.get(entity, set()):
+            return  # nothing to resolve: a run without problems commits nothing per phase or task
         with self.ctx.staging.begin() as conn:
             resolve_reasons(conn, tenant=self.tenant, source=SOURCE, entity=entity,
                                             source_id=source_id, reasons=("hq_rejected",))
