@@ -2,7 +2,7 @@
 and the staging bookkeeping share, for a first run and a no-change run.
 
     .venv/bin/python tools/measure_load.py [--source awork|personio|both] [--entry-days N] [--workers N]
-                                           [--latency-ms MS]
+                                           [--latency-ms MS] [--hq-limit PER_MINUTE] [--runs 1|2]
 
 Starts the sandboxes on free ports (no rate limit: HQ's 1000/min would only add waiting), seeds the
 demo tenant ``muster-agentur`` and runs the pipeline steps (extract → reconcile → transform →
@@ -10,12 +10,15 @@ load) twice with a file staging database. Per run it prints the load's HQ reques
 listings, per-record lookups — the ratio to the minimum (one write per changed record + the
 listings; a static token needs no auth request), the staging transactions committed and the share
 of the load step spent in them (``LoadTiming``). ``--latency-ms`` makes every HQ write slow (the
-sandbox's ``delay`` fault), as HQ's are over the internet.
+sandbox's ``delay`` fault), as HQ's are over the internet; ``--hq-limit 1000`` switches HQ's limit on
+and loads with a Redis-shared budget of that size, and prints the share of the limit's throughput
+reached (the extract's HQ reads share the window, so the load starts after a minute's pause).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -40,6 +43,7 @@ from sandboxes.scenarios.demo import demo_credentials, demo_scenario  # noqa: E4
 from sandboxes.testing import SandboxServers  # noqa: E402
 
 TENANT = "muster-agentur"
+REDIS_URL = os.environ.get("HQ_SYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LOOKUP = re.compile(r"StartOn(%20|\+| )eq|End(%20|\+| )gt|tolower\(SyncId\)")
 
 
@@ -62,7 +66,7 @@ def classify(entries: list[dict[str, Any]]) -> Counter[str]:
     return kinds
 
 
-def run(source: str, sb: SandboxServers, tmp: Path, workers: int) -> None:
+def run(source: str, sb: SandboxServers, tmp: Path, workers: int, limit: int | None = None, runs: int = 2) -> None:
     from hq_sync.pipelines import awork_times, personio_absences
 
     creds = demo_credentials()[TENANT]
@@ -72,9 +76,20 @@ def run(source: str, sb: SandboxServers, tmp: Path, workers: int) -> None:
     commits = Counter[str]()
     event.listen(engine, "commit", lambda conn: commits.update(["commit"]))
 
+    budget = None
+    if limit:  # the tenant's budget at HQ's limit, shared in Redis as under Celery
+        import uuid
+
+        import redis
+
+        from hq_sync.clients.budget import RedisRequestBudget
+
+        budget = RedisRequestBudget(redis.Redis.from_url(REDIS_URL), f"hq_sync_measure:{uuid.uuid4().hex}",
+                                    per_minute=limit, per_second=None)
+
     class Clients:
         def hq(self) -> HqClient:
-            return HqClient(sb.url("hq") + "/v1", creds["hq_sync_token"], write_concurrency=workers)
+            return HqClient(sb.url("hq") + "/v1", creds["hq_sync_token"], write_concurrency=workers, budget=budget)
 
         def awork(self) -> AworkClient:
             return AworkClient(sb.url("awork") + "/api/v1", creds["awork_api_key"], requests_per_minute=None,
@@ -89,12 +104,14 @@ def run(source: str, sb: SandboxServers, tmp: Path, workers: int) -> None:
         "awork": {"sync_start_date": f"{year}-01-01", "phase_mode": "by_list"}}
     tenant = TenantConfig.model_validate({"id": TENANT, "display_name": "Muster", "timezone": "Europe/Berlin",
                                          "sources": sources})
-    for label in ("first run", "no-change run"):
+    for label in ("first run", "no-change run")[:runs]:
         ctx = RunContext(tenant=tenant, source=source, dag_id=f"m_{source}", run_id=f"{label}", data_interval_start=None,
                          data_interval_end=None, staging=engine, clients=Clients())  # type: ignore[arg-type]
         results: dict[str, Any] = {}
         for step in ("extract", "reconcile_deletions", "transform"):
             results[step] = getattr(module, step)(ctx, step_results=results)
+        if limit:
+            time.sleep(61)  # the window starts empty: the bound below counts the first minute's burst
         start, commits_before = _last_seq(sb, "hq"), commits["commit"]
         t0 = time.monotonic()
         results["load"] = module.load(ctx, step_results=results)
@@ -112,6 +129,12 @@ def run(source: str, sb: SandboxServers, tmp: Path, workers: int) -> None:
         print(f"   HQ requests in load: {total} = {kinds['write']} writes + {kinds['listing']} listings + "
               f"{kinds['lookup']} per-record lookups ({kinds['429']} answered 429); minimum {minimum}; "
               f"ratio {total / minimum if minimum else 1:.3f}")
+        if limit:
+            # At most ``limit`` in any 60 s: request k cannot start before ((k - 1) // limit) minutes.
+            bound = (total - 1) // limit * 60
+            rate = total / elapsed * 60 if elapsed else 0.0
+            print(f"   at HQ's limit of {limit}/min: {total} requests in {elapsed:.1f}s = {rate:.0f}/min "
+                  f"({100 * rate / limit:.1f} % of the limit); the limit cannot take them in less than {bound}s")
         print(f"   {entity} loader: {timing['total_s']:.1f}s, staging {timing['staging_s']:.2f}s "
               f"({100 * timing['staging_share']:.1f} %), HQ {timing['hq_s']:.1f}s, {stats.get('workers')} workers; "
               f"staging transactions committed in the load step: {commits['commit'] - commits_before}")
@@ -123,6 +146,9 @@ def main() -> None:
     parser.add_argument("--entry-days", type=int, default=None, help="awork entries of the last N days only (default: the year)")
     parser.add_argument("--workers", type=int, default=8, help="concurrent HQ writes (connection extra write_concurrency)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay every HQ write by this much")
+    parser.add_argument("--hq-limit", type=int, default=None,
+                        help="switch HQ's per-token limit on (requests/min) and load with a budget of that size (Redis)")
+    parser.add_argument("--runs", type=int, choices=(1, 2), default=2, help="1: the first run only")
     args = parser.parse_args()
     scenario = demo_scenario(entry_days=args.entry_days)
     [section] = [t for t in scenario["tenants"] if t["id"] == TENANT]
@@ -133,6 +159,8 @@ def main() -> None:
         from sandboxes.personio.seed import seed_tenant as seed_personio
 
         seed_hq(sb.url("hq"), TENANT, section["hq"])
+        if args.hq_limit:
+            sb.admin("hq").set_rate_limit(per_minute=args.hq_limit)
         if args.latency_ms:
             for method in ("POST", "PUT", "DELETE"):
                 sb.admin("hq").add_fault(path="^/v1/", method=method, mode="delay", ratio=1.0, seconds=args.latency_ms / 1000)
@@ -144,7 +172,7 @@ def main() -> None:
                 link_projects({v: sb.url(v) for v in ("hq", "awork")}, section)
             else:
                 seed_personio(sb.url("personio"), TENANT, section["personio"])
-            run(source, sb, Path(tmp), args.workers)
+            run(source, sb, Path(tmp), args.workers, args.hq_limit, args.runs)
 
 
 if __name__ == "__main__":
