@@ -65,6 +65,9 @@ class HqExtras(_Extras, _OAuth):
     auth: Literal["token", "oauth"] = Field(
         "token", description="token: the sync token in the password; oauth: login = AppId, password = AppSecret"
     )
+    write_concurrency: int | None = Field(
+        None, ge=1, le=64, description="HQ writes a load sends at once (1-64, default 8); the budget still paces them"
+    )
 
 
 class AworkExtras(_Extras, _OAuth, _Webhooks):

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     for vendor in VENDORS:
         serve.add_argument(f"--{vendor}-port", type=int, default=DEFAULT_PORTS[vendor])
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--hq-rate-limit", default=None, metavar="N|hq|off",
+                       help="HQ's per-token limit in requests per minute ('hq': HQ's documented 1000); "
+                            "default: $HQ_SANDBOX_RATE_LIMIT, else off")
     seed = sub.add_parser("seed", help="load a scenario into running sandboxes over HTTP")
     seed.add_argument("scenario", help="a scenario file, or 'demo'")
     seed.add_argument("--host", default="127.0.0.1")
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         logging.basicConfig(level=args.log_level.upper())
+        if args.hq_rate_limit is not None:
+            os.environ["HQ_SANDBOX_RATE_LIMIT"] = args.hq_rate_limit
         try:
             asyncio.run(_serve(args))
         except KeyboardInterrupt:

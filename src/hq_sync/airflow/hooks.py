@@ -141,7 +141,17 @@ class ConnectionClients:
 
         conn = self._conn("hq")
         base = base_url_of(conn, "hq")
-        return HqClient(base, self._hq_auth(conn, base), retry=retry_policy_of(conn, "hq"), budget=shared_budget("hq", conn, base))
+        from hq_sync.clients.hq import DEFAULT_WRITE_CONCURRENCY
+        from hq_sync.load.concurrency import workers_of
+
+        workers = workers_of(extras_of(conn, "hq").write_concurrency, DEFAULT_WRITE_CONCURRENCY)
+        return HqClient(
+            base,
+            self._hq_auth(conn, base),
+            retry=retry_policy_of(conn, "hq"),
+            budget=shared_budget("hq", conn, base),
+            write_concurrency=workers,
+        )
 
     def _hq_auth(self, conn: Any, base_url: str) -> Any:
         """The HQ token in the password (static), or HQ OAuth (issue #10): connections written by

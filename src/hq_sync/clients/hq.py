@@ -13,12 +13,16 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+import requests
+import requests.adapters
+
 from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
 from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens, TokenStore
 
 log = logging.getLogger(__name__)
 
 MAX_TOP = 1000  # HQ's documented page size limit
+DEFAULT_WRITE_CONCURRENCY = 8  # concurrent HQ writes in a load (connection extra ``write_concurrency``)
 
 
 def odata_literal(value: Any) -> str:
@@ -120,10 +124,16 @@ class HqClient(HttpClient):
     vendor = "hq"
 
     def __init__(self, base_url: str, auth: str | HqAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
-                 **kwargs: Any) -> None:
+                 write_concurrency: int = DEFAULT_WRITE_CONCURRENCY, **kwargs: Any) -> None:
         super().__init__(base_url, retry=retry, **kwargs)
         self.auth: HqAuth = HqStaticToken(auth) if isinstance(auth, str) else auth
         self.page_size = min(page_size, MAX_TOP)
+        # How many writes the loaders send at once (hq_sync.load.concurrency); the request budget
+        # still paces them. The session keeps a connection per concurrent writer.
+        self.write_concurrency = write_concurrency
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(10, write_concurrency + 2))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
 
     def __repr__(self) -> str:
         return f"HqClient({self.base_url!r})"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ class HttpClient:
             self.session.headers.update(headers)
         self._sleep = sleep
         self.requests_sent = 0
+        self._count_lock = threading.Lock()  # loaders send from several threads (hq_sync.load.concurrency)
 
     # -- hooks for vendor clients ----------------------------------------------------------
     def _before_send(self) -> None:
@@ -181,7 +183,8 @@ class HttpClient:
                     self.budget.acquire()
                 self._before_send()
                 headers_now = {**(self._auth_headers() if authenticate else {}), **(headers or {})}
-                self.requests_sent += 1
+                with self._count_lock:
+                    self.requests_sent += 1
                 resp = self.session.request(
                     method,
                     url,

@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hq_sync.clients.hq import HqClient
-from hq_sync.clients.http import AmbiguousWriteError, ClientError
+from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
+from hq_sync.load.exactly_once import Chunk, Create, Effect, ExactlyOnce, LinkSpec, Outcome
 from hq_sync.pipelines.context import RunContext
+from hq_sync.progress import Progress, summary_line
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import planned_hq_state
 
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)
 SOURCE = "personio"
 ENTITY = "absence_period"
 HQ_ENTITY = "Absence"
-CREATE_ATTEMPTS = 3
 
 
 def _moment(value: Any) -> datetime:
@@ -60,76 +61,54 @@ def _days(body: dict[str, Any]) -> tuple[date, date]:
 
 
 class AbsenceLoader:
-    def __init__(self, ctx: RunContext, hq: HqClient, remap_past: bool) -> None:
+    """Applies the planned absences chunk by chunk: one staging transaction per chunk (not per
+    record), the HQ writes of a chunk concurrently, every create through ``ExactlyOnce``."""
+
+    def __init__(self, ctx: RunContext, hq: HqClient, remap_past: bool, *, pool: WritePool | None = None) -> None:
         self.ctx = ctx
         self.hq = hq
         self.remap_past = remap_past
         self.tenant = ctx.tenant.id
         self.counts = repo.EntityCounts()
+        self.pool = pool or WritePool(getattr(hq, "write_concurrency", 1))
+        self.timing = LoadTiming()
+        self.once = ExactlyOnce(ctx.staging, LinkSpec(self.tenant, SOURCE, ENTITY, HQ_ENTITY), self.pool, self.timing)
+        self.open_items: set[str] = set()  # records with open quarantine items (resolved once accepted)
 
-    # -- link bookkeeping ------------------------------------------------------------------
-    def _save(self, source_id: str, state: str, *, hq_id: str | None, user: str | None, written: Any) -> None:
-        with self.ctx.staging.begin() as conn:
-            repo.save_link(
-                conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id,
-                hq_entity=HQ_ENTITY, state=state, hq_id=hq_id, hq_parent_id=user, written=written,
-            )
+    # -- staging effects (run in the chunk's transaction) ---------------------------------
+    def _link(self, source_id: str, state: str, *, hq_id: str | None, user: str | None, written: Any) -> Effect:
+        def effect(conn: Connection) -> None:
+            repo.save_link(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id,
+                           hq_entity=HQ_ENTITY, state=state, hq_id=hq_id, hq_parent_id=user, written=written)
+        return effect
 
-    def _owned_ids(self) -> set[str]:
-        with self.ctx.staging.connect() as conn:
-            return repo.owned_hq_ids(conn, self.tenant, HQ_ENTITY)
+    def _after_creates(self, conn: Connection, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            source_id, replaced = outcome.create.source_id, outcome.create.context
+            if outcome.refused is not None:
+                repo.quarantine_record(
+                    conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id, reason="hq_rejected",
+                    detail=f"HQ refused the absence: {outcome.refused}",
+                    context={"hq_user_id": outcome.create.parent, "status": outcome.refused.status}, run_id=self.ctx.run_id,
+                )
+                self.counts.count("quarantined", "hq_rejected")
+            elif outcome.ok:
+                if source_id in self.open_items:
+                    repo.resolve_quarantine(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id)
+                self.counts.count("updated" if replaced else "created")
 
     # -- HQ operations ---------------------------------------------------------------------
-    def _find_unowned(self, user: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        first, last = _days(body)
-        owned = self._owned_ids()
-        for absence in self.hq.absences(user, start=first, end=last):
-            if str(absence.get("Id")) not in owned and same_absence(absence, body):
-                return absence
-        return None
+    def _finder(self, user: str, body: dict[str, Any]) -> Any:
+        def find(excluded: set[str]) -> dict[str, Any] | None:
+            first, last = _days(body)
+            for absence in self.hq.absences(user, start=first, end=last):
+                if str(absence.get("Id")) not in excluded and same_absence(absence, body):
+                    return absence
+            return None
+        return find
 
-    def _create(self, source_id: str, user: str, written: dict[str, Any], settle_first: bool) -> str | None:
-        """Create the absence of a pending link; returns its HQ id, None if refused.
-
-        HQ is searched for an identical absence to adopt **only after an attempt whose answer was
-        lost**: an earlier run's (``settle_first``: the link was already pending) or this call's.
-        A first create never adopts, so an identical absence someone entered by hand stays theirs.
-        """
-        body = written["body"]
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            if settle_first or attempt > 1:
-                found = self._find_unowned(user, body)
-                if found is not None:
-                    log.info("absence %s: adopted HQ absence %s (an earlier create's answer was lost)", source_id, found["Id"])
-                    return str(found["Id"])
-            try:
-                created = self.hq.create_absence(user, body)
-                return str(created["Id"])
-            except AmbiguousWriteError as exc:
-                log.warning("absence %s: create outcome unknown (%s); checking HQ (attempt %d)", source_id, exc, attempt)
-            except ClientError as exc:
-                self._refused(source_id, user, exc)
-                return None
-        found = self._find_unowned(user, body)
-        if found is not None:
-            return str(found["Id"])
-        raise AmbiguousWriteError(f"HQ create of absence {source_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")
-
-    def _refused(self, source_id: str, user: str, exc: ClientError) -> None:
-        with self.ctx.staging.begin() as conn:
-            repo.quarantine_record(
-                conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id, reason="hq_rejected",
-                detail=f"HQ refused the absence: {exc}", context={"hq_user_id": user, "status": exc.status},
-                run_id=self.ctx.run_id,
-            )
-        self.counts.count("quarantined", "hq_rejected")
-
-    def _accepted(self, source_id: str) -> None:
-        with self.ctx.staging.begin() as conn:
-            repo.resolve_quarantine(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id)
-
-    # -- per record ------------------------------------------------------------------------
-    def apply(self, plan: Any, link: repo.Link | None) -> None:
+    # -- per record: decide what the chunk does --------------------------------------------
+    def decide(self, chunk: Chunk, plan: Any, link: repo.Link | None) -> None:
         source_id = plan.source_id
         if plan.plan == "quarantined":
             return  # counted by transform; an existing HQ absence stays as it is
@@ -137,15 +116,23 @@ class AbsenceLoader:
             if plan.reason == "before_sync_start":
                 return  # never touched, even if the sync start date moved
             if link is not None and link.state in ("synced", "pending") and link.hq_id:
-                self.hq.delete_absence(link.hq_parent_id, link.hq_id)  # 404 (already gone) is fine
-                self._save(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
-                self.counts.count("deleted", plan.reason)
+                def delete(link: repo.Link = link, reason: str = plan.reason) -> Effect:
+                    self.hq.delete_absence(link.hq_parent_id, link.hq_id)  # 404 (already gone) is fine
+
+                    def effect(conn: Connection) -> None:
+                        self._link(link.source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)(conn)
+                        self.counts.count("deleted", reason)
+                    return effect
+                chunk.ops.append(delete)
             elif link is not None and link.state == "pending":
                 # A create may have happened without us hearing back: remove it if it did.
-                found = self._find_unowned(link.hq_parent_id, link.written["body"]) if link.written else None
-                if found is not None:
-                    self.hq.delete_absence(link.hq_parent_id, found["Id"])
-                self._save(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
+                def settle(link: repo.Link = link) -> Effect:
+                    if link.written:
+                        found = self._finder(link.hq_parent_id, link.written["body"])(self.once.owned())
+                        if found is not None:
+                            self.hq.delete_absence(link.hq_parent_id, found["Id"])
+                    return self._link(link.source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
+                chunk.settle.append(settle)
             return
 
         written = {"body": plan.body, "version": plan.version}
@@ -154,7 +141,7 @@ class AbsenceLoader:
             prev = link.written or {}
             if prev.get("body") == plan.body and link.hq_parent_id == user:
                 if prev.get("version") != plan.version:
-                    self._save(source_id, "synced", hq_id=link.hq_id, user=user, written=written)
+                    chunk.quick.append(self._link(source_id, "synced", hq_id=link.hq_id, user=user, written=written))
                 self.counts.count("skipped", "unchanged")
                 return
             if prev.get("version") == plan.version and link.hq_parent_id == user and not self.remap_past:
@@ -162,33 +149,56 @@ class AbsenceLoader:
                 self.counts.count("skipped", "mapping_change_not_retroactive")
                 return
         replacing = link is not None and link.state in ("synced", "pending") and link.hq_id is not None
-        # A create announced by an earlier run may have happened without us hearing back.
-        settle = link is not None and link.state == "pending" and not link.hq_id
-        # Announce the write before sending it (see the module docstring).
-        self._save(source_id, "pending", hq_id=link.hq_id if replacing else None,
-                   user=link.hq_parent_id if replacing else user, written=written)
+        before = None
         if replacing:
-            self.hq.delete_absence(link.hq_parent_id, link.hq_id)
-            self._save(source_id, "pending", hq_id=None, user=user, written=written)
-        hq_id = self._create(source_id, user, written, settle_first=settle)
-        if hq_id is None:
-            return
-        self._save(source_id, "synced", hq_id=hq_id, user=user, written=written)
-        self._accepted(source_id)
-        was_synced_before = link is not None and (link.state == "synced" or replacing)
-        self.counts.count("updated" if was_synced_before else "created")
+            assert link is not None
+            # HQ has no PUT for absences: the old one goes first (in the worker, right before the create).
+            def before(link: repo.Link = link) -> None:
+                self.hq.delete_absence(link.hq_parent_id, link.hq_id)  # 404 (already gone) is fine
+        body = plan.body
+        chunk.creates.append(Create(
+            source_id=source_id, written=written, parent=user, label="absence",
+            send=lambda user=user, body=body: self.hq.create_absence(user, body),
+            find=self._finder(user, body),
+            # A create announced by an earlier attempt may have happened without us hearing back.
+            settle_first=link is not None and link.state == "pending",
+            pending_hq_id=link.hq_id if replacing and link is not None else None,
+            pending_parent=link.hq_parent_id if replacing and link is not None else None,
+            before=before,
+            context=link is not None and (link.state == "synced" or replacing),
+        ))
+
+    def load(self, plans: list[Any], links: dict[str, repo.Link]) -> None:
+        progress = Progress(f"load {self.tenant} absences", len(plans), logger=log)
+        try:
+            for start in range(0, len(plans), DEFAULT_CHUNK):
+                part = plans[start:start + DEFAULT_CHUNK]
+                chunk = Chunk()
+                for plan in part:
+                    self.decide(chunk, plan, links.get(plan.source_id))
+                self.once.run_chunk(chunk, self._after_creates)
+                progress.advance(len(part))
+        finally:
+            self.pool.close()
+        progress.finish()
 
 
-def load_absences(ctx: RunContext, *, remap_past: bool = False) -> repo.EntityCounts:
-    """Apply every planned absence of the tenant to HQ; returns what was done."""
+def load_absences(ctx: RunContext, *, remap_past: bool = False, stats: dict[str, Any] | None = None) -> repo.EntityCounts:
+    """Apply every planned absence of the tenant to HQ; returns what was done. ``stats`` (when
+    given) receives the HQ requests of the load and where its time went (``LoadTiming``)."""
     hq: HqClient = ctx.require_clients().hq()
     loader = AbsenceLoader(ctx, hq, remap_past)
-    with ctx.staging.connect() as conn:
+    before = hq.requests_sent
+    with loader.timing.staging(), ctx.staging.connect() as conn:
         plans = list(_plans(conn, ctx.tenant.id))
         links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, SOURCE, ENTITY)}
-    for plan in plans:
-        loader.apply(plan, links.get(plan.source_id))
-    log.info("load %s: %s (%d HQ requests)", ctx.tenant.id, loader.counts.as_dict(), hq.requests_sent)
+        loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, SOURCE, ENTITY)
+    loader.load(plans, links)
+    timing = loader.timing.as_dict()
+    if stats is not None:
+        stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)
+    log.info("load %s absences: %s; %d HQ requests; %s", ctx.tenant.id, summary_line(loader.counts.as_dict()),
+             hq.requests_sent - before, summary_line(timing))
     return loader.counts
 
 

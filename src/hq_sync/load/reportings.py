@@ -15,15 +15,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from hq_sync.clients.hq import HqClient, odata_literal
-from hq_sync.clients.http import AmbiguousWriteError, ClientError
+from hq_sync.clients.http import ClientError
+from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
+from hq_sync.load.exactly_once import Chunk, Create, Effect, ExactlyOnce, LinkSpec, Outcome
 from hq_sync.load.tasks import SyncMap, resolve_reasons
 from hq_sync.pipelines.context import RunContext
+from hq_sync.progress import Progress, summary_line
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import planned_hq_state
 from hq_sync.timeutil import parse_timestamp
@@ -33,7 +37,6 @@ log = logging.getLogger(__name__)
 SOURCE = "awork"
 ENTITY = "time_entry"
 HQ_ENTITY = "Reporting"
-CREATE_ATTEMPTS = 3
 # Not wanted, but left as they are in HQ: before the sync start date, or their project was unlinked.
 UNTOUCHED = ("before_sync_start", "project_unlinked")
 LOAD_REASONS = ("hq_rejected", "billed_conflict")
@@ -68,10 +71,13 @@ def _is_billed_error(exc: ClientError) -> bool:
 class ReportingLoader:
     """Applies planned reportings of one source and entity (awork time entries by default; the
     timesheet import reuses it with ``source="timesheets"``). A plan body names its task either by
-    ``TaskSyncId`` (looked up in ``sync_map``) or directly by ``TaskId`` (None: no task)."""
+    ``TaskSyncId`` (looked up in ``sync_map``) or directly by ``TaskId`` (None: no task).
+
+    Chunk by chunk: one staging transaction per chunk, not per record; a chunk's HQ writes run
+    concurrently (``WritePool``); every create goes through ``ExactlyOnce``."""
 
     def __init__(self, ctx: RunContext, hq: HqClient, sync_map: SyncMap, *, source: str = SOURCE,
-                 entity: str = ENTITY, label: str = "time entry", origin: str = "awork") -> None:
+                 entity: str = ENTITY, label: str = "time entry", origin: str = "awork", pool: WritePool | None = None) -> None:
         self.ctx = ctx
         self.hq = hq
         self.sync_map = sync_map
@@ -82,99 +88,118 @@ class ReportingLoader:
         self.origin = origin  # where it comes from, in messages
         self.counts = repo.EntityCounts()
         self._billed: set[int] | None = None
+        self._billed_lock = threading.Lock()
+        self.pool = pool or WritePool(getattr(hq, "write_concurrency", 1))
+        self.timing = LoadTiming()
+        self.once = ExactlyOnce(ctx.staging, LinkSpec(self.tenant, source, entity, HQ_ENTITY), self.pool, self.timing)
+        self.open_items: set[str] = set()  # records with open load-owned quarantine items
 
-    # -- bookkeeping -----------------------------------------------------------------------
-    def _save(self, source_id: str, state: str, *, hq_id: str | None, user: str | None, written: Any) -> None:
-        with self.ctx.staging.begin() as conn:
+    # -- staging effects (run in the chunk's transaction) ---------------------------------
+    def _link(self, source_id: str, state: str, *, hq_id: str | None, user: str | None, written: Any) -> Effect:
+        def effect(conn: Connection) -> None:
             repo.save_link(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id,
                            hq_entity=HQ_ENTITY, state=state, hq_id=hq_id, hq_parent_id=user, written=written)
+        return effect
 
-    def _owned_ids(self) -> set[str]:
-        with self.ctx.staging.connect() as conn:
-            return repo.owned_hq_ids(conn, self.tenant, HQ_ENTITY)
+    def _quarantine(self, conn: Connection, source_id: str, reason: str, detail: str, context: dict[str, Any]) -> None:
+        repo.quarantine_record(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id,
+                               reason=reason, detail=detail, context=context, run_id=self.ctx.run_id)
 
-    def _quarantine(self, source_id: str, reason: str, detail: str, context: dict[str, Any]) -> None:
-        with self.ctx.staging.begin() as conn:
-            repo.quarantine_record(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id,
-                                   reason=reason, detail=detail, context=context, run_id=self.ctx.run_id)
-
-    def _settled(self, source_id: str) -> None:
-        with self.ctx.staging.begin() as conn:
-            resolve_reasons(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id, reasons=LOAD_REASONS)
+    def _settled(self, conn: Connection, source_id: str) -> None:
+        if source_id in self.open_items:  # only records with open items: a clean run writes nothing per record
+            resolve_reasons(conn, tenant=self.tenant, source=self.source, entity=self.entity, source_id=source_id,
+                            reasons=LOAD_REASONS)
 
     def _billed_ids(self) -> set[int]:
-        if self._billed is None:
-            self._billed = self.hq.billed_reporting_ids()
-        return self._billed
+        with self._billed_lock:
+            if self._billed is None:
+                self._billed = self.hq.billed_reporting_ids()
+            return self._billed
 
-    def _conflict(self, source_id: str, link: repo.Link, what: str) -> None:
-        self.counts.count("conflicts", "billed")
-        self._quarantine(
-            source_id, "billed_conflict",
-            f"{self.label} {source_id} was {what} in {self.origin}, but its HQ reporting {link.hq_id} is already billed; "
-            "HQ was left unchanged",
-            {"hq_reporting_id": link.hq_id, "hq_user_id": link.hq_parent_id, "change": what,
-             "booked": (link.written or {}).get("body")},
-        )
+    def _conflict(self, source_id: str, link: repo.Link, what: str) -> Effect:
+        def effect(conn: Connection) -> None:
+            self.counts.count("conflicts", "billed")
+            self._quarantine(
+                conn, source_id, "billed_conflict",
+                f"{self.label} {source_id} was {what} in {self.origin}, but its HQ reporting {link.hq_id} is already billed; "
+                "HQ was left unchanged",
+                {"hq_reporting_id": link.hq_id, "hq_user_id": link.hq_parent_id, "change": what,
+                 "booked": (link.written or {}).get("body")},
+            )
+        return effect
+
+    def _refused(self, source_id: str, body: dict[str, Any], exc: ClientError) -> Effect:
+        def effect(conn: Connection) -> None:
+            self._quarantine(conn, source_id, "hq_rejected", f"HQ refused the reporting: {exc}",
+                             {"hq_user_id": body.get("UserId"), "status": exc.status})
+            self.counts.count("quarantined", "hq_rejected")
+        return effect
+
+    def _after_creates(self, conn: Connection, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            create = outcome.create
+            source_id, (outcome_name, reason, link, body) = create.source_id, create.context
+            if outcome.aborted is not None:  # a move whose delete HQ refused (billed): the old link stays
+                self._link(source_id, "synced", hq_id=link.hq_id, user=link.hq_parent_id, written=link.written)(conn)
+                outcome.aborted(conn)
+            elif outcome.refused is not None:
+                self._refused(source_id, body, outcome.refused)(conn)
+            elif outcome.ok:
+                self._settled(conn, source_id)
+                self.counts.count(outcome_name, reason)
 
     # -- HQ operations ---------------------------------------------------------------------
-    def _find_unowned(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        owned = self._owned_ids()
-        start = _instant(body["StartDate"])
-        query = f"ProjectId eq {int(body['ProjectId'])}"
-        if start is not None:
-            query += f" and StartOn eq {odata_literal(start)}"
-        for rep in self.hq.user_reportings(body["UserId"], filter=query):
-            if str(rep.get("Id")) not in owned and same_reporting(rep, body):
-                return rep
-        return None
+    def _finder(self, body: dict[str, Any]) -> Any:
+        def find(excluded: set[str]) -> dict[str, Any] | None:
+            start = _instant(body["StartDate"])
+            query = f"ProjectId eq {int(body['ProjectId'])}"
+            if start is not None:
+                query += f" and StartOn eq {odata_literal(start)}"
+            for rep in self.hq.user_reportings(body["UserId"], filter=query):
+                if str(rep.get("Id")) not in excluded and same_reporting(rep, body):
+                    return rep
+            return None
+        return find
 
-    def _create(self, source_id: str, body: dict[str, Any], settle_first: bool) -> str | None:
+    def _create(self, source_id: str, body: dict[str, Any], written: dict[str, Any], *, outcome: str,
+                reason: str | None = None, settle_first: bool = False, link: repo.Link | None = None,
+                move_from: repo.Link | None = None, delete_first: repo.Link | None = None) -> Create:
         create_body = {k: body[k] for k in ("UserId", "StartDate", "Duration", "TaskId", "Description")}
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            if settle_first or attempt > 1:
-                found = self._find_unowned(body)
-                if found is not None:
-                    log.info("%s %s: adopted HQ reporting %s (an earlier create's answer was lost)", self.label, source_id, found["Id"])
-                    return str(found["Id"])
-            try:
-                return str(self.hq.create_reporting(body["ProjectId"], create_body)["Id"])
-            except AmbiguousWriteError as exc:
-                log.warning("%s %s: create outcome unknown (%s); checking HQ (attempt %d)", self.label, source_id, exc, attempt)
-            except ClientError as exc:
-                self._refused(source_id, body, exc)
-                return None
-        found = self._find_unowned(body)
-        if found is not None:
-            return str(found["Id"])
-        raise AmbiguousWriteError(f"HQ create of the reporting of {self.label} {source_id} stayed ambiguous")
+        before = None
+        if move_from is not None:
+            def before(old: repo.Link = move_from) -> Effect | None:  # delete the old one right before the create
+                return self._delete_or_conflict(source_id, old, "moved")
+        elif delete_first is not None:  # a delete of a move was under way
+            def before(old: repo.Link = delete_first) -> None:
+                self.hq.delete_reporting(old.hq_parent_id, old.hq_id)
+        old = move_from or delete_first
+        return Create(
+            source_id=source_id, written=written, parent=str(body["UserId"]), label=self.label,
+            send=lambda: self.hq.create_reporting(body["ProjectId"], create_body), find=self._finder(body),
+            settle_first=settle_first, before=before,
+            pending_hq_id=old.hq_id if old is not None else None, pending_parent=old.hq_parent_id if old is not None else None,
+            context=(outcome, reason, link, body),
+        )
 
-    def _refused(self, source_id: str, body: dict[str, Any], exc: ClientError) -> None:
-        self._quarantine(source_id, "hq_rejected", f"HQ refused the reporting: {exc}",
-                         {"hq_user_id": body.get("UserId"), "status": exc.status})
-        self.counts.count("quarantined", "hq_rejected")
-
-    def _delete(self, source_id: str, link: repo.Link, what: str) -> bool:
-        """Delete the linked reporting; False (conflict counted) when HQ has billed it."""
+    def _delete_or_conflict(self, source_id: str, link: repo.Link, what: str) -> Effect | None:
+        """Delete the linked reporting (in a worker); the conflict's effect when HQ has billed it."""
         if link.hq_id and int(link.hq_id) in self._billed_ids():
-            self._conflict(source_id, link, what)
-            return False
+            return self._conflict(source_id, link, what)
         try:
             self.hq.delete_reporting(link.hq_parent_id, link.hq_id)  # 404 (already gone) is fine
         except ClientError as exc:
             if _is_billed_error(exc):
-                self._conflict(source_id, link, what)
-                return False
+                return self._conflict(source_id, link, what)
             raise
-        return True
+        return None
 
-    # -- per record ------------------------------------------------------------------------
-    def apply(self, plan: Any, link: repo.Link | None) -> None:
+    # -- per record: decide what the chunk does --------------------------------------------
+    def decide(self, chunk: Chunk, plan: Any, link: repo.Link | None) -> None:
         source_id = plan.source_id
         if plan.plan == "quarantined":
             return  # counted by transform; an existing reporting stays as it is
         if plan.plan == "not_wanted":
-            self._unwanted(plan, link)
+            self._unwanted(chunk, plan, link)
             return
         body = dict(plan.body)
         awork_project = body.pop("AworkProjectId", None)
@@ -194,89 +219,107 @@ class ReportingLoader:
         if link is not None and link.state == "synced" and link.hq_id:
             prev = (link.written or {}).get("body") or {}
             if prev == body:
+                effects = []
                 if link.written != written:
-                    self._save(source_id, "synced", hq_id=link.hq_id, user=user, written=written)
-                self._settled(source_id)
+                    effects.append(self._link(source_id, "synced", hq_id=link.hq_id, user=user, written=written))
+                if source_id in self.open_items:
+                    effects.append(lambda conn: self._settled(conn, source_id))
+                chunk.quick.extend(effects)
                 self.counts.count("skipped", "unchanged")
                 return
             if int(link.hq_id) in self._billed_ids():
-                self._conflict(source_id, link, "changed")
+                chunk.quick.append(self._conflict(source_id, link, "changed"))
                 return
             if prev.get("UserId") == body["UserId"] and prev.get("ProjectId") == body["ProjectId"]:
-                self._update(source_id, link, body, written)
+                chunk.ops.append(lambda: self._update(chunk, source_id, link, body, written))
                 return
             # Another user or project: HQ cannot move a reporting, so delete + create.
-            self._save(source_id, "pending", hq_id=link.hq_id, user=link.hq_parent_id, written=written)
-            if not self._delete(source_id, link, "moved"):
-                self._save(source_id, "synced", hq_id=link.hq_id, user=link.hq_parent_id, written=link.written)
-                return
-            self._save(source_id, "pending", hq_id=None, user=user, written=written)
-            hq_id = self._create(source_id, body, settle_first=False)
-            if hq_id is not None:
-                self._save(source_id, "synced", hq_id=hq_id, user=user, written=written)
-                self._settled(source_id)
-                self.counts.count("updated", "moved")
+            chunk.creates.append(self._create(source_id, body, written, outcome="updated", reason="moved", link=link,
+                                              move_from=link))
             return
         settle = link is not None and link.state == "pending"
-        if settle and link is not None and link.hq_id:  # a delete of a move was under way
-            self.hq.delete_reporting(link.hq_parent_id, link.hq_id)
-        self._save(source_id, "pending", hq_id=None, user=user, written=written)
-        hq_id = self._create(source_id, body, settle_first=settle)
-        if hq_id is None:
-            return
-        self._save(source_id, "synced", hq_id=hq_id, user=user, written=written)
-        self._settled(source_id)
-        self.counts.count("created")
+        delete_first = link if settle and link is not None and link.hq_id else None
+        chunk.creates.append(self._create(source_id, body, written, outcome="created", settle_first=settle, link=link,
+                                          delete_first=delete_first))
 
-    def _update(self, source_id: str, link: repo.Link, body: dict[str, Any], written: dict[str, Any]) -> None:
+    def _update(self, chunk: Chunk, source_id: str, link: repo.Link, body: dict[str, Any], written: dict[str, Any]) -> Effect | None:
+        """In a worker: PUT the changed reporting (its effect), or book it again when it is gone."""
         current = self.hq.reporting(link.hq_parent_id, link.hq_id)
         if current is None:  # deleted in HQ by hand: book it again
-            self._save(source_id, "pending", hq_id=None, user=str(body["UserId"]), written=written)
-            hq_id = self._create(source_id, body, settle_first=False)
-            if hq_id is not None:
-                self._save(source_id, "synced", hq_id=hq_id, user=str(body["UserId"]), written=written)
-                self._settled(source_id)
-                self.counts.count("created", "recreated")
-            return
+            chunk.creates.append(self._create(source_id, body, written, outcome="created", reason="recreated", link=link))
+            return None
         changes = {"Note": body["Description"], "Duration": body["Duration"], "StartOn": body["StartDate"], "TaskId": body["TaskId"]}
         try:
             self.hq.update_reporting(current, changes)
         except ClientError as exc:
             if _is_billed_error(exc):
-                self._conflict(source_id, link, "changed")
-            else:
-                self._refused(source_id, body, exc)
-            return
-        self._save(source_id, "synced", hq_id=link.hq_id, user=str(body["UserId"]), written=written)
-        self._settled(source_id)
-        self.counts.count("updated", "edited")
+                return self._conflict(source_id, link, "changed")
+            return self._refused(source_id, body, exc)
 
-    def _unwanted(self, plan: Any, link: repo.Link | None) -> None:
+        def effect(conn: Connection) -> None:
+            self._link(source_id, "synced", hq_id=link.hq_id, user=str(body["UserId"]), written=written)(conn)
+            self._settled(conn, source_id)
+            self.counts.count("updated", "edited")
+        return effect
+
+    def _unwanted(self, chunk: Chunk, plan: Any, link: repo.Link | None) -> None:
         source_id = plan.source_id
         if plan.reason in UNTOUCHED or link is None or link.state == "deleted":
             return
         if link.hq_id:
-            if not self._delete(source_id, link, "deleted" if plan.reason == "deleted_in_source" else "unlinked"):
-                return
-            self._save(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
-            self._settled(source_id)
-            self.counts.count("deleted", plan.reason)
+            what = "deleted" if plan.reason == "deleted_in_source" else "unlinked"
+
+            def delete(link: repo.Link = link, reason: str = plan.reason) -> Effect:
+                conflict = self._delete_or_conflict(source_id, link, what)
+                if conflict is not None:
+                    return conflict
+
+                def effect(conn: Connection) -> None:
+                    self._link(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)(conn)
+                    self._settled(conn, source_id)
+                    self.counts.count("deleted", reason)
+                return effect
+            chunk.ops.append(delete)
         elif link.state == "pending" and link.written:
-            found = self._find_unowned(link.written["body"])
-            if found is not None:
-                self.hq.delete_reporting(found["UserId"], found["Id"])
-            self._save(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
+            def settle(link: repo.Link = link) -> Effect:
+                found = self._finder(link.written["body"])(self.once.owned())
+                if found is not None:
+                    self.hq.delete_reporting(found["UserId"], found["Id"])
+                return self._link(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
+            chunk.settle.append(settle)
+
+    def load(self, plans: list[Any], links: dict[str, repo.Link]) -> None:
+        progress = Progress(f"load {self.tenant} reportings ({self.source})", len(plans), logger=log)
+        try:
+            for start in range(0, len(plans), DEFAULT_CHUNK):
+                part = plans[start:start + DEFAULT_CHUNK]
+                chunk = Chunk()
+                for plan in part:
+                    self.decide(chunk, plan, links.get(plan.source_id))
+                self.once.run_chunk(chunk, self._after_creates)
+                progress.advance(len(part))
+        finally:
+            self.pool.close()
+        progress.finish()
 
 
-def load_reportings(ctx: RunContext, hq: HqClient, sync_map: SyncMap, **loader_options: Any) -> repo.EntityCounts:
+def load_reportings(ctx: RunContext, hq: HqClient, sync_map: SyncMap, *, stats: dict[str, Any] | None = None,
+                    **loader_options: Any) -> repo.EntityCounts:
     """Apply every planned reporting of one source/entity (default awork time entries); returns the counts.
-    ``loader_options``: ``source``, ``entity``, ``label``, ``origin`` of ``ReportingLoader``."""
+    ``loader_options``: ``source``, ``entity``, ``label``, ``origin`` of ``ReportingLoader``. ``stats``
+    (when given) receives the load's HQ requests and where its time went (``LoadTiming``)."""
     loader = ReportingLoader(ctx, hq, sync_map, **loader_options)
-    with ctx.staging.connect() as conn:
+    before = hq.requests_sent
+    with loader.timing.staging(), ctx.staging.connect() as conn:
         plans = list(plans_of(conn, ctx.tenant.id, loader.entity, source=loader.source))
         links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, loader.source, loader.entity)}
-    for plan in plans:
-        loader.apply(plan, links.get(plan.source_id))
+        loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, loader.source, loader.entity, LOAD_REASONS)
+    loader.load(plans, links)
+    timing = loader.timing.as_dict()
+    if stats is not None:
+        stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)
+    log.info("load %s reportings: %s; %d HQ requests; %s", ctx.tenant.id, summary_line(loader.counts.as_dict()),
+             hq.requests_sent - before, summary_line(timing))
     return loader.counts
 
 

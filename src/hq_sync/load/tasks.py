@@ -4,7 +4,7 @@ Every phase and task we manage carries a ``SyncId`` in HQ (phases ``awork-list:<
 ``awork-times:<project id>``, tasks the awork task id). Each run reads the project's tasks once,
 finds ours by ``SyncId`` and creates, renames or moves them: a renamed awork task is renamed in
 HQ, never duplicated. A create whose answer was lost is settled by looking the ``SyncId`` up
-again before re-sending, so creates are idempotent. Phases and tasks are never deleted (HQ refuses
+again before re-sending (``hq_sync.load.exactly_once``), so creates are idempotent. Phases and tasks are never deleted (HQ refuses
 to delete tasks with reportings, and the hours stay where they were booked).
 """
 
@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from hq_sync.clients.hq import HqClient, same_name
-from hq_sync.clients.http import AmbiguousWriteError, ClientError
+from hq_sync.clients.http import ClientError
+from hq_sync.load.concurrency import WritePool
+from hq_sync.load.exactly_once import Create, ExactlyOnce
 from hq_sync.pipelines.context import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import quarantine, utcnow
@@ -25,7 +27,6 @@ from hq_sync.staging.schema import quarantine, utcnow
 log = logging.getLogger(__name__)
 
 SOURCE = "awork"
-CREATE_ATTEMPTS = 3
 SyncMap = dict[tuple[int, str], int]  # (HQ project id, SyncId) -> HQ task id
 
 
@@ -57,6 +58,8 @@ class StructureLoader:
         self.tenant = ctx.tenant.id
         self.counts = {"phase": repo.EntityCounts(), "task": repo.EntityCounts()}
         self.sync_map: SyncMap = {}
+        self.once = ExactlyOnce(ctx.staging, None, WritePool(1))
+        self._open: dict[str, set[str]] | None = None
 
     def _quarantine(self, entity: str, source_id: str, exc: ClientError, context: dict[str, Any]) -> None:
         with self.ctx.staging.begin() as conn:
@@ -67,6 +70,12 @@ class StructureLoader:
         self.counts[entity].count("quarantined", "hq_rejected")
 
     def _accepted(self, entity: str, source_id: str) -> None:
+        if self._open is None:  # records with an open hq_rejected item: read once per run
+            with self.ctx.staging.connect() as conn:
+                self._open = {e: repo.open_quarantine_ids(conn, self.tenant, SOURCE, e, ("hq_rejected",))
+                              for e in ("phase", "task")}
+        if source_id not in self._open.get(entity, set()):
+            return  # nothing to resolve: a run without problems commits nothing per phase or task
         with self.ctx.staging.begin() as conn:
             resolve_reasons(conn, tenant=self.tenant, source=SOURCE, entity=entity,
                                             source_id=source_id, reasons=("hq_rejected",))
@@ -121,17 +130,15 @@ class StructureLoader:
         self._accepted(entity, plan.source_id)
 
     def _create(self, project_id: int, sync_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            if attempt > 1:
-                found = self.hq.project_tasks_by_sync_id(project_id, sync_id)
-                if found:
-                    log.info("task %s: adopted HQ task %s (an earlier create's answer was lost)", sync_id, found[0]["Id"])
-                    return min(found, key=lambda t: int(t["Id"]))
-            try:
-                return self.hq.create_project_task(body)
-            except AmbiguousWriteError as exc:
-                log.warning("task %s: create outcome unknown (%s); checking HQ (attempt %d)", sync_id, exc, attempt)
-        found = self.hq.project_tasks_by_sync_id(project_id, sync_id)
-        if found:
-            return min(found, key=lambda t: int(t["Id"]))
-        raise AmbiguousWriteError(f"HQ create of task {sync_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")
+        """Create a phase or task exactly once (``ExactlyOnce``): its ``SyncId`` is the key a later
+        attempt finds, so no pending link is needed."""
+        def find(_excluded: set[str]) -> dict[str, Any] | None:
+            found = self.hq.project_tasks_by_sync_id(project_id, sync_id)
+            return min(found, key=lambda t: int(t["Id"])) if found else None
+
+        [outcome] = self.once.run([Create(source_id=sync_id, written=None, label="task", find=find,
+                                          send=lambda: self.hq.create_project_task(body))])
+        if outcome.refused is not None:
+            raise outcome.refused
+        assert outcome.obj is not None
+        return outcome.obj

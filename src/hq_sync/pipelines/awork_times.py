@@ -31,6 +31,7 @@ from hq_sync.load.tasks import StructureLoader, resolve_reasons
 from hq_sync.pipelines.context import RunContext, RunMode
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
+from hq_sync.progress import summary_line
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import (
@@ -511,10 +512,11 @@ def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
             [p for p in phases if int(p.hq_parent_id) == project_id],
             sorted((t for t in tasks if int(t.hq_parent_id) == project_id), key=lambda t: t.source_id),
         )
-    reportings = load_reportings(ctx, hq, structure.sync_map)
+    stats: dict[str, Any] = {}
+    reportings = load_reportings(ctx, hq, structure.sync_map, stats=stats)
     result = {"reporting": reportings.as_dict(), "phase": structure.counts["phase"].as_dict(),
-              "task": structure.counts["task"].as_dict(), "requests": hq.requests_sent}
-    log.info("load %s: %s", ctx.tenant.id, result)
+              "task": structure.counts["task"].as_dict(), "requests": hq.requests_sent, "reporting_load": stats}
+    log.info("load %s: %s", ctx.tenant.id, summary_line({k: v for k, v in result.items() if k != "reporting_load"}))
     return result
 
 

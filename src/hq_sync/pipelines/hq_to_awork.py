@@ -3,9 +3,10 @@
 DAG ``hq_to_awork__<tenant>``: ``sync_projects`` → ``report``. DAG ``hq_offer_to_awork__<tenant>``
 (triggered by hand with the offer number): ``sync_offer`` → ``report``.
 
-Every awork create follows the rule of the other loaders: a ``pending`` link with the intended
-object is saved *before* the create is sent; a pending link (crash, lost answer) is settled by
-looking in awork for an object of that name that no link owns, and adopting it. So an HQ project
+Every awork create goes through the loaders' one mechanism (``hq_sync.load.exactly_once``): a
+``pending`` link with the intended object is saved *before* the create is sent; a pending link
+(crash, lost answer) is settled by looking in awork for an object of that name that no link owns,
+and adopting it. So an HQ project
 never gets two awork projects, and an offer run twice creates nothing new.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 
 from hq_sync.clients.awork import AworkClient
 from hq_sync.clients.hq import HqClient
-from hq_sync.clients.http import AmbiguousWriteError
+from hq_sync.load.concurrency import WritePool
+from hq_sync.load.exactly_once import Create, ExactlyOnce, LinkSpec, awork_id_of
 from hq_sync.pipelines.context import RunContext
 from hq_sync.pipelines.steps import record_report
 from hq_sync.staging import ensure_schema
@@ -29,7 +31,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "hq"
 CREATE_FLAG = "awork-Projekt anlegen"
-CREATE_ATTEMPTS = 3
 
 
 class _Fields(dict[str, Any]):
@@ -53,19 +54,11 @@ class AworkWriter:
     def __init__(self, ctx: RunContext, awork: AworkClient) -> None:
         self.ctx = ctx
         self.awork = awork
+        self.pool = WritePool(1)  # one create at a time: a task list's id is needed for its tasks
 
     def link(self, entity: str, source_id: str) -> repo.Link | None:
         with self.ctx.staging.connect() as conn:
             return repo.get_link(conn, self.ctx.tenant.id, SOURCE, entity, source_id)
-
-    def owned(self, entity: str) -> set[str]:
-        with self.ctx.staging.connect() as conn:
-            return repo.owned_hq_ids(conn, self.ctx.tenant.id, f"awork_{entity}")
-
-    def save(self, entity: str, source_id: str, state: str, awork_id: str | None, written: Any, parent: str | None = None) -> None:
-        with self.ctx.staging.begin() as conn:
-            repo.save_link(conn, tenant=self.ctx.tenant.id, source=SOURCE, entity=entity, source_id=source_id,
-                           hq_entity=f"awork_{entity}", state=state, hq_id=awork_id, hq_parent_id=parent, written=written)
 
     def ensure(
         self,
@@ -76,26 +69,12 @@ class AworkWriter:
         create: Callable[[], dict[str, Any]],
         parent: str | None = None,
     ) -> tuple[str, bool]:
-        """The awork id for an HQ record, creating the object once; returns (id, created now)."""
-        link = self.link(entity, source_id)
-        if link is not None and link.state == "synced" and link.hq_id:
-            return str(link.hq_id), False
-        self.save(entity, source_id, "pending", None, written, parent)
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            if link is not None or attempt > 1:  # a previous attempt may have created it
-                found = find(self.owned(entity))
-                if found is not None:
-                    self.save(entity, source_id, "synced", str(found["id"]), written, parent)
-                    log.info("%s %s: adopted awork %s (an earlier create's answer was lost)", entity, source_id, found["id"])
-                    return str(found["id"]), True
-            try:
-                created = create()
-            except AmbiguousWriteError as exc:
-                log.warning("%s %s: create outcome unknown (%s); checking awork", entity, source_id, exc)
-                continue
-            self.save(entity, source_id, "synced", str(created["id"]), written, parent)
-            return str(created["id"]), True
-        raise AmbiguousWriteError(f"awork create of {entity} for {source_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")
+        """The awork id for an HQ record, creating the object once (``hq_sync.load.exactly_once``):
+        a synced link is returned as it is, a pending one is settled first; returns (id, created now)."""
+        once = ExactlyOnce(self.ctx.staging, LinkSpec(self.ctx.tenant.id, SOURCE, entity, f"awork_{entity}", id_of=awork_id_of),
+                           self.pool)
+        return once.ensure(Create(source_id=source_id, written=written, send=create, find=find, parent=parent,
+                                  label=entity), self.link(entity, source_id))
 
 
 def _link_value(ctx: RunContext, awork_project_id: str) -> str:

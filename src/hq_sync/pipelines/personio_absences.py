@@ -315,8 +315,9 @@ def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
     if raw not in (True, False, "true", "false"):
         raise ValueError(f"remap_past must be true or false, got {raw!r}")
     remap = raw in (True, "true")
-    counts = load_absences(ctx, remap_past=remap)
-    return {"absence": counts.as_dict(), "remap_past": remap}
+    stats: dict[str, Any] = {}
+    counts = load_absences(ctx, remap_past=remap, stats=stats)
+    return {"absence": counts.as_dict(), "remap_past": remap, **stats}
 
 
 def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:

@@ -222,6 +222,31 @@ def save_link(
     conn.execute(stmt)
 
 
+def save_links(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``save_link`` for many links in one statement (a loader's chunk): each row has the keyword
+    arguments of ``save_link``."""
+    if not rows:
+        return
+    now = utcnow()
+    values = []
+    for row in rows:
+        state, written = row["state"], row.get("written")
+        if state not in ("pending", "synced", "deleted"):
+            raise ValueError(f"unknown link state {state!r}")
+        values.append({
+            "tenant": row["tenant"], "source": row["source"], "entity": row["entity"], "source_id": row["source_id"],
+            "hq_entity": row["hq_entity"], "hq_id": row.get("hq_id"), "hq_parent_id": row.get("hq_parent_id"),
+            "state": state, "written": written, "fingerprint": fingerprint(written) if written is not None else None,
+            "synced_at": now if state == "synced" else None, "updated_at": now,
+        })
+    keys = ["tenant", "source", "entity", "source_id"]
+    stmt = dialect_insert(conn, hq_links)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: stmt.excluded[k] for k in values[0] if k not in keys}
+    )
+    conn.execute(stmt, values)
+
+
 def owned_hq_ids(conn: Connection, tenant: str, hq_entity: str) -> set[str]:
     """Ids of the objects of one kind that a link of the tenant owns (pending ones with an id too):
     a lost-answer lookup may adopt only objects outside this set."""
@@ -343,6 +368,19 @@ def resolve_quarantine(
     if keep_reason is not None:
         conditions.append(quarantine.c.reason != keep_reason)
     return conn.execute(update(quarantine).where(and_(*conditions)).values(resolved_at=utcnow())).rowcount
+
+
+def open_quarantine_ids(conn: Connection, tenant: str, source: str, entity: str,
+                        reasons: Iterable[str] | None = None) -> set[str]:
+    """Source ids of one entity with open quarantine items (of ``reasons`` when given): a loader
+    resolves items only for these, so a run without problems writes nothing per record."""
+    query = select(quarantine.c.source_id).where(
+        quarantine.c.tenant == tenant, quarantine.c.source == source, quarantine.c.entity == entity,
+        quarantine.c.resolved_at.is_(None),
+    )
+    if reasons is not None:
+        query = query.where(quarantine.c.reason.in_(list(reasons)))
+    return {str(row.source_id) for row in conn.execute(query)}
 
 
 def open_quarantine(conn: Connection, tenant: str, source: str | None = None) -> list[dict[str, Any]]:

@@ -292,13 +292,14 @@ class Harness:
             started = time.monotonic()
             method, path = scope["method"], scope["path"]
             fault = self._pick_fault(method, path)
-            if fault is None:
+            if fault is None or fault.mode == "delay":  # a slow answer still counts against the limit
                 wait = self._rate_limited(self.hooks.rate_limit_key(scope))
                 if wait is not None:
                     status, headers, body = self.hooks.too_many_requests(wait)
                     await _answer(send, status, headers, body)
                     self._log(scope, status, started, "rate_limit")
                     return
+            if fault is None:
                 status_box: list[int] = []
                 await app(scope, receive, _recording(send, status_box))
                 self._log(scope, status_box[0] if status_box else None, started, None)

@@ -5,6 +5,7 @@ See docs/sandbox/hq.md for auth, the admin endpoints, the switches and the known
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -22,6 +23,25 @@ from sandboxes.hq.data import HQState
 from sandboxes.hq.errors import STATUS_CODES, HQError, error_body
 
 RATE_LIMIT_PER_MINUTE = 1000  # HQ documents 1000 requests/minute (v2); enforced only when switched on
+RATE_LIMIT_ENV = "HQ_SANDBOX_RATE_LIMIT"  # per token and minute at start-up ("hq" = HQ's 1000; unset/"off": none)
+
+
+def rate_limit_from_env() -> int | None:
+    """The per-token limit the sandbox starts with: ``$HQ_SANDBOX_RATE_LIMIT`` (a number, or ``hq``
+    for HQ's documented 1000/min); unset, empty or ``off``: no limit (``PUT /_sandbox/rate-limit``
+    switches it at run time)."""
+    raw = os.environ.get(RATE_LIMIT_ENV, "").strip().lower()
+    if raw in ("", "off", "0", "none"):
+        return None
+    if raw == "hq":
+        return RATE_LIMIT_PER_MINUTE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{RATE_LIMIT_ENV} must be a number of requests per minute, 'hq' or 'off'; got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{RATE_LIMIT_ENV} must be at least 1; got {value}")
+    return value
 
 
 def too_many_requests(retry_after: float) -> VendorAnswer:
@@ -105,6 +125,6 @@ def create_app(data_dir: Path) -> ASGIApp:
         server_error=server_error,
         reset=state.reset,
     )
-    return Harness(hooks).install(app)
+    return Harness(hooks, rate_limit_per_minute=rate_limit_from_env()).install(app)
 
 
