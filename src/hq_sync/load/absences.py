@@ -13,6 +13,7 @@ HQ has no PUT for absences and no external-id field, so:
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -158,7 +159,7 @@ class AbsenceLoader:
         body = plan.body
         chunk.creates.append(Create(
             source_id=source_id, written=written, parent=user, label="absence",
-            send=lambda user=user, body=body: self.hq.create_absence(user, body),
+            send=functools.partial(self.hq.create_absence, user, body),
             find=self._finder(user, body),
             # A create announced by an earlier attempt may have happened without us hearing back.
             settle_first=link is not None and link.state == "pending",

@@ -103,5 +103,9 @@ class LoadTiming:
 
     def as_dict(self) -> dict[str, float]:
         total = time.monotonic() - self.started
-        return {"total_s": round(total, 3), "staging_s": round(self.staging_s, 3), "hq_s": round(self.hq_s, 3),
-                "staging_share": round(self.staging_s / total, 3) if total > 0 else 0.0}
+        return {
+            "total_s": round(total, 3),
+            "staging_s": round(self.staging_s, 3),
+            "hq_s": round(self.hq_s, 3),
+            "staging_share": round(self.staging_s / total, 3) if total > 0 else 0.0,
+        }

@@ -137,16 +137,29 @@ class ExactlyOnce:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- staging -----------------------------------------------------------------------------
-    def _save_links(self, conn: Connection, rows: Iterable[tuple[Create, str, str | None]], *, pending: bool = False) -> None:
+    def _save_links(
+        self, conn: Connection, rows: Iterable[tuple[Create, str, str | None]], *, pending: bool = False
+    ) -> None:
         spec = self.links
         if spec is None:
             return
-        repo.save_links(conn, [
-            {"tenant": spec.tenant, "source": spec.source, "entity": spec.entity, "source_id": c.source_id,
-             "hq_entity": spec.hq_entity, "state": state, "hq_id": hq_id, "written": c.written,
-             "hq_parent_id": (c.pending_parent or c.parent) if pending else c.parent}
-            for c, state, hq_id in rows
-        ])
+        repo.save_links(
+            conn,
+            [
+                {
+                    "tenant": spec.tenant,
+                    "source": spec.source,
+                    "entity": spec.entity,
+                    "source_id": c.source_id,
+                    "hq_entity": spec.hq_entity,
+                    "state": state,
+                    "hq_id": hq_id,
+                    "written": c.written,
+                    "hq_parent_id": (c.pending_parent or c.parent) if pending else c.parent,
+                }
+                for c, state, hq_id in rows
+            ],
+        )
 
     def record_pending(self, creates: Sequence[Create]) -> None:
         """Step 1: every link of the batch ``pending``, in one transaction, before any send."""
@@ -187,7 +200,9 @@ class ExactlyOnce:
         try:
             obj = create.send()
         except AmbiguousWriteError as exc:
-            log.warning("%s %s: create outcome unknown (%s); settled after the batch", create.label, create.source_id, exc)
+            log.warning(
+                "%s %s: create outcome unknown (%s); settled after the batch", create.label, create.source_id, exc
+            )
             outcome.lost = True
             return outcome
         except ClientError as exc:
@@ -206,13 +221,23 @@ class ExactlyOnce:
             if found is not None:
                 outcome.obj, outcome.hq_id, outcome.adopted = found, self._id(found), True
                 self.claim(outcome.hq_id)
-                log.info("%s %s: adopted %s (an earlier create's answer was lost)", create.label, create.source_id, outcome.hq_id)
+                log.info(
+                    "%s %s: adopted %s (an earlier create's answer was lost)",
+                    create.label,
+                    create.source_id,
+                    outcome.hq_id,
+                )
                 return
             try:
                 obj = create.send()
             except AmbiguousWriteError as exc:
-                log.warning("%s %s: create outcome unknown (%s); checking again (attempt %d)", create.label,
-                            create.source_id, exc, attempt)
+                log.warning(
+                    "%s %s: create outcome unknown (%s); checking again (attempt %d)",
+                    create.label,
+                    create.source_id,
+                    exc,
+                    attempt,
+                )
                 continue
             except ClientError as exc:
                 outcome.refused = exc
@@ -226,11 +251,13 @@ class ExactlyOnce:
             self.claim(outcome.hq_id)
             return
         outcome.error = AmbiguousWriteError(
-            f"the create of {create.label} {create.source_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts")
+            f"the create of {create.label} {create.source_id} stayed ambiguous after {CREATE_ATTEMPTS} attempts"
+        )
 
     # -- the batch ---------------------------------------------------------------------------
-    def run(self, creates: Sequence[Create],
-            after: Callable[[Connection, list[Outcome]], None] | None = None) -> list[Outcome]:
+    def run(
+        self, creates: Sequence[Create], after: Callable[[Connection, list[Outcome]], None] | None = None
+    ) -> list[Outcome]:
         """Record pending → send (concurrently) → settle → confirm (+ ``after``) for one batch.
 
         Raises the first system problem after the batch's outcomes were confirmed."""
@@ -261,7 +288,9 @@ class ExactlyOnce:
                 raise outcome.error
         return outcomes
 
-    def confirm(self, outcomes: list[Outcome], after: Callable[[Connection, list[Outcome]], None] | None = None) -> None:
+    def confirm(
+        self, outcomes: list[Outcome], after: Callable[[Connection, list[Outcome]], None] | None = None
+    ) -> None:
         """Step 4: the created/adopted links ``synced``, and the writer's bookkeeping, in one transaction."""
         done = [o for o in outcomes if o.ok]
         if self.links is None and after is None:
