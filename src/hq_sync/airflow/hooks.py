@@ -80,7 +80,11 @@ def base_url_of(conn: Any, system: str) -> str:
 def retry_policy_of(conn: Any) -> RetryPolicy:
     extra = conn.extra_dejson or {}
     if "timeout" in extra:
-        return RetryPolicy(timeout=(5.0, float(extra["timeout"])))
+        try:
+            return RetryPolicy(timeout=(5.0, float(extra["timeout"])))
+        except (TypeError, ValueError):
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r}: extra timeout {extra['timeout']!r} "
+                                    "is not a number of seconds") from None
     return RetryPolicy()
 
 
@@ -164,7 +168,10 @@ class ConnectionClients:
         app_id = (conn.extra_dejson or {}).get("app_id") or "HQ_SYNC"
         creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
         base = base_url_of(conn, "personio")
-        return PersonioClient(base, creds, retry=retry_policy_of(conn), budget=shared_budget("personio", conn, base))
+        try:
+            return PersonioClient(base, creds, retry=retry_policy_of(conn), budget=shared_budget("personio", conn, base))
+        except ValueError as exc:  # e.g. an app_id that is not UPPER_SNAKE_CASE: a set-up problem
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r} is invalid: {exc}") from exc
 
     def personio(self) -> Any:
         return self._personio
