@@ -36,10 +36,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
+from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
 from hq_sync.config.tenants import FieldProblem
+from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT
+from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
 from hq_sync.webhooks.assets import asset_name, asset_uri
@@ -96,6 +99,21 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
     from hq_sync.airflow import tasks
 
     return tasks.run_step(source, step, tenant_id, **context)
+
+
+def acquire_run_lock(tenant_id: str, source: str, **context: Any) -> bool:
+    """The first task of a source DAG (a sensor): True once this run holds the tenant and source's
+    run lock (``hq_sync.airflow.run_lock``; issue 15: one run per tenant and source at a time)."""
+    from hq_sync.airflow import run_lock
+
+    return run_lock.acquire(tenant_id, source, **context)
+
+
+def release_run_lock(tenant_id: str, source: str, **context: Any) -> None:
+    """The teardown of a source DAG: releases the run lock (also after a failed step)."""
+    from hq_sync.airflow import run_lock
+
+    run_lock.release(tenant_id, source, **context)
 
 
 def fail_with_config_error(message: str) -> None:
@@ -199,8 +217,21 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
                 pool=pool or "default_pool",
             )
         )
-    chain(*operators)
+    with_run_lock(dag, tenant.id, source, operators)
     return dag
+
+
+def with_run_lock(dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None) -> None:
+    """Chain ``steps`` between ``acquire_run_lock`` (a reschedule-mode sensor: waits, saying why,
+    while another run of the tenant and source holds the lock) and the teardown ``release_run_lock``,
+    so that one run per tenant and source runs at any time, whatever started it (issue 15)."""
+    kwargs = {"tenant_id": tenant_id, "source": source}
+    lock = PythonSensor(task_id="acquire_run_lock", dag=dag, python_callable=acquire_run_lock, op_kwargs=kwargs,
+                        mode="reschedule", poke_interval=poke_interval or run_lock_poke_interval(),
+                        timeout=RUN_LOCK_TIMEOUT.total_seconds(), pool="default_pool")
+    unlock = PythonOperator(task_id="release_run_lock", dag=dag, python_callable=release_run_lock,
+                            op_kwargs=kwargs, pool="default_pool")
+    chain(lock, *steps, unlock.as_teardown(setups=lock))
 
 
 def _task(dag: DAG, source: str, step: str, tenant: TenantConfig, pool: str) -> PythonOperator:
