@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
+from hq_sync.progress import summary_line
 from hq_sync.config import TimesheetsSource
 from hq_sync.errors import NotRetryable
 from hq_sync.load.reportings import load_reportings
@@ -151,7 +152,7 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
     result = {"file": name, "kind": sheet.kind, "header_line": sheet.header_line, "columns": sheet.columns,
               "rows": len(sheet.rows), "unreadable_rows": sum(1 for r in sheet.rows if r.problem),
               "ignored_lines": sheet.ignored_lines, "person_from_file_name": sheet.person_from_file_name}
-    log.info("read %s: %s", ctx.tenant.id, result)
+    log.info("read %s: %s", ctx.tenant.id, summary_line(result))
     return result
 
 
@@ -219,7 +220,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         counts.details.setdefault("reported", {})["days_kept_with_held_rows"] = len(kept)
     result = {"planned": counts.as_dict(), "bookings": len(bookings), "held": len(held), "removals": len(removals),
               "projects": len(project_ids), "notes": [f"line {b.line}: {n}" for b in bookings for n in b.notes][:50]}
-    log.info("transform %s: %s", tenant, result)
+    log.info("transform %s: %s", tenant, summary_line(result))
     return result
 
 

@@ -5,7 +5,7 @@ No Airflow needed: every case here ends before the command talks to the REST API
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,3 +64,29 @@ def test_a_backfillable_kind_runs_from_its_sync_start_date(kind, tmp_path):
 def test_a_disabled_source_is_explained(tmp_path):
     with pytest.raises(SystemExit, match="its awork source .* is disabled, so it has no DAG to backfill"):
         backfill(tenant_dir(tmp_path, enabled=False), "awork")
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Auckland"])
+def test_to_is_inclusive_in_the_tenants_zone(zone, tmp_path):
+    """``--from D --to D`` covers the runs of day D in the tenant's zone (issue 15: it planned 0),
+    counted by Airflow's own timetable iteration over the factory's DAG, as ``backfill create`` does."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from hq_sync.airflow.dag_factory import build_source_dag
+    from hq_sync.ops.backfill import window
+
+    sources = {"personio": {"sync_start_date": START.isoformat(), "schedule": "0 */3 * * *"}}
+    (tmp_path / "acme.yaml").write_text(yaml.safe_dump(
+        {"id": "acme", "display_name": "ACME", "timezone": zone, "sources": sources}))
+    [tenant] = load_tenants(tmp_path).tenants
+    day = date(2026, 3, 10)
+    first, last = window(tenant, day, day)
+    assert first.isoformat().startswith("2026-03-10T00:00:00") and last.isoformat().startswith("2026-03-10T23:59:59")
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(build_source_dag(tenant, "personio")))
+    from zoneinfo import ZoneInfo
+
+    infos = list(dag.iter_dagrun_infos_between(first, last))
+    local_starts = [i.logical_date.astimezone(ZoneInfo(zone)) for i in infos]
+    assert [s.hour for s in local_starts] == [0, 3, 6, 9, 12, 15, 18, 21]  # every run of that local day
+    assert {s.date() for s in local_starts} == {day}
+    assert len(list(dag.iter_dagrun_infos_between(*window(tenant, day, day + timedelta(days=1))))) == 16
