@@ -90,3 +90,35 @@ def test_to_is_inclusive_in_the_tenants_zone(zone, tmp_path):
     assert [s.hour for s in local_starts] == [0, 3, 6, 9, 12, 15, 18, 21]  # every run of that local day
     assert {s.date() for s in local_starts} == {day}
     assert len(list(dag.iter_dagrun_infos_between(*window(tenant, day, day + timedelta(days=1))))) == 16
+
+
+def test_following_a_backfill_says_why_runs_wait():
+    """Issue 15: a run up for retry (with the failure and the earliest next try, from its run note),
+    a run waiting for the run lock (and who holds it), a run queued for a backfill slot."""
+    from datetime import UTC, datetime
+
+    from hq_sync.ops.backfill import waiting_reasons
+    from hq_sync.staging.run_control import NoteKind, RunNote
+
+    class Api:
+        def task_instances(self, dag_id, run_id):
+            return {"r1": [{"task_id": "acquire_run_lock", "state": "success"},
+                           {"task_id": "extract", "state": "up_for_retry", "try_number": 1}],
+                    "r2": [{"task_id": "acquire_run_lock", "state": "up_for_reschedule"}]}[run_id]
+
+    at = datetime(2026, 11, 29, 8, 12, 30, tzinfo=UTC)
+    notes = {"r1": RunNote("acme", "personio", "d", "r1", "extract", NoteKind.RETRY, "personio GET /v2/persons: "
+                           "ConnectionError after 6 attempts", at, 1, 4, at),
+             "r2": RunNote("acme", "personio", "d", "r2", "acquire_run_lock", NoteKind.LOCK,
+                           "waits for the run lock of acme/personio: held by manual run m1", at)}
+    runs = [{"dag_run_id": "r1", "state": "running"}, {"dag_run_id": "r2", "state": "running"},
+            {"dag_run_id": "r3", "state": "queued"}, {"dag_run_id": "r4", "state": "success"}]
+    reasons = waiting_reasons(Api(), "d", runs, lambda dag_id, run_id: notes.get(run_id))
+    assert reasons == {
+        "r1": "extract is up for retry (try 1 failed: personio GET /v2/persons: ConnectionError after 6 attempts), "
+              "next try not before 08:12:30 UTC",
+        "r2": "waits for the run lock of acme/personio: held by manual run m1",
+        "r3": "queued: waits for a free run slot of the backfill (--max-active-runs)",
+    }
+    assert waiting_reasons(Api(), "d", runs[1:2]) == {
+        "r2": "waits for the run lock: another run of this tenant and source is running"}
