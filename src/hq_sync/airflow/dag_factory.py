@@ -168,6 +168,10 @@ Syncs {what}. Steps: `extract` (read the source page by page into staging) → `
 airflow backfill create --dag-id {dag_id} --from-date {cfg.sync_start_date} --to-date <today> --max-active-runs 1
 ```
 
+or `python -m hq_sync.ops.backfill --tenant {tenant.id} --source {source}` (whole days in {tenant.timezone}, `--to`
+inclusive; shows progress and why a run waits). **One run at a time:** every run first takes the run lock of
+this tenant and source (`acquire_run_lock`); scheduled, manual, webhook and backfill runs wait for each other.
+
 **Re-run a failed run:** Grid → select the run → *Clear* → "Only failed tasks". Every step can be
 re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
 """
