@@ -36,12 +36,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
 from hq_sync.config.tenants import FieldProblem
-from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT
+from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
 from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
@@ -99,14 +98,6 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
     from hq_sync.airflow import tasks
 
     return tasks.run_step(source, step, tenant_id, **context)
-
-
-def acquire_run_lock(tenant_id: str, source: str, **context: Any) -> bool:
-    """The first task of a source DAG (a sensor): True once this run holds the tenant and source's
-    run lock (``hq_sync.airflow.run_lock``; issue 15: one run per tenant and source at a time)."""
-    from hq_sync.airflow import run_lock
-
-    return run_lock.acquire(tenant_id, source, **context)
 
 
 def release_run_lock(tenant_id: str, source: str, **context: Any) -> None:
@@ -226,13 +217,13 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
 
 
 def with_run_lock(dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None) -> None:
-    """Chain ``steps`` between ``acquire_run_lock`` (a reschedule-mode sensor: waits, saying why,
+    """Chain ``steps`` between ``acquire_run_lock`` (``RunLockSensor`` in reschedule mode: waits, saying why,
     while another run of the tenant and source holds the lock) and the teardown ``release_run_lock``,
     so that one run per tenant and source runs at any time, whatever started it (issue 15)."""
     kwargs = {"tenant_id": tenant_id, "source": source}
-    lock = PythonSensor(task_id="acquire_run_lock", dag=dag, python_callable=acquire_run_lock, op_kwargs=kwargs,
-                        mode="reschedule", poke_interval=poke_interval or run_lock_poke_interval(),
-                        timeout=RUN_LOCK_TIMEOUT.total_seconds(), pool="default_pool")
+    lock = RunLockSensor(task_id="acquire_run_lock", dag=dag, tenant_id=tenant_id, source=source,
+                         mode="reschedule", poke_interval=poke_interval or run_lock_poke_interval(),
+                         timeout=RUN_LOCK_TIMEOUT.total_seconds(), pool="default_pool")
     unlock = PythonOperator(task_id="release_run_lock", dag=dag, python_callable=release_run_lock,
                             op_kwargs=kwargs, pool="default_pool")
     chain(lock, *steps, unlock.as_teardown(setups=lock))

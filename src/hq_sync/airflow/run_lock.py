@@ -25,6 +25,8 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from airflow.sdk import BaseSensorOperator
+
 log = logging.getLogger(__name__)
 
 POKE_ENV = "HQ_SYNC_RUN_LOCK_POKE_SECONDS"
@@ -98,3 +100,18 @@ def release(tenant_id: str, source: str, **context: Any) -> None:
                                 dag_id=dag_run.dag_id, run_id=dag_run.run_id)
     log.info("run lock of %s/%s %s", tenant_id, source,
              "released" if released else "was not held by this run (nothing to release)")
+
+
+class RunLockSensor(BaseSensorOperator):
+    """``acquire_run_lock``: pokes ``acquire`` until this run holds the tenant and source's run lock.
+
+    A sensor of the SDK's own base class (pre-imported by the DAG processor, unlike the standard
+    provider's ``PythonSensor``), built at parse time from two strings: nothing is read then."""
+
+    def __init__(self, *, tenant_id: str, source: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tenant_id = tenant_id
+        self.source = source
+
+    def poke(self, context: Any) -> bool:
+        return acquire(self.tenant_id, self.source, **context)
