@@ -98,8 +98,11 @@ def test_every_tenant_dag_is_configured_as_documented(bag):
             assert {"hq-sync", f"tenant:{tenant.id}", f"source:{source}"} <= set(dag.tags)
             assert dag.doc_md and "airflow backfill create" in dag.doc_md and tenant.display_name in dag.doc_md
             assert [t.task_id for t in dag.topological_sort()] == [
-                "extract", "reconcile_deletions", "transform", "load", "report",
+                "acquire_run_lock", "extract", "reconcile_deletions", "transform", "load", "report", "release_run_lock",
             ]
+            # issue 15: one run per tenant and source; the lock is released also after a failure
+            assert dag.get_task("acquire_run_lock").mode == "reschedule" and dag.get_task("acquire_run_lock").is_setup
+            assert dag.get_task("release_run_lock").is_teardown
             for task in dag.tasks:
                 assert task.retries >= 2, task.task_id
                 assert task.retry_exponential_backoff

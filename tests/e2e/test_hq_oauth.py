@@ -83,4 +83,10 @@ def test_a_tenant_on_hq_oauth_keeps_syncing_across_expiring_tokens(world, monkey
 
     # A revoked grant fails the run with the command that fixes it.
     world.sandboxes.admin("hq").post(f"/tenants/{TENANT}/oauth/revoke", {})
-    world.run(expect="failed")
+    revoked = world.run(expect="failed")
+    # Not retried (issue 15): the run's note names the kind and the fix.
+    engine = sa.create_engine(world.staging_url)
+    with engine.connect() as c:
+        kind, reason = c.execute(sa.text("SELECT kind, reason FROM run_notes WHERE run_id = :r"), {"r": revoked}).one()
+    engine.dispose()
+    assert kind == "failed" and reason.startswith("authorisation revoked: ") and "python -m hq_sync.connect.hq" in reason

@@ -63,3 +63,50 @@ def test_airflow_failure_keeps_the_staging_data(staging: tuple[Any, Path]) -> No
     assert "api-server unreachable" in report.airflow_error
     assert {(s.tenant, s.source): s.counts for s in report.sources()}[("acme", "awork")] == EXPECTED_COUNTS[("acme", "awork")]
     assert 'id="airflow-error"' in render_status(report)
+
+
+def test_up_for_retry_and_failures_show_their_reason(staging: tuple[Any, Path]) -> None:
+    """Issue 15: a run whose task is up for retry says so, with the reason and the earliest next
+    try; a failed run says why it failed; a note of an older run is not shown."""
+    from datetime import timedelta
+
+    from hq_sync.staging.run_control import NoteKind, write_note
+
+    engine, tenants = staging
+    retry_at = datetime.now(UTC) + timedelta(minutes=4)
+    write_note(engine, tenant="acme", source="personio", dag_id="personio_absences__acme", run_id="scheduled__y",
+               task_id="extract", kind=NoteKind.RETRY, reason="personio GET /v2/persons: ConnectionError after 6 attempts",
+               try_number=2, max_tries=4, retry_at=retry_at)
+    write_note(engine, tenant="beta", source="personio", dag_id="personio_absences__beta", run_id="manual__x",
+               task_id="extract", kind=NoteKind.FAILED,
+               reason="credentials refused: Personio rejected the client credentials (401: Invalid client credentials.)")
+    write_note(engine, tenant="acme", source="awork", dag_id="awork_times__acme", run_id="old__run",
+               task_id="load", kind=NoteKind.RETRY, reason="hq POST /Reportings -> 503")
+
+    class Airflow(FakeAirflow):
+        def latest_runs(self, dag_ids: list[str]) -> dict[str, dict[str, Any]]:
+            runs = super().latest_runs(dag_ids)
+            runs["personio_absences__acme"] = {
+                "dag_id": "personio_absences__acme", "dag_run_id": "scheduled__y", "state": "running",
+                "run_type": "scheduled", "run_after": "2026-11-27T09:00:00Z", "start_date": "2026-11-27T09:00:01Z",
+                "end_date": None, "duration": None}
+            runs["awork_times__acme"] = {**runs["personio_absences__acme"], "dag_id": "awork_times__acme",
+                                         "dag_run_id": "newer__run"}
+            return runs
+
+        def dags(self) -> list[dict[str, Any]]:
+            return [*super().dags(), {"dag_id": "awork_times__acme", "is_paused": False}]
+
+    report = build_status(engine, Airflow(), tenants_dir=tenants)
+    by_key = {(s.tenant, s.source): s for s in report.sources()}
+    acme = by_key[("acme", "personio")]
+    assert acme.last_run.state == "running" and acme.run_note.label == "up for retry" and acme.needs_attention
+    assert report.totals()["up_for_retry"] == 1
+    assert by_key[("acme", "awork")].run_note is None  # the note belongs to an older run
+    data = report.as_dict()
+    [acme_json] = [s for t in data["tenants"] if t["id"] == "acme" for s in t["sources"] if s["source"] == "personio"]
+    assert acme_json["run_note"]["kind"] == "retry" and acme_json["run_note"]["try_number"] == 2
+    assert acme_json["run_note"]["reason"].startswith("personio GET /v2/persons") and acme_json["run_note"]["retry_at"]
+    html = render_status(report)
+    assert "up for retry</b> (extract, try 2 of 4): personio GET /v2/persons: ConnectionError after 6 attempts" in html
+    assert "credentials refused: Personio rejected the client credentials" in html

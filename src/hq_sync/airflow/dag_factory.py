@@ -40,6 +40,8 @@ from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetab
 
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
 from hq_sync.config.tenants import FieldProblem
+from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
+from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
 from hq_sync.webhooks.assets import asset_name, asset_uri
@@ -98,6 +100,13 @@ def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str
     return tasks.run_step(source, step, tenant_id, **context)
 
 
+def release_run_lock(tenant_id: str, source: str, **context: Any) -> None:
+    """The teardown of a source DAG: releases the run lock (also after a failed step)."""
+    from hq_sync.airflow import run_lock
+
+    run_lock.release(tenant_id, source, **context)
+
+
 def fail_with_config_error(message: str) -> None:
     """The task of a config-error DAG: raises ``TenantConfigInvalid`` with the message."""
     from hq_sync.airflow import tasks
@@ -150,6 +159,10 @@ Syncs {what}. Steps: `extract` (read the source page by page into staging) → `
 airflow backfill create --dag-id {dag_id} --from-date {cfg.sync_start_date} --to-date <today> --max-active-runs 1
 ```
 
+or `python -m hq_sync.ops.backfill --tenant {tenant.id} --source {source}` (whole days in {tenant.timezone}, `--to`
+inclusive; shows progress and why a run waits). **One run at a time:** every run first takes the run lock of
+this tenant and source (`acquire_run_lock`); scheduled, manual, webhook and backfill runs wait for each other.
+
 **Re-run a failed run:** Grid → select the run → *Clear* → "Only failed tasks". Every step can be
 re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
 """
@@ -199,8 +212,21 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
                 pool=pool or "default_pool",
             )
         )
-    chain(*operators)
+    with_run_lock(dag, tenant.id, source, operators)
     return dag
+
+
+def with_run_lock(dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None) -> None:
+    """Chain ``steps`` between ``acquire_run_lock`` (``RunLockSensor`` in reschedule mode: waits, saying why,
+    while another run of the tenant and source holds the lock) and the teardown ``release_run_lock``,
+    so that one run per tenant and source runs at any time, whatever started it (issue 15)."""
+    kwargs = {"tenant_id": tenant_id, "source": source}
+    lock = RunLockSensor(task_id="acquire_run_lock", dag=dag, tenant_id=tenant_id, source=source,
+                         mode="reschedule", poke_interval=poke_interval or run_lock_poke_interval(),
+                         timeout=RUN_LOCK_TIMEOUT.total_seconds(), pool="default_pool")
+    unlock = PythonOperator(task_id="release_run_lock", dag=dag, python_callable=release_run_lock,
+                            op_kwargs=kwargs, pool="default_pool")
+    chain(lock, *steps, unlock.as_teardown(setups=lock))
 
 
 def _task(dag: DAG, source: str, step: str, tenant: TenantConfig, pool: str) -> PythonOperator:

@@ -187,7 +187,12 @@ class ConnectionClients:
         app_id = extras_of(conn, "personio").app_id or "HQ_SYNC"
         creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
         base = base_url_of(conn, "personio")
-        return PersonioClient(base, creds, retry=retry_policy_of(conn, "personio"), budget=shared_budget("personio", conn, base))
+        try:
+            return PersonioClient(
+                base, creds, retry=retry_policy_of(conn, "personio"), budget=shared_budget("personio", conn, base)
+            )
+        except ValueError as exc:  # e.g. an app_id that is not UPPER_SNAKE_CASE: a set-up problem
+            raise MissingConnection(f"Airflow connection {conn.conn_id!r} is invalid: {exc}") from exc
 
     def personio(self) -> Any:
         return self._personio

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from datetime import datetime, timedelta
 from typing import Any
 
 from hq_sync.airflow.hooks import ConnectionClients, StagingHook
@@ -10,6 +13,8 @@ from hq_sync.errors import NotRetryable
 from hq_sync.pipelines import RunContext
 from hq_sync.pipelines.context import RunMode
 from hq_sync.pipelines.steps import step_names, steps_for
+
+log = logging.getLogger(__name__)
 
 
 class TenantConfigInvalid(RuntimeError):
@@ -29,19 +34,89 @@ def load_tenant(tenant_id: str) -> TenantConfig:
 def run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str, Any]:
     """Run one pipeline step for a tenant inside an Airflow task; returns the step's summary.
 
-    An error a retry cannot fix (``NotRetryable``) fails the task at once, without retries."""
+    An error a retry cannot fix (``hq_sync.airflow.failures.classify``: a config error, credentials
+    refused after re-authentication, a revoked OAuth grant, ``NotRetryable``) fails the task at once,
+    without retries, so the run turns red and alerts; a transient error keeps the task's retries.
+    Either way the run's note in the staging database says why (the Sync status page shows it)."""
+    from hq_sync.airflow.failures import classify, describe
+
+    staging = None
     try:
-        return _run_step(source, step, tenant_id, **context)
-    except NotRetryable as exc:  # a retry cannot fix it: fail now, with the reason
+        staging = StagingHook().get_engine()
+        _clear_note(staging, context)
+        return _run_step(source, step, tenant_id, staging=staging, **context)
+    except Exception as exc:
+        kind = classify(exc)
+        _note_failure(staging, source, step, tenant_id, kind, describe(exc), context)
+        if kind.retryable:
+            raise
         from airflow.sdk.exceptions import AirflowFailException
 
+        log.error("%s failed: %s; not retried (%s)", step, describe(exc), kind.label)
         raise AirflowFailException(str(exc)) from exc
 
 
-def _run_step(source: str, step: str, tenant_id: str, **context: Any) -> dict[str, Any]:
+def _clear_note(staging: Any, context: dict[str, Any]) -> None:
+    """A task of the run got going: the run is no longer up for retry (best effort)."""
+    dag_run = context.get("dag_run")
+    if dag_run is None:
+        return
+    try:
+        from hq_sync.staging.run_control import NoteKind, clear_note
+
+        clear_note(staging, dag_id=dag_run.dag_id, run_id=dag_run.run_id, kinds=(NoteKind.RETRY, NoteKind.FAILED))
+    except Exception:  # noqa: BLE001 - a note must never break a run
+        log.warning("could not clear the run note", exc_info=True)
+
+
+def next_try_at(task: Any, try_number: int, now: datetime) -> datetime | None:
+    """The earliest time Airflow starts the next try after a failed ``try_number`` (its back-off
+    without the jitter it adds: the real delay lies between this and twice the back-off)."""
+    delay = getattr(task, "retry_delay", None)
+    if not isinstance(delay, timedelta):
+        return None
+    factor = float(getattr(task, "retry_exponential_backoff", 0) or 0)
+    seconds = delay.total_seconds()
+    if factor > 0 and factor != 1.0:
+        seconds = max(1.0, math.ceil(seconds * factor ** (try_number - 1)))
+    cap = getattr(task, "max_retry_delay", None)
+    if isinstance(cap, timedelta):
+        seconds = min(seconds, cap.total_seconds())
+    return now + timedelta(seconds=seconds)
+
+
+def _note_failure(staging: Any, source: str, step: str, tenant_id: str, kind: Any, reason: str,
+                  context: dict[str, Any]) -> None:
+    """Leave the failure's reason for the status page: up for retry (with the earliest next try)
+    or failed (best effort: a note must never hide the error itself)."""
+    dag_run, ti = context.get("dag_run"), context.get("ti")
+    if staging is None or dag_run is None:
+        return
+    try:
+        from hq_sync.staging.run_control import NoteKind, write_note
+        from hq_sync.staging.schema import utcnow
+
+        try_number = int(getattr(ti, "try_number", 0) or 0) or None
+        max_tries = getattr(ti, "max_tries", None)
+        retries_left = try_number is not None and isinstance(max_tries, int) and try_number <= max_tries
+        will_retry = kind.retryable and retries_left
+        note_kind = NoteKind.RETRY if will_retry else NoteKind.FAILED
+        retry_at = next_try_at(context.get("task"), try_number or 1, utcnow()) if will_retry else None
+        text = reason if kind.retryable else f"{kind.label}: {reason}"
+        write_note(staging, tenant=tenant_id, source=source, dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+                   task_id=step, kind=note_kind, reason=text, try_number=try_number,
+                   max_tries=(max_tries + 1) if isinstance(max_tries, int) else None, retry_at=retry_at)
+        if will_retry:
+            log.warning("%s failed (try %s of %s): %s; up for retry, not before %s UTC", step, try_number,
+                        max_tries + 1, reason, retry_at.strftime("%H:%M:%S") if retry_at else "?")
+    except Exception:  # noqa: BLE001 - a note must never hide the error itself
+        log.warning("could not record the run note", exc_info=True)
+
+
+def _run_step(source: str, step: str, tenant_id: str, *, staging: Any = None, **context: Any) -> dict[str, Any]:
     tenant = load_tenant(tenant_id)
     dag_run = context["dag_run"]
-    staging = StagingHook().get_engine()
+    staging = staging if staging is not None else StagingHook().get_engine()
     ctx = RunContext(
         tenant=tenant,
         source=source,

@@ -26,9 +26,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+import time as clock
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,15 +75,30 @@ def resolve_range(tenant: TenantConfig, source: str, start: date | None, end: da
     return start, end
 
 
+def window(tenant: TenantConfig, start: date, end: date) -> tuple[datetime, datetime]:
+    """The logical dates a backfill of the days ``start`` … ``end`` (both inclusive, in the
+    tenant's time zone) covers: from ``start`` 00:00 to ``end`` 23:59:59 local time. Airflow
+    includes both bounds; a run whose data interval has not ended yet is left to the schedule."""
+    tz = ZoneInfo(tenant.timezone)
+    first = datetime.combine(start, time.min, tz)
+    last = datetime.combine(end + timedelta(days=1), time.min, tz) - timedelta(seconds=1)
+    return first, last
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
 def airflow_cli() -> str:
     """The ``airflow`` next to this Python (the project's venv), else the one on PATH."""
     beside = Path(sys.executable).parent / "airflow"
     return str(beside) if beside.exists() else (shutil.which("airflow") or "airflow")
 
 
-def create_with_cli(dag_id: str, start: date, end: date, max_active_runs: int, reprocess: str, dry_run: bool) -> int:
-    cmd = [airflow_cli(), "backfill", "create", "--dag-id", dag_id, "--from-date", start.isoformat(),
-           "--to-date", end.isoformat(), "--max-active-runs", str(max_active_runs), "--reprocess-behavior", reprocess]
+def create_with_cli(dag_id: str, start: datetime, end: datetime, max_active_runs: int, reprocess: str,
+                    dry_run: bool) -> int:
+    cmd = [airflow_cli(), "backfill", "create", "--dag-id", dag_id, "--from-date", _iso(start),
+           "--to-date", _iso(end), "--max-active-runs", str(max_active_runs), "--reprocess-behavior", reprocess]
     if dry_run:
         cmd.append("--dry-run")
     print("$ airflow " + " ".join(cmd[1:]), flush=True)
@@ -95,21 +110,86 @@ def create_with_cli(dag_id: str, start: date, end: date, max_active_runs: int, r
         if result.returncode == 0 or "database is locked" not in output or attempt == LOCKED_RETRIES:
             break
         print(f"Airflow's metadata database was locked; trying again ({attempt}/{LOCKED_RETRIES - 1})", flush=True)
-        time.sleep(2 * attempt)
+        clock.sleep(2 * attempt)
     if dry_run or result.returncode != 0:
         lines = [line for line in output.splitlines() if line.strip() and "DeprecationWarning" not in line]
         print("\n".join(lines[-40:]))
     return result.returncode
 
 
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def backfill_runs(api: AirflowApi, dag_id: str, backfill: dict[str, Any]) -> list[dict[str, Any]]:
-    """The backfill runs of the DAG whose logical dates fall in the backfill's range."""
-    start = backfill["from_date"][:10]
-    end = (date.fromisoformat(backfill["to_date"][:10]) + timedelta(days=1)).isoformat()
+    """The backfill runs of the DAG whose logical dates fall in the backfill's range (both ends in)."""
+    start, end = _moment(backfill["from_date"]), _moment(backfill["to_date"])
     return [
         r for r in api.iter_backfill_runs(dag_id, backfill["id"])
-        if r.get("logical_date") and start <= r["logical_date"][:10] < end
+        if r.get("logical_date") and start <= _moment(r["logical_date"]) <= end
     ]
+
+
+def running_backfill(api: AirflowApi, dag_id: str) -> dict[str, Any] | None:
+    """The DAG's backfill that is not completed yet, if any (Airflow allows one at a time)."""
+    return next((b for b in api.backfills(dag_id) if not b.get("completed_at")), None)
+
+
+def waiting_reasons(api: AirflowApi, dag_id: str, runs: list[dict[str, Any]],
+                    notes: Any = None) -> dict[str, str]:
+    """Why each running run of the backfill does not move, by run id: a task up for retry (and
+    why it failed), or waiting for the run lock (and which run holds it). ``notes(dag_id, run_id)``
+    gives the run's note from the staging database when it is reachable (the reason), else None."""
+    reasons: dict[str, str] = {}
+    for run in runs:
+        if run["state"] not in ("running", "queued"):
+            continue
+        if run["state"] == "queued":
+            reasons[run["dag_run_id"]] = "queued: waits for a free run slot of the backfill (--max-active-runs)"
+            continue
+        tis = {ti["task_id"]: ti for ti in api.task_instances(dag_id, run["dag_run_id"])}
+        note = notes(dag_id, run["dag_run_id"]) if notes else None
+        retrying = [t for t, ti in tis.items() if ti.get("state") == "up_for_retry"]
+        if retrying:
+            ti = tis[retrying[0]]
+            why = f": {note.reason}" if note is not None and note.kind == "retry" else ""
+            when = (f", next try not before {note.retry_at:%H:%M:%S} UTC"
+                    if note is not None and note.kind == "retry" and note.retry_at else "")
+            reasons[run["dag_run_id"]] = f"{retrying[0]} is up for retry (try {ti.get('try_number')} failed{why}){when}"
+        elif (tis.get("acquire_run_lock") or {}).get("state") == "up_for_reschedule":
+            why = note.reason if note is not None and note.kind == "lock" else (
+                "waits for the run lock: another run of this tenant and source is running")
+            reasons[run["dag_run_id"]] = why
+    return reasons
+
+
+def staging_notes() -> Any:
+    """``notes(dag_id, run_id)`` reading run notes from the staging database, or None when it is
+    not reachable from here (the reasons then come from Airflow's task states only)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        from hq_sync.staging import create_staging_engine, resolve_staging_url
+        from hq_sync.staging.run_control import run_note
+
+        url = resolve_staging_url()
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
+            return None  # no staging database here: do not create one
+        engine = create_staging_engine(url)
+        with engine.connect() as conn:
+            run_note(conn, "", "")
+    except Exception:  # noqa: BLE001 - optional: e.g. run from a laptop against a remote Airflow
+        return None
+
+    def notes(dag_id: str, run_id: str) -> Any:
+        try:
+            with engine.connect() as conn:
+                return run_note(conn, dag_id, run_id)
+        except Exception:  # noqa: BLE001
+            return None
+
+    return notes
 
 
 def progress_line(runs: list[dict[str, Any]]) -> str:
@@ -120,8 +200,10 @@ def progress_line(runs: list[dict[str, Any]]) -> str:
 
 
 def wait_for(api: AirflowApi, dag_id: str, backfill_id: int, *, poll: float, timeout: float | None) -> int:
-    started = time.monotonic()
+    started = clock.monotonic()
     last = ""
+    said: dict[str, str] = {}
+    notes = staging_notes()
     while True:
         backfill = api.backfill(backfill_id)
         runs = backfill_runs(api, dag_id, backfill)
@@ -129,6 +211,10 @@ def wait_for(api: AirflowApi, dag_id: str, backfill_id: int, *, poll: float, tim
         if line != last:
             print(f"[{datetime.now().strftime('%H:%M:%S')}] {line}", flush=True)
             last = line
+        for run_id, reason in waiting_reasons(api, dag_id, runs, notes).items():
+            if said.get(run_id) != reason:
+                print(f"[{datetime.now().strftime('%H:%M:%S')}]   {run_id} waits: {reason}", flush=True)
+                said[run_id] = reason
         finished = runs and all(r["state"] in FINISHED for r in runs)
         if backfill.get("completed_at") and (finished or not runs):
             failed = [r for r in runs if r["state"] == "failed"]
@@ -140,11 +226,11 @@ def wait_for(api: AirflowApi, dag_id: str, backfill_id: int, *, poll: float, tim
                 return 1
             print(f"backfill {backfill_id} of {dag_id} done: {len(runs)} run(s) succeeded")
             return 0
-        if timeout is not None and time.monotonic() - started > timeout:
+        if timeout is not None and clock.monotonic() - started > timeout:
             print(f"still running after {timeout:.0f}s; follow it in the UI (DAG → Backfills) or run this "
                   f"command again with --attach {backfill_id}")
             return 3
-        time.sleep(poll)
+        clock.sleep(poll)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant", required=True, help="tenant id (include/tenants/<id>.yaml)")
     parser.add_argument("--source", required=True, type=_kind, metavar="{" + ",".join(BACKFILL_KINDS) + "}",
                         help="the source whose DAG to backfill (the DAG kinds read by date from a sync start date)")
-    parser.add_argument("--from", dest="start", type=_date, help="first date (default: the sync start date)")
-    parser.add_argument("--to", dest="end", type=_date, help="last date, inclusive (default: today in the tenant's zone)")
+    parser.add_argument("--from", dest="start", type=_date,
+                        help="first day, in the tenant's time zone (default: the sync start date)")
+    parser.add_argument("--to", dest="end", type=_date,
+                        help="last day, inclusive, in the tenant's time zone (default: today there)")
     parser.add_argument("--max-active-runs", type=int, default=1,
                         help="runs at once (default 1: respects the vendor's rate limit)")
     parser.add_argument("--reprocess-behavior", choices=("none", "failed", "completed"), default="none",
@@ -196,8 +284,16 @@ def main(argv: list[str] | None = None) -> int:
                       "(airflow dags reserialize)", file=sys.stderr)
                 return 2
             raise
-        print(f"backfill {dag_id} from {start} to {end} (max {args.max_active_runs} run(s) at once, "
+        first, last = window(tenant, start, end)
+        print(f"backfill {dag_id} from {start} to {end}, both inclusive, in the tenant's time zone {tenant.timezone} "
+              f"(logical dates {_iso(first)} … {_iso(last)}; max {args.max_active_runs} run(s) at once, "
               f"reprocess: {args.reprocess_behavior})")
+        running = running_backfill(api, dag_id)
+        if running is not None:
+            print(f"a backfill of {dag_id} is still running (id {running['id']}, {running['from_date']} … "
+                  f"{running['to_date']}); two would overlap. Follow it with --attach {running['id']}, or wait "
+                  "until it is done (DAG → Backfills)", file=sys.stderr)
+            return 2
         if dag.get("is_paused"):
             if args.dry_run:
                 print(f"would unpause {dag_id} (paused DAGs leave backfill runs queued)")
@@ -206,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"unpaused {dag_id} (paused DAGs leave backfill runs queued)")
 
         if args.api:
-            body = {"dag_id": dag_id, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z",
+            body = {"dag_id": dag_id, "from_date": _iso(first), "to_date": _iso(last),
                     "max_active_runs": args.max_active_runs, "reprocess_behavior": args.reprocess_behavior}
             if args.dry_run:
                 result = api.post("/backfills/dry_run", body)
@@ -220,11 +316,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         else:
             before = {b["id"] for b in api.backfills(dag_id)}
-            code = create_with_cli(dag_id, start, end, args.max_active_runs, args.reprocess_behavior, args.dry_run)
+            code = create_with_cli(dag_id, first, last, args.max_active_runs, args.reprocess_behavior, args.dry_run)
             if args.dry_run:
                 return code
             created = [b for b in api.backfills(dag_id) if b["id"] not in before]
-            if code != 0 or not created:
+            if code != 0 and created:  # e.g. "database is locked" after the CLI had committed it
+                print(f"(the airflow CLI failed after creating backfill {max(b['id'] for b in created)}; following it)")
+            if not created:
                 print("the backfill was not created (see the output above; 'No runs to create' means every date "
                       "in the range already has a run: use --reprocess-behavior failed or completed)", file=sys.stderr)
                 return 2

@@ -63,6 +63,27 @@ class LastRun:
 
 
 @dataclass
+class RunNoteInfo:
+    """Why the last run does not move or failed (issue 15; ``hq_sync.staging.run_control``)."""
+
+    kind: str  # NoteKind: retry | failed | lock
+    task_id: str
+    reason: str
+    since: datetime
+    try_number: int | None = None
+    max_tries: int | None = None
+    retry_at: datetime | None = None  # retry: the earliest next try
+
+    @property
+    def label(self) -> str:
+        return {"retry": "up for retry", "failed": "failed", "lock": "waiting for the run lock"}.get(self.kind, self.kind)
+
+
+# A note belongs to the run while the run is in one of these states (else it is history).
+NOTE_RUN_STATES = {"retry": ("running",), "lock": ("running", "queued"), "failed": ("failed",)}
+
+
+@dataclass
 class SourceStatus:
     tenant: str
     source: str
@@ -79,6 +100,7 @@ class SourceStatus:
     quarantine: list[QuarantineGroup] = field(default_factory=list)
     open_quarantine: int = 0
     open_conflicts: int = 0  # open quarantine items with a conflict reason (billed_conflict)
+    run_note: RunNoteInfo | None = None  # the last run's: up for retry and why, waiting for the lock, failed why
 
     @property
     def counts_are_of_last_run(self) -> bool:
@@ -87,7 +109,8 @@ class SourceStatus:
     @property
     def needs_attention(self) -> bool:
         failed = self.last_run is not None and self.last_run.state == "failed"
-        return failed or self.open_quarantine > 0 or self.counts["conflicts"] > 0
+        retrying = self.run_note is not None and self.run_note.kind == "retry"
+        return failed or retrying or self.open_quarantine > 0 or self.counts["conflicts"] > 0
 
 
 @dataclass
@@ -123,6 +146,7 @@ class StatusReport:
             "dags": len(sources),
             "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == "failed"),
             "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
+            "up_for_retry": sum(1 for s in sources if s.run_note and s.run_note.kind == "retry"),
             "open_quarantine": sum(s.open_quarantine for s in sources),
             "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
             "open_conflicts": sum(s.open_conflicts for s in sources),
@@ -139,6 +163,9 @@ class StatusReport:
             d["quarantine"] = [
                 {**asdict(g), "oldest": _iso(g.oldest), "newest": _iso(g.newest)} for g in s.quarantine
             ]
+            if s.run_note is not None:
+                d["run_note"] = {**asdict(s.run_note), "label": s.run_note.label, "since": _iso(s.run_note.since),
+                                 "retry_at": _iso(s.run_note.retry_at)}
             return d
 
         return {
@@ -252,6 +279,27 @@ def quarantine_items(
     return items
 
 
+def last_run_notes(engine: Engine, runs: dict[str, dict[str, Any]]) -> dict[str, RunNoteInfo]:
+    """Per DAG id: the note of its last run, while it applies (up for retry / waiting: the run is
+    running; failed: the run failed)."""
+    from hq_sync.staging.run_control import notes_for_runs
+
+    if not runs:
+        return {}
+    try:
+        with engine.connect() as conn:
+            found = notes_for_runs(conn, [(dag_id, run["dag_run_id"]) for dag_id, run in runs.items()])
+    except Exception as exc:  # noqa: BLE001 - e.g. a staging schema before migration 0009: no notes
+        log.warning("run notes could not be read: %s", exc)
+        return {}
+    result = {}
+    for (dag_id, _run_id), note in found.items():
+        if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind.value, ()):
+            result[dag_id] = RunNoteInfo(note.kind.value, note.task_id, note.reason, note.since, note.try_number,
+                                         note.max_tries, note.retry_at)
+    return result
+
+
 # -- Airflow --------------------------------------------------------------------------------------
 def _last_run(run: dict[str, Any], ui_base: str) -> LastRun:
     from urllib.parse import quote
@@ -306,6 +354,7 @@ def build_status(
     else:
         airflow_error = "Airflow REST API not queried"
     timings["airflow_api"] = (time.perf_counter() - t0) * 1000
+    notes = last_run_notes(engine, runs)
 
     tenants = []
     for tenant in sorted(loaded.tenants, key=lambda t: t.id):
@@ -322,6 +371,7 @@ def build_status(
                 status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
             if dag_id in runs:
                 status.last_run = _last_run(runs[dag_id], ui_base)
+                status.run_note = notes.get(dag_id)
             summary = summaries.get((tenant.id, source))
             if summary is not None:
                 status.counts = summary["totals"]

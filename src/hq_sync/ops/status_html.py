@@ -110,6 +110,7 @@ _PAGE = _ENV.from_string("""<!doctype html>
 <td data-field="last_run">{% if s.last_run %}<span class="state s-{{ s.last_run.state }}" data-field="state">{{ s.last_run.state }}</span>
  <a target="_top" href="{{ s.last_run.grid_url }}" title="{{ s.last_run.run_id }}">{{ (s.last_run.start_date or s.last_run.run_after) | when }}</a>
  {% if s.last_run.run_type and s.last_run.run_type != 'scheduled' %}<span class="muted">({{ s.last_run.run_type }})</span>{% endif %}
+{% if s.run_note %}{% set n = s.run_note %}<div class="run-note" data-field="run_note" data-kind="{{ n.kind }}"><b>{{ n.label }}</b>{% if n.try_number and n.kind != 'lock' %} ({{ n.task_id }}, try {{ n.try_number }}{% if n.max_tries %} of {{ n.max_tries }}{% endif %}){% endif %}: {{ n.reason }}{% if n.retry_at %}; next try not before {{ n.retry_at | when }}{% endif %}</div>{% endif %}
 {% elif not s.in_airflow %}<span class="muted">not in Airflow (yet)</span>{% else %}<span class="state s-none" data-field="state">no run</span>{% endif %}</td>
 <td data-field="duration">{{ s.last_run.duration_s | duration if s.last_run else '–' }}</td>
 <td data-field="next_run">{% if s.paused %}<span class="muted">paused</span>{% else %}{{ s.next_run | when }}{% endif %}</td>

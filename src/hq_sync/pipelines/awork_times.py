@@ -31,7 +31,7 @@ from hq_sync.load.tasks import StructureLoader, resolve_reasons
 from hq_sync.pipelines.context import RunContext, RunMode
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
-from hq_sync.progress import summary_line
+from hq_sync.progress import Progress, summary_line
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import (
@@ -108,11 +108,14 @@ def entry_row(item: dict[str, Any]) -> dict[str, Any]:
 
 def _stage(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any]]], to_row: Any) -> tuple[repo.UpsertResult, set[str]]:
     total, seen = repo.UpsertResult(), set()
+    progress = Progress(f"extract {ctx.tenant.id}: {table.name} read", logger=log)  # issue 15: long reads log
     for page in pages:
         rows = [to_row(item) for item in page]
         with ctx.staging.begin() as conn:
             total += repo.upsert_source_records(conn, table, ctx.tenant.id, rows)
         seen.update(r["source_id"] for r in rows)
+        progress.advance(len(rows))
+    progress.finish()
     return total, seen
 
 
@@ -244,7 +247,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "time_entries_query": query.as_dict(),
         "requests": client.requests_sent,
     }
-    log.info("extract %s: %s", tenant, result)
+    log.info("extract %s: %s", tenant, summary_line(result))
     return result
 
 
@@ -352,7 +355,7 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
             repo.set_cursor(conn, tenant, SOURCE, "full_reconcile", ctx.now.isoformat())
     result = {"window": [first.isoformat(), last.isoformat()], "full": full, "projects": len(projects), "listed": listed_total,
               "deleted": len(confirmed), "moved": len(still_there), "requests": client.requests_sent}
-    log.info("reconcile_deletions %s: %s", tenant, result)
+    log.info("reconcile_deletions %s: %s", tenant, summary_line(result))
     return result
 
 
@@ -431,7 +434,9 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         t = awork_time_entries
         entry_rows = conn.execute(select(t).where(t.c.tenant == tenant, (t.c.project_id.in_(list(linked))) | (t.c.source_id.in_(list(reporting_links))))).all()
         entry_plans: dict[str, Wanted | NotWanted | Quarantined] = {}
+        progress = Progress(f"transform {tenant}: time entries planned", len(entry_rows), logger=log)
         for row in entry_rows:
+            progress.advance()
             link = reporting_links.get(row.source_id)
             pid = str(row.project_id) if row.project_id else None
             if row.deleted_at is not None:
@@ -454,6 +459,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             elif isinstance(plan, NotWanted) and plan.reason in ("before_sync_start", "timer_running", "project_unlinked"):
                 counts["reporting"].count("skipped", plan.reason)
 
+        progress.finish()
         # Replace the plans of this tenant (a project unlinked since the last run leaves no stale plan).
         conn.execute(delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE))
         rows = []
@@ -481,7 +487,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "planned": {e: c.as_dict() for e, c in counts.items()},
         "phases": len(phases), "tasks": len(task_plans), "entries": len(entry_plans), "hq_users": len(hq_users),
     }
-    log.info("transform %s: %s", tenant, result)
+    log.info("transform %s: %s", tenant, summary_line(result))
     return result
 
 

@@ -28,6 +28,7 @@ from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
 from hq_sync.pipelines.personio_day_end import stored as stored_day_end
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
+from hq_sync.progress import Progress, summary_line
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import (
@@ -104,15 +105,18 @@ def _stage_pages(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any
     total = repo.UpsertResult()
     seen: set[str] = set()
     newest: datetime | None = None
+    progress = Progress(f"extract {ctx.tenant.id}: {table.name} read", logger=log)  # issue 15: long reads log
     for page in pages:
         rows = [to_row(item) for item in page if keep is None or keep(item)]
         with ctx.staging.begin() as conn:
             total += repo.upsert_source_records(conn, table, ctx.tenant.id, rows)
+        progress.advance(len(page))
         for row in rows:
             seen.add(row["source_id"])
             ts = row["source_updated_at"]
             if ts is not None and (newest is None or ts > newest):
                 newest = ts
+    progress.finish()
     return total, seen, newest
 
 
@@ -161,7 +165,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         **({"webhook_events": settled} if settled else {}), **catch,
         "requests": client.requests_sent,
     }
-    log.info("extract %s: %s", ctx.tenant.id, result)
+    log.info("extract %s: %s", ctx.tenant.id, summary_line(result))
     return result
 
 
@@ -233,7 +237,7 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "missing_from_listing": len(missing),
         "deleted": len(confirmed),
     }
-    log.info("reconcile_deletions %s: %s", ctx.tenant.id, result)
+    log.info("reconcile_deletions %s: %s", ctx.tenant.id, summary_line(result))
     return result
 
 
@@ -270,7 +274,9 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         # Read all rows before writing: on SQLite, writing while a read is still open fails with
         # "database is locked" when another connection committed meanwhile (e.g. the webhook receiver).
         rows = conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)).all()
+        progress = Progress(f"transform {tenant}: absence periods planned", len(rows), logger=log)
         for row in rows:
+            progress.advance()
             if row.deleted_at is not None:
                 plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
             else:
@@ -291,9 +297,10 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
                 repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected")
                 if isinstance(plan, NotWanted):
                     counts.count("skipped", plan.reason)
+    progress.finish()
     result = {"planned": counts.as_dict(), "hq_users": len(hq_users),
               "day_end": {"used": rules.day_end, "from": "personio breakdowns" if learnt else "tenant file"}}
-    log.info("transform %s: %s", tenant, result)
+    log.info("transform %s: %s", tenant, summary_line(result))
     return result
 
 

@@ -42,12 +42,29 @@ def record_report(ctx: RunContext, counts_by_entity: dict[str, repo.EntityCounts
             )
     summary = {entity: counts.as_dict() for entity, counts in counts_by_entity.items()}
     for entity, counts in summary.items():
-        log.info(
-            "%s %s: created=%d updated=%d deleted=%d skipped=%d quarantined=%d conflicts=%d %s",
-            ctx.tenant.id, entity, counts["created"], counts["updated"], counts["deleted"],
-            counts["skipped"], counts["quarantined"], counts["conflicts"], counts["details"] or "",
-        )
+        log.info("%s %s: %s", ctx.tenant.id, entity, report_line(counts))
     return {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "entities": summary}
+
+
+REPORT_COUNTS = ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")
+
+
+def report_line(counts: dict[str, Any]) -> str:
+    """One entity's counts as a line a person reads in the log view (issue 15), each count with its
+    reasons: ``created=12 skipped=3 (before_sync_start=3) quarantined=2 (unknown_email=2)``."""
+    from hq_sync.progress import summary_line
+
+    details = dict(counts.get("details") or {})
+    parts = []
+    for key in REPORT_COUNTS:
+        if not counts.get(key):
+            continue
+        reasons = details.pop(key, None)
+        why = f" ({summary_line(reasons)})" if isinstance(reasons, dict) and reasons else ""
+        parts.append(f"{key}={counts[key]}{why}")
+    if details:
+        parts.append(summary_line(details))
+    return " ".join(parts) or "nothing to do"
 
 
 # Per DAG kind: the module holding its steps, and the steps in order (each a task).

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
+from hq_sync.progress import summary_line
 from hq_sync.config import TimesheetsSource
 from hq_sync.errors import NotRetryable
 from hq_sync.load.reportings import load_reportings
@@ -195,7 +196,7 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "ignored_lines": sheet.ignored_lines,
         "person_from_file_name": sheet.person_from_file_name,
     }
-    log.info("read %s: %s", ctx.tenant.id, result)
+    log.info("read %s: %s", ctx.tenant.id, summary_line(result))
     return result
 
 
@@ -329,7 +330,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "projects": len(project_ids),
         "notes": [f"line {b.line}: {n}" for b in bookings for n in b.notes][:50],
     }
-    log.info("transform %s: %s", tenant, result)
+    log.info("transform %s: %s", tenant, summary_line(result))
     return result
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hq_sync.progress import summary_line
 from hq_sync.clients.http import ApiError
 from hq_sync.pipelines.context import RunContext, RunMode
 from hq_sync.staging import ensure_schema
@@ -232,7 +233,7 @@ def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
         "mode": f"events (changed since {(cursor - p.UPDATED_OVERLAP).isoformat()} + named by events)",
         "requests": client.requests_sent,
     }
-    log.info("extract %s (events run): %s", tenant, result)
+    log.info("extract %s (events run): %s", tenant, summary_line(result))
     return result
 
 
@@ -369,7 +370,7 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
         "mode": f"events (changed since {(cursor - a.UPDATED_OVERLAP).isoformat()} + named by events)",
         "requests": client.requests_sent,
     }
-    log.info("extract %s (events run): %s", tenant, result)
+    log.info("extract %s (events run): %s", tenant, summary_line(result))
     return result
 
 

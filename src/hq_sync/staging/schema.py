@@ -402,3 +402,37 @@ webhook_inbox = Table(
     Index("ix_webhook_inbox_pending", "tenant", "source", "consumed_at"),
     Index("ix_webhook_inbox_forward", "forwarded_at"),
 )
+
+# -- Run control (issue 15, hq_sync.staging.run_control) -----------------------------------------
+# One run per tenant and source at any time, whatever started it (schedule, manual, backfill,
+# asset): the run that holds the row runs; the others wait (the ``acquire_run_lock`` sensor).
+run_locks = Table(
+    "run_locks",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("run_type", String(32), nullable=True),
+    Column("holder", String(200), nullable=False),  # host:pid of the task that took it
+    Column("acquired_at", UtcDateTime(), nullable=False),
+)
+
+# Why a run is not moving or failed (one row per DAG run, the newest note): a task up for retry
+# and its reason, a failure that was not retried, or waiting for the run lock (Sync status page).
+run_notes = Table(
+    "run_notes",
+    metadata,
+    Column("dag_id", String(250), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("task_id", String(250), nullable=False),
+    Column("kind", String(16), nullable=False),  # run_control.NoteKind: retry | failed | lock
+    Column("try_number", Integer, nullable=True),
+    Column("max_tries", Integer, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("retry_at", UtcDateTime(), nullable=True),  # retry: the earliest next try
+    Index("ix_run_notes_tenant", "tenant", "source", "since"),
+)
