@@ -228,18 +228,21 @@ def connection_specs(credentials: dict[str, object]) -> list[dict[str, object]]:
                 "conn_id": tenant.connection_id("hq"),
                 "conn_type": "hq",  # hq-sync's connection type (form fields, Test button)
                 "host": f"{sandbox_url('hq')}/v1",
+                "port": SANDBOX_PORTS["hq"],  # the UI's Test button of Airflow 3.3.2 needs a port
                 "password": creds["hq_sync_token"],  # type: ignore[index]
             },
             {
                 "conn_id": tenant.connection_id("awork"),
                 "conn_type": "awork",  # hq-sync's connection type (form fields, Test button)
                 "host": f"{sandbox_url('awork')}/api/v1",
+                "port": SANDBOX_PORTS["awork"],
                 "password": creds["awork_api_key"],  # type: ignore[index]
             },
             {
                 "conn_id": tenant.connection_id("personio"),
                 "conn_type": "personio",  # hq-sync's connection type (form fields, Test button)
                 "host": sandbox_url("personio"),
+                "port": SANDBOX_PORTS["personio"],
                 "login": creds["personio_client_id"],  # type: ignore[index]
                 "password": creds["personio_client_secret"],  # type: ignore[index]
                 "extra": json.dumps({"app_id": "HQ_SYNC_DEMO"}),
@@ -267,7 +270,7 @@ def prepare_airflow(credentials: dict[str, object]) -> None:
     specs = connection_specs(credentials)
     for spec in specs:
         args = ["airflow", "connections", "add", str(spec["conn_id"]), "--conn-type", str(spec["conn_type"])]
-        for field in ("host", "login", "password", "extra"):
+        for field in ("host", "port", "login", "password", "extra"):
             if field in spec:
                 args += [f"--conn-{field}", str(spec[field])]
         subprocess.run(["airflow", "connections", "delete", str(spec["conn_id"])], cwd=ROOT, env=env, capture_output=True)

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -412,11 +413,11 @@ def demo_connections(urls: dict[str, str], credentials: dict[str, dict[str, str]
     conns: dict[str, dict[str, Any]] = {}
     for tenant in load_tenants(ROOT / "include" / "tenants").tenants:
         creds = credentials[tenant.id]
-        conns[tenant.connection_id("hq")] = {"conn_type": "hq", "host": f"{urls['hq']}/v1",
+        conns[tenant.connection_id("hq")] = {"conn_type": "hq", "host": f"{urls['hq']}/v1", "port": urlsplit(urls["hq"]).port,
                                              "password": creds["hq_sync_token"]}
-        conns[tenant.connection_id("awork")] = {"conn_type": "awork", "host": f"{urls['awork']}/api/v1",
+        conns[tenant.connection_id("awork")] = {"conn_type": "awork", "host": f"{urls['awork']}/api/v1", "port": urlsplit(urls["awork"]).port,
                                                 "password": creds["awork_api_key"]}
-        conns[tenant.connection_id("personio")] = {"conn_type": "personio", "host": urls["personio"],
+        conns[tenant.connection_id("personio")] = {"conn_type": "personio", "host": urls["personio"], "port": urlsplit(urls["personio"]).port,
                                                    "login": creds["personio_client_id"],
                                                    "password": creds["personio_client_secret"],
                                                    "extra": {"app_id": "HQ_SYNC_DEMO"}}

@@ -76,10 +76,14 @@ def conn_fields(conn_type: str) -> dict[str, dict[str, Any]]:
 
 def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
     _, _, base_url, login, password = CONNECTION_TYPES[conn_type]
+    # The port stays visible: Airflow 3.3.2's Test button (connection list) sends port 0 for a
+    # connection without one, and the API server then refuses the test ("host or port differs").
+    # With the Base URL's port stored too (443 for https), the button works; the URL's port wins.
     return {
-        "hidden-fields": ["schema", "port"],
-        "relabeling": {"host": "Base URL", "login": login, "password": password},
-        "placeholders": {"host": base_url},
+        "hidden-fields": ["schema"],
+        "relabeling": {"host": "Base URL", "login": login, "password": password,
+                       "port": "Port (of the Base URL; the Test button needs it)"},
+        "placeholders": {"host": base_url, "port": "443"},
     }
 
 

@@ -46,6 +46,7 @@ def test_the_provider_registers_three_connection_types_with_form_fields():
         assert hook is not None and hook.hook_class_name.startswith("hq_sync.airflow.connection_types.")
         assert f"extra__{conn_type}__requests_per_minute" in manager.connection_form_widgets
         assert manager.field_behaviours[conn_type]["relabeling"]["host"] == "Base URL"
+        assert manager.field_behaviours[conn_type]["hidden_fields"] == ["schema"]
     assert "extra__personio__app_id" in manager.connection_form_widgets
 
 
