@@ -90,7 +90,7 @@ def test_scheduled_manual_and_backfill_runs_never_overlap(airflow_world: World) 
         airflow_world.wait_for("the probe's four runs", all_done, timeout=90, interval=2)
         runs = api.dag_runs(PROBE)
         assert {r["run_type"] for r in runs} == {"scheduled", "manual", "backfill"}
-        assert all(r["state"] == "success" for r in runs), runs
+        assert all(r["state"] == "success" for r in runs), [(r["dag_run_id"], r["state"], r.get("end_date")) for r in runs]
         worked = sorted((json.loads(line) for line in record.read_text().splitlines()), key=lambda w: w["start"])
         assert {w["run_id"] for w in worked} == {r["dag_run_id"] for r in runs}
         for before, after in zip(worked, worked[1:]):
