@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install constraints stop-demo clean demo-distributed stop-demo-distributed
+.PHONY: demo test install constraints stop-demo clean demo-distributed stop-demo-distributed bench
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The benchmark of issue #12 (not a test): requests, memory and time per pipeline at 1x and 10x the
+# demo data, PASS/MISS per target (docs/benchmarks.md). BENCH_ARGS="--quick" or "--scale 1 --source awork".
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/demo.py start
