@@ -46,6 +46,7 @@ import math
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,7 @@ class WallSplit:
     request) or the rest, across threads: a transition clock, not a sum of durations."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entered by the SIGTERM handler
         self.active = {"http": 0, "staging": 0}
         self.spent = {"http": 0.0, "staging": 0.0, "rest": 0.0}
         self.counts: Counter[str] = Counter()
@@ -211,35 +212,35 @@ def child(spec_path: Path, out_path: Path) -> None:
     _write(out_path, out)
     split = _reset(split)
     started = time.perf_counter()
-    error = None
-    result: Any = None
+
+    def finish(result: Any, error: str | None, stopped: bool) -> None:
+        wall = time.perf_counter() - started
+        spent = split.finish()
+        out.update(
+            result=result, error=error, stopped=stopped, wall_s=round(wall, 3),
+            http_s=round(spent["http"], 3), staging_s=round(spent["staging"], 3), rest_s=round(spent["rest"], 3),
+            http_calls=split.counts["http"], staging_calls=split.counts["staging"],
+            rss_peak_mb=round(peak_rss_mb(), 1),
+        )
+        _write(out_path, out)
+
+    def stop(signum: int, frame: Any) -> None:
+        # The parent's time limit for this step is over: record what was measured until now and
+        # leave at once (worker threads of the step would otherwise keep the process alive).
+        finish(None, None, True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         result = step(ctx, **kwargs)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         import traceback
 
-        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-3000:]}"
-    wall = time.perf_counter() - started
-    spent = split.finish()
-    out.update(
-        result=result, error=error, wall_s=round(wall, 3),
-        http_s=round(spent["http"], 3), staging_s=round(spent["staging"], 3), rest_s=round(spent["rest"], 3),
-        http_calls=split.counts["http"], staging_calls=split.counts["staging"],
-        rss_peak_mb=round(peak_rss_mb(), 1),
-    )
-    _write(out_path, out)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size: ``VmHWM`` (of this program: ``ru_maxrss`` would
-    carry the parent's peak over the fork and exec), else ``ru_maxrss``."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        finish(None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-3000:]}", False)
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    finish(result, None, False)
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -254,6 +255,20 @@ def _reset(split: WallSplit) -> WallSplit:
         split.counts.clear()
         split.last = time.perf_counter()
     return split
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size: ``VmHWM`` (of this program: ``ru_maxrss`` would
+    carry the parent's peak over the fork and exec), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 
 
 # ==================================================================================================
@@ -284,12 +299,15 @@ def run_child(spec: dict[str, Any], tmp: Path, *, time_limit: float | None = Non
         except subprocess.TimeoutExpired:
             proc.terminate()
             stopped = True
-    _, stderr = proc.communicate()
+    try:
+        _, stderr = proc.communicate(timeout=120 if stopped else None)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
     out = json.loads(out_path.read_text()) if out_path.exists() else {}
-    out["stopped"] = stopped
-    if stopped:
-        out["stopped_at"] = time.time()
-    elif proc.returncode != 0 and not out.get("error"):
+    # The child says whether it was stopped (it may have finished just before the signal).
+    out["stopped"] = bool(out.get("stopped")) if "wall_s" in out else stopped
+    if not out["stopped"] and proc.returncode != 0 and not out.get("error"):
         out["error"] = f"child exited {proc.returncode}: {stderr[-3000:]}"
     return out
 
@@ -427,8 +445,11 @@ class Scale:
         return dict(self.seen)
 
     def run(self, source: str, run: str, *, hq_budget: bool = False, steps: tuple[str, ...] | None = None,
-            time_limit: float | None = None) -> dict[str, Any]:
-        """One pipeline run, each step in its own child process; per step: measurements and requests."""
+            time_limit: float | None = None, load_limit: float | None = None) -> dict[str, Any]:
+        """One pipeline run, each step in its own child process; per step: measurements and requests.
+
+        ``time_limit`` stops every step after that many seconds, ``load_limit`` the load step; the
+        run ends with a stopped step."""
         from hq_sync.pipelines.steps import step_names
 
         results: dict[str, Any] = {}
@@ -441,7 +462,8 @@ class Scale:
                     "connections": self.connections(hq_budget=hq_budget),
                     "step_results": results if step == "report" else None}
             before = self.drain_logs()
-            measured = run_child(spec, self.tmp, time_limit=time_limit)
+            limit = time_limit if time_limit is not None else load_limit if step == LOAD_STEP[source] else None
+            measured = run_child(spec, self.tmp, time_limit=limit)
             log = {vendor: self.sb.admin(vendor).requests(since=before[vendor]) for vendor in VENDORS}
             for vendor in VENDORS:
                 if log[vendor]:
@@ -455,7 +477,10 @@ class Scale:
             total = sum(r["total"] for r in measured["requests"].values())
             say(f"{self.label()} {source} {run} {step}: {measured.get('wall_s', 0):.1f}s, {total} requests, "
                 f"peak RSS {measured.get('rss_peak_mb')} MB{' (stopped)' if measured.get('stopped') else ''}")
-        return {"steps": measured_steps, "results": results, "at": time.time()}
+            if measured.get("stopped"):
+                break
+        stopped = [name for name, m in measured_steps.items() if m.get("stopped")]
+        return {"steps": measured_steps, "results": results, "at": time.time(), "stopped": stopped[0] if stopped else None}
 
 
 # -- records and the contract minimum --------------------------------------------------------------
@@ -642,8 +667,14 @@ def summarise_run(s: Scale, source: str, run: str, data: dict[str, Any]) -> dict
         steps[name] = {k: m.get(k) for k in ("wall_s", "http_s", "staging_s", "rest_s", "http_calls", "staging_calls",
                                               "rss_baseline_mb", "rss_peak_mb")}
         steps[name]["requests"] = {v: c["total"] for v, c in m["requests"].items() if c["total"]}
-    return {"vendors": vendors, "steps": steps, "total_requests": sum(v["requests"]["total"] for v in vendors.values()),
-            "changed": changed, "report": (report or {}).get("entities")}
+    summary = {"vendors": vendors, "steps": steps, "total_requests": sum(v["requests"]["total"] for v in vendors.values()),
+               "changed": changed, "report": (report or {}).get("entities")}
+    if data.get("stopped"):  # a step was stopped at its time limit: the run's requests are not comparable
+        m = data["steps"][data["stopped"]]
+        summary["stopped"] = f"{data['stopped']} stopped after {m.get('wall_s', 0):.0f} s"
+        for v in vendors.values():
+            v["ratio"] = None
+    return summary
 
 
 LOAD_STEP = {"personio": "load", "awork": "load", "hq_to_awork": "sync_projects"}
@@ -664,9 +695,13 @@ def evaluate(out: dict[str, Any]) -> list[dict[str, Any]]:
                      "where": where + (f"; {note}" if note else "")})
 
     firsts = [(v["ratio"] if v["ratio"] is not None else math.inf, f"{k} {src} {vendor}")
-              for k, sc in scales.items() for src, runs in sc["runs"].items() if "first" in runs
+              for k, sc in scales.items() for src, runs in sc["runs"].items()
+              if "first" in runs and not runs["first"].get("stopped")
               for vendor, v in runs["first"]["vendors"].items()]
-    row("first run requests / contract minimum, every vendor", TARGETS["first_run_ratio"], max(firsts, default=None))
+    stopped = [f"{k} {src}: {runs['first']['stopped']}" for k, sc in scales.items() for src, runs in sc["runs"].items()
+               if runs.get("first", {}).get("stopped")]
+    row("first run requests / contract minimum, every vendor", TARGETS["first_run_ratio"], max(firsts, default=None),
+        f"not judged ({'; '.join(stopped)})" if stopped else "")
     settled = [(runs["no_change"]["total_requests"], f"{k} {src}") for k, sc in scales.items()
                for src, runs in sc["runs"].items() if "no_change" in runs and runs["no_change"].get("settled")]
     unsettled = any("no_change" in runs and not runs["no_change"].get("settled") for sc in scales.values() for runs in sc["runs"].values())
@@ -713,7 +748,7 @@ def table(out: dict[str, Any]) -> str:
         add(f"{'pipeline':<12} {'run':<9} {'vendor':<9} {'requests':>8} {'reads':>6} {'writes':>6} {'auth':>4} {'minimum':>8} {'ratio':>6}")
         for src, runs in sc["runs"].items():
             for run, data in runs.items():
-                label = run + ("" if run == "first" or data.get("settled") else "*")
+                label = run + ("" if run == "first" or data.get("settled") else "*") + ("!" if data.get("stopped") else "")
                 for vendor, v in data["vendors"].items():
                     r = v["requests"]
                     ratio = f"{v['ratio']:.3f}" if v["ratio"] is not None else "-"
@@ -727,6 +762,10 @@ def table(out: dict[str, Any]) -> str:
                         f"{m['rest_s']:>7.2f} {m['rss_baseline_mb']:>11.0f} {m['rss_peak_mb']:>11.0f}")
     if any(not d.get("settled") for sc in out["scales"].values() for runs in sc["runs"].values() for r, d in runs.items() if r == "no_change"):
         add("* no-change run not settled: the seeded data was newer than the pipelines' re-read overlap")
+    for key, sc in out["scales"].items():
+        for src, runs in sc["runs"].items():
+            if runs.get("first", {}).get("stopped"):
+                add(f"! {key} {src}: {runs['first']['stopped']} (--max-load-minutes): requests not comparable, no no-change run")
     tp = out.get("throughput")
     if tp:
         add("")
@@ -775,6 +814,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-minutes", type=int, default=None)
     parser.add_argument("--throughput-scale", type=float, default=None)
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--max-load-minutes", type=float, default=None,
+                        help="stop a first run's load step after this long (its RSS and time split are kept; "
+                             "its requests are not judged and it gets no no-change run)")
     parser.add_argument("--json", type=Path, default=ROOT / ".data" / "bench" / "bench.json")
     args = parser.parse_args(argv)
     scales = args.scales or ([0.1, 1.0] if args.quick else [1.0, 10.0])
@@ -800,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry = out["scales"][s.label()] = {"scale": scale, "persons": s.size[0], "entry_days": s.size[1],
                                                    "records": s.records, "seed_s": round(s.seed_s, 1), "runs": {}}
                 for source in sources:
-                    data = s.run(source, "first")
+                    data = s.run(source, "first", load_limit=args.max_load_minutes * 60 if args.max_load_minutes else None)
                     entry["runs"][source] = {"first": summarise_run(s, source, "first", data)}
             for s in runs:
                 wait = s.seeded_at + settle - time.time()
@@ -808,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"{s.label()}: waiting {wait:.0f}s for the seeded data to settle (older than the re-read overlap)")
                     time.sleep(wait)
                 for source in sources:
+                    if out["scales"][s.label()]["runs"][source]["first"].get("stopped"):
+                        continue
                     since_seed = time.time() - s.seeded_at
                     data = s.run(source, "no_change")
                     summary = summarise_run(s, source, "no_change", data)
