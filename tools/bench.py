@@ -328,9 +328,10 @@ def classify(entries: list[dict[str, Any]]) -> dict[str, int]:
     return {k: counts[k] for k in ("total", "reads", "writes", "auth", "rate_limited")}
 
 
-def set_rate_limit(sb: Any, vendor: str, per_minute: int | None) -> str:
-    """The sandbox's per-token limit: the harness's ``/_sandbox/rate-limit``, and any switch of
-    the vendor's settings named like a per-minute rate limit (a sandbox may grow one). Returns how."""
+def set_rate_limit(sb: Any, vendor: str, per_minute: int | None, tenant: str | None = None) -> str:
+    """The sandbox's per-token limit: the harness's ``/_sandbox/rate-limit``, and for HQ any switch
+    named like a per-minute rate limit in its settings (global: tenants registered afterwards; and
+    the ``tenant``'s own), should the sandbox have one. Returns how it was set."""
     admin = sb.admin(vendor)
     how = []
     try:
@@ -338,26 +339,34 @@ def set_rate_limit(sb: Any, vendor: str, per_minute: int | None) -> str:
         how.append("PUT /_sandbox/rate-limit")
     except AssertionError:
         pass
-    try:
-        settings = admin.get("/settings")
-    except AssertionError:
-        settings = None
-    for key, value in (settings.items() if isinstance(settings, dict) and vendor == "hq" else ()):
-        low = key.lower()
-        if not ("rate" in low and "limit" in low) or "second" in low:
-            continue
-        if isinstance(value, dict) and "enabled" in value:  # {"enabled": ..., "per_minute": ...}
-            body: Any = {**value, "enabled": per_minute is not None}
-            body.update({k: per_minute for k in value if "minute" in k.lower() and per_minute is not None})
-        elif value is None or isinstance(value, int):
-            body = per_minute
-        else:
-            continue
+    if vendor != "hq":
+        return ", ".join(how) or "none"
+    places = [("/settings", "/settings")]
+    if tenant:
+        places.append((f"/tenants/{tenant}", f"/tenants/{tenant}/settings"))
+    for read, write in places:
         try:
-            admin.put("/settings", {key: body})
-            how.append(f"PUT /_sandbox/settings {key}")
-        except AssertionError as exc:
-            say(f"hq sandbox setting {key}: {exc}")
+            settings = admin.get(read)
+        except AssertionError:
+            continue
+        if isinstance(settings, dict) and isinstance(settings.get("settings"), dict):
+            settings = settings["settings"]
+        for key, value in (settings.items() if isinstance(settings, dict) else ()):
+            low = key.lower()
+            if not ("rate" in low and "limit" in low) or "second" in low:
+                continue
+            if isinstance(value, dict) and "enabled" in value:  # {"enabled": ..., "per_minute": ...}
+                body: Any = {**value, "enabled": per_minute is not None}
+                body.update({k: per_minute for k in value if "minute" in k.lower() and per_minute is not None})
+            elif value is None or (isinstance(value, int) and not isinstance(value, bool)):
+                body = per_minute
+            else:
+                continue
+            try:
+                admin.put(write, {key: body})
+                how.append(f"PUT /_sandbox{write} {key}")
+            except AssertionError as exc:
+                say(f"hq sandbox setting {key}: {exc}")
     return ", ".join(how) or "none"
 
 
@@ -617,12 +626,12 @@ def throughput_sample(scale: float, minutes: int, tmp: Path) -> dict[str, Any]:
     s.start()
     try:
         s.run("awork", "first", steps=("extract", "reconcile_deletions", "transform"))
-        how = set_rate_limit(s.sb, "hq", HQ_RATE_LIMIT_PER_MINUTE)
+        how = set_rate_limit(s.sb, "hq", HQ_RATE_LIMIT_PER_MINUTE, s.tenant_id)
         say(f"throughput sample: HQ limit {HQ_RATE_LIMIT_PER_MINUTE}/min per token ({how}); awork load for {minutes} min")
         run = s.run("awork", "first", hq_budget=True, steps=("load",), time_limit=minutes * 60)
         load = run["steps"]["load"]
         log = load["_log"]["hq"]
-        set_rate_limit(s.sb, "hq", None)
+        set_rate_limit(s.sb, "hq", None, s.tenant_id)
     finally:
         s.stop()
     started = float(load["started"])
