@@ -543,13 +543,15 @@ def count_records(s: Scale) -> dict[str, Any]:
             if str(field.get("Name")).casefold() == "awork link" and field.get("Value"):
                 linked.add(str(field["Value"]).rstrip("/").rsplit("/", 1)[-1])
     entries = awork_all("/timeentries")
+    structure = [(len(awork_all(f"/projects/{pid}/tasklists")), len(awork_all(f"/projects/{pid}/projecttasks")))
+                 for pid in sorted(linked)]
     records = {
         "personio": {"persons": len(personio_all("/v2/persons", 50)),
                      "absence_types": len(personio_all("/v2/absence-types", 100)),
                      "absence_periods": len(personio_all("/v2/absence-periods", 100))},
         "awork": {"users": len(awork_all("/users")), "types_of_work": len(awork_all("/typeofwork")),
                   "projects": len(awork_all("/projects")), "linked_projects": len(linked),
-                  "companies": len(awork_all("/companies")),
+                  "companies": len(awork_all("/companies")), "linked_structure": structure,
                   "time_entries": len(entries), "time_entries_linked": sum(1 for e in entries if str(e.get("projectId")) in linked)},
         "hq": {"users": len(hq_all("Users", **{"$select": "Id"})), "projects": len(projects),
                "task_types": len(hq_all("TaskTypes", **{"$select": "Id"})), "companies": len(hq_all("Companies", **{"$select": "Id"})),
@@ -594,9 +596,9 @@ def contract_minimum(source: str, run: str, rec: dict[str, Any], changed: dict[s
         for name in ("users", "types_of_work", "projects"):
             listings["awork"][name] = (a[name] if first else 0, PAGE_MAX["awork"])
         if first:  # lists and tasks of each linked project
-            for i in range(a["linked_projects"]):
-                listings["awork"][f"task lists of linked project {i + 1}"] = (0, PAGE_MAX["awork"])
-                listings["awork"][f"tasks of linked project {i + 1}"] = (0, PAGE_MAX["awork"])
+            for i, (lists, tasks) in enumerate(a["linked_structure"]):
+                listings["awork"][f"task lists of linked project {i + 1}"] = (lists, PAGE_MAX["awork"])
+                listings["awork"][f"tasks of linked project {i + 1}"] = (tasks, PAGE_MAX["awork"])
         listings["awork"]["time_entries"] = (a["time_entries_linked"] if first else 0, PAGE_MAX["awork"])
         if changed.get("hq"):
             for name, n in (("Users", h["users"]), ("TaskTypes", h["task_types"]), ("Projects (awork Link)", h["projects"]),
@@ -649,7 +651,6 @@ def throughput_sample(scale: float, minutes: int, tmp: Path) -> dict[str, Any]:
     return {"scale": scale, "minutes": minutes, "rate_limit_per_minute": HQ_RATE_LIMIT_PER_MINUTE, "set_by": how,
             "hq_requests_served": served, "hq_requests_429": limited, "allowed": allowed,
             "share": round(served / allowed, 4), "finished_early": finished_early,
-            "writes_planned": (run["results"].get("load") or {}) if finished_early else None,
             "rss_peak_mb": load.get("rss_peak_mb")}
 
 
@@ -837,6 +838,19 @@ def main(argv: list[str] | None = None) -> int:
                            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "machine": machine(),
                            "settle_s": settle, "scales": {}}
     t_start = time.monotonic()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(done: bool = False) -> str:
+        """Write the JSON (after every run, so that an interrupted bench leaves its figures) and
+        return the table."""
+        out["elapsed_s"] = round(time.monotonic() - t_start)
+        out["complete"] = done
+        out["targets"] = evaluate(out)
+        text = table(out)
+        args.json.write_text(json.dumps(out, indent=1, default=str))
+        args.json.with_suffix(".txt").write_text(text + "\n")
+        return text
+
     with tempfile.TemporaryDirectory(prefix="hq-sync-bench-") as tmp_name:
         tmp = Path(tmp_name)
         runs: list[Scale] = []
@@ -853,6 +867,7 @@ def main(argv: list[str] | None = None) -> int:
                 for source in sources:
                     data = s.run(source, "first", load_limit=args.max_load_minutes * 60 if args.max_load_minutes else None)
                     entry["runs"][source] = {"first": summarise_run(s, source, "first", data)}
+                    save()
             for s in runs:
                 wait = s.seeded_at + settle - time.time()
                 if wait > 0:
@@ -867,6 +882,7 @@ def main(argv: list[str] | None = None) -> int:
                     summary["settled"] = since_seed >= overlap_seconds()
                     summary["since_seed_s"] = round(since_seed)
                     out["scales"][s.label()]["runs"][source]["no_change"] = summary
+                    save()
                 s.stop()
             if not args.no_throughput:
                 (tmp / "throughput").mkdir()
@@ -874,13 +890,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for s in runs:
                 s.stop()
-    out["elapsed_s"] = round(time.monotonic() - t_start)
-    out["targets"] = evaluate(out)
-    text = table(out)
+    text = save(done=True)
     print(text)
-    print(f"(elapsed {out['elapsed_s']} s; JSON: {args.json})")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1, default=str))
+    print(f"(elapsed {out['elapsed_s']} s; JSON: {args.json}, table: {args.json.with_suffix('.txt')})")
     return 0
 
 
