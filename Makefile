@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install constraints stop-demo clean demo-distributed stop-demo-distributed
+.PHONY: demo test lint bench install constraints stop-demo clean demo-distributed stop-demo-distributed
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+
+# The benchmark of issue #12 (not a test): requests, memory and time per pipeline at 1x and 10x the
+# demo data, PASS/MISS per target (docs/benchmarks.md). BENCH_ARGS="--quick" or "--scale 1 --source awork".
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/demo.py start

@@ -1,0 +1,67 @@
+"""`make bench` (tools/bench.py) at a tiny scale: the JSON has its shape and its counts add up.
+
+A smoke test of the benchmark tool, not a benchmark: nothing is timed against a limit here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+from tests.conftest import REPO_ROOT
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("hq_sync_bench", REPO_ROOT / "tools" / "bench.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_contract_minimum_formula() -> None:
+    bench = _bench()
+    records = {"personio": {"persons": 51, "absence_types": 12, "absence_periods": 701},
+               "awork": {}, "hq": {"users": 1001}}
+    first = bench.contract_minimum("personio", "first", records, {"hq": 650})
+    # token + ceil(51/50) + ceil(12/100) + ceil(701/100); HQ: ceil(1001/1000) users + 650 writes
+    assert first["personio"]["total"] == 1 + 2 + 1 + 8
+    assert first["hq"] == {**first["hq"], "reads": 2, "writes": 650, "total": 652}
+    unchanged = bench.contract_minimum("personio", "no_change", records, {"hq": 0})
+    assert unchanged["personio"]["total"] == 1 + 3 and unchanged["hq"]["total"] == 0
+
+
+def test_bench_runs_and_counts_add_up(tmp_path: Path) -> None:
+    bench = _bench()
+    out_file = tmp_path / "bench.json"
+    assert bench.main(["--scale", "0.02", "--source", "hq_to_awork", "--settle", "0", "--no-throughput",
+                       "--json", str(out_file)]) == 0
+    out = json.loads(out_file.read_text())
+    assert set(out) >= {"command", "machine", "scales", "targets", "elapsed_s"}
+    runs = out["scales"]["0.02x"]["runs"]["hq_to_awork"]
+    assert set(runs) == {"first", "no_change"}
+    first = runs["first"]
+    # The demo tenant flags one HQ project for awork: one awork project created, its link written to HQ.
+    assert first["changed"] == {"awork": 1, "hq": 1}
+    assert first["vendors"]["awork"]["requests"]["writes"] == 1
+    assert first["vendors"]["hq"]["requests"]["writes"] == 1
+    for vendor, v in first["vendors"].items():
+        assert v["minimum"]["writes"] == first["changed"][vendor]
+        assert v["ratio"] == round(v["requests"]["total"] / v["minimum"]["total"], 3)
+    for run in runs.values():
+        for name, step in run["steps"].items():
+            # What the child process sent (requests.Session.send) is what the sandboxes logged.
+            assert step["http_calls"] == sum(step["requests"].values()), name
+            assert step["wall_s"] >= 0 and step["rss_peak_mb"] >= step["rss_baseline_mb"] > 0
+            split = step["http_s"] + step["staging_s"] + step["rest_s"]
+            assert abs(split - step["wall_s"]) < 0.05, (name, split, step["wall_s"])
+        per_vendor = {v: sum(s["requests"].get(v, 0) for s in run["steps"].values()) for v in run["vendors"]}
+        assert per_vendor == {v: d["requests"]["total"] for v, d in run["vendors"].items()}
+    assert runs["no_change"]["changed"] == {"awork": 0, "hq": 0}
+    assert runs["no_change"]["settled"] is False
+    targets = {t["target"]: t for t in out["targets"]}
+    assert len(targets) == 5 and all(t["verdict"] in ("PASS", "MISS", "n/a") for t in targets.values())
+    ratio = targets["first run requests / contract minimum, every vendor"]
+    assert ratio["verdict"] in ("PASS", "MISS") and ratio["value"] == max(v["ratio"] for v in first["vendors"].values())
