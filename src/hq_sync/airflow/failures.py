@@ -7,10 +7,12 @@ exceptions it was raised from):
 | kind | examples | retried |
 | --- | --- | --- |
 | ``config`` | tenant file invalid, connection missing or incomplete (``MissingConnection``) | no |
-| ``credentials`` | 401/403 after one re-authentication (``AuthError``): wrong HQ token, awork API key, Personio client secret, OAuth client id/secret | no |
+| ``credentials`` | 401/403 after one re-authentication (``AuthError``): wrong HQ token, awork API key, | no |
+|  | Personio client secret, OAuth client id/secret |  |
 | ``authorisation_revoked`` | OAuth refresh token refused (``invalid_grant``: revoked, expired, already used) | no |
 | ``not_retryable`` | ``hq_sync.errors.NotRetryable`` (a refused file, drift found, bad run option) | no |
-| ``transient`` | everything else: timeouts, dropped connections, 5xx/429 that outlasted the client's own retries, a locked database, a rotated token that could not be stored | yes |
+| ``transient`` | everything else: timeouts, dropped connections, 5xx/429 that outlasted the client's | yes |
+|  | own retries, a locked database, a rotated token that could not be stored |  |
 """
 
 from __future__ import annotations

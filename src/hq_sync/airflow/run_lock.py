@@ -63,18 +63,32 @@ def acquire(tenant_id: str, source: str, **context: Any) -> bool:
 
     dag_run = context["dag_run"]
     engine = StagingHook().get_engine()
-    attempt = acquire_run_lock(engine, tenant=tenant_id, source=source, dag_id=dag_run.dag_id,
-                               run_id=dag_run.run_id, run_type=_run_type(dag_run), is_active=is_run_active)
+    attempt = acquire_run_lock(
+        engine,
+        tenant=tenant_id,
+        source=source,
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        run_type=_run_type(dag_run),
+        is_active=is_run_active,
+    )
     if attempt.acquired:
         clear_note(engine, dag_id=dag_run.dag_id, run_id=dag_run.run_id, kinds=(NoteKind.LOCK,))
         if attempt.took_over and attempt.holder is not None:
-            log.warning("run lock of %s/%s taken over from %s: that run is no longer active (its worker was "
-                        "stopped before it released the lock)", tenant_id, source, attempt.holder.describe())
+            log.warning(
+                "run lock of %s/%s taken over from %s: that run is no longer active (its worker was "
+                "stopped before it released the lock)",
+                tenant_id,
+                source,
+                attempt.holder.describe(),
+            )
         log.info("run lock of %s/%s acquired by %s", tenant_id, source, dag_run.run_id)
         return True
     if attempt.holder is not None:
-        reason = (f"waits for the run lock of {tenant_id}/{source}: held by {attempt.holder.describe()}; "
-                  f"one run per tenant and source at a time, looking again every {poke_interval():.0f}s")
+        reason = (
+            f"waits for the run lock of {tenant_id}/{source}: held by {attempt.holder.describe()}; "
+            f"one run per tenant and source at a time, looking again every {poke_interval():.0f}s"
+        )
     else:
         reason = f"waits for the run lock of {tenant_id}/{source}: it was just released, looking again"
     log.info("%s", reason)
@@ -85,8 +99,16 @@ def acquire(tenant_id: str, source: str, **context: Any) -> bool:
         noted = run_note(conn, dag_run.dag_id, dag_run.run_id)
     if noted is not None and noted.kind is NoteKind.LOCK and noted.reason == reason:
         return False  # already noted: keep "since" at the first look
-    write_note(engine, tenant=tenant_id, source=source, dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-               task_id=getattr(ti, "task_id", "acquire_run_lock"), kind=NoteKind.LOCK, reason=reason)
+    write_note(
+        engine,
+        tenant=tenant_id,
+        source=source,
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        task_id=getattr(ti, "task_id", "acquire_run_lock"),
+        kind=NoteKind.LOCK,
+        reason=reason,
+    )
     return False
 
 
@@ -96,10 +118,15 @@ def release(tenant_id: str, source: str, **context: Any) -> None:
     from hq_sync.staging.run_control import release_run_lock
 
     dag_run = context["dag_run"]
-    released = release_run_lock(StagingHook().get_engine(), tenant=tenant_id, source=source,
-                                dag_id=dag_run.dag_id, run_id=dag_run.run_id)
-    log.info("run lock of %s/%s %s", tenant_id, source,
-             "released" if released else "was not held by this run (nothing to release)")
+    released = release_run_lock(
+        StagingHook().get_engine(), tenant=tenant_id, source=source, dag_id=dag_run.dag_id, run_id=dag_run.run_id
+    )
+    log.info(
+        "run lock of %s/%s %s",
+        tenant_id,
+        source,
+        "released" if released else "was not held by this run (nothing to release)",
+    )
 
 
 class RunLockSensor(BaseSensorOperator):

@@ -85,8 +85,9 @@ def next_try_at(task: Any, try_number: int, now: datetime) -> datetime | None:
     return now + timedelta(seconds=seconds)
 
 
-def _note_failure(staging: Any, source: str, step: str, tenant_id: str, kind: Any, reason: str,
-                  context: dict[str, Any]) -> None:
+def _note_failure(
+    staging: Any, source: str, step: str, tenant_id: str, kind: Any, reason: str, context: dict[str, Any]
+) -> None:
     """Leave the failure's reason for the status page: up for retry (with the earliest next try)
     or failed (best effort: a note must never hide the error itself)."""
     dag_run, ti = context.get("dag_run"), context.get("ti")
@@ -103,12 +104,28 @@ def _note_failure(staging: Any, source: str, step: str, tenant_id: str, kind: An
         note_kind = NoteKind.RETRY if will_retry else NoteKind.FAILED
         retry_at = next_try_at(context.get("task"), try_number or 1, utcnow()) if will_retry else None
         text = reason if kind.retryable else f"{kind.label}: {reason}"
-        write_note(staging, tenant=tenant_id, source=source, dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-                   task_id=step, kind=note_kind, reason=text, try_number=try_number,
-                   max_tries=(max_tries + 1) if isinstance(max_tries, int) else None, retry_at=retry_at)
+        write_note(
+            staging,
+            tenant=tenant_id,
+            source=source,
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            task_id=step,
+            kind=note_kind,
+            reason=text,
+            try_number=try_number,
+            max_tries=(max_tries + 1) if isinstance(max_tries, int) else None,
+            retry_at=retry_at,
+        )
         if will_retry:
-            log.warning("%s failed (try %s of %s): %s; up for retry, not before %s UTC", step, try_number,
-                        max_tries + 1, reason, retry_at.strftime("%H:%M:%S") if retry_at else "?")
+            log.warning(
+                "%s failed (try %s of %s): %s; up for retry, not before %s UTC",
+                step,
+                try_number,
+                (max_tries + 1) if isinstance(max_tries, int) else "?",
+                reason,
+                retry_at.strftime("%H:%M:%S") if retry_at else "?",
+            )
     except Exception:  # noqa: BLE001 - a note must never hide the error itself
         log.warning("could not record the run note", exc_info=True)
 

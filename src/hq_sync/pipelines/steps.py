@@ -41,8 +41,8 @@ def record_report(ctx: RunContext, counts_by_entity: dict[str, repo.EntityCounts
                 counts=counts,
             )
     summary = {entity: counts.as_dict() for entity, counts in counts_by_entity.items()}
-    for entity, counts in summary.items():
-        log.info("%s %s: %s", ctx.tenant.id, entity, report_line(counts))
+    for entity, entity_counts in summary.items():
+        log.info("%s %s: %s", ctx.tenant.id, entity, report_line(entity_counts))
     return {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "entities": summary}
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -46,8 +47,10 @@ class LockHolder:
 
     def describe(self) -> str:
         kind = f"{self.run_type} " if self.run_type else ""
-        return (f"{kind}run {self.run_id} of {self.dag_id} (since "
-                f"{self.acquired_at.strftime('%Y-%m-%d %H:%M:%S')} UTC, on {self.holder})")
+        return (
+            f"{kind}run {self.run_id} of {self.dag_id} (since "
+            f"{self.acquired_at.strftime('%Y-%m-%d %H:%M:%S')} UTC, on {self.holder})"
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,15 @@ def acquire_run_lock(
     (a retried or cleared first task), or stale (``is_active(dag_id, run_id)`` of its holder is
     False). Atomic across processes and hosts: an insert that only one writer can win, and a
     take-over that only succeeds while the stale holder is still the one recorded."""
-    values = {"tenant": tenant, "source": source, "dag_id": dag_id, "run_id": run_id, "run_type": run_type,
-              "holder": holder or this_process(), "acquired_at": utcnow()}
+    values = {
+        "tenant": tenant,
+        "source": source,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "run_type": run_type,
+        "holder": holder or this_process(),
+        "acquired_at": utcnow(),
+    }
     try:
         with engine.begin() as conn:
             conn.execute(insert(run_locks).values(**values))
@@ -122,8 +132,12 @@ def acquire_run_lock(
     with engine.begin() as conn:
         taken = conn.execute(
             update(run_locks)
-            .where(run_locks.c.tenant == tenant, run_locks.c.source == source,
-                   run_locks.c.dag_id == current.dag_id, run_locks.c.run_id == current.run_id)
+            .where(
+                run_locks.c.tenant == tenant,
+                run_locks.c.source == source,
+                run_locks.c.dag_id == current.dag_id,
+                run_locks.c.run_id == current.run_id,
+            )
             .values(**{k: v for k, v in values.items() if k not in ("tenant", "source")})
         ).rowcount
     if taken == 1:
@@ -134,10 +148,17 @@ def acquire_run_lock(
 def release_run_lock(engine: Engine, *, tenant: str, source: str, dag_id: str, run_id: str) -> bool:
     """Release the lock if this run holds it; True when it did."""
     with engine.begin() as conn:
-        return conn.execute(
-            delete(run_locks).where(run_locks.c.tenant == tenant, run_locks.c.source == source,
-                                    run_locks.c.dag_id == dag_id, run_locks.c.run_id == run_id)
-        ).rowcount == 1
+        return (
+            conn.execute(
+                delete(run_locks).where(
+                    run_locks.c.tenant == tenant,
+                    run_locks.c.source == source,
+                    run_locks.c.dag_id == dag_id,
+                    run_locks.c.run_id == run_id,
+                )
+            ).rowcount
+            == 1
+        )
 
 
 # -- run notes ----------------------------------------------------------------------------------
@@ -158,10 +179,21 @@ def write_note(
     """Replace the run's note (a run has one: its newest)."""
     with engine.begin() as conn:
         conn.execute(delete(run_notes).where(run_notes.c.dag_id == dag_id, run_notes.c.run_id == run_id))
-        conn.execute(insert(run_notes).values(
-            dag_id=dag_id, run_id=run_id, tenant=tenant, source=source, task_id=task_id, kind=NoteKind(kind).value,
-            try_number=try_number, max_tries=max_tries, reason=reason[:4000], since=utcnow(), retry_at=retry_at,
-        ))
+        conn.execute(
+            insert(run_notes).values(
+                dag_id=dag_id,
+                run_id=run_id,
+                tenant=tenant,
+                source=source,
+                task_id=task_id,
+                kind=NoteKind(kind).value,
+                try_number=try_number,
+                max_tries=max_tries,
+                reason=reason[:4000],
+                since=utcnow(),
+                retry_at=retry_at,
+            )
+        )
 
 
 def clear_note(engine: Engine, *, dag_id: str, run_id: str, kinds: Iterable[NoteKind] | None = None) -> None:
@@ -178,10 +210,22 @@ def run_note(conn: Connection, dag_id: str, run_id: str) -> RunNote | None:
     return _note(row) if row is not None else None
 
 
-def _note(row: object) -> RunNote:
-    r = row  # a Row of run_notes
-    return RunNote(r.tenant, r.source, r.dag_id, r.run_id, r.task_id, NoteKind(r.kind), r.reason,  # type: ignore[attr-defined]
-                   r.since, r.try_number, r.max_tries, r.retry_at)  # type: ignore[attr-defined]
+def _note(row: Any) -> RunNote:
+    """A ``run_notes`` row as a ``RunNote``."""
+    r = row
+    return RunNote(
+        r.tenant,
+        r.source,
+        r.dag_id,
+        r.run_id,
+        r.task_id,
+        NoteKind(r.kind),
+        r.reason,
+        r.since,
+        r.try_number,
+        r.max_tries,
+        r.retry_at,
+    )
 
 
 def notes_for_runs(conn: Connection, runs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RunNote]:
@@ -189,7 +233,7 @@ def notes_for_runs(conn: Connection, runs: Iterable[tuple[str, str]]) -> dict[tu
     wanted = sorted(set(runs))
     found: dict[tuple[str, str], RunNote] = {}
     for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+        chunk = wanted[start : start + 500]
         query = select(run_notes).where(tuple_(run_notes.c.dag_id, run_notes.c.run_id).in_(chunk))
         found.update({(row.dag_id, row.run_id): _note(row) for row in conn.execute(query)})
     return found

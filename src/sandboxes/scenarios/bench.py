@@ -47,6 +47,9 @@ def bench_scenario(scale: float = 1.0, tenant: str = BENCH_TENANT) -> dict[str, 
     freelancer = users[-1]
     people = section["personio"]["persons"]
     with_awork = max(len(users) - 1, round(persons * AWORK_SHARE))
-    section["awork"]["users"] = [*users[:-1], *({"first_name": p["first_name"], "last_name": p["last_name"], "email": p["email"]}
-                                                 for p in people[len(users) - 1:with_awork]), freelancer]
+    added = [
+        {"first_name": p["first_name"], "last_name": p["last_name"], "email": p["email"]}
+        for p in people[len(users) - 1 : with_awork]
+    ]
+    section["awork"]["users"] = [*users[:-1], *added, freelancer]
     return {"tenants": [section]}
