@@ -81,8 +81,12 @@ def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
     # With the Base URL's port stored too (443 for https), the button works; the URL's port wins.
     return {
         "hidden-fields": ["schema"],
-        "relabeling": {"host": "Base URL", "login": login, "password": password,
-                       "port": "Port (of the Base URL; the Test button needs it)"},
+        "relabeling": {
+            "host": "Base URL",
+            "login": login,
+            "password": password,
+            "port": "Port (of the Base URL; the Test button needs it)",
+        },
         "placeholders": {"host": base_url, "port": "443"},
     }
 
