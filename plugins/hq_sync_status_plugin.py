@@ -167,20 +167,31 @@ def create_app() -> FastAPI:
     @app.get("/status/quarantine", response_class=HTMLResponse)
     def quarantine_page(
         user: User, tenant: str, source: str | None = None, reason: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+        limit: Annotated[int, Query(ge=1, le=20000)] = 20000,
     ) -> HTMLResponse:
+        from hq_sync.ops.status import quarantine_causes
         from hq_sync.ops.status_html import render_quarantine
 
-        items = _items(tenant, source, reason, limit)
-        return HTMLResponse(render_quarantine(items, tenant=tenant, source=source, reason=reason, base=URL_PREFIX))
+        with _staging_engine().connect() as conn:
+            groups = quarantine_causes(conn, tenant, source or None, reason or None, limit=limit)
+        return HTMLResponse(render_quarantine(groups, tenant=tenant, source=source, reason=reason, base=URL_PREFIX))
 
     @app.get("/status/quarantine.json")
     def quarantine_json(
         user: User, tenant: str, source: str | None = None, reason: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> JSONResponse:
+        from hq_sync.ops.status import quarantine_causes
+
+        with _staging_engine().connect() as conn:
+            causes = [
+                {**{k: v for k, v in g.as_dict().items() if k != "causes"},
+                 "causes": [{k: v for k, v in c.items() if k != "items"} | {"source_ids": [i["source_id"] for i in c["items"]]}
+                            for c in g.as_dict()["causes"]]}
+                for g in quarantine_causes(conn, tenant, source or None, reason or None, limit=20000)
+            ]
         return JSONResponse({"tenant": tenant, "source": source, "reason": reason,
-                             "items": _items(tenant, source, reason, limit)})
+                             "items": _items(tenant, source, reason, limit), "causes": causes})
 
     from hq_sync.ops.audit_status import register_routes  # drift audit drill-down/exports, timesheets (issue 16)
 

@@ -21,11 +21,15 @@ EXPECTED_COUNTS = {
     ("acme", "awork"): {"created": 11, "updated": 4, "deleted": 0, "skipped": 20, "quarantined": 14, "conflicts": 2},
     ("beta", "personio"): {"created": 0, "updated": 0, "deleted": 0, "skipped": 0, "quarantined": 0, "conflicts": 0},
 }
-EXPECTED_QUARANTINE = {
+EXPECTED_QUARANTINE = {  # held back: not in HQ
     ("acme", "awork"): {"unknown_email": 12, "billed_conflict": 2},
     ("acme", "personio"): {"unmapped_type": 3},
 }
-UNKNOWN_EMAILS = [f"person{i:02d}@acme.de" for i in range(12)]
+EXPECTED_WARNINGS = {  # written to HQ with a warning
+    ("acme", "awork"): {"type_of_work_unmatched": 2},
+}
+# 12 time entries of 1.5 h from two people who are no HQ users yet: 8 of anna's, 4 of ben's.
+UNKNOWN_EMAILS = ["anna.neu@acme.de" if i % 3 else "ben.neu@acme.de" for i in range(12)]
 
 
 def _set_first_seen(conn, source_id: str, when: datetime) -> None:  # type: ignore[no-untyped-def]
@@ -71,6 +75,12 @@ def seed(url: str) -> None:
                                    detail="Personio absence type 'Sabbatical <script>' maps to no HQ absence type",
                                    run_id=PERSONIO_RUN)
             _set_first_seen(conn, f"ap-{i}", ago(days=10))
+        # Written with a warning: two tasks got HQ's default task type.
+        for i in range(2):
+            repo.quarantine_record(conn, tenant="acme", source="awork", entity="task", source_id=f"task-{i}",
+                                   reason="type_of_work_unmatched", context={"type_of_work": "Konzeption"},
+                                   detail=f"awork task 'T{i}': type of work 'Konzeption' has no HQ task type of that name",
+                                   run_id=AWORK_RUN)
         # A resolved item: not open, not shown.
         repo.quarantine_record(conn, tenant="acme", source="personio", entity="absence_period", source_id="ap-old",
                                reason="unknown_email", detail="resolved long ago", context={"email": "old@acme.de"})

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, and_, func, select
 
 from hq_sync.config import SOURCES, dag_id_for, load_tenants
+from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
 from hq_sync.staging.schema import quarantine, run_summaries
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class QuarantineGroup:
     oldest: datetime
     newest: datetime
     age_days: float  # of the oldest open item
+    # held_back (not in HQ) or written_with_warning (in HQ, a note): hq_sync.staging.reasons
+    outcome: str = QuarantineOutcome.HELD_BACK.value
 
 
 @dataclass
@@ -77,8 +80,10 @@ class SourceStatus:
     counts_recorded_at: datetime | None = None
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     quarantine: list[QuarantineGroup] = field(default_factory=list)
-    open_quarantine: int = 0
+    open_quarantine: int = 0  # every open item: held_back + written_with_warning
     open_conflicts: int = 0  # open quarantine items with a conflict reason (billed_conflict)
+    held_back: int = 0  # open items whose record is not in HQ (released once the cause is fixed)
+    written_with_warning: int = 0  # open items whose record was written to HQ, with a warning
 
     @property
     def counts_are_of_last_run(self) -> bool:
@@ -87,14 +92,7 @@ class SourceStatus:
     @property
     def needs_attention(self) -> bool:
         failed = self.last_run is not None and self.last_run.state == "failed"
-        return failed or self.open_quarantine > 0 or self.counts["conflicts"] > 0
-
-
-@dataclass
-class TenantStatus:
-    id: str
-    display_name: str
-    sources: list[SourceStatus]
+        return failed or self.held_back > 0 or self.counts["conflicts"] > 0
 
 
 @dataclass
@@ -103,6 +101,16 @@ class ConfigError:
     tenant_hint: str
     dag_id: str
     problems: list[dict[str, str]]
+    # The tenant still syncs on its last valid configuration, stored at this time (None: it does not).
+    last_valid_from: datetime | None = None
+
+
+@dataclass
+class TenantStatus:
+    id: str
+    display_name: str
+    sources: list[SourceStatus]
+    config_error: ConfigError | None = None  # its file is broken (the rows keep its last data)
 
 
 @dataclass
@@ -124,6 +132,8 @@ class StatusReport:
             "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == "failed"),
             "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
             "open_quarantine": sum(s.open_quarantine for s in sources),
+            "held_back": sum(s.held_back for s in sources),
+            "written_with_warning": sum(s.written_with_warning for s in sources),
             "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
             "open_conflicts": sum(s.open_conflicts for s in sources),
             "config_errors": len(self.config_errors),
@@ -145,12 +155,17 @@ class StatusReport:
             "generated_at": _iso(self.generated_at),
             "totals": self.totals(),
             "airflow_error": self.airflow_error,
-            "config_errors": [asdict(e) for e in self.config_errors],
+            "config_errors": [_config_error(e) for e in self.config_errors],
             "tenants": [
-                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources]}
+                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources],
+                 "config_error": _config_error(t.config_error) if t.config_error else None}
                 for t in self.tenants
             ],
         }
+
+
+def _config_error(error: ConfigError) -> dict[str, Any]:
+    return {**asdict(error), "last_valid_from": _iso(error.last_valid_from)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -215,10 +230,10 @@ def quarantine_groups(conn: Connection, now: datetime) -> dict[tuple[str, str], 
     for row in rows:
         result.setdefault((row.tenant, row.source), []).append(
             QuarantineGroup(row.reason, int(row.n), row.oldest, row.newest,
-                            round((now - row.oldest).total_seconds() / 86400, 1))
+                            round((now - row.oldest).total_seconds() / 86400, 1), outcome_of(row.reason).value)
         )
     for groups in result.values():
-        groups.sort(key=lambda g: (-g.count, g.reason))
+        groups.sort(key=lambda g: (g.outcome != QuarantineOutcome.HELD_BACK, -g.count, g.reason))
     return result
 
 
@@ -242,6 +257,7 @@ def quarantine_items(
             "entity": row.entity,
             "source_id": row.source_id,
             "reason": row.reason,
+            "outcome": outcome_of(row.reason).value,
             "who": str(who) if who is not None else None,
             "detail": row.detail,
             "context": context,
@@ -250,6 +266,91 @@ def quarantine_items(
             "last_run_id": row.last_run_id,
         })
     return items
+
+
+ENTITY_NOUNS = {"time_entry": "entries", "reporting": "entries", "absence_period": "absences", "absence": "absences",
+                "task": "tasks", "phase": "phases", "project": "projects", "timesheet_row": "rows"}
+
+
+@dataclass
+class Cause:
+    """Open quarantine items that one fix releases (e.g. one missing HQ user's time entries)."""
+
+    value: str | None  # the cause (an e-mail, an absence type ...); None: the reason as a whole
+    count: int
+    hours: float  # summed over items that carry hours (time entries, timesheet rows)
+    oldest: str | None
+    items: list[dict[str, Any]]
+
+
+@dataclass
+class CauseGroup:
+    """All open items of one source, entity and reason, grouped by what fixes them."""
+
+    source: str
+    entity: str
+    reason: str
+    outcome: str
+    count: int
+    hours: float
+    sentence: str  # "Create the HQ users a@… and b@… to release 853 entries, 1,240 h"
+    causes: list[Cause]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _listing(values: list[str], most: int = 5) -> str:
+    if len(values) > most:
+        return ", ".join(values[:most]) + f" and {len(values) - most} more"
+    return ", ".join(values[:-1]) + (" and " if len(values) > 1 else "") + values[-1] if values else ""
+
+
+def _amount(n: int, noun: str, hours: float) -> str:
+    text = f"{n:,} {noun}"
+    return text + (f", {hours:,.0f} h" if hours >= 10 else f", {hours:,.1f} h" if hours else "")
+
+
+def quarantine_causes(
+    conn: Connection, tenant: str, source: str | None = None, reason: str | None = None, limit: int = 20000
+) -> list[CauseGroup]:
+    """The open quarantine of a tenant grouped by what fixes it (``hq_sync.staging.reasons``):
+    per source, entity and reason, the causes (e.g. the e-mails of missing HQ users) with their
+    item counts and hours, biggest first, and the sentence a person acts on."""
+    items = quarantine_items(conn, tenant, source, reason, limit=limit)
+    groups: dict[tuple[str, str, str], dict[str | None, list[dict[str, Any]]]] = {}
+    for item in items:
+        info = reason_info(item["reason"])
+        value = next((str(item["context"][k]) for k in info.cause_keys if item["context"].get(k) not in (None, "")), None)
+        groups.setdefault((item["source"], item["entity"], item["reason"]), {}).setdefault(value, []).append(item)
+
+    def hours(rows: list[dict[str, Any]]) -> float:
+        total = 0.0
+        for row in rows:
+            try:
+                total += float(row["context"].get("hours") or 0)
+            except (TypeError, ValueError):
+                pass
+        return round(total, 2)
+
+    result = []
+    for (src, entity, code), by_cause in groups.items():
+        info = reason_info(code)
+        causes = sorted(
+            (Cause(value, len(rows), hours(rows), rows[0]["since"], rows) for value, rows in by_cause.items()),
+            key=lambda c: (-c.count, c.value or ""),
+        )
+        n, h = sum(c.count for c in causes), round(sum(c.hours for c in causes), 2)
+        named = [c.value for c in causes if c.value is not None]
+        fix = info.fix.format(causes=_listing(named)) if named or "{causes}" not in info.fix else info.fix.replace(" {causes}", "")
+        noun = ENTITY_NOUNS.get(entity, "records")
+        if info.outcome is QuarantineOutcome.HELD_BACK:
+            sentence = f"{fix[:1].upper()}{fix[1:]} to release {_amount(n, noun, h)}"
+        else:
+            sentence = f"{_amount(n, noun, h)} written to HQ with a warning; to clear it: {fix}"
+        result.append(CauseGroup(src, entity, code, info.outcome.value, n, h, sentence, causes))
+    result.sort(key=lambda g: (g.outcome != QuarantineOutcome.HELD_BACK, -g.count, g.reason))
+    return result
 
 
 # -- Airflow --------------------------------------------------------------------------------------
@@ -331,6 +432,8 @@ def build_status(
             status.quarantine = groups.get((tenant.id, source), [])
             status.open_quarantine = sum(g.count for g in status.quarantine)
             status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
+            status.held_back = sum(g.count for g in status.quarantine if g.outcome == QuarantineOutcome.HELD_BACK)
+            status.written_with_warning = status.open_quarantine - status.held_back
             sources.append(status)
         tenants.append(TenantStatus(tenant.id, tenant.display_name, sources))
 
