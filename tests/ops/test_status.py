@@ -63,3 +63,31 @@ def test_airflow_failure_keeps_the_staging_data(staging: tuple[Any, Path]) -> No
     assert "api-server unreachable" in report.airflow_error
     assert {(s.tenant, s.source): s.counts for s in report.sources()}[("acme", "awork")] == EXPECTED_COUNTS[("acme", "awork")]
     assert 'id="airflow-error"' in render_status(report)
+
+
+def test_a_broken_tenant_file_keeps_its_rows_and_says_how_it_syncs(staging: tuple[Any, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: last data, the error, and "running on the last valid configuration from <time>"."""
+    import shutil
+
+    engine, tenants = staging
+    monkeypatch.setenv("HQ_SYNC_LAST_VALID_DIR", str(tmp_path / "store"))
+    build_status(engine, FakeAirflow(), tenants_dir=tenants)  # acme is valid: its copy is stored
+    (tenants / "acme.yaml").write_text((tenants / "acme.yaml").read_text() + "\nunknown_field: 1\n")
+
+    report = build_status(engine, FakeAirflow(), tenants_dir=tenants)
+    [acme] = [t for t in report.tenants if t.id == "acme"]
+    assert [s.source for s in acme.sources] == ["personio", "awork"] and acme.sources[0].counts == EXPECTED_COUNTS[("acme", "personio")]
+    assert acme.config_error is not None and acme.config_error.last_valid_from is not None
+    assert acme.config_error.problems[0]["field"] == "unknown_field"
+    assert {e.file: e.last_valid_from is not None for e in report.config_errors} == {"acme.yaml": True, "gamma.yaml": False}
+    assert report.as_dict()["tenants"][0]["config_error"]["last_valid_from"].endswith("Z")
+    html = render_status(report, base="/hq-sync")
+    assert html.count("running on the last valid configuration from") == 3  # its two rows and the broken-files table
+
+    shutil.rmtree(tmp_path / "store")  # no copy: the tenant does not sync, but its rows and data stay
+    report = build_status(engine, FakeAirflow(), tenants_dir=tenants)
+    [acme] = [t for t in report.tenants if t.id == "acme"]
+    assert [s.source for s in acme.sources] == ["personio", "awork"] and acme.sources[1].held_back == 14
+    assert acme.config_error is not None and acme.config_error.last_valid_from is None
+    assert "not syncing: no last valid configuration" in render_status(report, base="/hq-sync")

@@ -384,7 +384,7 @@ def build_status(
     now = now or datetime.now(UTC)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    loaded = load_tenants(tenants_dir)
+    loaded = load_tenants(tenants_dir, last_valid=True)
     timings["tenant_files"] = (time.perf_counter() - t0) * 1000
 
     t0 = time.perf_counter()
@@ -408,14 +408,34 @@ def build_status(
         airflow_error = "Airflow REST API not queried"
     timings["airflow_api"] = (time.perf_counter() - t0) * 1000
 
+    def config_error(error: Any, last_valid_from: datetime | None = None) -> ConfigError:
+        import re
+
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
+        return ConfigError(
+            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
+            problems=[{"field": p.field, "reason": p.reason} for p in error.problems], last_valid_from=last_valid_from,
+        )
+
+    errors = [config_error(e) for e in loaded.errors]
+    errors += [config_error(st.error, st.saved_at) for st in loaded.stale.values()]
+    errors.sort(key=lambda e: e.file)
+    by_tenant = {e.tenant_hint: e for e in errors}
+    # A broken file without a last valid copy keeps its tenant in the table: its last data from staging.
+    names = {t.id: t.display_name for t in loaded.tenants}
+    staged: dict[str, list[str]] = {}
+    for tenant_id, source in {*summaries, *groups}:
+        if tenant_id in by_tenant and tenant_id not in names and source in SOURCES:
+            staged.setdefault(tenant_id, []).append(source)
+    rows = [(t.id, t.display_name, [s for s in SOURCES if s in t.enabled_sources()]) for t in loaded.tenants]
+    rows += [(tid, tid, sorted(srcs, key=SOURCES.index)) for tid, srcs in staged.items()]
+
     tenants = []
-    for tenant in sorted(loaded.tenants, key=lambda t: t.id):
+    for tenant_id, display_name, enabled in sorted(rows):
         sources = []
-        for source in SOURCES:
-            if source not in tenant.enabled_sources():
-                continue
-            dag_id = dag_id_for(source, tenant.id)
-            status = SourceStatus(tenant=tenant.id, source=source, dag_id=dag_id)
+        for source in enabled:
+            dag_id = dag_id_for(source, tenant_id)
+            status = SourceStatus(tenant=tenant_id, source=source, dag_id=dag_id)
             dag = dags.get(dag_id)
             if dag is not None:
                 status.in_airflow = True
@@ -423,29 +443,19 @@ def build_status(
                 status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
             if dag_id in runs:
                 status.last_run = _last_run(runs[dag_id], ui_base)
-            summary = summaries.get((tenant.id, source))
+            summary = summaries.get((tenant_id, source))
             if summary is not None:
                 status.counts = summary["totals"]
                 status.counts_run_id = summary["run_id"]
                 status.counts_recorded_at = summary["recorded_at"]
                 status.entities = summary["entities"]
-            status.quarantine = groups.get((tenant.id, source), [])
+            status.quarantine = groups.get((tenant_id, source), [])
             status.open_quarantine = sum(g.count for g in status.quarantine)
             status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
             status.held_back = sum(g.count for g in status.quarantine if g.outcome == QuarantineOutcome.HELD_BACK)
             status.written_with_warning = status.open_quarantine - status.held_back
             sources.append(status)
-        tenants.append(TenantStatus(tenant.id, tenant.display_name, sources))
-
-    errors = []
-    for error in loaded.errors:
-        import re
-
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
-        errors.append(ConfigError(
-            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
-            problems=[{"field": p.field, "reason": p.reason} for p in error.problems],
-        ))
+        tenants.append(TenantStatus(tenant_id, display_name, sources, by_tenant.get(tenant_id)))
     return StatusReport(now, tenants, errors, airflow_error, timings)
 
 
