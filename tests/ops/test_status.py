@@ -25,6 +25,18 @@ class FakeAirflow:
         return [{"dag_id": "personio_absences__acme", "is_paused": False, "next_dagrun_run_after": "2026-11-27T12:00:00Z"},
                 {"dag_id": "personio_absences__beta", "is_paused": True, "next_dagrun_run_after": "2026-11-27T12:00:00Z"}]
 
+    def dag_runs(self, dag_id: str, **params: Any) -> list[dict[str, Any]]:
+        if self.fail:
+            raise ConnectionError("api-server unreachable")
+        from tests.plugins.seed import OLD_RUN, PERSONIO_RUN
+
+        runs = {"personio_absences__acme": [
+            {"dag_run_id": "manual__failed", "state": "failed", "duration": 30.0,
+             "end_date": datetime.now(UTC).isoformat()},  # after the seeded runs
+            {"dag_run_id": PERSONIO_RUN, "state": "success", "duration": 95.0, "end_date": "2026-11-27T00:01:35Z"},
+            {"dag_run_id": OLD_RUN, "state": "success", "duration": 80.0, "end_date": "2026-11-26T00:01:20Z"}]}
+        return runs.get(dag_id, [])
+
     def latest_runs(self, dag_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {"personio_absences__beta": {
             "dag_id": "personio_absences__beta", "dag_run_id": "manual__x", "state": "failed", "run_type": "manual",
@@ -91,3 +103,30 @@ def test_a_broken_tenant_file_keeps_its_rows_and_says_how_it_syncs(staging: tupl
     assert [s.source for s in acme.sources] == ["personio", "awork"] and acme.sources[1].held_back == 14
     assert acme.config_error is not None and acme.config_error.last_valid_from is None
     assert "not syncing: no last valid configuration" in render_status(report, base="/hq-sync")
+
+
+def test_charts_per_source_from_staging_and_airflow(staging: tuple[Any, Path]) -> None:
+    """Issue 15: written / held back per run, duration, freshness against the schedule, backlog and its age."""
+    from hq_sync.ops.status import charts_data
+    from hq_sync.ops.status_html import render_charts
+    from tests.plugins.seed import OLD_RUN, PERSONIO_RUN
+
+    engine, tenants = staging
+    data = charts_data(engine, FakeAirflow(), "acme", tenants_dir=tenants)
+    personio, awork = data["histories"]
+    assert (personio.source, awork.source) == ("personio", "awork")
+    runs = {p.run_id: p for p in personio.runs}
+    assert [p.run_id for p in personio.runs][-1] == "manual__failed"  # oldest first; a run without report too
+    assert (runs[PERSONIO_RUN].written, runs[PERSONIO_RUN].held_back, runs[PERSONIO_RUN].duration_s) == (8, 3, 95.0)
+    assert runs[OLD_RUN].written == 198 and runs["manual__failed"].written is None and runs["manual__failed"].state == "failed"
+    assert personio.freshness.interval_s == 3 * 3600  # "0 */3 * * *"
+    assert personio.backlog_now == 3 and personio.backlog_age_days == pytest.approx(10, abs=0.1)
+    assert awork.backlog_now == 14  # held back only: the 2 warnings are not backlog
+    html = render_charts(data["histories"], tenant="acme", display_name="ACME", runs=30, days=None, base="/hq-sync")
+    for name in ("records", "duration", "freshness", "backlog"):
+        assert html.count(f'data-chart="{name}"') == 2
+    assert 'data-series="held_back" data-value="3"' in html and 'data-series="duration" data-value="95"' in html
+    assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from elsewhere
+    failing = charts_data(engine, FakeAirflow(fail=True), "acme", "personio", tenants_dir=tenants)["histories"]
+    assert [h.source for h in failing] == ["personio"] and "unreachable" in failing[0].airflow_error
+    assert failing[0].runs[-1].duration_s is None and failing[0].runs[-1].written == 8

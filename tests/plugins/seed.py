@@ -56,6 +56,13 @@ def seed(url: str) -> None:
                                                          details={"conflicts": {"billed": 2}}))
         repo.record_run_summary(conn, tenant="acme", source="awork", dag_id="awork_times__acme", run_id=AWORK_RUN,
                                 entity="task", counts=repo.EntityCounts(created=1))
+        # acme / awork: 14 older runs every 6 hours (the charts' history; the latest run above stays the latest).
+        for k in range(1, 15):
+            run_id = f"scheduled__history-{k:02d}"
+            repo.record_run_summary(conn, tenant="acme", source="awork", dag_id="awork_times__acme", run_id=run_id,
+                                    entity="time_entry", counts=repo.EntityCounts(created=(k * 7) % 23, updated=k % 5,
+                                                                                  quarantined=max(0, 14 - k)))
+            conn.execute(update(run_summaries).where(run_summaries.c.run_id == run_id).values(recorded_at=ago(hours=6 * k)))
         # Open quarantine: 12 unknown e-mails (3 days old), 2 billed conflicts (1 day), 3 unmapped types (10 days).
         for i, email in enumerate(UNKNOWN_EMAILS):
             repo.quarantine_record(conn, tenant="acme", source="awork", entity="time_entry", source_id=f"te-{i}",

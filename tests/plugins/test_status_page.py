@@ -55,8 +55,9 @@ def test_the_ui_cookie_is_accepted(seeded_world: World) -> None:
 def test_navigation_entry_is_registered(seeded_world: World, auth: dict[str, str]) -> None:
     plugins = requests.get(seeded_world.url + "/api/v2/plugins", headers=auth, timeout=10).json()["plugins"]
     [plugin] = [p for p in plugins if p["name"] == "hq_sync_status"]
-    [view] = plugin["external_views"]
+    view, tab = plugin["external_views"]
     assert view["href"] == "/hq-sync/status" and view["destination"] == "nav" and view["url_route"] == "hq-sync-status"
+    assert tab["href"] == "/hq-sync/status/charts?dag_id={DAG_ID}" and tab["destination"] == "dag"  # a tab on each DAG
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/hq-sync"
 
 
@@ -164,3 +165,12 @@ def test_drill_down_lists_who_what_why_since(seeded_world: World, auth: dict[str
     whole = requests.get(seeded_world.url + "/hq-sync/status/quarantine", headers=auth, timeout=10, params={"tenant": "acme"})
     assert whole.text.index("to release 12 entries, 18 h") < whole.text.index('data-group="type_of_work_unmatched"')  # warnings last
     assert "written to HQ with a warning; to clear it: create the HQ task types Konzeption" in whole.text
+
+
+def test_charts_page_of_a_dag_and_of_a_foreign_dag(seeded_world: World, auth: dict[str, str]) -> None:
+    page = requests.get(seeded_world.url + "/hq-sync/status/charts", params={"dag_id": "awork_times__acme"}, headers=auth, timeout=30)
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 4 and 'data-source="awork"' in page.text and 'data-source="personio"' not in page.text
+    assert page.text.count('data-chart="records"') == 1 and page.text.count('<g data-point=') >= 4 * 15
+    foreign = requests.get(seeded_world.url + "/hq-sync/status/charts", params={"dag_id": "example_<b>"}, headers=auth, timeout=30)
+    assert foreign.status_code == 200 and "not a sync DAG" in foreign.text and "<b>" not in foreign.text

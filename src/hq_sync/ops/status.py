@@ -84,6 +84,8 @@ class SourceStatus:
     open_conflicts: int = 0  # open quarantine items with a conflict reason (billed_conflict)
     held_back: int = 0  # open items whose record is not in HQ (released once the cause is fixed)
     written_with_warning: int = 0  # open items whose record was written to HQ, with a warning
+    # Time since the last successful run against the schedule (hq_sync.ops.history.Freshness.as_dict).
+    freshness: dict[str, Any] | None = None
 
     @property
     def counts_are_of_last_run(self) -> bool:
@@ -92,7 +94,8 @@ class SourceStatus:
     @property
     def needs_attention(self) -> bool:
         failed = self.last_run is not None and self.last_run.state == "failed"
-        return failed or self.held_back > 0 or self.counts["conflicts"] > 0
+        late = self.freshness is not None and self.freshness["state"] == "late"
+        return failed or late or self.held_back > 0 or self.counts["conflicts"] > 0
 
 
 @dataclass
@@ -133,6 +136,7 @@ class StatusReport:
             "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
             "open_quarantine": sum(s.open_quarantine for s in sources),
             "held_back": sum(s.held_back for s in sources),
+            "late": sum(1 for s in sources if s.freshness and s.freshness["state"] == "late"),
             "written_with_warning": sum(s.written_with_warning for s in sources),
             "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
             "open_conflicts": sum(s.open_conflicts for s in sources),
@@ -427,6 +431,7 @@ def build_status(
     for tenant_id, source in {*summaries, *groups}:
         if tenant_id in by_tenant and tenant_id not in names and source in SOURCES:
             staged.setdefault(tenant_id, []).append(source)
+    configs = {t.id: t for t in loaded.tenants}
     rows = [(t.id, t.display_name, [s for s in SOURCES if s in t.enabled_sources()]) for t in loaded.tenants]
     rows += [(tid, tid, sorted(srcs, key=SOURCES.index)) for tid, srcs in staged.items()]
 
@@ -454,9 +459,70 @@ def build_status(
             status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
             status.held_back = sum(g.count for g in status.quarantine if g.outcome == QuarantineOutcome.HELD_BACK)
             status.written_with_warning = status.open_quarantine - status.held_back
+            status.freshness = _freshness(status, configs.get(tenant_id), now)
             sources.append(status)
         tenants.append(TenantStatus(tenant_id, display_name, sources, by_tenant.get(tenant_id)))
     return StatusReport(now, tenants, errors, airflow_error, timings)
+
+
+def charts_data(
+    engine: Engine, airflow: Any, tenant_id: str, source: str | None = None, *, runs: int = 30,
+    days: float | None = None, now: datetime | None = None, tenants_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The charts of one tenant (or one source): ``histories`` (``hq_sync.ops.history.SourceHistory``
+    per source), ``display_name`` and ``config_note`` (a broken file: the error and how it syncs)."""
+    from hq_sync.ops.history import source_history
+
+    now = now or datetime.now(UTC)
+    loaded = load_tenants(tenants_dir, only=tenant_id, last_valid=True)
+    config = loaded.tenants[0] if loaded.tenants else None
+    note = None
+    if tenant_id in loaded.stale:
+        stale = loaded.stale[tenant_id]
+        note = f"{stale.error.message()} — {stale.note()}"
+    elif loaded.errors:
+        note = f"{loaded.errors[0].message()} — not syncing: no last valid configuration"
+    with engine.connect() as conn:
+        if config is not None:
+            sources = [s for s in SOURCES if s in config.enabled_sources()]
+        else:  # unknown or broken without a copy: the sources staging has data of
+            found = conn.execute(select(run_summaries.c.source).where(run_summaries.c.tenant == tenant_id).distinct())
+            sources = [s for s in SOURCES if s in {r.source for r in found}]
+        histories = []
+        for src in sources:
+            if source and src != source:
+                continue
+            dag_id = dag_id_for(src, tenant_id)
+            airflow_runs, error = None, None
+            if airflow is not None:
+                try:
+                    airflow_runs = airflow.dag_runs(dag_id, order_by="-run_after", limit=min(runs, 100))
+                except Exception as exc:  # noqa: BLE001 - charts without durations, and the reason
+                    error = f"{type(exc).__name__}: {exc}"[:300]
+            history = source_history(conn, tenant_id, src, dag_id, cron=source_cron(config, src),
+                                     timezone=config.timezone if config else "UTC", airflow_runs=airflow_runs,
+                                     runs=runs, days=days, now=now)
+            history.airflow_error = error
+            histories.append(history)
+    return {"histories": histories, "display_name": config.display_name if config else tenant_id, "config_note": note}
+
+
+def source_cron(tenant: Any, source: str) -> str | None:
+    """The cron a tenant source's DAG runs on (None: not on a schedule, e.g. timesheets)."""
+    cfg = tenant.source(source) if tenant is not None else None
+    return getattr(cfg, "effective_schedule", None) or getattr(cfg, "schedule", None)
+
+
+def _freshness(status: SourceStatus, tenant: Any, now: datetime) -> dict[str, Any]:
+    from hq_sync.ops.history import freshness, schedule_interval
+
+    last = status.counts_recorded_at  # a run that reported succeeded (the report is its last step)
+    run = status.last_run
+    if run is not None and run.state == "success" and run.end_date:
+        ended = datetime.fromisoformat(run.end_date.replace("Z", "+00:00"))
+        last = max(last, ended) if last else ended
+    interval = schedule_interval(source_cron(tenant, status.source), tenant.timezone, now) if tenant else None
+    return freshness(last, interval, now).as_dict()
 
 
 def known_sources() -> tuple[str, ...]:

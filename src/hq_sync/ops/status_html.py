@@ -66,7 +66,7 @@ ul.q{margin:0;padding-left:16px} a{color:#2b6cb0} tr.attn td:first-child{border-
 input[type=search]{padding:4px 8px;width:260px} label{margin-left:12px}
 .note{font-size:12px;border-radius:4px;padding:2px 6px;margin-top:4px} .note.err{background:#fff5f5;border:1px solid #feb2b2}
 .note.retry{background:#fffaf0;border:1px solid #fbd38d} ul.w li{color:#4a5568}
-details{margin:2px 0} summary{cursor:pointer} .cause td{background:#f7fafc}
+details{margin:2px 0} summary{cursor:pointer} .cause td{background:#f7fafc} .late{color:#c53030}
 """
 
 # Links to Airflow's own pages. The UI shows this page in a sandboxed iframe that may not navigate
@@ -116,13 +116,14 @@ _PAGE = _ENV.from_string("""<!doctype html>
  oninput="filterRows()"><label><input type="checkbox" id="attn" onchange="filterRows()"> only those needing attention</label>
  <span class="muted" id="shown"></span></div>
 <table id="status"><thead><tr>
-<th>Tenant</th><th>Source</th><th>Last run</th><th>Duration</th><th>Next run</th>
+<th>Tenant</th><th>Source</th><th>Last run</th><th>Duration</th><th>Next run</th><th title="time since the last successful run">Fresh</th>
 {% for f in count_fields %}<th>{{ f | capitalize }}</th>{% endfor %}
 <th>Held back, not in HQ (by reason, age of oldest)</th><th>Written with a warning</th></tr></thead><tbody>
 {% for t in report.tenants %}{% for s in t.sources %}
 <tr data-tenant="{{ s.tenant }}" data-source="{{ s.source }}" data-state="{{ s.last_run.state if s.last_run else 'none' }}"
  class="{{ 'attn' if s.needs_attention }}" data-attn="{{ 1 if s.needs_attention else 0 }}">
 <td title="{{ t.id }}"><b>{{ t.display_name }}</b><br><span class="muted">{{ t.id }}</span>
+· <a href="{{ charts(s.tenant, s.source) }}" data-field="charts">charts</a>
 {% if t.config_error %}<div class="note err" data-field="config_error">tenant file broken:
 {% for p in t.config_error.problems %}<code>{{ p.field }}</code>: {{ p.reason }}{% if not loop.last %}; {% endif %}{% endfor %}<br>
 {% if t.config_error.last_valid_from %}<span data-field="last_valid">running on the last valid configuration from {{ t.config_error.last_valid_from | when }}</span>
@@ -136,6 +137,8 @@ _PAGE = _ENV.from_string("""<!doctype html>
 {% if retry %}<div class="note retry" data-field="retry">up for retry: {{ retry.reason if retry.reason is defined else retry }}</div>{% endif %}</td>
 <td data-field="duration">{{ s.last_run.duration_s | duration if s.last_run else '–' }}</td>
 <td data-field="next_run">{% if s.paused %}<span class="muted">paused</span>{% else %}{{ s.next_run | when }}{% endif %}</td>
+{% set f = s.freshness %}<td data-field="freshness" data-state="{{ f.state if f else 'never' }}">{% if f and f.age_s is not none %}<span class="{{ 'late' if f.state == 'late' }}"
+ title="last successful run {{ f.last_success_at | when }}{% if f.interval_s %}; schedule every {{ f.interval_s | duration }}{% endif %}">{{ f.age_s | duration }} ago</span>{% if f.state == 'late' %} <b class="late">late</b>{% endif %}{% else %}<span class="muted">never</span>{% endif %}</td>
 {% for f in count_fields %}<td class="n" data-count="{{ f }}">{{ s.counts[f] }}</td>{% endfor %}
 <td data-field="held_back">{% if s.held_back %}<ul class="q">{% for g in s.quarantine if g.outcome == 'held_back' %}
 <li data-reason="{{ g.reason }}" data-outcome="held_back"><a href="{{ drill(s.tenant, s.source, g.reason) }}"><code>{{ g.reason }}</code>: <span data-field="count">{{ g.count }}</span></a>
@@ -200,12 +203,15 @@ def render_status(report: StatusReport, *, base: str = "", ui_base: str = "", ex
     """The status page. ``base``: where the plugin app is mounted (e.g. ``/hq-sync``);
     ``extra_sections``: HTML fragments rendered below the table (e.g. the drift audit)."""
 
+    def charts(tenant: str, source: str) -> str:
+        return f"{base}/status/charts?" + urlencode({"tenant": tenant, "source": source})
+
     def drill(tenant: str, source: str, reason: str | None) -> str:
         query = {"tenant": tenant, "source": source, "reason": reason}
         return f"{base}/status/quarantine?" + urlencode({k: v for k, v in query.items() if v})
 
     return _PAGE.render(
-        report=report, totals=report.totals(), style=_STYLE, count_fields=COUNT_FIELDS, drill=drill,
+        report=report, totals=report.totals(), style=_STYLE, count_fields=COUNT_FIELDS, drill=drill, charts=charts,
         json_url=f"{base}/status.json", ui_base=ui_base, extra_sections=extra_sections or [], ui_link_js=_UI_LINK_JS,
     )
 
@@ -225,5 +231,83 @@ def render_quarantine(
     return _DRILL.render(
         groups=groups, total=total, held=held, tenant=tenant, source=source, reason=reason, style=_STYLE, noun=_noun,
         back_url=f"{base}/status", json_url=f"{base}/status/quarantine.json?{query}", ui_link_js=_UI_LINK_JS,
-        charts_url=None,
+        charts_url=f"{base}/status/charts?" + urlencode({"tenant": tenant, **({"source": source} if source else {})}),
+    )
+
+
+# -- charts per tenant and source (issue 15) ------------------------------------------------------
+_CHARTS = _ENV.from_string("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hq-sync charts: {{ tenant }}</title><style>{{ style }}{{ chart_style }}</style></head>
+<body>
+<div><a href="{{ back_url }}">← sync status</a> · <a href="{{ drill_url }}">open quarantine</a> · last
+{% for n in (10, 30, 100) %}<a href="{{ self_url }}&amp;runs={{ n }}">{{ n }}</a>{% if not loop.last %} / {% endif %}{% endfor %} runs ·
+last {% for d in (1, 7, 30) %}<a href="{{ self_url }}&amp;days={{ d }}">{{ d }}</a>{% if not loop.last %} / {% endif %}{% endfor %} days</div>
+<h1>Charts: {{ display_name }} <span class="muted">({{ tenant }})</span></h1>
+<div class="muted">Last {{ runs }} runs{% if days %} within {{ days }} day(s){% endif %} per source, oldest left; hover a bar for its numbers.
+Records and backlog from the staging database, durations and states from Airflow's REST API.</div>
+{% if config_note %}<div class="note err" data-field="config_error">{{ config_note }}</div>{% endif %}
+{% if not histories %}<p class="muted">No sync source of this tenant{% if source %} named {{ source }}{% endif %}.</p>{% endif %}
+{% for h in histories %}
+<section data-source="{{ h.source }}" data-dag-id="{{ h.dag_id }}">
+<h2>{{ h.source }} <span class="muted"><a class="ui" target="_top" href="{{ ui_base }}/dags/{{ h.dag_id }}">{{ h.dag_id }}</a></span></h2>
+{% set f = h.freshness %}
+<div data-field="freshness" data-state="{{ f.state }}">Freshness: <span class="state s-{{ 'success' if f.state == 'fresh' else 'failed' if f.state in ('late', 'never') else 'none' }}">{{ f.state }}</span>
+{% if f.last_success_at %} last successful run {{ f.last_success_at | when }} ({{ f.age_s | duration }} ago){% else %} no successful run yet{% endif %}
+{% if f.interval_s %}; schedule every {{ f.interval_s | duration }}, late after {{ (f.interval_s * late_factor) | duration }}{% endif %}
+· held back now: <b data-field="backlog">{{ h.backlog_now }}</b>{% if h.backlog_age_days is not none %}, oldest {{ h.backlog_age_days | age }}{% endif %}</div>
+{% if h.airflow_error %}<div class="note err">No durations: Airflow's REST API could not be read ({{ h.airflow_error }})</div>{% endif %}
+<div>{% for chart in h.charts %}{{ chart }}{% endfor %}</div>
+</section>
+{% endfor %}
+<script>{{ ui_link_js | safe }}</script>
+</body></html>
+""")
+
+
+def _history_charts(h: Any) -> list[Any]:
+    from hq_sync.ops.charts import Point, Series, bar_chart
+
+    def label(p: Any) -> str:
+        return p.at.astimezone(UTC).strftime("%m-%d %H:%M")
+
+    def point(p: Any, **values: float | None) -> Point:
+        return Point(label(p), values, f"{p.run_id}{', ' + p.state if p.state else ''}")
+
+    durations = [p.duration_s for p in h.runs if p.duration_s is not None]
+    minutes = bool(durations) and max(durations) >= 120
+    scale = 60 if minutes else 1
+    interval_h = h.freshness.interval_s / 3600 if h.freshness and h.freshness.interval_s else None
+    return [
+        bar_chart("records", "Records per run: written / held back",
+                  [point(p, written=p.written, held_back=p.held_back) for p in h.runs],
+                  [Series("written", "written", "#38a169"), Series("held_back", "held back", "#dd6b20")]),
+        bar_chart("duration", f"Run duration ({'min' if minutes else 's'})",
+                  [point(p, duration=p.duration_s / scale if p.duration_s is not None else None) for p in h.runs],
+                  [Series("duration", "duration", "#3182ce")], unit=" min" if minutes else " s"),
+        bar_chart("freshness", "Hours between successful runs",
+                  [point(p, gap=p.gap_s / 3600 if p.gap_s is not None else None) for p in h.runs],
+                  [Series("gap", "gap", "#805ad5")], unit=" h", reference=interval_h,
+                  reference_label=f"schedule {interval_h:g} h" if interval_h else ""),
+        bar_chart("backlog", "Held-back backlog and its age",
+                  [point(p, backlog=p.backlog, age=p.backlog_age_days) for p in h.runs],
+                  [Series("backlog", "open items", "#dd6b20"), Series("age", "oldest (days)", "#e53e3e", "line", " d")]),
+    ]
+
+
+def render_charts(
+    histories: list[Any], *, tenant: str, display_name: str, source: str | None = None, runs: int, days: float | None,
+    config_note: str | None = None, base: str = "", ui_base: str = "",
+) -> str:
+    """The charts page of one tenant (or one of its sources): four charts per source."""
+    from hq_sync.ops.charts import CHART_STYLE
+    from hq_sync.ops.history import LATE_FACTOR
+
+    for h in histories:
+        h.charts = _history_charts(h)
+    query = {"tenant": tenant, **({"source": source} if source else {})}
+    return _CHARTS.render(
+        histories=histories, tenant=tenant, display_name=display_name, source=source, runs=runs, days=days,
+        config_note=config_note, style=_STYLE, chart_style=CHART_STYLE, late_factor=LATE_FACTOR, ui_base=ui_base,
+        back_url=f"{base}/status", drill_url=f"{base}/status/quarantine?" + urlencode({"tenant": tenant}),
+        self_url=f"{base}/status/charts?" + urlencode(query), ui_link_js=_UI_LINK_JS,
     )
