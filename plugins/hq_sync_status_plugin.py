@@ -7,7 +7,9 @@ entry that shows the page inside the Airflow UI (``external_views``, under *Brow
                                          counts, open quarantine by reason, conflicts, broken files)
 - ``GET /hq-sync/status.json``          the same data for monitoring tools
 - ``GET /hq-sync/status/quarantine``    drill-down to the records (``?tenant=&source=&reason=``)
-- ``GET /hq-sync/status/quarantine.json``
+- ``GET /hq-sync/status/quarantine.json``  (the drill-down groups the records by what fixes them)
+- ``GET /hq-sync/status/charts?tenant=&source=|dag_id=``  charts per tenant and source (issue 15);
+                                         also the "Sync charts" tab of every DAG page
 - ``GET /hq-sync/status/audit[.json|.csv|.xlsx]?tenant=``  drift audit drill-down and exports (docs/audit.md)
 - ``GET /hq-sync/timesheets``, ``POST /hq-sync/timesheets/upload``  timesheet imports and upload (docs/timesheets.md)
 

@@ -253,8 +253,7 @@ Records and backlog from the staging database, durations and states from Airflow
 {% set f = h.freshness %}
 <div data-field="freshness" data-state="{{ f.state }}">Freshness: <span class="state s-{{ 'success' if f.state == 'fresh' else 'failed' if f.state in ('late', 'never') else 'none' }}">{{ f.state }}</span>
 {% if f.last_success_at %} last successful run {{ f.last_success_at | when }} ({{ f.age_s | duration }} ago){% else %} no successful run yet{% endif %}
-{% if f.interval_s %}; schedule every {{ f.interval_s | duration }}, late after {{ (f.interval_s * late_factor) | duration }}{% endif %}
-· held back now: <b data-field="backlog">{{ h.backlog_now }}</b>{% if h.backlog_age_days is not none %}, oldest {{ h.backlog_age_days | age }}{% endif %}</div>
+{% if f.interval_s %}; schedule every {{ f.interval_s | duration }}, late after {{ (f.interval_s * late_factor) | duration }}{% endif %} · held back now: <b data-field="backlog">{{ h.backlog_now }}</b>{% if h.backlog_age_days is not none %}, oldest {{ h.backlog_age_days | age }}{% endif %}</div>
 {% if h.airflow_error %}<div class="note err">No durations: Airflow's REST API could not be read ({{ h.airflow_error }})</div>{% endif %}
 <div>{% for chart in h.charts %}{{ chart }}{% endfor %}</div>
 </section>
