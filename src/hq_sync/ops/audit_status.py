@@ -185,7 +185,7 @@ def _run_dict(run: dict[str, Any]) -> dict[str, Any]:
 
 def audit_section(engine: Engine, *, base: str = "", tenants: list[TenantConfig] | None = None) -> str:
     """The audit table of every tenant with an audit (HTML fragment for the status page)."""
-    tenants = tenants if tenants is not None else load_tenants().tenants
+    tenants = tenants if tenants is not None else load_tenants(last_valid=True).tenants  # a broken file: its last valid copy (issue 15)
     with engine.connect() as conn:
         latest = latest_audits(conn)
     rows = [{"tenant": t, "run": _run_dict(latest[t.id]) if t.id in latest else None}
@@ -212,7 +212,7 @@ def timesheet_tenants(engine: Engine, tenants: list[TenantConfig] | None = None)
     """Every tenant with a timesheets source: its folder and recent files (newest first)."""
     from hq_sync.timesheets.files import folder_of
 
-    tenants = tenants if tenants is not None else load_tenants().tenants
+    tenants = tenants if tenants is not None else load_tenants(last_valid=True).tenants
     out = []
     with engine.connect() as conn:
         for t in sorted(tenants, key=lambda t: t.id):
@@ -302,7 +302,7 @@ def register_routes(app: Any, *, reader: Any, writer: Any, engine: Callable[[], 
         origin = request.headers.get("origin")
         if origin and origin.split("://", 1)[-1] != request.url.netloc:
             raise HTTPException(status_code=403, detail="uploads are accepted from the Sync status page only")
-        found = [t for t in load_tenants(only=tenant).tenants if t.id == tenant]
+        found = [t for t in load_tenants(only=tenant, last_valid=True).tenants if t.id == tenant]
         if not found or found[0].sources.timesheets is None or "timesheets" not in found[0].enabled_sources():
             return answer(404, f"tenant {tenant!r} has no timesheets source")
         cfg = found[0].sources.timesheets
