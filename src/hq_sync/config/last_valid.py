@@ -4,13 +4,13 @@ When a tenant file parses valid and differs from the stored copy, ``load_tenants
 here; when the file is broken, the tenant's DAGs and tasks run on that copy (and say so) until the
 file is fixed. A broken file without a copy keeps the old behaviour (a ``tenant_config_error`` DAG).
 
-Layout: ``<root>/<key of the tenants dir>/<tenant id>/<sha256 prefix>.yaml``, where ``<root>`` is
+Layout: ``<root>/<key of the tenants dir>/<tenant id>.<sha256 prefix>.yaml``, where ``<root>`` is
 ``$HQ_SYNC_LAST_VALID_DIR`` or ``<data dir>/tenants-last-valid`` and the key is the tenants
 directory's absolute path made into a name (so two tenant directories, e.g. in tests, never share
 copies). A copy's modification time is when it was stored: "the last valid configuration from".
 
-Cost at parse time: one SHA-256 of bytes already read and one ``stat`` per valid file; a write only
-when a file changed. Safe with several DAG processors: content-addressed names, written to a
+Cost at parse time: one directory listing per load, one SHA-256 of bytes already read per valid
+file; a write only when a file changed. Safe with several DAG processors: content-addressed names, written to a
 temporary file and renamed (atomic), so a reader sees a whole copy or none; the newest copy wins.
 All hosts that parse DAGs (and the API server, for the status page) need the same store, i.e. a
 shared volume; without one each host decides from its own copies (docs/tenants.md). A store that
@@ -46,6 +46,18 @@ class StoredCopy:
 class LastValidStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._names: set[str] | None = None  # the store's file names, listed once per store object
+
+    def _listing(self) -> set[str]:
+        if self._names is None:
+            try:
+                self._names = {n for n in os.listdir(self.root) if n.endswith(".yaml")}
+            except OSError:  # no store yet (or unreadable): no copies
+                self._names = set()
+        return self._names
+
+    def _copies(self, tenant_id: str) -> list[str]:
+        return [n for n in self._listing() if n.startswith(tenant_id + ".") and n.count(".") == tenant_id.count(".") + 2]
 
     @classmethod
     def for_tenants_dir(cls, directory: Path) -> LastValidStore | None:
@@ -57,26 +69,26 @@ class LastValidStore:
         key = re.sub(r"[^A-Za-z0-9]+", "_", str(directory.absolute())).strip("_")[-150:] or "tenants"
         return cls(root / key)
 
-    def _dir(self, tenant_id: str) -> Path:
-        return self.root / tenant_id
-
     def remember(self, tenant_id: str, data: bytes) -> None:
         """Store a valid file's bytes unless this content is already stored (then: one stat)."""
-        target = self._dir(tenant_id) / f"{hashlib.sha256(data).hexdigest()[:20]}.yaml"
-        if target.exists():
+        name = f"{tenant_id}.{hashlib.sha256(data).hexdigest()[:20]}.yaml"
+        if name in self._listing():
             return
+        target = self.root / name
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
             tmp.write_bytes(data)
             os.replace(tmp, target)
             written = target.stat().st_mtime
-            for other in target.parent.glob("*.yaml"):  # older copies (a newer one of a racing writer stays)
+            for other in self._copies(tenant_id):  # older copies (a newer one of a racing writer stays)
                 try:
-                    if other != target and other.stat().st_mtime <= written:
-                        other.unlink()
+                    if other != name and (self.root / other).stat().st_mtime <= written:
+                        (self.root / other).unlink()
+                        self._listing().discard(other)
                 except FileNotFoundError:
-                    pass
+                    self._listing().discard(other)
+            self._listing().add(name)
         except OSError as exc:
             if str(self.root) not in _warned:
                 _warned.add(str(self.root))
@@ -86,12 +98,10 @@ class LastValidStore:
     def latest(self, tenant_id: str) -> StoredCopy | None:
         """The newest stored copy of a tenant file, if any."""
         copies = []
-        try:
-            for path in self._dir(tenant_id).glob("*.yaml"):
-                try:
-                    copies.append(StoredCopy(path, datetime.fromtimestamp(path.stat().st_mtime, UTC)))
-                except FileNotFoundError:  # replaced by a concurrent writer
-                    continue
-        except OSError:
-            return None
+        for name in self._copies(tenant_id):
+            path = self.root / name
+            try:
+                copies.append(StoredCopy(path, datetime.fromtimestamp(path.stat().st_mtime, UTC)))
+            except OSError:  # replaced by a concurrent writer
+                continue
         return max(copies, key=lambda c: c.saved_at) if copies else None

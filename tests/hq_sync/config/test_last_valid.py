@@ -58,14 +58,14 @@ def test_a_broken_file_without_a_copy_is_an_error_as_before(tenants: Path) -> No
 def test_a_copy_is_written_only_when_the_content_changes(tenants: Path) -> None:
     write(tenants, VALID)
     load_tenants(tenants, last_valid=True)
-    store = LastValidStore.for_tenants_dir(tenants)
-    first = store.latest("acme")
+    first = LastValidStore.for_tenants_dir(tenants).latest("acme")
     os.utime(first.path, (1_700_000_000, 1_700_000_000))  # stored long ago
     load_tenants(tenants, last_valid=True)
-    assert store.latest("acme").saved_at.timestamp() == 1_700_000_000  # same content: not rewritten
+    assert LastValidStore.for_tenants_dir(tenants).latest("acme").saved_at.timestamp() == 1_700_000_000  # not rewritten
     write(tenants, {**VALID, "display_name": "changed"})
     load_tenants(tenants, last_valid=True)
-    assert [p.name for p in first.path.parent.glob("*.yaml")] == [store.latest("acme").path.name]  # older copy dropped
+    newest = LastValidStore.for_tenants_dir(tenants).latest("acme")
+    assert newest.path != first.path and [p.name for p in first.path.parent.glob("*.yaml")] == [newest.path.name]  # older dropped
 
 
 def test_tenant_directories_never_share_copies(tenants: Path, tmp_path: Path) -> None:
