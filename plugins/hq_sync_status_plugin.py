@@ -7,7 +7,9 @@ entry that shows the page inside the Airflow UI (``external_views``, under *Brow
                                          counts, open quarantine by reason, conflicts, broken files)
 - ``GET /hq-sync/status.json``          the same data for monitoring tools
 - ``GET /hq-sync/status/quarantine``    drill-down to the records (``?tenant=&source=&reason=``)
-- ``GET /hq-sync/status/quarantine.json``
+- ``GET /hq-sync/status/quarantine.json``  (the drill-down groups the records by what fixes them)
+- ``GET /hq-sync/status/charts?tenant=&source=|dag_id=``  charts per tenant and source (issue 15);
+                                         also the "Sync charts" tab of every DAG page
 - ``GET /hq-sync/status/audit[.json|.csv|.xlsx]?tenant=``  drift audit drill-down and exports (docs/audit.md)
 - ``GET /hq-sync/timesheets``, ``POST /hq-sync/timesheets/upload``  timesheet imports and upload (docs/timesheets.md)
 
@@ -129,6 +131,23 @@ def _report(request: Request) -> Any:
     return build_status(_staging_engine(), api, ui_base=_ui_base())
 
 
+def _esc(text: str) -> str:
+    from html import escape
+
+    return escape(text)
+
+
+def _tenant_source(dag_id: str) -> tuple[str | None, str | None]:
+    """The tenant and source of a sync DAG id (``personio_absences__acme`` → acme, personio)."""
+    from hq_sync.config import DAG_ID_PREFIX, SOURCES
+
+    for source in SOURCES:
+        prefix = DAG_ID_PREFIX[source] + "__"
+        if dag_id.startswith(prefix):
+            return dag_id.removeprefix(prefix), source
+    return None, None
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="hq-sync status", description="Sync status of every hq-sync tenant and source.")
 
@@ -167,20 +186,54 @@ def create_app() -> FastAPI:
     @app.get("/status/quarantine", response_class=HTMLResponse)
     def quarantine_page(
         user: User, tenant: str, source: str | None = None, reason: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+        limit: Annotated[int, Query(ge=1, le=20000)] = 20000,
     ) -> HTMLResponse:
+        from hq_sync.ops.status import quarantine_causes
         from hq_sync.ops.status_html import render_quarantine
 
-        items = _items(tenant, source, reason, limit)
-        return HTMLResponse(render_quarantine(items, tenant=tenant, source=source, reason=reason, base=URL_PREFIX))
+        with _staging_engine().connect() as conn:
+            groups = quarantine_causes(conn, tenant, source or None, reason or None, limit=limit)
+        return HTMLResponse(render_quarantine(groups, tenant=tenant, source=source, reason=reason, base=URL_PREFIX))
 
     @app.get("/status/quarantine.json")
     def quarantine_json(
         user: User, tenant: str, source: str | None = None, reason: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> JSONResponse:
+        from hq_sync.ops.status import quarantine_causes
+
+        with _staging_engine().connect() as conn:
+            causes = [
+                {**{k: v for k, v in g.as_dict().items() if k != "causes"},
+                 "causes": [{k: v for k, v in c.items() if k != "items"} | {"source_ids": [i["source_id"] for i in c["items"]]}
+                            for c in g.as_dict()["causes"]]}
+                for g in quarantine_causes(conn, tenant, source or None, reason or None, limit=20000)
+            ]
         return JSONResponse({"tenant": tenant, "source": source, "reason": reason,
-                             "items": _items(tenant, source, reason, limit)})
+                             "items": _items(tenant, source, reason, limit), "causes": causes})
+
+    @app.get("/status/charts", response_class=HTMLResponse)
+    def charts_page(
+        request: Request, user: User, tenant: str | None = None, source: str | None = None, dag_id: str | None = None,
+        runs: Annotated[int, Query(ge=1, le=100)] = 30, days: Annotated[float | None, Query(gt=0, le=366)] = None,
+    ) -> HTMLResponse:
+        """Charts per tenant and source (issue 15); ``dag_id``: the DAG tab of a sync DAG."""
+        from hq_sync.ops.airflow_api import AirflowApi
+        from hq_sync.ops.status import charts_data
+        from hq_sync.ops.status_html import render_charts
+
+        if dag_id:
+            tenant, source = _tenant_source(dag_id)
+            if tenant is None:
+                return HTMLResponse(f"<p style='font-family:sans-serif'>{_esc(dag_id)} is not a sync DAG of hq-sync: "
+                                    "charts are shown for the personio/awork/hq_to_awork/timesheets DAGs of a tenant.</p>")
+        if not tenant:
+            raise HTTPException(status_code=422, detail="give tenant (and optionally source) or dag_id")
+        api = AirflowApi(_airflow_base_url(request), token=_token(request), timeout=20)
+        data = charts_data(_staging_engine(), api, tenant, source, runs=runs, days=days)
+        return HTMLResponse(render_charts(data["histories"], tenant=tenant, display_name=data["display_name"],
+                                          source=source, runs=runs, days=days, config_note=data["config_note"],
+                                          base=URL_PREFIX, ui_base=_ui_base()))
 
     from hq_sync.ops.audit_status import register_routes  # drift audit drill-down/exports, timesheets (issue 16)
 
@@ -204,7 +257,13 @@ class HqSyncStatusPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": "hq-sync-status",
-        }
+        },
+        {   # a tab on every DAG's page: the charts of its tenant source (issue 15)
+            "name": "Sync charts",
+            "href": f"{URL_PREFIX}/status/charts?dag_id={{DAG_ID}}",
+            "destination": "dag",
+            "url_route": "hq-sync-charts",
+        },
     ]
 
 

@@ -187,7 +187,7 @@ def bench(count: int, repeat: int, tmp: Path) -> dict[str, Any]:
     tenants_dir.mkdir()
     bare_dir.mkdir()
     ids = write_tenants(tenants_dir, count)
-    env = {"HQ_SYNC_TENANTS_DIR": str(tenants_dir)}
+    env = {"HQ_SYNC_TENANTS_DIR": str(tenants_dir), "HQ_SYNC_LAST_VALID_DIR": str(tmp / f"last-valid-{count}")}
     ours_files = our_dag_files()
     first = parse_set(ours_files, ROOT / "dags", env)  # also warms the file system cache
     shapes = {name: list(r["dags"].values()) for name, r in first["files"].items()}

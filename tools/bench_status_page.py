@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -29,8 +30,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import yaml  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from hq_sync.ops.status import build_status  # noqa: E402
-from hq_sync.ops.status_html import render_status  # noqa: E402
+from hq_sync.ops.status import build_status, charts_data  # noqa: E402
+from hq_sync.ops.status_html import render_charts, render_status  # noqa: E402
 from hq_sync.staging import create_staging_engine, upgrade  # noqa: E402
 from hq_sync.staging.schema import quarantine, run_summaries  # noqa: E402
 
@@ -54,6 +55,10 @@ class FakeAirflow:
     def dags(self) -> list[dict[str, Any]]:
         self.requests += -(-len(self._dags) // 100)  # pages of 100
         return self._dags
+
+    def dag_runs(self, dag_id: str, **params: Any) -> list[dict[str, Any]]:  # the charts page: one DAG's runs
+        self.requests += 1
+        return [self._runs[dag_id]]
 
     def latest_runs(self, dag_ids: list[str]) -> dict[str, dict[str, Any]]:
         self.requests += -(-len(dag_ids) // 100) + 1  # one batch request per page of DAGs found, plus the last
@@ -111,6 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("HQ_SYNC_LAST_VALID_DIR", str(Path(tmp) / "last-valid"))  # copies of valid tenant files
         t0 = time.perf_counter()
         tenants_dir, url, tenants, n_summaries, n_items = seed(Path(tmp), args.tenants, args.runs, now)  # type: ignore[misc]
         print(f"seeded {len(tenants)} tenants (+1 broken file), {n_summaries} run_summaries rows, "
@@ -128,12 +134,18 @@ def main() -> None:
             t = time.perf_counter()
             html = render_status(report, base="/hq-sync")
             t_html = time.perf_counter() - t
+            t = time.perf_counter()  # issue 15: one tenant's charts page (both sources, last --runs runs)
+            middle = tenants[len(tenants) // 2]
+            data = charts_data(engine, airflow, middle, runs=args.runs, now=now, tenants_dir=tenants_dir)
+            charts_html = render_charts(data["histories"], tenant=middle, display_name=data["display_name"],
+                                        runs=args.runs, days=None, base="/hq-sync")
+            t_charts = time.perf_counter() - t
             for key, value in {**{f"  {k}": v / 1000 for k, v in report.timings_ms.items()},
                                "build_status (total)": t_build, "JSON encode": t_json, "HTML render": t_html,
-                               "assembly + HTML": t_build + t_html}.items():
+                               "assembly + HTML": t_build + t_html, "charts page (1 tenant)": t_charts}.items():
                 rows.setdefault(key, []).append(value * 1000)
         print(f"{len(report.sources())} tenant DAGs, {report.totals()['open_quarantine']} open quarantine items; "
-              f"HTML {len(html) / 1024:.0f} KiB, JSON {len(body) / 1024:.0f} KiB; "
+              f"HTML {len(html) / 1024:.0f} KiB, JSON {len(body) / 1024:.0f} KiB, charts page {len(charts_html) / 1024:.0f} KiB; "
               f"Airflow REST requests for this size: ~{airflow.requests}")
         print(f"{'step':<24}{'median ms':>12}{'min ms':>10}{'max ms':>10}   ({args.repeat} runs; first run includes cold caches)")
         for key, values in rows.items():

@@ -217,6 +217,32 @@ def test_broken_tenant_file_is_its_own_visible_problem(tmp_path):
         task.python_callable(**task.op_kwargs)
 
 
+def test_a_broken_file_with_a_last_valid_copy_keeps_its_dags(tmp_path, monkeypatch):
+    """Issue 15: the tenant keeps syncing on its last valid configuration, and its DAGs say so."""
+    monkeypatch.setenv("HQ_SYNC_LAST_VALID_DIR", str(tmp_path / "store"))
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    shutil.copy(REPO_ROOT / "include/tenants/nordlicht-digital.yaml", tenants)
+    before = build_dags(tenants)  # valid: parsed, and its copy stored
+    bad = yaml.safe_load((tenants / "nordlicht-digital.yaml").read_text())
+    bad["sources"]["personio"]["schedule"] = "every three hours"
+    (tenants / "nordlicht-digital.yaml").write_text(yaml.safe_dump(bad))
+
+    after = build_dags(tenants)
+    assert set(after) == set(before)  # the same DAGs, no tenant_config_error DAG
+    dag = after["personio_absences__nordlicht-digital"]
+    assert dag.timetable.expression == before["personio_absences__nordlicht-digital"].timetable.expression  # the old schedule
+    assert "config:last-valid" in dag.tags and "config-error" in dag.tags
+    assert "running on the last valid configuration from" in dag.doc_md and "sources.personio.schedule" in dag.doc_md
+    # A task run parses only its own DAG, from the same copy.
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "personio_absences__nordlicht-digital")
+    assert list(build_dags(tenants)) == ["personio_absences__nordlicht-digital"]
+    from hq_sync.airflow.tasks import load_tenant
+
+    monkeypatch.setenv("HQ_SYNC_TENANTS_DIR", str(tenants))
+    assert load_tenant("nordlicht-digital").sources.personio.schedule != "every three hours"
+
+
 # -- parsing at scale (issue #11): kinds, shards, isolation ---------------------------------------
 def test_every_dag_id_prefix_is_a_kind_and_maps_back_to_its_tenant():
     from hq_sync.airflow.dag_factory import DAG_KINDS, tenant_of_dag_id

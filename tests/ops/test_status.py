@@ -25,6 +25,18 @@ class FakeAirflow:
         return [{"dag_id": "personio_absences__acme", "is_paused": False, "next_dagrun_run_after": "2026-11-27T12:00:00Z"},
                 {"dag_id": "personio_absences__beta", "is_paused": True, "next_dagrun_run_after": "2026-11-27T12:00:00Z"}]
 
+    def dag_runs(self, dag_id: str, **params: Any) -> list[dict[str, Any]]:
+        if self.fail:
+            raise ConnectionError("api-server unreachable")
+        from tests.plugins.seed import OLD_RUN, PERSONIO_RUN
+
+        runs = {"personio_absences__acme": [
+            {"dag_run_id": "manual__failed", "state": "failed", "duration": 30.0,
+             "end_date": datetime.now(UTC).isoformat()},  # after the seeded runs
+            {"dag_run_id": PERSONIO_RUN, "state": "success", "duration": 95.0, "end_date": "2026-11-27T00:01:35Z"},
+            {"dag_run_id": OLD_RUN, "state": "success", "duration": 80.0, "end_date": "2026-11-26T00:01:20Z"}]}
+        return runs.get(dag_id, [])
+
     def latest_runs(self, dag_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {"personio_absences__beta": {
             "dag_id": "personio_absences__beta", "dag_run_id": "manual__x", "state": "failed", "run_type": "manual",
@@ -110,3 +122,58 @@ def test_up_for_retry_and_failures_show_their_reason(staging: tuple[Any, Path]) 
     html = render_status(report)
     assert "up for retry</b> (extract, try 2 of 4): personio GET /v2/persons: ConnectionError after 6 attempts" in html
     assert "credentials refused: Personio rejected the client credentials" in html
+
+
+def test_a_broken_tenant_file_keeps_its_rows_and_says_how_it_syncs(staging: tuple[Any, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: last data, the error, and "running on the last valid configuration from <time>"."""
+    import shutil
+
+    engine, tenants = staging
+    monkeypatch.setenv("HQ_SYNC_LAST_VALID_DIR", str(tmp_path / "store"))
+    build_status(engine, FakeAirflow(), tenants_dir=tenants)  # acme is valid: its copy is stored
+    (tenants / "acme.yaml").write_text((tenants / "acme.yaml").read_text() + "\nunknown_field: 1\n")
+
+    report = build_status(engine, FakeAirflow(), tenants_dir=tenants)
+    [acme] = [t for t in report.tenants if t.id == "acme"]
+    assert [s.source for s in acme.sources] == ["personio", "awork"] and acme.sources[0].counts == EXPECTED_COUNTS[("acme", "personio")]
+    assert acme.config_error is not None and acme.config_error.last_valid_from is not None
+    assert acme.config_error.problems[0]["field"] == "unknown_field"
+    assert {e.file: e.last_valid_from is not None for e in report.config_errors} == {"acme.yaml": True, "gamma.yaml": False}
+    assert report.as_dict()["tenants"][0]["config_error"]["last_valid_from"].endswith("Z")
+    html = render_status(report, base="/hq-sync")
+    assert html.count("running on the last valid configuration from") == 3  # its two rows and the broken-files table
+
+    shutil.rmtree(tmp_path / "store")  # no copy: the tenant does not sync, but its rows and data stay
+    report = build_status(engine, FakeAirflow(), tenants_dir=tenants)
+    [acme] = [t for t in report.tenants if t.id == "acme"]
+    assert [s.source for s in acme.sources] == ["personio", "awork"] and acme.sources[1].held_back == 14
+    assert acme.config_error is not None and acme.config_error.last_valid_from is None
+    assert "not syncing: no last valid configuration" in render_status(report, base="/hq-sync")
+
+
+def test_charts_per_source_from_staging_and_airflow(staging: tuple[Any, Path]) -> None:
+    """Issue 15: written / held back per run, duration, freshness against the schedule, backlog and its age."""
+    from hq_sync.ops.status import charts_data
+    from hq_sync.ops.status_html import render_charts
+    from tests.plugins.seed import OLD_RUN, PERSONIO_RUN
+
+    engine, tenants = staging
+    data = charts_data(engine, FakeAirflow(), "acme", tenants_dir=tenants)
+    personio, awork = data["histories"]
+    assert (personio.source, awork.source) == ("personio", "awork")
+    runs = {p.run_id: p for p in personio.runs}
+    assert [p.run_id for p in personio.runs][-1] == "manual__failed"  # oldest first; a run without report too
+    assert (runs[PERSONIO_RUN].written, runs[PERSONIO_RUN].held_back, runs[PERSONIO_RUN].duration_s) == (8, 3, 95.0)
+    assert runs[OLD_RUN].written == 198 and runs["manual__failed"].written is None and runs["manual__failed"].state == "failed"
+    assert personio.freshness.interval_s == 3 * 3600  # "0 */3 * * *"
+    assert personio.backlog_now == 3 and personio.backlog_age_days == pytest.approx(10, abs=0.1)
+    assert awork.backlog_now == 14  # held back only: the 2 warnings are not backlog
+    html = render_charts(data["histories"], tenant="acme", display_name="ACME", runs=30, days=None, base="/hq-sync")
+    for name in ("records", "duration", "freshness", "backlog"):
+        assert html.count(f'data-chart="{name}"') == 2
+    assert 'data-series="held_back" data-value="3"' in html and 'data-series="duration" data-value="95"' in html
+    assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from elsewhere
+    failing = charts_data(engine, FakeAirflow(fail=True), "acme", "personio", tenants_dir=tenants)["histories"]
+    assert [h.source for h in failing] == ["personio"] and "unreachable" in failing[0].airflow_error
+    assert failing[0].runs[-1].duration_s is None and failing[0].runs[-1].written == 8

@@ -21,11 +21,15 @@ EXPECTED_COUNTS = {
     ("acme", "awork"): {"created": 11, "updated": 4, "deleted": 0, "skipped": 20, "quarantined": 14, "conflicts": 2},
     ("beta", "personio"): {"created": 0, "updated": 0, "deleted": 0, "skipped": 0, "quarantined": 0, "conflicts": 0},
 }
-EXPECTED_QUARANTINE = {
+EXPECTED_QUARANTINE = {  # held back: not in HQ
     ("acme", "awork"): {"unknown_email": 12, "billed_conflict": 2},
     ("acme", "personio"): {"unmapped_type": 3},
 }
-UNKNOWN_EMAILS = [f"person{i:02d}@acme.de" for i in range(12)]
+EXPECTED_WARNINGS = {  # written to HQ with a warning
+    ("acme", "awork"): {"type_of_work_unmatched": 2},
+}
+# 12 time entries of 1.5 h from two people who are no HQ users yet: 8 of anna's, 4 of ben's.
+UNKNOWN_EMAILS = ["anna.neu@acme.de" if i % 3 else "ben.neu@acme.de" for i in range(12)]
 
 
 def _set_first_seen(conn, source_id: str, when: datetime) -> None:  # type: ignore[no-untyped-def]
@@ -52,6 +56,13 @@ def seed(url: str) -> None:
                                                          details={"conflicts": {"billed": 2}}))
         repo.record_run_summary(conn, tenant="acme", source="awork", dag_id="awork_times__acme", run_id=AWORK_RUN,
                                 entity="task", counts=repo.EntityCounts(created=1))
+        # acme / awork: 14 older runs every 6 hours (the charts' history; the latest run above stays the latest).
+        for k in range(1, 15):
+            run_id = f"scheduled__history-{k:02d}"
+            repo.record_run_summary(conn, tenant="acme", source="awork", dag_id="awork_times__acme", run_id=run_id,
+                                    entity="time_entry", counts=repo.EntityCounts(created=(k * 7) % 23, updated=k % 5,
+                                                                                  quarantined=max(0, 14 - k)))
+            conn.execute(update(run_summaries).where(run_summaries.c.run_id == run_id).values(recorded_at=ago(hours=6 * k)))
         # Open quarantine: 12 unknown e-mails (3 days old), 2 billed conflicts (1 day), 3 unmapped types (10 days).
         for i, email in enumerate(UNKNOWN_EMAILS):
             repo.quarantine_record(conn, tenant="acme", source="awork", entity="time_entry", source_id=f"te-{i}",
@@ -71,6 +82,12 @@ def seed(url: str) -> None:
                                    detail="Personio absence type 'Sabbatical <script>' maps to no HQ absence type",
                                    run_id=PERSONIO_RUN)
             _set_first_seen(conn, f"ap-{i}", ago(days=10))
+        # Written with a warning: two tasks got HQ's default task type.
+        for i in range(2):
+            repo.quarantine_record(conn, tenant="acme", source="awork", entity="task", source_id=f"task-{i}",
+                                   reason="type_of_work_unmatched", context={"type_of_work": "Konzeption"},
+                                   detail=f"awork task 'T{i}': type of work 'Konzeption' has no HQ task type of that name",
+                                   run_id=AWORK_RUN)
         # A resolved item: not open, not shown.
         repo.quarantine_record(conn, tenant="acme", source="personio", entity="absence_period", source_id="ap-old",
                                reason="unknown_email", detail="resolved long ago", context={"email": "old@acme.de"})

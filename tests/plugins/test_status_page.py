@@ -9,7 +9,14 @@ import pytest
 import requests
 
 from tests.ops.harness import World
-from tests.plugins.seed import AWORK_RUN, EXPECTED_COUNTS, EXPECTED_QUARANTINE, PERSONIO_RUN, UNKNOWN_EMAILS
+from tests.plugins.seed import (
+    AWORK_RUN,
+    EXPECTED_COUNTS,
+    EXPECTED_QUARANTINE,
+    EXPECTED_WARNINGS,
+    PERSONIO_RUN,
+    UNKNOWN_EMAILS,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +55,9 @@ def test_the_ui_cookie_is_accepted(seeded_world: World) -> None:
 def test_navigation_entry_is_registered(seeded_world: World, auth: dict[str, str]) -> None:
     plugins = requests.get(seeded_world.url + "/api/v2/plugins", headers=auth, timeout=10).json()["plugins"]
     [plugin] = [p for p in plugins if p["name"] == "hq_sync_status"]
-    [view] = plugin["external_views"]
+    view, tab = plugin["external_views"]
     assert view["href"] == "/hq-sync/status" and view["destination"] == "nav" and view["url_route"] == "hq-sync-status"
+    assert tab["href"] == "/hq-sync/status/charts?dag_id={DAG_ID}" and tab["destination"] == "dag"  # a tab on each DAG
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/hq-sync"
 
 
@@ -62,7 +70,11 @@ def test_json_endpoint_serves_the_seeded_state(seeded_world: World, auth: dict[s
     for (tenant, source), counts in EXPECTED_COUNTS.items():
         s = _source(body, tenant, source)
         assert s["counts"] == counts, (tenant, source)
-        assert {g["reason"]: g["count"] for g in s["quarantine"]} == EXPECTED_QUARANTINE.get((tenant, source), {})
+        held, warned = EXPECTED_QUARANTINE.get((tenant, source), {}), EXPECTED_WARNINGS.get((tenant, source), {})
+        assert {g["reason"]: g["count"] for g in s["quarantine"]} == {**held, **warned}
+        assert {g["reason"] for g in s["quarantine"] if g["outcome"] == "written_with_warning"} == set(warned)
+        assert s["held_back"] == sum(held.values()) and s["written_with_warning"] == sum(warned.values())
+        assert s["open_quarantine"] == s["held_back"] + s["written_with_warning"]  # kept for monitoring tools
     personio = _source(body, "acme", "personio")
     assert personio["counts_run_id"] == PERSONIO_RUN  # the latest run, not the older one
     assert personio["entities"]["absence"]["details"] == {"quarantined": {"unmapped_type": 3}}
@@ -81,7 +93,8 @@ def test_json_endpoint_serves_the_seeded_state(seeded_world: World, auth: dict[s
     assert error["problems"][0]["field"] == "sources.personio.schedule"
     assert "cron" in error["problems"][0]["reason"]
     totals = body["totals"]
-    assert totals["config_errors"] == 1 and totals["open_quarantine"] == 17 and totals["open_conflicts"] == 2
+    assert totals["config_errors"] == 1 and totals["open_quarantine"] == 19 and totals["open_conflicts"] == 2
+    assert totals["held_back"] == 17 and totals["written_with_warning"] == 2
 
 
 def test_last_run_comes_from_the_rest_api(seeded_world: World, auth: dict[str, str]) -> None:
@@ -136,11 +149,28 @@ def test_drill_down_lists_who_what_why_since(seeded_world: World, auth: dict[str
     url = seeded_world.url + "/hq-sync/status/quarantine.json"
     body = requests.get(url, params={"tenant": "acme", "source": "awork", "reason": "unknown_email"}, headers=auth, timeout=10).json()
     items = body["items"]
-    assert [i["who"] for i in items] == list(reversed(UNKNOWN_EMAILS))  # oldest first (person11 is oldest)
+    assert [i["who"] for i in items] == list(reversed(UNKNOWN_EMAILS))  # oldest first (item 11 is oldest)
     assert all(i["reason"] == "unknown_email" and "no HQ user has the e-mail" in i["detail"] for i in items)
     assert items[0]["since"] < items[-1]["since"] and items[0]["context"]["hours"] == 1.5
+    # Grouped by what fixes them: two HQ users to create release the 12 entries.
+    [group] = body["causes"]
+    assert group["outcome"] == "held_back" and group["count"] == 12 and group["hours"] == 18
+    assert [(c["value"], c["count"], c["hours"]) for c in group["causes"]] == [("anna.neu@acme.de", 8, 12), ("ben.neu@acme.de", 4, 6)]
+    assert group["sentence"] == "Create the HQ users anna.neu@acme.de and ben.neu@acme.de to release 12 entries, 18 h"
     page = requests.get(seeded_world.url + "/hq-sync/status/quarantine", headers=auth, timeout=10,
                         params={"tenant": "acme", "source": "personio"})
     assert page.status_code == 200
     assert page.text.count("<tr data-source-id=") == 3  # the resolved item is not listed
     assert "Sabbatical &lt;script&gt;" in page.text and "Sabbatical <script>" not in page.text
+    whole = requests.get(seeded_world.url + "/hq-sync/status/quarantine", headers=auth, timeout=10, params={"tenant": "acme"})
+    assert whole.text.index("to release 12 entries, 18 h") < whole.text.index('data-group="type_of_work_unmatched"')  # warnings last
+    assert "written to HQ with a warning; to clear it: create the HQ task types Konzeption" in whole.text
+
+
+def test_charts_page_of_a_dag_and_of_a_foreign_dag(seeded_world: World, auth: dict[str, str]) -> None:
+    page = requests.get(seeded_world.url + "/hq-sync/status/charts", params={"dag_id": "awork_times__acme"}, headers=auth, timeout=30)
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 4 and 'data-source="awork"' in page.text and 'data-source="personio"' not in page.text
+    assert page.text.count('data-chart="records"') == 1 and page.text.count('<g data-point=') >= 4 * 15
+    foreign = requests.get(seeded_world.url + "/hq-sync/status/charts", params={"dag_id": "example_<b>"}, headers=auth, timeout=30)
+    assert foreign.status_code == 200 and "not a sync DAG" in foreign.text and "<b>" not in foreign.text

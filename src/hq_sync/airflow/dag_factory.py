@@ -39,7 +39,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
 from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
-from hq_sync.config.tenants import FieldProblem
+from hq_sync.config.tenants import FieldProblem, StaleTenant
 from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
 from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.ops import alerts
@@ -469,6 +469,20 @@ def build_config_error_dag(error: TenantFileError) -> DAG:
     return dag
 
 
+LAST_VALID_TAG = "config:last-valid"  # a tenant whose file is broken runs on its last valid copy
+
+
+def mark_last_valid(dags: Any, stale: StaleTenant) -> None:
+    """Say on a broken tenant file's DAGs (doc and tag) that they run on its last valid copy."""
+    log.error("%s\n  %s's DAGs keep %s", stale.error.message(), stale.error.tenant_hint, stale.note())
+    banner = (f"> **⚠ Tenant file `include/tenants/{stale.error.path.name}` is invalid**; this DAG keeps "
+              f"{stale.note()} until the file is fixed (Sync status page).\n>\n"
+              + "".join(f"> - `{p.field}`: {p.reason}\n" for p in stale.error.problems) + "\n")
+    for dag in dags:
+        dag.doc_md = banner + (dag.doc_md or "")
+        dag.tags = {*dag.tags, LAST_VALID_TAG, "config-error"}
+
+
 # -- the kinds of generated DAGs ---------------------------------------------------------------
 @dataclass(frozen=True)
 class DagKind:
@@ -530,12 +544,14 @@ def build_dags(tenants_dir: Path | None = None, *, shard: int | None = None) -> 
     if shard is not None and only is not None and shard_of(only) != shard:
         return {}  # that task's DAG lives in another shard
     select = None if shard is None else (lambda stem: shard_of(stem) == shard)
-    loaded = load_tenants(tenants_dir, only=only, select=select)
+    loaded = load_tenants(tenants_dir, only=only, select=select, last_valid=True)
     dags: dict[str, DAG] = {}
     errors = list(loaded.errors)
     for tenant in loaded.tenants:
         started = time.perf_counter()
         built, problems = _tenant_dags(tenant, wanted)
+        if tenant.id in loaded.stale:  # broken file: the DAGs of its last valid copy, saying so
+            mark_last_valid(built.values(), loaded.stale[tenant.id])
         if problems:
             errors.append(TenantFileError(Path(f"{tenant.id}.yaml"), tuple(problems)))
         dags.update({dag_id: dag for dag_id, dag in built.items() if wanted is None or dag_id == wanted})

@@ -22,12 +22,19 @@ class TenantConfigInvalid(RuntimeError):
 
 
 def load_tenant(tenant_id: str) -> TenantConfig:
-    """Read (and validate) one tenant's file at task run time."""
-    result = load_tenants(only=tenant_id)
+    """Read (and validate) one tenant's file at task run time; a broken file with a last valid copy
+    gives that copy's config (as the DAG was built from it; hq_sync.config.last_valid)."""
+    result = load_tenants(only=tenant_id, last_valid=True)
     if result.errors:
         raise TenantConfigInvalid(result.errors[0].message())
     if not result.tenants:
         raise TenantConfigInvalid(f"no tenant file for {tenant_id!r} in include/tenants/")
+    if tenant_id in result.stale:
+        import logging
+
+        stale = result.stale[tenant_id]
+        logging.getLogger(__name__).warning("%s\nThis run uses the tenant's last valid configuration: %s",
+                                            stale.error.message(), stale.note())
     return result.tenants[0]
 
 

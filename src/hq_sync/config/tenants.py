@@ -347,10 +347,23 @@ class TenantFileError:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class StaleTenant:
+    """A broken tenant file whose tenant runs on its last valid copy (``hq_sync.config.last_valid``)."""
+
+    error: TenantFileError  # what is wrong with the file now
+    copy: Path  # the stored copy the tenant's config was read from
+    saved_at: datetime  # when that copy was stored: "the last valid configuration from"
+
+    def note(self) -> str:
+        return f"running on the last valid configuration from {self.saved_at:%Y-%m-%d %H:%M} UTC"
+
+
 @dataclass
 class TenantLoad:
-    tenants: list[TenantConfig] = field(default_factory=list)
-    errors: list[TenantFileError] = field(default_factory=list)
+    tenants: list[TenantConfig] = field(default_factory=list)  # with the stale ones' last valid config
+    errors: list[TenantFileError] = field(default_factory=list)  # broken files without a last valid copy
+    stale: dict[str, StaleTenant] = field(default_factory=dict)  # tenant id → its broken file and copy
 
 
 def _problems_from(exc: ValidationError) -> tuple[FieldProblem, ...]:
@@ -392,12 +405,16 @@ def _check_size(value: Any, budget: list[int]) -> None:
             _check_size(item, budget)
 
 
-def _read_tenant_yaml(path: Path) -> Any:
-    """The loaded YAML of a tenant file; raises ValueError for a file over the size bounds."""
+def _read_tenant_yaml(path: Path, read: list[bytes] | None = None) -> Any:
+    """The loaded YAML of a tenant file; raises ValueError for a file over the size bounds.
+    ``read``: receives the file's bytes (for the last valid copy)."""
     size = path.stat().st_size
     if size > MAX_TENANT_FILE_BYTES:
         raise ValueError(f"file is {size} bytes; a tenant file may hold at most {MAX_TENANT_FILE_BYTES}")
-    raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    data = path.read_bytes()
+    if read is not None:
+        read.append(data)
+    raw = yaml.load(data.decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     try:
         _check_size(raw, [MAX_TENANT_NODES])
     except (_TooManyNodes, RecursionError):
@@ -405,10 +422,13 @@ def _read_tenant_yaml(path: Path) -> Any:
     return raw
 
 
-def parse_tenant_file(path: Path) -> TenantConfig | TenantFileError:
-    """Validate one tenant file; returns the config or an error naming field and reason."""
+def parse_tenant_file(path: Path, *, expected_id: str | None = None, read: list[bytes] | None = None) -> TenantConfig | TenantFileError:
+    """Validate one tenant file; returns the config or an error naming field and reason.
+
+    ``expected_id``: the id the file must hold (default: its file name); ``read``: receives the bytes."""
+    expected_id = expected_id or path.stem
     try:
-        raw: Any = _read_tenant_yaml(path)
+        raw: Any = _read_tenant_yaml(path, read)
     except (OSError, UnicodeDecodeError) as exc:
         return TenantFileError(path, (FieldProblem("(file)", f"cannot be read: {exc}"),))
     except ValueError as exc:
@@ -424,10 +444,10 @@ def parse_tenant_file(path: Path) -> TenantConfig | TenantFileError:
         tenant = TenantConfig.model_validate(raw)
     except ValidationError as exc:
         return TenantFileError(path, _problems_from(exc))
-    if tenant.id != path.stem:
+    if tenant.id != expected_id:
         return TenantFileError(
             path,
-            (FieldProblem("id", f"must equal the file name ({path.stem!r}), found {tenant.id!r}"),),
+            (FieldProblem("id", f"must equal the file name ({expected_id!r}), found {tenant.id!r}"),),
         )
     return tenant
 
@@ -442,7 +462,11 @@ def tenant_files(directory: Path | None = None) -> list[Path]:
 
 
 def load_tenants(
-    directory: Path | None = None, only: str | None = None, select: Callable[[str], bool] | None = None
+    directory: Path | None = None,
+    only: str | None = None,
+    select: Callable[[str], bool] | None = None,
+    *,
+    last_valid: bool = False,
 ) -> TenantLoad:
     """Every tenant file of ``directory`` (default: ``include/tenants``), each validated on its own.
 
@@ -450,7 +474,15 @@ def load_tenants(
     ``select``: read just the files whose name (without suffix) it accepts (a DAG file's shard).
     Returns the valid tenants and one error per broken file; duplicates are impossible because
     the id must equal the file name, and ``x.yaml`` next to ``x.yml`` is reported as an error.
+
+    ``last_valid``: keep a copy of each valid file (``hq_sync.config.last_valid``) and read a broken
+    file's tenant from its last valid copy: it is then in ``tenants`` and in ``stale`` (not in
+    ``errors``). The DAG factory, the tasks and the status page use it.
     """
+    from hq_sync.config.last_valid import LastValidStore
+
+    directory = directory or tenants_dir()
+    store = LastValidStore.for_tenants_dir(directory) if last_valid else None
     result = TenantLoad()
     seen: dict[str, Path] = {}
     for path in tenant_files(directory):
@@ -464,7 +496,16 @@ def load_tenants(
             )
             continue
         seen[path.stem] = path
-        parsed = parse_tenant_file(path)
+        read: list[bytes] = []
+        parsed = parse_tenant_file(path, read=read)
+        if store is not None and not isinstance(parsed, TenantFileError):
+            store.remember(parsed.id, read[0])
+        elif store is not None and (copy := store.latest(path.stem)) is not None:
+            previous = parse_tenant_file(copy.path, expected_id=path.stem)
+            if not isinstance(previous, TenantFileError):  # a copy this code no longer accepts is no fallback
+                result.tenants.append(previous)
+                result.stale[previous.id] = StaleTenant(parsed, copy.path, copy.saved_at)
+                continue
         if isinstance(parsed, TenantFileError):
             result.errors.append(parsed)
         else:

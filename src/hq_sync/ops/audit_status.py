@@ -215,7 +215,7 @@ def _run_dict(run: dict[str, Any]) -> dict[str, Any]:
 
 def audit_section(engine: Engine, *, base: str = "", tenants: list[TenantConfig] | None = None) -> str:
     """The audit table of every tenant with an audit (HTML fragment for the status page)."""
-    tenants = tenants if tenants is not None else load_tenants().tenants
+    tenants = tenants if tenants is not None else load_tenants(last_valid=True).tenants  # a broken file: its last valid copy (issue 15)
     with engine.connect() as conn:
         latest = latest_audits(conn)
     rows = [
@@ -258,7 +258,7 @@ def timesheet_tenants(engine: Engine, tenants: list[TenantConfig] | None = None)
     """Every tenant with a timesheets source: its folder and recent files (newest first)."""
     from hq_sync.timesheets.files import folder_of
 
-    tenants = tenants if tenants is not None else load_tenants().tenants
+    tenants = tenants if tenants is not None else load_tenants(last_valid=True).tenants
     out = []
     with engine.connect() as conn:
         for t in sorted(tenants, key=lambda t: t.id):
@@ -432,7 +432,7 @@ async def _upload(request: Request, tenant: str, file: UploadFile, prefix: str) 
     origin = request.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != request.url.netloc:
         raise HTTPException(status_code=403, detail="uploads are accepted from the Sync status page only")
-    found = [t for t in load_tenants(only=tenant).tenants if t.id == tenant]
+    found = [t for t in load_tenants(only=tenant, last_valid=True).tenants if t.id == tenant]
     cfg = found[0].sources.timesheets if found else None
     if cfg is None or "timesheets" not in found[0].enabled_sources():
         return _upload_answer(wants_json, prefix, 404, f"tenant {tenant!r} has no timesheets source")

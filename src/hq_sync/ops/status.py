@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, and_, func, select
 
 from hq_sync.config import SOURCES, dag_id_for, load_tenants
+from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
 from hq_sync.staging.schema import quarantine, run_summaries
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class QuarantineGroup:
     oldest: datetime
     newest: datetime
     age_days: float  # of the oldest open item
+    # held_back (not in HQ) or written_with_warning (in HQ, a note): hq_sync.staging.reasons
+    outcome: str = QuarantineOutcome.HELD_BACK.value
 
 
 @dataclass
@@ -98,9 +101,13 @@ class SourceStatus:
     counts_recorded_at: datetime | None = None
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     quarantine: list[QuarantineGroup] = field(default_factory=list)
-    open_quarantine: int = 0
+    open_quarantine: int = 0  # every open item: held_back + written_with_warning
     open_conflicts: int = 0  # open quarantine items with a conflict reason (billed_conflict)
     run_note: RunNoteInfo | None = None  # the last run's: up for retry and why, waiting for the lock, failed why
+    held_back: int = 0  # open items whose record is not in HQ (released once the cause is fixed)
+    written_with_warning: int = 0  # open items whose record was written to HQ, with a warning
+    # Time since the last successful run against the schedule (hq_sync.ops.history.Freshness.as_dict).
+    freshness: dict[str, Any] | None = None
 
     @property
     def counts_are_of_last_run(self) -> bool:
@@ -110,14 +117,8 @@ class SourceStatus:
     def needs_attention(self) -> bool:
         failed = self.last_run is not None and self.last_run.state == "failed"
         retrying = self.run_note is not None and self.run_note.kind == "retry"
-        return failed or retrying or self.open_quarantine > 0 or self.counts["conflicts"] > 0
-
-
-@dataclass
-class TenantStatus:
-    id: str
-    display_name: str
-    sources: list[SourceStatus]
+        late = self.freshness is not None and self.freshness["state"] == "late"
+        return failed or retrying or late or self.held_back > 0 or self.counts["conflicts"] > 0
 
 
 @dataclass
@@ -126,6 +127,16 @@ class ConfigError:
     tenant_hint: str
     dag_id: str
     problems: list[dict[str, str]]
+    # The tenant still syncs on its last valid configuration, stored at this time (None: it does not).
+    last_valid_from: datetime | None = None
+
+
+@dataclass
+class TenantStatus:
+    id: str
+    display_name: str
+    sources: list[SourceStatus]
+    config_error: ConfigError | None = None  # its file is broken (the rows keep its last data)
 
 
 @dataclass
@@ -148,6 +159,9 @@ class StatusReport:
             "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
             "up_for_retry": sum(1 for s in sources if s.run_note and s.run_note.kind == "retry"),
             "open_quarantine": sum(s.open_quarantine for s in sources),
+            "held_back": sum(s.held_back for s in sources),
+            "late": sum(1 for s in sources if s.freshness and s.freshness["state"] == "late"),
+            "written_with_warning": sum(s.written_with_warning for s in sources),
             "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
             "open_conflicts": sum(s.open_conflicts for s in sources),
             "config_errors": len(self.config_errors),
@@ -172,12 +186,17 @@ class StatusReport:
             "generated_at": _iso(self.generated_at),
             "totals": self.totals(),
             "airflow_error": self.airflow_error,
-            "config_errors": [asdict(e) for e in self.config_errors],
+            "config_errors": [_config_error(e) for e in self.config_errors],
             "tenants": [
-                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources]}
+                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources],
+                 "config_error": _config_error(t.config_error) if t.config_error else None}
                 for t in self.tenants
             ],
         }
+
+
+def _config_error(error: ConfigError) -> dict[str, Any]:
+    return {**asdict(error), "last_valid_from": _iso(error.last_valid_from)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -242,10 +261,10 @@ def quarantine_groups(conn: Connection, now: datetime) -> dict[tuple[str, str], 
     for row in rows:
         result.setdefault((row.tenant, row.source), []).append(
             QuarantineGroup(row.reason, int(row.n), row.oldest, row.newest,
-                            round((now - row.oldest).total_seconds() / 86400, 1))
+                            round((now - row.oldest).total_seconds() / 86400, 1), outcome_of(row.reason).value)
         )
     for groups in result.values():
-        groups.sort(key=lambda g: (-g.count, g.reason))
+        groups.sort(key=lambda g: (g.outcome != QuarantineOutcome.HELD_BACK, -g.count, g.reason))
     return result
 
 
@@ -269,6 +288,7 @@ def quarantine_items(
             "entity": row.entity,
             "source_id": row.source_id,
             "reason": row.reason,
+            "outcome": outcome_of(row.reason).value,
             "who": str(who) if who is not None else None,
             "detail": row.detail,
             "context": context,
@@ -297,6 +317,91 @@ def last_run_notes(engine: Engine, runs: dict[str, dict[str, Any]]) -> dict[str,
         if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind.value, ()):
             result[dag_id] = RunNoteInfo(note.kind.value, note.task_id, note.reason, note.since, note.try_number,
                                          note.max_tries, note.retry_at)
+    return result
+
+
+ENTITY_NOUNS = {"time_entry": "entries", "reporting": "entries", "absence_period": "absences", "absence": "absences",
+                "task": "tasks", "phase": "phases", "project": "projects", "timesheet_row": "rows"}
+
+
+@dataclass
+class Cause:
+    """Open quarantine items that one fix releases (e.g. one missing HQ user's time entries)."""
+
+    value: str | None  # the cause (an e-mail, an absence type ...); None: the reason as a whole
+    count: int
+    hours: float  # summed over items that carry hours (time entries, timesheet rows)
+    oldest: str | None
+    items: list[dict[str, Any]]
+
+
+@dataclass
+class CauseGroup:
+    """All open items of one source, entity and reason, grouped by what fixes them."""
+
+    source: str
+    entity: str
+    reason: str
+    outcome: str
+    count: int
+    hours: float
+    sentence: str  # "Create the HQ users a@… and b@… to release 853 entries, 1,240 h"
+    causes: list[Cause]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _listing(values: list[str], most: int = 5) -> str:
+    if len(values) > most:
+        return ", ".join(values[:most]) + f" and {len(values) - most} more"
+    return ", ".join(values[:-1]) + (" and " if len(values) > 1 else "") + values[-1] if values else ""
+
+
+def _amount(n: int, noun: str, hours: float) -> str:
+    text = f"{n:,} {noun}"
+    return text + (f", {hours:,.0f} h" if hours >= 10 else f", {hours:,.1f} h" if hours else "")
+
+
+def quarantine_causes(
+    conn: Connection, tenant: str, source: str | None = None, reason: str | None = None, limit: int = 20000
+) -> list[CauseGroup]:
+    """The open quarantine of a tenant grouped by what fixes it (``hq_sync.staging.reasons``):
+    per source, entity and reason, the causes (e.g. the e-mails of missing HQ users) with their
+    item counts and hours, biggest first, and the sentence a person acts on."""
+    items = quarantine_items(conn, tenant, source, reason, limit=limit)
+    groups: dict[tuple[str, str, str], dict[str | None, list[dict[str, Any]]]] = {}
+    for item in items:
+        info = reason_info(item["reason"])
+        value = next((str(item["context"][k]) for k in info.cause_keys if item["context"].get(k) not in (None, "")), None)
+        groups.setdefault((item["source"], item["entity"], item["reason"]), {}).setdefault(value, []).append(item)
+
+    def hours(rows: list[dict[str, Any]]) -> float:
+        total = 0.0
+        for row in rows:
+            try:
+                total += float(row["context"].get("hours") or 0)
+            except (TypeError, ValueError):
+                pass
+        return round(total, 2)
+
+    result = []
+    for (src, entity, code), by_cause in groups.items():
+        info = reason_info(code)
+        causes = sorted(
+            (Cause(value, len(rows), hours(rows), rows[0]["since"], rows) for value, rows in by_cause.items()),
+            key=lambda c: (-c.count, c.value or ""),
+        )
+        n, h = sum(c.count for c in causes), round(sum(c.hours for c in causes), 2)
+        named = [c.value for c in causes if c.value is not None]
+        fix = info.fix.format(causes=_listing(named)) if named or "{causes}" not in info.fix else info.fix.replace(" {causes}", "")
+        noun = ENTITY_NOUNS.get(entity, "records")
+        if info.outcome is QuarantineOutcome.HELD_BACK:
+            sentence = f"{fix[:1].upper()}{fix[1:]} to release {_amount(n, noun, h)}"
+        else:
+            sentence = f"{_amount(n, noun, h)} written to HQ with a warning; to clear it: {fix}"
+        result.append(CauseGroup(src, entity, code, info.outcome.value, n, h, sentence, causes))
+    result.sort(key=lambda g: (g.outcome != QuarantineOutcome.HELD_BACK, -g.count, g.reason))
     return result
 
 
@@ -331,7 +436,7 @@ def build_status(
     now = now or datetime.now(UTC)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    loaded = load_tenants(tenants_dir)
+    loaded = load_tenants(tenants_dir, last_valid=True)
     timings["tenant_files"] = (time.perf_counter() - t0) * 1000
 
     t0 = time.perf_counter()
@@ -356,14 +461,35 @@ def build_status(
     timings["airflow_api"] = (time.perf_counter() - t0) * 1000
     notes = last_run_notes(engine, runs)
 
+    def config_error(error: Any, last_valid_from: datetime | None = None) -> ConfigError:
+        import re
+
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
+        return ConfigError(
+            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
+            problems=[{"field": p.field, "reason": p.reason} for p in error.problems], last_valid_from=last_valid_from,
+        )
+
+    errors = [config_error(e) for e in loaded.errors]
+    errors += [config_error(st.error, st.saved_at) for st in loaded.stale.values()]
+    errors.sort(key=lambda e: e.file)
+    by_tenant = {e.tenant_hint: e for e in errors}
+    # A broken file without a last valid copy keeps its tenant in the table: its last data from staging.
+    names = {t.id: t.display_name for t in loaded.tenants}
+    staged: dict[str, list[str]] = {}
+    for tenant_id, source in {*summaries, *groups}:
+        if tenant_id in by_tenant and tenant_id not in names and source in SOURCES:
+            staged.setdefault(tenant_id, []).append(source)
+    configs = {t.id: t for t in loaded.tenants}
+    rows = [(t.id, t.display_name, [s for s in SOURCES if s in t.enabled_sources()]) for t in loaded.tenants]
+    rows += [(tid, tid, sorted(srcs, key=SOURCES.index)) for tid, srcs in staged.items()]
+
     tenants = []
-    for tenant in sorted(loaded.tenants, key=lambda t: t.id):
+    for tenant_id, display_name, enabled in sorted(rows):
         sources = []
-        for source in SOURCES:
-            if source not in tenant.enabled_sources():
-                continue
-            dag_id = dag_id_for(source, tenant.id)
-            status = SourceStatus(tenant=tenant.id, source=source, dag_id=dag_id)
+        for source in enabled:
+            dag_id = dag_id_for(source, tenant_id)
+            status = SourceStatus(tenant=tenant_id, source=source, dag_id=dag_id)
             dag = dags.get(dag_id)
             if dag is not None:
                 status.in_airflow = True
@@ -372,28 +498,81 @@ def build_status(
             if dag_id in runs:
                 status.last_run = _last_run(runs[dag_id], ui_base)
                 status.run_note = notes.get(dag_id)
-            summary = summaries.get((tenant.id, source))
+            summary = summaries.get((tenant_id, source))
             if summary is not None:
                 status.counts = summary["totals"]
                 status.counts_run_id = summary["run_id"]
                 status.counts_recorded_at = summary["recorded_at"]
                 status.entities = summary["entities"]
-            status.quarantine = groups.get((tenant.id, source), [])
+            status.quarantine = groups.get((tenant_id, source), [])
             status.open_quarantine = sum(g.count for g in status.quarantine)
             status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
+            status.held_back = sum(g.count for g in status.quarantine if g.outcome == QuarantineOutcome.HELD_BACK)
+            status.written_with_warning = status.open_quarantine - status.held_back
+            status.freshness = _freshness(status, configs.get(tenant_id), now)
             sources.append(status)
-        tenants.append(TenantStatus(tenant.id, tenant.display_name, sources))
-
-    errors = []
-    for error in loaded.errors:
-        import re
-
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
-        errors.append(ConfigError(
-            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
-            problems=[{"field": p.field, "reason": p.reason} for p in error.problems],
-        ))
+        tenants.append(TenantStatus(tenant_id, display_name, sources, by_tenant.get(tenant_id)))
     return StatusReport(now, tenants, errors, airflow_error, timings)
+
+
+def charts_data(
+    engine: Engine, airflow: Any, tenant_id: str, source: str | None = None, *, runs: int = 30,
+    days: float | None = None, now: datetime | None = None, tenants_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The charts of one tenant (or one source): ``histories`` (``hq_sync.ops.history.SourceHistory``
+    per source), ``display_name`` and ``config_note`` (a broken file: the error and how it syncs)."""
+    from hq_sync.ops.history import source_history
+
+    now = now or datetime.now(UTC)
+    loaded = load_tenants(tenants_dir, only=tenant_id, last_valid=True)
+    config = loaded.tenants[0] if loaded.tenants else None
+    note = None
+    if tenant_id in loaded.stale:
+        stale = loaded.stale[tenant_id]
+        note = f"{stale.error.message()} — {stale.note()}"
+    elif loaded.errors:
+        note = f"{loaded.errors[0].message()} — not syncing: no last valid configuration"
+    with engine.connect() as conn:
+        if config is not None:
+            sources = [s for s in SOURCES if s in config.enabled_sources()]
+        else:  # unknown or broken without a copy: the sources staging has data of
+            found = conn.execute(select(run_summaries.c.source).where(run_summaries.c.tenant == tenant_id).distinct())
+            sources = [s for s in SOURCES if s in {r.source for r in found}]
+        histories = []
+        for src in sources:
+            if source and src != source:
+                continue
+            dag_id = dag_id_for(src, tenant_id)
+            airflow_runs, error = None, None
+            if airflow is not None:
+                try:
+                    airflow_runs = airflow.dag_runs(dag_id, order_by="-run_after", limit=min(runs, 100))
+                except Exception as exc:  # noqa: BLE001 - charts without durations, and the reason
+                    error = f"{type(exc).__name__}: {exc}"[:300]
+            history = source_history(conn, tenant_id, src, dag_id, cron=source_cron(config, src),
+                                     timezone=config.timezone if config else "UTC", airflow_runs=airflow_runs,
+                                     runs=runs, days=days, now=now)
+            history.airflow_error = error
+            histories.append(history)
+    return {"histories": histories, "display_name": config.display_name if config else tenant_id, "config_note": note}
+
+
+def source_cron(tenant: Any, source: str) -> str | None:
+    """The cron a tenant source's DAG runs on (None: not on a schedule, e.g. timesheets)."""
+    cfg = tenant.source(source) if tenant is not None else None
+    return getattr(cfg, "effective_schedule", None) or getattr(cfg, "schedule", None)
+
+
+def _freshness(status: SourceStatus, tenant: Any, now: datetime) -> dict[str, Any]:
+    from hq_sync.ops.history import freshness, schedule_interval
+
+    last = status.counts_recorded_at  # a run that reported succeeded (the report is its last step)
+    run = status.last_run
+    if run is not None and run.state == "success" and run.end_date:
+        ended = datetime.fromisoformat(run.end_date.replace("Z", "+00:00"))
+        last = max(last, ended) if last else ended
+    interval = schedule_interval(source_cron(tenant, status.source), tenant.timezone, now) if tenant else None
+    return freshness(last, interval, now).as_dict()
 
 
 def known_sources() -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from hq_sync.pipelines.steps import record_report
 from hq_sync.progress import Progress, summary_line
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
+from hq_sync.staging.reasons import WARNING_REASONS
 from hq_sync.staging.schema import (
     awork_projects,
     awork_task_lists,
@@ -60,7 +61,7 @@ TRANSFORM_REASONS = {
     "time_entry": ("unknown_email", "duration_over_24h"),
 }
 FULL_RECONCILE_EVERY = timedelta(hours=24)  # deletions older than the recent window: within a day
-REPORTED = ("type_of_work_unmatched", "task_in_several_lists", "malformed_bracket")  # notes, not errors
+REPORTED = WARNING_REASONS  # written with a warning: notes, not errors (hq_sync.staging.reasons)
 
 
 def _cfg(ctx: RunContext) -> AworkSource:
