@@ -38,10 +38,10 @@ from zoneinfo import ZoneInfo
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
-from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
-from hq_sync.config.tenants import FieldProblem, StaleTenant
 from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
 from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
+from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
+from hq_sync.config.tenants import FieldProblem, StaleTenant
 from hq_sync.ops import alerts
 from hq_sync.pipelines.steps import STEP_NAMES
 from hq_sync.webhooks.assets import asset_name, asset_uri

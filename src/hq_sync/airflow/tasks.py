@@ -33,8 +33,9 @@ def load_tenant(tenant_id: str) -> TenantConfig:
         import logging
 
         stale = result.stale[tenant_id]
-        logging.getLogger(__name__).warning("%s\nThis run uses the tenant's last valid configuration: %s",
-                                            stale.error.message(), stale.note())
+        logging.getLogger(__name__).warning(
+            "%s\nThis run uses the tenant's last valid configuration: %s", stale.error.message(), stale.note()
+        )
     return result.tenants[0]
 
 

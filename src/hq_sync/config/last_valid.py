@@ -57,7 +57,9 @@ class LastValidStore:
         return self._names
 
     def _copies(self, tenant_id: str) -> list[str]:
-        return [n for n in self._listing() if n.startswith(tenant_id + ".") and n.count(".") == tenant_id.count(".") + 2]
+        return [
+            n for n in self._listing() if n.startswith(tenant_id + ".") and n.count(".") == tenant_id.count(".") + 2
+        ]
 
     @classmethod
     def for_tenants_dir(cls, directory: Path) -> LastValidStore | None:
@@ -92,8 +94,12 @@ class LastValidStore:
         except OSError as exc:
             if str(self.root) not in _warned:
                 _warned.add(str(self.root))
-                log.warning("cannot store last valid tenant files in %s (%s): a broken tenant file stops its "
-                            "tenant's syncing until fixed", self.root, exc)
+                log.warning(
+                    "cannot store last valid tenant files in %s (%s): a broken tenant file stops its "
+                    "tenant's syncing until fixed",
+                    self.root,
+                    exc,
+                )
 
     def latest(self, tenant_id: str) -> StoredCopy | None:
         """The newest stored copy of a tenant file, if any."""

@@ -501,6 +501,7 @@ def load_tenants(
         if store is not None and not isinstance(parsed, TenantFileError):
             store.remember(parsed.id, read[0])
         elif store is not None and (copy := store.latest(path.stem)) is not None:
+            assert isinstance(parsed, TenantFileError)  # narrowed by the branch above
             previous = parse_tenant_file(copy.path, expected_id=path.stem)
             if not isinstance(previous, TenantFileError):  # a copy this code no longer accepts is no fallback
                 result.tenants.append(previous)

@@ -215,7 +215,9 @@ def _run_dict(run: dict[str, Any]) -> dict[str, Any]:
 
 def audit_section(engine: Engine, *, base: str = "", tenants: list[TenantConfig] | None = None) -> str:
     """The audit table of every tenant with an audit (HTML fragment for the status page)."""
-    tenants = tenants if tenants is not None else load_tenants(last_valid=True).tenants  # a broken file: its last valid copy (issue 15)
+    tenants = (
+        tenants if tenants is not None else load_tenants(last_valid=True).tenants
+    )  # a broken file: its last valid copy (issue 15)
     with engine.connect() as conn:
         latest = latest_audits(conn)
     rows = [

@@ -56,8 +56,12 @@ class Freshness:
 
     def as_dict(self) -> dict[str, Any]:
         at = self.last_success_at
-        return {"last_success_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None,
-                "age_s": self.age_s, "interval_s": self.interval_s, "state": self.state}
+        return {
+            "last_success_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None,
+            "age_s": self.age_s,
+            "interval_s": self.interval_s,
+            "state": self.state,
+        }
 
 
 def freshness(last_success_at: datetime | None, interval_s: float | None, now: datetime) -> Freshness:
@@ -96,10 +100,19 @@ class SourceHistory:
 
 def reported_runs(conn: Connection, tenant: str, source: str, runs: int, since: datetime | None) -> list[RunPoint]:
     """The last ``runs`` reported runs (oldest first), summed over their entities."""
-    query = (select(run_summaries.c.run_id, run_summaries.c.recorded_at, run_summaries.c.created, run_summaries.c.updated,
-                    run_summaries.c.deleted, run_summaries.c.quarantined)
-             .where(run_summaries.c.tenant == tenant, run_summaries.c.source == source)
-             .order_by(run_summaries.c.recorded_at.desc()).limit(runs * 8))
+    query = (
+        select(
+            run_summaries.c.run_id,
+            run_summaries.c.recorded_at,
+            run_summaries.c.created,
+            run_summaries.c.updated,
+            run_summaries.c.deleted,
+            run_summaries.c.quarantined,
+        )
+        .where(run_summaries.c.tenant == tenant, run_summaries.c.source == source)
+        .order_by(run_summaries.c.recorded_at.desc())
+        .limit(runs * 8)
+    )
     if since is not None:
         query = query.where(run_summaries.c.recorded_at >= since)
     points: dict[str, RunPoint] = {}
@@ -115,11 +128,14 @@ def reported_runs(conn: Connection, tenant: str, source: str, runs: int, since: 
     return sorted(points.values(), key=lambda p: p.at)
 
 
-def backlog(conn: Connection, tenant: str, source: str, times: list[datetime], now: datetime) -> tuple[list[tuple[int, float | None]], int, float | None]:
+def backlog(
+    conn: Connection, tenant: str, source: str, times: list[datetime], now: datetime
+) -> tuple[list[tuple[int, float | None]], int, float | None]:
     """Held-back items open at each of ``times`` and the age (days) of the oldest; and now."""
     rows = conn.execute(
-        select(quarantine.c.reason, quarantine.c.first_seen_at, quarantine.c.resolved_at)
-        .where(quarantine.c.tenant == tenant, quarantine.c.source == source)
+        select(quarantine.c.reason, quarantine.c.first_seen_at, quarantine.c.resolved_at).where(
+            quarantine.c.tenant == tenant, quarantine.c.source == source
+        )
     ).all()
     held = [(r.first_seen_at, r.resolved_at) for r in rows if outcome_of(r.reason) is QuarantineOutcome.HELD_BACK]
 
@@ -175,5 +191,12 @@ def source_history(
     series, count, age = backlog(conn, tenant, source, [p.at for p in ordered], now)
     for point, (n, a) in zip(ordered, series, strict=True):
         point.backlog, point.backlog_age_days = n, a
-    return SourceHistory(tenant, source, dag_id, ordered, freshness(last_success, schedule_interval(cron, timezone, now), now),
-                         count, age)
+    return SourceHistory(
+        tenant,
+        source,
+        dag_id,
+        ordered,
+        freshness(last_success, schedule_interval(cron, timezone, now), now),
+        count,
+        age,
+    )

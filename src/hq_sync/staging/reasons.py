@@ -40,34 +40,55 @@ _WARN = QuarantineOutcome.WRITTEN_WITH_WARNING
 
 REASONS: dict[str, ReasonInfo] = {
     # awork → HQ (docs/awork.md)
-    "unknown_email": ReasonInfo(_HELD, ("email", "awork_user_id", "person_id"), "create the HQ users {causes}", "HQ users"),
+    "unknown_email": ReasonInfo(
+        _HELD, ("email", "awork_user_id", "person_id"), "create the HQ users {causes}", "HQ users"
+    ),
     "duration_over_24h": ReasonInfo(_HELD, ("email",), "split the entries over 24 h of {causes} in awork", "people"),
     "invalid_awork_link": ReasonInfo(_HELD, (), "correct the HQ projects' awork links"),
     "awork_project_not_found": ReasonInfo(_HELD, (), "link the HQ projects to existing awork projects"),
     "duplicate_awork_link": ReasonInfo(_HELD, (), "link each awork project from one HQ project only"),
     "malformed_bracket": ReasonInfo(_WARN, ("list_name",), "rename the awork lists {causes} ('Name [5,4d]')", "lists"),
     "task_in_several_lists": ReasonInfo(_WARN, (), "keep each awork task in one list"),
-    "type_of_work_unmatched": ReasonInfo(_WARN, ("type_of_work",), "create the HQ task types {causes}", "types of work"),
+    "type_of_work_unmatched": ReasonInfo(
+        _WARN, ("type_of_work",), "create the HQ task types {causes}", "types of work"
+    ),
     # Personio → HQ (docs/personio.md)
     "unknown_person": ReasonInfo(_HELD, ("email", "person_id", "person"), "create the HQ users {causes}", "people"),
-    "unmapped_type": ReasonInfo(_HELD, ("absence_type",), "map the Personio absence types {causes} (absence_type_mapping)", "absence types"),
-    "unknown_absence_type": ReasonInfo(_HELD, ("absence_type",), "map the Personio absence types {causes} (absence_type_mapping)", "absence types"),
-    "hour_unit_needs_hour_type": ReasonInfo(_HELD, ("absence_type",), "use day units for {causes} in Personio, or map them to an hourly HQ type", "absence types"),
+    "unmapped_type": ReasonInfo(
+        _HELD, ("absence_type",), "map the Personio absence types {causes} (absence_type_mapping)", "absence types"
+    ),
+    "unknown_absence_type": ReasonInfo(
+        _HELD, ("absence_type",), "map the Personio absence types {causes} (absence_type_mapping)", "absence types"
+    ),
+    "hour_unit_needs_hour_type": ReasonInfo(
+        _HELD,
+        ("absence_type",),
+        "use day units for {causes} in Personio, or map them to an hourly HQ type",
+        "absence types",
+    ),
     "invalid_period": ReasonInfo(_HELD, (), "correct the absence periods in Personio"),
     # HQ writes (both sources)
     "hq_rejected": ReasonInfo(_HELD, (), "read HQ's answer in each record and correct the source"),
-    "billed_conflict": ReasonInfo(_HELD, (), "change the billed HQ reportings by hand, or undo the change in the source"),
+    "billed_conflict": ReasonInfo(
+        _HELD, (), "change the billed HQ reportings by hand, or undo the change in the source"
+    ),
     # HQ → awork (docs/hq-to-awork.md)
     "malformed_link": ReasonInfo(_HELD, (), "correct the HQ projects' awork links"),
     "dead_link": ReasonInfo(_HELD, (), "link the HQ projects to existing awork projects"),
     # timesheets (docs/timesheets.md)
     "missing_person": ReasonInfo(_HELD, ("file",), "fill in the person in the files {causes}", "files"),
     "person_ambiguous": ReasonInfo(_HELD, ("person", "email"), "name {causes} unambiguously (e-mail)", "people"),
-    "project_unmatched": ReasonInfo(_HELD, ("project", "project_number"), "create or rename the HQ projects {causes}", "projects"),
-    "project_ambiguous": ReasonInfo(_HELD, ("project", "project_number"), "give the projects {causes} a number in the files", "projects"),
+    "project_unmatched": ReasonInfo(
+        _HELD, ("project", "project_number"), "create or rename the HQ projects {causes}", "projects"
+    ),
+    "project_ambiguous": ReasonInfo(
+        _HELD, ("project", "project_number"), "give the projects {causes} a number in the files", "projects"
+    ),
     "task_unmatched": ReasonInfo(_HELD, ("task",), "create the HQ tasks {causes}", "tasks"),
     "task_ambiguous": ReasonInfo(_HELD, ("task",), "name the tasks {causes} as 'Phase/Task'", "tasks"),
-    "default_task_missing": ReasonInfo(_HELD, ("default_task",), "create the default task {causes} in the projects", "tasks"),
+    "default_task_missing": ReasonInfo(
+        _HELD, ("default_task",), "create the default task {causes} in the projects", "tasks"
+    ),
 }
 
 _UNKNOWN = ReasonInfo(_HELD)
