@@ -164,7 +164,13 @@ class ConnectionClients:
         app_id = (conn.extra_dejson or {}).get("app_id") or "HQ_SYNC"
         creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
         base = base_url_of(conn, "personio")
-        return PersonioClient(base, creds, retry=retry_policy_of(conn), budget=shared_budget("personio", conn, base))
+        cache: Any = None  # one token per tenant, shared by the run's steps (issue #12)
+        if self.staging is not None:
+            from hq_sync.connect.token_store import StagingAccessTokenCache
+
+            cache = StagingAccessTokenCache(self.staging, self.tenant.id)
+        return PersonioClient(base, creds, retry=retry_policy_of(conn), budget=shared_budget("personio", conn, base),
+                              **({"token_cache": cache} if cache is not None else {}))
 
     def personio(self) -> Any:
         return self._personio
