@@ -10,6 +10,7 @@ connection's token changes (the tenant was re-authorised), the stored chain is r
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 
@@ -114,11 +115,15 @@ class StagingAccessTokenCache:
         return f"StagingAccessTokenCache(tenant={self.tenant!r}, system={self.system!r})"
 
     def get(self, key: str) -> tuple[str, float] | None:
-        import json
-
         hit = self.process.get(key)  # type: ignore[attr-defined]
         if hit is not None:
             return hit
+        hit = self._stored(key)
+        if hit is not None:
+            self.process.put(key, *hit)  # type: ignore[attr-defined]
+        return hit
+
+    def _stored(self, key: str) -> tuple[str, float] | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(oauth_tokens).where(oauth_tokens.c.tenant == self.tenant, oauth_tokens.c.system == self.system)
@@ -136,15 +141,11 @@ class StagingAccessTokenCache:
                 return None  # another key: mint a new one
         try:
             value = json.loads(text)
-            hit = (str(value["token"]), float(value["expires_at"]))
+            return str(value["token"]), float(value["expires_at"])
         except (ValueError, KeyError, TypeError):
             return None
-        self.process.put(key, *hit)  # type: ignore[attr-defined]
-        return hit
 
     def put(self, key: str, token: str, expires_at: float) -> None:
-        import json
-
         self.process.put(key, token, expires_at)  # type: ignore[attr-defined]
         fernet = _fernet()
         text = json.dumps({"token": token, "expires_at": expires_at})
@@ -165,7 +166,7 @@ class StagingAccessTokenCache:
 
     def drop(self, key: str, token: str) -> None:
         self.process.drop(key, token)  # type: ignore[attr-defined]
-        current = self.get(key)
+        current = self._stored(key)
         if current is not None and current[0] == token:
             with self.engine.begin() as conn:
                 conn.execute(oauth_tokens.delete().where(oauth_tokens.c.tenant == self.tenant,

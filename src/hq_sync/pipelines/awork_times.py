@@ -320,7 +320,9 @@ class Structure:
         newest_child = max((n for n in newest if n is not None), default=None)
         if newest_child is None or project_updated is None:
             return
-        if newest_child > project_updated + timedelta(seconds=1):
+        # Strictly newer disproves it: a project stamped a moment before its child's change errs
+        # towards reading more, never towards missing a change.
+        if newest_child > project_updated:
             self.disproved.append(awork_id)
         else:
             self.evidence += 1
