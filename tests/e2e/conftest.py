@@ -58,6 +58,18 @@ class PersonioAdmin:
     def delete(self, period_id: str) -> None:
         assert self.session.delete(f"{self.base_url}/v2/absence-periods/{period_id}", timeout=10).status_code == 204
 
+    def stamp(self, tenant: str, period_id: str, updated_at: str) -> None:
+        """Give a period an ``updated_at`` as a lagging Personio server would (sandbox admin API)."""
+        resp = requests.post(f"{self.base_url}/_sandbox/tenants/{tenant}/absence-periods/{period_id}/stamp",
+                             json={"updated_at": updated_at}, timeout=10)
+        assert resp.status_code == 200, resp.text
+
+    def touch_person_periods(self, tenant: str, person_id: str) -> int:
+        """Bump ``updated_at`` of all a person's periods, as a working-time model change does."""
+        resp = requests.post(f"{self.base_url}/_sandbox/tenants/{tenant}/persons/{person_id}/touch-absence-periods", timeout=10)
+        assert resp.status_code == 200, resp.text
+        return int(resp.json()["touched"])
+
     def ends_at(self, exclusive_end: str, type_: str | None = None) -> dict[str, Any]:
         """A day-unit period's ``ends_at`` for the given exclusive end (midnight after the last
         day), written in the convention the sandbox is switched to (``day_end_boundary``)."""

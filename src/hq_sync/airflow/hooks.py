@@ -187,9 +187,18 @@ class ConnectionClients:
         app_id = extras_of(conn, "personio").app_id or "HQ_SYNC"
         creds = PersonioCredentials(client_id=conn.login, client_secret=conn.password, app_id=app_id)
         base = base_url_of(conn, "personio")
+        cache: Any = None  # one token per tenant, shared by the run's steps (issue #12)
+        if self.staging is not None:
+            from hq_sync.connect.token_store import StagingAccessTokenCache
+
+            cache = StagingAccessTokenCache(self.staging, self.tenant.id)
         try:
             return PersonioClient(
-                base, creds, retry=retry_policy_of(conn, "personio"), budget=shared_budget("personio", conn, base)
+                base,
+                creds,
+                retry=retry_policy_of(conn, "personio"),
+                budget=shared_budget("personio", conn, base),
+                **({"token_cache": cache} if cache is not None else {}),
             )
         except ValueError as exc:  # e.g. an app_id that is not UPPER_SNAKE_CASE: a set-up problem
             raise MissingConnection(f"Airflow connection {conn.conn_id!r} is invalid: {exc}") from exc

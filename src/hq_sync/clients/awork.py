@@ -394,6 +394,7 @@ class AworkClient(HttpClient):
         super().__init__(base_url, retry=retry, session=session, sleep=sleep, headers=headers, budget=budget)
         self.auth: AworkAuth = AworkApiKey(auth) if isinstance(auth, str) else auth
         self.reserve_fraction = reserve_fraction
+        self.last_total_items: int | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
     def _auth_headers(self) -> dict[str, str]:
@@ -501,7 +502,8 @@ class AworkClient(HttpClient):
             raise ClientError(f"awork GET {path}: expected a JSON array, got {type(body).__name__}",
                               status=resp.status_code, method="GET", url=self.url(path))
         effective = _int(resp.headers.get("aw-pagesize")) or size
-        return body, min(effective, size), _int(resp.headers.get("aw-totalitems"))
+        self.last_total_items = _int(resp.headers.get("aw-totalitems"))  # what the last list request matched
+        return body, min(effective, size), self.last_total_items
 
     # -- identity and master data ----------------------------------------------------------------
     def me(self) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -78,6 +80,18 @@ class RetryPolicy:
     timeout: tuple[float, float] = (5.0, 30.0)  # (connect, read) seconds
 
 
+def server_time(resp: requests.Response) -> datetime | None:
+    """The answer's ``Date`` header (RFC 7231, whole seconds) as an aware UTC datetime, or None."""
+    value = resp.headers.get("Date")
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def _body(resp: requests.Response) -> Any:
     try:
         return resp.json()
@@ -116,6 +130,9 @@ class HttpClient:
         self._sleep = sleep
         self.requests_sent = 0
         self._count_lock = threading.Lock()  # loaders send from several threads (hq_sync.load.concurrency)
+        # The server's clock (its ``Date`` header) at the last successful answer: incremental
+        # cursors are taken from the vendor's clock, so a skewed local clock cannot skip changes.
+        self.last_server_time: datetime | None = None
 
     # -- hooks for vendor clients ----------------------------------------------------------
     def _before_send(self) -> None:
@@ -215,6 +232,7 @@ class HttpClient:
             log.debug("%s %s %s -> %d (%.0f ms)", self.vendor, method, shown, resp.status_code, elapsed * 1000)
             status = resp.status_code
             if status < 400:
+                self.last_server_time = server_time(resp) or self.last_server_time
                 self._pace(resp)
                 return resp
             if status == 401 and authenticate and not reauthenticated and self._reauthenticate():

@@ -7,6 +7,7 @@ can stage each page before the next one is fetched and memory stays flat.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -42,6 +43,52 @@ class PersonioCredentials:
         return f"PersonioCredentials(client_id={self.client_id!r}, app_id={self.app_id!r})"
 
 
+class TokenCache(Protocol):
+    """Where a Personio access token is kept between clients (steps) of the same credentials.
+
+    ``key`` names the credentials (``credentials_key``, a hash: never the secret itself);
+    ``expires_at`` is a wall-clock epoch time."""
+
+    def get(self, key: str) -> tuple[str, float] | None: ...
+
+    def put(self, key: str, token: str, expires_at: float) -> None: ...
+
+    def drop(self, key: str, token: str) -> None: ...
+
+
+class ProcessTokenCache:
+    """Tokens shared by every client of this process (thread-safe), keyed by credentials."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never show a token
+        return f"ProcessTokenCache({len(self._tokens)} credentials)"
+
+    def get(self, key: str) -> tuple[str, float] | None:
+        with self._lock:
+            return self._tokens.get(key)
+
+    def put(self, key: str, token: str, expires_at: float) -> None:
+        with self._lock:
+            self._tokens[key] = (token, expires_at)
+
+    def drop(self, key: str, token: str) -> None:
+        with self._lock:
+            if self._tokens.get(key, ("", 0.0))[0] == token:
+                del self._tokens[key]
+
+
+PROCESS_TOKENS = ProcessTokenCache()
+
+
+def credentials_key(base_url: str, credentials: PersonioCredentials) -> str:
+    """A stable, non-reversible name of (API base, client id, secret, app id) for token caches."""
+    text = "\x1f".join((base_url.rstrip("/"), credentials.client_id, credentials.client_secret, credentials.app_id))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def format_datetime(value: datetime) -> str:
     """An ``updated_at`` filter value: UTC with a ``Z`` (aware datetimes only)."""
     if value.tzinfo is None:
@@ -59,13 +106,18 @@ class PersonioClient(HttpClient):
 
     vendor = "personio"
 
-    def __init__(self, base_url: str, credentials: PersonioCredentials, *, retry: RetryPolicy | None = None, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, credentials: PersonioCredentials, *, retry: RetryPolicy | None = None,
+                 token_cache: TokenCache | None = PROCESS_TOKENS, **kwargs: Any) -> None:
         if not APP_ID_PATTERN.match(credentials.app_id):
             raise ValueError(f"Personio app id {credentials.app_id!r} must be UPPER_SNAKE_CASE")
         super().__init__(base_url, retry=retry, headers={"X-Personio-App-ID": credentials.app_id}, **kwargs)
         self.credentials = credentials
+        # A token is reused while valid by every client of the same credentials (issue #12): the
+        # steps of a run share one. ``None``: this client mints its own.
+        self.token_cache = token_cache
+        self._cache_key = credentials_key(self.base_url, credentials)
         self._token: str | None = None
-        self._token_expires_at = 0.0
+        self._token_expires_at = 0.0  # wall clock (epoch seconds)
         self._token_lock = threading.Lock()
         self._pace_until = 0.0
 
@@ -90,17 +142,28 @@ class PersonioClient(HttpClient):
             ) from exc
         body = resp.json()
         self._token = body["access_token"]
-        self._token_expires_at = time.monotonic() + float(body.get("expires_in", 86400))
+        self._token_expires_at = time.time() + float(body.get("expires_in", 86400))
         log.info("personio: new access token, valid %ss", body.get("expires_in"))
+        if self.token_cache is not None:
+            self.token_cache.put(self._cache_key, self._token, self._token_expires_at)
+
+    def _valid(self, expires_at: float) -> bool:
+        return time.time() < expires_at - TOKEN_RENEW_MARGIN_S
 
     def _auth_headers(self) -> dict[str, str]:
         with self._token_lock:
-            if self._token is None or time.monotonic() > self._token_expires_at - TOKEN_RENEW_MARGIN_S:
-                self._fetch_token()
+            if self._token is None or not self._valid(self._token_expires_at):
+                cached = self.token_cache.get(self._cache_key) if self.token_cache is not None else None
+                if cached is not None and self._valid(cached[1]):
+                    self._token, self._token_expires_at = cached
+                else:
+                    self._fetch_token()
             return {"Authorization": f"Bearer {self._token}"}
 
     def _reauthenticate(self) -> bool:
         with self._token_lock:
+            if self._token is not None and self.token_cache is not None:
+                self.token_cache.drop(self._cache_key, self._token)  # rejected: nobody may reuse it
             self._token = None
         return True
 

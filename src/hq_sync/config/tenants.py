@@ -115,6 +115,9 @@ class SourceBase(_Strict):
     sync_start_date: date = Field(description="Nothing before this date is read or touched.")
     schedule: Cron
     webhooks: Webhooks = Field(default_factory=Webhooks)
+    # Incremental reads ask for changes since the source's own clock at the previous read minus
+    # this much (late commits, skew between the vendor's servers); docs/personio.md, docs/awork.md.
+    cursor_overlap_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
 
     @property
     def effective_schedule(self) -> str:

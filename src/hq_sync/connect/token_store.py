@@ -10,6 +10,7 @@ connection's token changes (the tenant was re-authorised), the stored chain is r
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 
@@ -93,3 +94,82 @@ class StagingTokenStore:
                 index_elements=["tenant", "system"],
                 set_={k: v for k, v in values.items() if k not in ("tenant", "system")},
             ))
+
+
+class StagingAccessTokenCache:
+    """A Personio ``TokenCache`` (hq_sync.clients.personio) shared by every task of a tenant, also
+    across processes and workers: the access token lives in this process's cache and in staging's
+    ``oauth_tokens`` (system ``<system>_access``; Fernet-encrypted when a key is set, as refresh
+    tokens are), tagged with the credentials' hash so that a changed secret is never served an old
+    token. Each Airflow task runs in a process of its own, so without this every step would mint
+    its own token (issue #12). Never logged."""
+
+    def __init__(self, engine: Engine, tenant: str, system: str = "personio", process: object | None = None) -> None:
+        from hq_sync.clients.personio import PROCESS_TOKENS
+
+        self.engine = engine
+        self.tenant = tenant
+        self.system = f"{system}_access"
+        self.process = process or PROCESS_TOKENS
+        ensure_schema(engine)
+
+    def __repr__(self) -> str:
+        return f"StagingAccessTokenCache(tenant={self.tenant!r}, system={self.system!r})"
+
+    def get(self, key: str) -> tuple[str, float] | None:
+        hit: tuple[str, float] | None = self.process.get(key)  # type: ignore[attr-defined]
+        if hit is not None:
+            return hit
+        hit = self._stored(key)
+        if hit is not None:
+            self.process.put(key, *hit)  # type: ignore[attr-defined]
+        return hit
+
+    def _stored(self, key: str) -> tuple[str, float] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(oauth_tokens).where(oauth_tokens.c.tenant == self.tenant, oauth_tokens.c.system == self.system)
+            ).one_or_none()
+        if row is None or row.seeded_from != key:
+            return None
+        text = str(row.refresh_token)
+        if row.encrypted:
+            fernet = _fernet()
+            if fernet is None:
+                return None
+            try:
+                text = fernet.decrypt(text.encode()).decode()
+            except InvalidToken:
+                return None  # another key: mint a new one
+        try:
+            value = json.loads(text)
+            return str(value["token"]), float(value["expires_at"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, token: str, expires_at: float) -> None:
+        self.process.put(key, token, expires_at)  # type: ignore[attr-defined]
+        fernet = _fernet()
+        text = json.dumps({"token": token, "expires_at": expires_at})
+        values = {
+            "tenant": self.tenant,
+            "system": self.system,
+            "refresh_token": fernet.encrypt(text.encode()).decode() if fernet else text,
+            "encrypted": fernet is not None,
+            "seeded_from": key,
+            "updated_at": utcnow(),
+        }
+        with self.engine.begin() as conn:
+            stmt = dialect_insert(conn, oauth_tokens).values(**values)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["tenant", "system"],
+                set_={k: v for k, v in values.items() if k not in ("tenant", "system")},
+            ))
+
+    def drop(self, key: str, token: str) -> None:
+        self.process.drop(key, token)  # type: ignore[attr-defined]
+        current = self._stored(key)
+        if current is not None and current[0] == token:
+            with self.engine.begin() as conn:
+                conn.execute(oauth_tokens.delete().where(oauth_tokens.c.tenant == self.tenant,
+                                                         oauth_tokens.c.system == self.system))

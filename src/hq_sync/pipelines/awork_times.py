@@ -16,19 +16,22 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, and_, delete, func, or_, select
 
-from hq_sync.clients.awork import AworkClient, user_email
+from hq_sync.clients.awork import MAX_PAGE_SIZE as MAX_PAGE
+from hq_sync.clients.awork import AworkClient, all_of, datetime_literal, user_email
 from hq_sync.clients.awork_query import QueryIgnoredError, QuerySupport
 from hq_sync.clients.hq import same_name
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
 from hq_sync.load.tasks import StructureLoader, resolve_reasons
 from hq_sync.pipelines.context import RunContext, RunMode
+from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
 from hq_sync.progress import Progress, summary_line
@@ -42,6 +45,7 @@ from hq_sync.staging.schema import (
     awork_time_entries,
     awork_types_of_work,
     awork_users,
+    hq_links,
     planned_hq_state,
     utcnow,
 )
@@ -62,6 +66,7 @@ TRANSFORM_REASONS = {
 }
 FULL_RECONCILE_EVERY = timedelta(hours=24)  # deletions older than the recent window: within a day
 REPORTED = WARNING_REASONS  # written with a warning: notes, not errors (hq_sync.staging.reasons)
+TRANSFORM_CHUNK = 1000  # time entries planned and written per chunk (transform streams them)
 
 
 def _cfg(ctx: RunContext) -> AworkSource:
@@ -166,9 +171,9 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     client: AworkClient = ctx.require_clients().awork()
     hints = webhook_runs._pending(ctx, SOURCE)
     hq = ctx.require_clients().hq()
-    started = datetime.now(UTC)
 
-    users, _ = _stage(ctx, awork_users, client.users(show_archived=True), user_row)
+    as_of = ServerClock(client)  # awork's clock when the extract began: the next run's cursor
+    users, _ = _stage(ctx, awork_users, as_of.watch(client.users(show_archived=True)), user_row)
     types, _ = _stage(ctx, awork_types_of_work, client.types_of_work(show_archived=True), type_row)
 
     # Which HQ projects are linked, and to which awork project (A2/A3).
@@ -192,8 +197,20 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     hq_names = {}
     lists, tasks = repo.UpsertResult(), repo.UpsertResult()
     linked: dict[str, int] = {}
+    with ctx.staging.connect() as conn:
+        before = linked_projects(conn, tenant)
+    # The linked projects from one listing of the workspace's projects (a project missing from it
+    # is looked up by id); their lists and tasks only where something changed (Structure).
+    listed_projects_all: set[str] = set()
+    listed_projects = {}
+    for page in client.projects():
+        for item in page:
+            listed_projects_all.add(str(item["id"]).lower())
+            if str(item["id"]).lower() in wanted:
+                listed_projects[str(item["id"]).lower()] = item
+    structure = Structure(ctx)
     for awork_id, hq_id in wanted.items():
-        project = client.project(awork_id)
+        project = listed_projects.get(awork_id) or client.project(awork_id)
         if project is None:
             problems[(str(hq_id), "awork_project_not_found")] = (
                 f"HQ project {hq_id}: its awork Link names awork project {awork_id}, which does not exist (or is "
@@ -201,12 +218,15 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
             continue
         linked[awork_id] = hq_id
         hq_names[awork_id] = project.get("name")
+        if not structure.must_read(awork_id, project, newly_linked=awork_id not in before):
+            continue
         result_lists, result_tasks = stage_project_structure(ctx, client, awork_id, project)
+        structure.observe(awork_id, project)
         lists += result_lists
         tasks += result_tasks
+    structure.store()
 
     with ctx.staging.begin() as conn:
-        before = linked_projects(conn, tenant)
         for awork_id, hq_id in linked.items():
             repo.save_link(conn, tenant=tenant, source=SOURCE, entity="project", source_id=awork_id, hq_entity="Project",
                            state="synced", hq_id=str(hq_id), written={"awork_project_id": awork_id, "name": hq_names.get(awork_id)})
@@ -221,8 +241,9 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     query = TimeEntryQuery(ctx, client)
     entries = repo.UpsertResult()
     listed: set[str] = set()
+    overlap = timedelta(seconds=cfg.cursor_overlap_seconds)
     if cursor is not None:
-        since = cursor - UPDATED_OVERLAP
+        since = cursor - overlap
         try:
             result, listed = _stage(ctx, awork_time_entries, client.time_entries_updated_since(since, support=query.support), entry_row)
         except QueryIgnoredError as exc:  # found out while reading: read again the safe way
@@ -231,25 +252,104 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         entries += result
     new = sorted(set(linked) - set(before)) if cursor is not None else sorted(linked)
     window = (cfg.sync_start_date, ctx.today + timedelta(days=FUTURE_DAYS))
-    for awork_id, pages in query.per_project(new, window):
-        result, seen = _stage(ctx, awork_time_entries, pages, entry_row)
-        entries += result
-        listed |= seen
+    read_started = utcnow()  # staging's clock: entries seen by the full reads have last_seen_at >= it
+    result, seen = _stage(ctx, awork_time_entries, query.window(new, window, workspace_projects=len(listed_projects_all)), entry_row)
+    entries += result
+    listed |= seen
     settled = webhook_runs.awork_settle(ctx, client, hints, listed, users_read=True) if hints else {}
     with ctx.staging.begin() as conn:
-        if cursor is None or started > cursor:
-            repo.set_cursor(conn, tenant, SOURCE, "time_entry", started.isoformat())
-    result = {
+        # The cursor is awork's clock when this extract began (not ours, not the data's): nothing
+        # changed during the run is skipped, a skewed local clock cannot skip changes, and a bulk
+        # change is read once; the next run asks from it minus the overlap (docs/awork.md).
+        repo.set_cursor(conn, tenant, SOURCE, "time_entry", as_of.value().isoformat())
+        if new and set(new) == set(linked):  # every project read in full: the run's full deletion check
+            repo.set_cursor(conn, tenant, SOURCE, FULL_READ, full_read_marker(ctx.run_id, read_started))
+    summary: dict[str, Any] = {
         "users": vars(users), "types_of_work": vars(types), "task_lists": vars(lists), "tasks": vars(tasks),
         "time_entries": vars(entries), "linked_projects": len(linked), "newly_linked": len(new),
         "project_problems": _reason_counts(problems),
-        "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
+        "mode": "initial" if cursor is None else f"incremental since {(cursor - overlap).isoformat()}",
+        "structure": structure.as_dict(),
         **({"webhook_events": settled} if settled else {}),
         "time_entries_query": query.as_dict(),
         "requests": client.requests_sent,
     }
-    log.info("extract %s: %s", tenant, summary_line(result))
-    return result
+    log.info("extract %s: %s", tenant, summary_line(summary))
+    return summary
+
+
+class Structure:
+    """Whose lists and tasks a run reads (issue #12). awork has no workspace-wide task listing, so
+    "what changed" comes from the one project listing: a project whose ``updatedOn`` moved since
+    it was staged (or newly linked) gets its lists and tasks read. That is only complete if a
+    task or list change bumps its project's ``updatedOn``, which awork does not document. So the
+    sync checks: every project whose structure it reads shows whether a child is newer than its
+    project (disproves it) or not (evidence for it). Until the finding is "follows", and once a
+    day, every linked project's structure is read; where awork proves it does not bump projects,
+    every run reads every project's lists and tasks (2 requests per project, as before)."""
+
+    FINDING, CHECKED = "structure_follows_project", "structure_checked"
+    FOLLOWS, INDEPENDENT = "follows", "independent"
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        tenant = ctx.tenant.id
+        with ctx.staging.connect() as conn:
+            self.previous = repo.get_cursor(conn, tenant, SOURCE, self.FINDING)
+            checked = parse_timestamp(repo.get_cursor(conn, tenant, SOURCE, self.CHECKED))
+            self.staged = {r.source_id: r.source_updated_at for r in conn.execute(
+                select(awork_projects.c.source_id, awork_projects.c.source_updated_at).where(awork_projects.c.tenant == tenant))}
+        self.daily = checked is None or ctx.now - checked >= FULL_RECONCILE_EVERY
+        self.read_all = self.previous != self.FOLLOWS or self.daily
+        self.read: list[str] = []
+        self.skipped = 0
+        self.disproved: list[str] = []
+        self.evidence = 0
+
+    def must_read(self, awork_id: str, project: dict[str, Any], *, newly_linked: bool) -> bool:
+        changed = newly_linked or awork_id not in self.staged or self.staged[awork_id] != _ts(project.get("updatedOn"))
+        if self.read_all or changed:
+            return True
+        self.skipped += 1
+        return False
+
+    def observe(self, awork_id: str, project: dict[str, Any]) -> None:
+        """After staging a project's lists and tasks: is any of them newer than the project?"""
+        self.read.append(awork_id)
+        project_updated = _ts(project.get("updatedOn"))
+        tenant = self.ctx.tenant.id
+        with self.ctx.staging.connect() as conn:
+            newest = [conn.execute(select(func.max(t.c.source_updated_at)).where(
+                t.c.tenant == tenant, t.c.project_id == awork_id, t.c.deleted_at.is_(None))).scalar() for t in (awork_task_lists, awork_tasks)]
+        newest_child = max((n for n in newest if n is not None), default=None)
+        if newest_child is None or project_updated is None:
+            return
+        # Strictly newer disproves it: a project stamped a moment before its child's change errs
+        # towards reading more, never towards missing a change.
+        if newest_child > project_updated:
+            self.disproved.append(awork_id)
+        else:
+            self.evidence += 1
+
+    def store(self) -> None:
+        if self.disproved:
+            finding = self.INDEPENDENT
+        elif self.evidence and (self.previous != self.INDEPENDENT or self.daily):
+            finding = self.FOLLOWS
+        else:
+            finding = self.previous
+        if finding != self.previous and finding is not None:
+            log.info("awork %s: a task or list change %s its project's updatedOn", self.ctx.tenant.id,
+                     "bumps" if finding == self.FOLLOWS else "does not bump")
+        with self.ctx.staging.begin() as conn:
+            if finding is not None:
+                repo.set_cursor(conn, self.ctx.tenant.id, SOURCE, self.FINDING, finding)
+            if self.daily and self.read_all:
+                repo.set_cursor(conn, self.ctx.tenant.id, SOURCE, self.CHECKED, self.ctx.now.isoformat())
+        self.finding = finding
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"finding": getattr(self, "finding", self.previous), "read": len(self.read), "unchanged_skipped": self.skipped}
 
 
 class TimeEntryQuery:
@@ -304,8 +404,53 @@ class TimeEntryQuery:
             mine = [item for item in everything if str(item.get("projectId") or "") == awork_id]
             yield awork_id, iter([mine] if mine else [])
 
+    def window(self, projects: list[str], window: tuple[date, date], *,
+               workspace_projects: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the entries of ``projects`` dated in ``window`` (a first read, the deletion
+        check): one read of the workspace's window, kept here by project and date, when that
+        costs fewer requests than one read per project (its first page's ``aw-totalitems`` tells;
+        the cost per project is estimated from staging, or on a first read from the share of the
+        workspace's ``workspace_projects`` they are), else a read per project."""
+        if not projects:
+            return
+        wanted = set(projects)
+        if len(projects) > 1 and self.support.filter_honoured:
+            with self.ctx.staging.connect() as conn:
+                t = awork_time_entries
+                per_project = {r.project_id: r.n for r in conn.execute(
+                    select(t.c.project_id, func.count().label("n")).where(
+                        t.c.tenant == self.ctx.tenant.id, t.c.project_id.in_(projects), t.c.deleted_at.is_(None),
+                        t.c.start_date >= window[0], t.c.start_date <= window[1]).group_by(t.c.project_id))}
+            separate = sum(max(1, -(-per_project.get(p, 0) // MAX_PAGE)) for p in projects)
+            pages = self.client.pages("/timeentries", filterby=all_of(
+                f"startDateUtc ge {datetime_literal(window[0])}",
+                f"startDateUtc lt {datetime_literal(window[1] + timedelta(days=1))}"), orderby="createdOn asc,id asc")
+            first = next(pages, None)
+            total = self.client.last_total_items
+            if total is not None and not per_project and workspace_projects:
+                # nothing staged yet: half a page per project plus their share of the entries
+                separate = max(separate, math.ceil(len(projects) / 2 + total * len(projects) / workspace_projects / MAX_PAGE))
+            if total is None or -(-total // MAX_PAGE) <= separate:
+                for page in ([first] if first else []):
+                    yield [i for i in page if str(i.get("projectId") or "").lower() in wanted and _in_window(i, window)]
+                for page in pages:
+                    yield [i for i in page if str(i.get("projectId") or "").lower() in wanted and _in_window(i, window)]
+                return
+            getattr(pages, "close", lambda: None)()  # the workspace's other projects make one read dearer: per project
+        if not self.support.filter_honoured:
+            for page in self.client.time_entries(between=window):
+                yield [i for i in page if str(i.get("projectId") or "").lower() in wanted]
+            return
+        for awork_id in projects:
+            yield from self.client.time_entries(between=window, project_id=awork_id)
+
     def as_dict(self) -> dict[str, Any]:
         return {"support": self.support.value, "newly_found": self.newly_found}
+
+
+def _in_window(item: dict[str, Any], window: tuple[date, date]) -> bool:
+    day = str(item.get("startDateUtc") or "")[:10]
+    return window[0].isoformat() <= day <= window[1].isoformat()
 
 
 def _reason_counts(items: dict[tuple[str, str], Any]) -> dict[str, int]:
@@ -333,14 +478,23 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     last = ctx.today + timedelta(days=FUTURE_DAYS)
     with ctx.staging.connect() as conn:
         projects = sorted(linked_projects(conn, tenant))
+        read_by_extract = full_read_started(repo.get_cursor(conn, tenant, SOURCE, FULL_READ), ctx.run_id)
     t = awork_time_entries
     listed_total, confirmed, still_there = 0, [], []
-    for awork_id, pages in TimeEntryQuery(ctx, client).per_project(projects, (first, last)):
-        _, listed = _stage(ctx, t, pages, entry_row)
-        listed_total += len(listed)
+    if read_by_extract is not None:
+        # This run's extract read every linked project in full (a first run): that read is the
+        # full deletion check; what it did not see has last_seen_at before it.
+        full, first = True, cfg.sync_start_date
+        with ctx.staging.connect() as conn:
+            listed = {r.source_id for r in conn.execute(select(t.c.source_id).where(
+                t.c.tenant == tenant, t.c.project_id.in_(projects), t.c.last_seen_at >= read_by_extract))}
+    else:
+        _, listed = _stage(ctx, t, TimeEntryQuery(ctx, client).window(projects, (first, last)), entry_row)
+    listed_total = len(listed)
+    if projects:
         with ctx.staging.connect() as conn:
             staged = {r.source_id for r in conn.execute(select(t.c.source_id).where(
-                t.c.tenant == tenant, t.c.project_id == awork_id, t.c.deleted_at.is_(None),
+                t.c.tenant == tenant, t.c.project_id.in_(projects), t.c.deleted_at.is_(None),
                 t.c.start_date >= first, t.c.start_date <= last))}
         for entry_id in sorted(staged - listed):
             current = client.time_entry(entry_id)
@@ -355,6 +509,7 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         if full:
             repo.set_cursor(conn, tenant, SOURCE, "full_reconcile", ctx.now.isoformat())
     result = {"window": [first.isoformat(), last.isoformat()], "full": full, "projects": len(projects), "listed": listed_total,
+              **({"read_by": "extract (first run)"} if read_by_extract is not None else {}),
               "deleted": len(confirmed), "moved": len(still_there), "requests": client.requests_sent}
     log.info("reconcile_deletions %s: %s", tenant, summary_line(result))
     return result
@@ -387,7 +542,6 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
                  for r in conn.execute(select(awork_task_lists).where(awork_task_lists.c.tenant == tenant, awork_task_lists.c.deleted_at.is_(None)))}
         tasks = [r for r in conn.execute(select(awork_tasks).where(awork_tasks.c.tenant == tenant, awork_tasks.c.deleted_at.is_(None),
                                                                     awork_tasks.c.project_id.in_(list(linked))).order_by(awork_tasks.c.source_id))]
-        reporting_links = {l.source_id: l for l in repo.links(conn, tenant, SOURCE, "time_entry")}
 
         phases: dict[str, dict[str, Any]] = {}  # SyncId -> plan body
 
@@ -431,49 +585,63 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             }
             task_project[task.source_id] = pid
 
-        # Reportings: every entry of a linked project, and every entry we booked before.
-        t = awork_time_entries
-        entry_rows = conn.execute(select(t).where(t.c.tenant == tenant, (t.c.project_id.in_(list(linked))) | (t.c.source_id.in_(list(reporting_links))))).all()
-        entry_plans: dict[str, Wanted | NotWanted | Quarantined] = {}
-        progress = Progress(f"transform {tenant}: time entries planned", len(entry_rows), logger=log)
-        for row in entry_rows:
-            progress.advance()
-            link = reporting_links.get(row.source_id)
-            pid = str(row.project_id) if row.project_id else None
-            if row.deleted_at is not None:
-                plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
-            elif pid not in linked:
-                booked_from = (link.written or {}).get("awork_project") if link and link.written else None
-                plan = NotWanted("project_unlinked" if booked_from == pid else "moved_out_of_linked_projects")
-            else:
-                task_id = str(row.task_id) if row.task_id else None
-                sync = task_id if task_id in task_plans and task_project.get(task_id) == pid else default_phase(pid)
-                plan = plan_reporting(
-                    entry_id=row.source_id, payload=row.payload, version=str((row.payload or {}).get("updatedOn")),
-                    email=emails.get(row.user_id), hq_users=hq_users, hq_project_id=str(linked[pid]),
-                    task_sync_id=sync, sync_start=cfg.sync_start_date, timezone=ctx.tenant.timezone,
-                )
-            entry_plans[row.source_id] = plan
-            if isinstance(plan, Quarantined):
-                counts["reporting"].count("quarantined", plan.reason)
-                issues["time_entry"][(row.source_id, plan.reason)] = (plan.detail, plan.context)
-            elif isinstance(plan, NotWanted) and plan.reason in ("before_sync_start", "timer_running", "project_unlinked"):
-                counts["reporting"].count("skipped", plan.reason)
-
-        progress.finish()
-        # Replace the plans of this tenant (a project unlinked since the last run leaves no stale plan).
+        # Reportings: every entry of a linked project, and every entry we booked before. Streamed
+        # in chunks of TRANSFORM_CHUNK entries (keyset by id: no cursor stays open while the chunk's
+        # plans are written), so memory stays flat whatever the number of entries (issue #12).
+        # The old plans go first (a project unlinked since the last run leaves no stale plan).
         conn.execute(delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE))
+        t, lk = awork_time_entries, hq_links
+        booked = select(lk.c.source_id).where(lk.c.tenant == tenant, lk.c.source == SOURCE, lk.c.entity == "time_entry")
+        query = (select(t.c.source_id, t.c.payload, t.c.project_id, t.c.task_id, t.c.user_id, t.c.deleted_at,
+                        lk.c.source_id.label("link_id"), lk.c.written)
+                 .select_from(t.outerjoin(lk, and_(lk.c.tenant == t.c.tenant, lk.c.source == SOURCE,
+                                                   lk.c.entity == "time_entry", lk.c.source_id == t.c.source_id)))
+                 .where(t.c.tenant == tenant, or_(t.c.project_id.in_(list(linked)), t.c.source_id.in_(booked)))
+                 .order_by(t.c.source_id).limit(TRANSFORM_CHUNK))
+        after, n_entries = None, 0
+        progress = Progress(f"transform {tenant}: time entries planned", logger=log)
+        while True:
+            chunk = conn.execute(query if after is None else query.where(t.c.source_id > after)).all()
+            if not chunk:
+                break
+            after = chunk[-1].source_id
+            rows = []
+            for row in chunk:
+                pid = str(row.project_id) if row.project_id else None
+                if row.deleted_at is not None:
+                    plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
+                elif pid not in linked:
+                    booked_from = (row.written or {}).get("awork_project") if row.link_id is not None and row.written else None
+                    plan = NotWanted("project_unlinked" if booked_from == pid else "moved_out_of_linked_projects")
+                else:
+                    task_id = str(row.task_id) if row.task_id else None
+                    sync = task_id if task_id in task_plans and task_project.get(task_id) == pid else default_phase(pid)
+                    plan = plan_reporting(
+                        entry_id=row.source_id, payload=row.payload, version=str((row.payload or {}).get("updatedOn")),
+                        email=emails.get(row.user_id), hq_users=hq_users, hq_project_id=str(linked[pid]),
+                        task_sync_id=sync, sync_start=cfg.sync_start_date, timezone=ctx.tenant.timezone,
+                    )
+                if isinstance(plan, Quarantined):
+                    counts["reporting"].count("quarantined", plan.reason)
+                    issues["time_entry"][(row.source_id, plan.reason)] = (plan.detail, plan.context)
+                elif isinstance(plan, NotWanted) and plan.reason in ("before_sync_start", "timer_running", "project_unlinked"):
+                    counts["reporting"].count("skipped", plan.reason)
+                if isinstance(plan, Wanted):
+                    rows.append(_plan_row(tenant, "time_entry", row.source_id, "wanted", None, plan.hq_user_id, plan.body, plan.version, now))
+                else:
+                    rows.append(_plan_row(tenant, "time_entry", row.source_id, "not_wanted" if isinstance(plan, NotWanted) else "quarantined",
+                                          plan.reason, None, None, None, now))
+            conn.execute(planned_hq_state.insert(), rows)
+            n_entries += len(chunk)
+            progress.advance(len(chunk))
+            del chunk, rows
+        progress.finish()
+
         rows = []
         for sync_id, body in phases.items():
             rows.append(_plan_row(tenant, "phase", sync_id, "wanted", None, str(body["ProjectId"]), body, None, now))
         for task_id, body in task_plans.items():
             rows.append(_plan_row(tenant, "task", task_id, "wanted", None, str(body["ProjectId"]), body, None, now))
-        for entry_id, plan in entry_plans.items():
-            if isinstance(plan, Wanted):
-                rows.append(_plan_row(tenant, "time_entry", entry_id, "wanted", None, plan.hq_user_id, plan.body, plan.version, now))
-            else:
-                rows.append(_plan_row(tenant, "time_entry", entry_id, "not_wanted" if isinstance(plan, NotWanted) else "quarantined",
-                                      plan.reason, None, None, None, now))
         if rows:
             conn.execute(planned_hq_state.insert(), rows)
         for entity, items in issues.items():
@@ -486,7 +654,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
 
     result = {
         "planned": {e: c.as_dict() for e, c in counts.items()},
-        "phases": len(phases), "tasks": len(task_plans), "entries": len(entry_plans), "hq_users": len(hq_users),
+        "phases": len(phases), "tasks": len(task_plans), "entries": n_entries, "hq_users": len(hq_users),
     }
     log.info("transform %s: %s", tenant, summary_line(result))
     return result

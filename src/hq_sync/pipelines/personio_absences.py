@@ -24,6 +24,7 @@ from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
 from hq_sync.mappings import build_mapping
 from hq_sync.pipelines.context import RunContext, RunMode
+from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
 from hq_sync.pipelines.personio_day_end import stored as stored_day_end
 from hq_sync.timeutil import parse_timestamp
@@ -35,6 +36,7 @@ from hq_sync.staging.schema import (
     personio_absence_periods,
     personio_absence_types,
     personio_persons,
+    utcnow,
 )
 from hq_sync.transform.absences import AbsenceRules, NotWanted, Quarantined, StagedPeriod, Wanted, plan_absence
 
@@ -45,6 +47,7 @@ ENTITY = "absence_period"
 UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
 FULL_RECONCILE_EVERY = timedelta(hours=24)
 FAR_FUTURE = timedelta(days=5 * 366)  # 'everything ahead' for window reads
+TRANSFORM_CHUNK = 500  # periods planned per chunk (transform streams them)
 
 
 def _cfg(ctx: RunContext) -> PersonioSource:
@@ -137,23 +140,28 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     with ctx.staging.connect() as conn:
         cursor = _parse_ts(repo.get_cursor(conn, ctx.tenant.id, SOURCE, ENTITY))
     cfg = _cfg(ctx)
+    overlap = timedelta(seconds=cfg.cursor_overlap_seconds)
     keep = None
+    read_started = utcnow()  # staging's clock: rows seen by this read have last_seen_at >= it
     if cursor is None:
         # First run: everything that has not ended before the sync start date. Read by start only
         # (one request per 100 periods of the tenant's history, once): whether Personio's end
         # filter lets open-ended periods through is unknown, and long sick leave must not be
-        # missed (issue #10). The end is checked here instead.
+        # missed (issue #10). The end is checked here instead. This read is also the run's full
+        # deletion check (reconcile_deletions does not read it again).
         pages = client.absence_periods(starting_until=ctx.today + FAR_FUTURE)
         keep = _not_ended_before(cfg.sync_start_date)
     else:
-        pages = client.absence_periods(updated_since=cursor - UPDATED_OVERLAP)
-    periods, seen, newest = _stage_pages(ctx, personio_absence_periods, pages, period_row, keep)
-    if newest is not None and (cursor is None or newest > cursor):
-        with ctx.staging.begin() as conn:
-            repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, newest.isoformat())
-    elif cursor is None:
-        with ctx.staging.begin() as conn:  # nothing yet: next run is incremental from now
-            repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, ctx.now.isoformat())
+        pages = client.absence_periods(updated_since=cursor - overlap)
+    as_of = ServerClock(client)
+    periods, seen, newest = _stage_pages(ctx, personio_absence_periods, as_of.watch(pages), period_row, keep)
+    with ctx.staging.begin() as conn:
+        # The cursor moves with Personio's clock, not with the data: a bulk update (a working-time
+        # model change touches every absence) is read once, not on every run until something newer
+        # changes; the next run asks from this read's start (Personio's clock) minus the overlap.
+        repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, as_of.value().isoformat())
+        if cursor is None:
+            repo.set_cursor(conn, ctx.tenant.id, SOURCE, FULL_READ, full_read_marker(ctx.run_id, read_started))
     settled = webhook_runs.personio_settle(ctx, client, hints, seen, persons_read=True) if hints else {}
     day_end = calibrate_day_end(ctx, client, cfg.day_end)
     result = {
@@ -161,7 +169,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "absence_types": vars(types),
         "absence_periods": vars(periods),
         "day_end": day_end.as_dict(),
-        "mode": "initial" if cursor is None else f"incremental since {(cursor - UPDATED_OVERLAP).isoformat()}",
+        "mode": "initial" if cursor is None else f"incremental since {(cursor - overlap).isoformat()}",
         **({"webhook_events": settled} if settled else {}), **catch,
         "requests": client.requests_sent,
     }
@@ -193,6 +201,11 @@ def _staged_ids_overlapping(conn: Connection, tenant: str, first_day: str, last_
     return {row.source_id for row in conn.execute(query)}
 
 
+def _full_read_of_this_run(conn: Connection, ctx: RunContext) -> datetime | None:
+    """When this run's extract read everything: when that read started (staging's clock)."""
+    return full_read_started(repo.get_cursor(conn, ctx.tenant.id, SOURCE, FULL_READ), ctx.run_id)
+
+
 def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Find periods deleted in Personio (no deletion feed exists) and mark them in staging.
 
@@ -214,7 +227,18 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     else:
         first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_past_days))
         last = ctx.today + timedelta(days=cfg.recent_window_future_days)
-    _, listed, _ = _stage_pages(ctx, personio_absence_periods, client.absence_periods(overlapping=(first, last)), period_row)
+    with ctx.staging.connect() as conn:
+        read_by_extract = _full_read_of_this_run(conn, ctx)
+    if read_by_extract is not None:
+        # This run's extract read everything (a first run): that read is the full deletion check.
+        # Staged periods it did not see (last_seen_at before it) are the missing ones.
+        full, first, last = True, cfg.sync_start_date, ctx.today + FAR_FUTURE
+        t = personio_absence_periods
+        with ctx.staging.connect() as conn:
+            listed = {r.source_id for r in conn.execute(select(t.c.source_id).where(
+                t.c.tenant == ctx.tenant.id, t.c.last_seen_at >= read_by_extract))}
+    else:
+        _, listed, _ = _stage_pages(ctx, personio_absence_periods, client.absence_periods(overlapping=(first, last)), period_row)
     with ctx.staging.connect() as conn:
         missing = _staged_ids_overlapping(conn, ctx.tenant.id, first.isoformat(), last.isoformat()) - listed
     confirmed, still_there = [], []
@@ -233,6 +257,7 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     result = {
         "window": [first.isoformat(), last.isoformat()],
         "full": full,
+        **({"read_by": "extract (first run)"} if read_by_extract is not None else {}),
         "listed": len(listed),
         "missing_from_listing": len(missing),
         "deleted": len(confirmed),
@@ -271,37 +296,51 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
         }
         t = personio_absence_periods
-        # Read all rows before writing: on SQLite, writing while a read is still open fails with
-        # "database is locked" when another connection committed meanwhile (e.g. the webhook receiver).
-        rows = conn.execute(select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at).where(t.c.tenant == tenant)).all()
-        progress = Progress(f"transform {tenant}: absence periods planned", len(rows), logger=log)
-        for row in rows:
-            progress.advance()
-            if row.deleted_at is not None:
-                plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
-            else:
-                plan = plan_absence(
-                    StagedPeriod(row.source_id, row.payload, row.source_updated_at),
-                    persons=persons, types=types, hq_users=hq_users, rules=rules, today=ctx.today,
-                )
-            _save_plan(conn, tenant, row.source_id, plan)
-            if isinstance(plan, Quarantined):
-                counts.count("quarantined", plan.reason)
-                repo.quarantine_record(
-                    conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id,
-                    reason=plan.reason, detail=plan.detail, context=plan.context, run_id=ctx.run_id,
-                )
-                repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason=plan.reason)
-            else:
-                # Fixed data leaves quarantine by itself (write refusals are load's to clear).
-                repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected")
-                if isinstance(plan, NotWanted):
-                    counts.count("skipped", plan.reason)
+        # Read a chunk before writing its plans: on SQLite, writing while a read is still open fails
+        # with "database is locked" when another connection committed meanwhile (e.g. the webhook
+        # receiver). Chunks (keyset by id) keep memory flat whatever the number of periods (issue #12).
+        query = (select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at)
+                 .where(t.c.tenant == tenant).order_by(t.c.source_id).limit(TRANSFORM_CHUNK))
+        rows: list[Any] = []
+        progress = Progress(f"transform {tenant}: absence periods planned", logger=log)
+        while True:
+            rows = conn.execute(query.where(t.c.source_id > rows[-1].source_id) if rows else query).all()
+            if not rows:
+                break
+            progress.advance(len(rows))
+            _plan_chunk(conn, ctx, rows, persons=persons, types=types, hq_users=hq_users, rules=rules, counts=counts)
     progress.finish()
     result = {"planned": counts.as_dict(), "hq_users": len(hq_users),
               "day_end": {"used": rules.day_end, "from": "personio breakdowns" if learnt else "tenant file"}}
     log.info("transform %s: %s", tenant, summary_line(result))
     return result
+
+
+def _plan_chunk(conn: Connection, ctx: RunContext, rows: list[Any], *, persons: dict[str, Any], types: dict[str, Any],
+                hq_users: dict[str, str], rules: AbsenceRules, counts: repo.EntityCounts) -> None:
+    """Plan (and save) the HQ absence of each staged period of one chunk; quarantine what cannot be decided."""
+    tenant = ctx.tenant.id
+    for row in rows:
+        if row.deleted_at is not None:
+            plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
+        else:
+            plan = plan_absence(
+                StagedPeriod(row.source_id, row.payload, row.source_updated_at),
+                persons=persons, types=types, hq_users=hq_users, rules=rules, today=ctx.today,
+            )
+        _save_plan(conn, tenant, row.source_id, plan)
+        if isinstance(plan, Quarantined):
+            counts.count("quarantined", plan.reason)
+            repo.quarantine_record(
+                conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id,
+                reason=plan.reason, detail=plan.detail, context=plan.context, run_id=ctx.run_id,
+            )
+            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason=plan.reason)
+        else:
+            # Fixed data leaves quarantine by itself (write refusals are load's to clear).
+            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected")
+            if isinstance(plan, NotWanted):
+                counts.count("skipped", plan.reason)
 
 
 def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Wanted | NotWanted | Quarantined) -> None:

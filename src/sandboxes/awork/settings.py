@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "project_tasks_alias": False,
     # Bump updatedOn of time entries when their project/task/type of work changes (unknown in awork).
     "touch_time_entries_on_parent_change": False,
+    # Bump a project's updatedOn when one of its tasks or task lists is written or deleted (unknown
+    # in awork; the sync learns it and reads unchanged projects' lists and tasks only if so, issue #12).
+    "project_updated_on_child_change": True,
     # Generate a project key from the name when POST /projects has none.
     "auto_project_key": True,
     # String comparisons in filterby/orderby ignore case (SQL Server's default collation).

@@ -72,6 +72,7 @@ class Ctx:
         return self.state.store.iter_shared(self.tenant, kind)
 
     def put(self, kind: str, record: Record) -> Record:
+        self._touch_project(kind, record)
         if self.state.on_change is None:
             return self.state.store.put(self.tenant, kind, record["id"], record)
         added = self.state.store.get(self.tenant, kind, record["id"]) is None
@@ -79,7 +80,20 @@ class Ctx:
         self.state.on_change(self, kind, stored, "added" if added else "updated")  # webhooks
         return stored
 
+    def _touch_project(self, kind: str, record: Record | None) -> None:
+        """With ``project_updated_on_child_change`` on, a task or task list written or deleted bumps
+        its project's updatedOn (unknown in awork; issue #12)."""
+        if kind not in (TASKS, TASK_LISTS) or record is None:
+            return
+        if not self.settings.get("project_updated_on_child_change"):
+            return
+        project = self.get(PROJECTS, record.get("projectId") or record.get("_projectId"))
+        if project is not None:
+            self.state.store.put(self.tenant, PROJECTS, project["id"], self.stamp_update(project))
+
     def delete(self, kind: str, rid: str) -> bool:
+        if kind in (TASKS, TASK_LISTS) and self.settings.get("project_updated_on_child_change"):
+            self._touch_project(kind, self.state.store.get(self.tenant, kind, rid))
         gone = self.state.store.get(self.tenant, kind, rid) if self.state.on_change is not None else None
         deleted = self.state.store.delete(self.tenant, kind, rid)
         if deleted and gone is not None and self.state.on_change is not None:

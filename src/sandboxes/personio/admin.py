@@ -268,6 +268,27 @@ def touch_periods(tenant: str, person_id: str,
     return {"touched": len(touched)}
 
 
+@router.post("/tenants/{tenant}/absence-periods/{period_id}/stamp")
+def stamp_period(tenant: str, period_id: str, body: dict[str, Any] = Body(...),
+                 state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+    """Set a period's ``updated_at`` to ``body["updated_at"]`` as is, also earlier than before: a
+    write stamped by a Personio server whose clock lags, or committed late (issue #12)."""
+    _tenant(state, tenant)
+    if set(body) != {"updated_at"}:
+        raise HTTPException(422, "body must be {\"updated_at\": \"<ISO date-time>\"}")
+    try:
+        stamp = normalize_instant(body["updated_at"])
+    except ValueError as exc:
+        raise HTTPException(422, f"updated_at: {exc}") from exc
+    with state.write_lock:
+        rec = state.store.get(tenant, ABSENCE_PERIODS, period_id)
+        if rec is None:
+            raise HTTPException(404, f"unknown absence period {period_id}")
+        rec["updated_at"] = stamp
+        state.store.put(tenant, ABSENCE_PERIODS, period_id, rec)
+    return {"id": period_id, "updated_at": stamp}
+
+
 # -- absence types ----------------------------------------------------------------------------
 def _category(value: Any) -> str | None:
     if value is None:
