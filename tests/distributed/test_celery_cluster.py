@@ -158,7 +158,16 @@ def test_two_dags_on_two_workers_share_one_awork_budget(cluster):
     awork.set_rate_limit(AWORK_PER_MINUTE, per_second=AWORK_PER_SECOND)  # the workspace's real limit
     start = (awork.requests() or [{"seq": 0}])[-1]["seq"]
     pair = [f"awork_times__{TENANT}", f"hq_to_awork__{TENANT}"]
-    runs = scheduled_runs(cl, pair)
+    # awork_times first takes its run lock (a task of its own); hq_to_awork starts once it holds it,
+    # so that awork_times' extract and hq_to_awork's sync_projects reach awork at the same time.
+    runs = scheduled_runs(cl, pair[:1])
+
+    def lock_taken() -> bool:
+        states = {ti["task_id"]: ti["state"] for ti in task_instances(cl, runs)}
+        return states.get("acquire_run_lock") == "success"
+
+    cl.wait_for("awork_times' run lock", lock_taken, 180, interval=0.5)
+    runs.update(scheduled_runs(cl, pair[1:]))
     states = cl.wait_runs(runs, timeout=240)
     cl.quiesce(pair)  # a schedule tick meanwhile must not run into the next test
     assert states == {d: "success" for d in pair}, cl.tails()

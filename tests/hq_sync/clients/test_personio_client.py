@@ -37,7 +37,8 @@ def personio(fresh_sandboxes: SandboxServers) -> tuple[SandboxServers, PersonioC
         ],
     })
     fresh_sandboxes.admin("personio").clear_requests()
-    return fresh_sandboxes, PersonioClient(fresh_sandboxes.url("personio"), CREDS, retry=FAST)
+    # No shared token cache: each test's sandbox is fresh, and these tests count the requests.
+    return fresh_sandboxes, PersonioClient(fresh_sandboxes.url("personio"), CREDS, retry=FAST, token_cache=None)
 
 
 def _log(sb: SandboxServers, path: str) -> list[dict]:
@@ -117,7 +118,7 @@ def test_a_rate_limited_read_waits_as_the_headers_say_and_loses_nothing(personio
         "enabled": True, "buckets": {"persons": {"replenish_rate": 10, "burst_capacity": 1}},
     }})
     sleeps = Sleeps(cap=0.1)  # 1/10 s refills the token; Personio's own 429 wait (at least 1 s) is recorded
-    client = PersonioClient(sb.url("personio"), CREDS, retry=FAST, sleep=sleeps)
+    client = PersonioClient(sb.url("personio"), CREDS, retry=FAST, sleep=sleeps, token_cache=None)
     pages = list(client.persons(limit=5))
     assert sum(len(p) for p in pages) == PERSONS and len(pages) == 5
     assert set(sleeps.waits) <= {0.1, 1.0}
