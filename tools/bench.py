@@ -70,7 +70,7 @@ PAGE_MAX = {
 HQ_RATE_LIMIT_PER_MINUTE = 1000  # HQ's documented limit (../shared/api/hq.md "Rate limit")
 TARGETS = {"first_run_ratio": 1.05, "no_change_requests": 10, "rss_ratio": 1.2, "staging_share_of_load": 0.10,
            "throughput_share": 0.90}
-UNLIMITED = {"requests_per_minute": None, "requests_per_second": None}  # connection extras: no client budget
+UNLIMITED = {"requests_per_minute": 0, "requests_per_second": 0}  # connection extras: 0 = no client budget window
 AUTH_PATHS = ("/v2/auth/token", "/v1/auth", "/Token", "/accounts/token", "/Account/Authorize")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
