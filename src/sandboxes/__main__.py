@@ -26,7 +26,11 @@ async def _serve(args: argparse.Namespace) -> None:
         port = getattr(args, f"{vendor}_port")
         app = build_app(vendor, Path(args.data_dir))
         config = uvicorn.Config(
-            app, host=args.host, port=port, log_level=args.log_level, access_log=False,
+            app,
+            host=args.host,
+            port=port,
+            log_level=args.log_level,
+            access_log=False,
             timeout_graceful_shutdown=1,
         )
         servers.append(uvicorn.Server(config))
@@ -43,9 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     for vendor in VENDORS:
         serve.add_argument(f"--{vendor}-port", type=int, default=DEFAULT_PORTS[vendor])
     serve.add_argument("--log-level", default="warning")
-    serve.add_argument("--hq-rate-limit", default=None, metavar="N|hq|off",
-                       help="HQ's per-token limit in requests per minute ('hq': HQ's documented 1000); "
-                            "default: $HQ_SANDBOX_RATE_LIMIT, else off")
+    serve.add_argument(
+        "--hq-rate-limit",
+        default=None,
+        metavar="N|hq|off",
+        help="HQ's per-token limit in requests per minute ('hq': HQ's documented 1000); "
+        "default: $HQ_SANDBOX_RATE_LIMIT, else off",
+    )
     seed = sub.add_parser("seed", help="load a scenario into running sandboxes over HTTP")
     seed.add_argument("scenario", help="a scenario file, or 'demo'")
     seed.add_argument("--host", default="127.0.0.1")

@@ -65,15 +65,22 @@ def link_projects(urls: Mapping[str, str], tenant: Mapping[str, Any]) -> str:
     awork = requests.Session()
     awork.headers["Authorization"] = f"Bearer {awork_key}"
 
-    awork_projects = {p["name"]: p["id"] for p in awork.get(f"{urls['awork']}/api/v1/projects", params={"pageSize": 1000}, timeout=30).json()}
-    hq_projects = {p["Name"]: p["Id"] for p in hq.get(f"{urls['hq']}/v1/Projects", params={"$top": 1000}, timeout=30).json()["value"]}
+    awork_projects = {
+        p["name"]: p["id"]
+        for p in awork.get(f"{urls['awork']}/api/v1/projects", params={"pageSize": 1000}, timeout=30).json()
+    }
+    hq_projects = {
+        p["Name"]: p["Id"]
+        for p in hq.get(f"{urls['hq']}/v1/Projects", params={"$top": 1000}, timeout=30).json()["value"]
+    }
     definitions = hq.get(f"{urls['hq']}/v1/CustomFieldDefinitions", params={"$top": 1000}, timeout=30).json()["value"]
     [link_field] = [d["Id"] for d in definitions if d["Name"] == "awork Link" and d.get("Category") == "Project"]
     for link in tenant["links"]:
         url = f"https://{tenant_id}.awork.com/projects/{awork_projects[link['awork_project']]}"
         resp = hq.put(
             f"{urls['hq']}/v1/Projects({hq_projects[link['hq_project']]})/CustomFields({link_field})",
-            json={"Value": url}, timeout=30,
+            json={"Value": url},
+            timeout=30,
         )
         resp.raise_for_status()
     return f"links {tenant_id}: {len(tenant['links'])} HQ projects linked to awork projects"

@@ -107,16 +107,12 @@ class SandboxServers:
         for vendor in VENDORS:
             cmd += [f"--{vendor}-port", str(self.ports[vendor])]
         log = open(self._log_path, "ab")  # noqa: SIM115 - kept open for the subprocess
-        self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}
-        )
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         deadline = time.monotonic() + timeout
         pending = set(VENDORS)
         while pending:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"sandboxes exited with {self.process.returncode}:\n{self._log_path.read_text()}"
-                )
+                raise RuntimeError(f"sandboxes exited with {self.process.returncode}:\n{self._log_path.read_text()}")
             for vendor in list(pending):
                 try:
                     if requests.get(self.url(vendor) + "/_sandbox/health", timeout=1).ok:

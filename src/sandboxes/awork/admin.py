@@ -28,11 +28,11 @@ def _describe(state: AworkState, tenant: str) -> dict[str, Any]:
     return {
         "tenant": tenant,
         "workspace": {"id": rec["workspaceId"], "name": rec["name"], "url": rec["url"]},
-        "api_keys": [{"key": k["_key"], "name": k["name"], "user_id": k["user_id"]}
-                     for k in state.api_keys(tenant)],
-        "oauth_clients": [{"client_id": c["client_id"], "redirect_uris": c["redirect_uris"],
-                           "confidential": bool(c["client_secret"])}
-                          for c in state.oauth_clients(tenant=tenant)],
+        "api_keys": [{"key": k["_key"], "name": k["name"], "user_id": k["user_id"]} for k in state.api_keys(tenant)],
+        "oauth_clients": [
+            {"client_id": c["client_id"], "redirect_uris": c["redirect_uris"], "confidential": bool(c["client_secret"])}
+            for c in state.oauth_clients(tenant=tenant)
+        ],
         "login": rec.get("login"),
         "settings": state.settings_for(tenant),
         "setting_overrides": rec.get("settings", {}),
@@ -40,10 +40,16 @@ def _describe(state: AworkState, tenant: str) -> dict[str, Any]:
 
 
 def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
-    return {"id": user["id"], "firstName": user["firstName"], "lastName": user["lastName"],
-            "email": email_of(user), "isAdmin": bool(user.get("_isAdmin")),
-            "isApiUser": bool(user.get("_apiUser")), "isArchived": user["isArchived"],
-            "isDeactivated": user["isDeactivated"]}
+    return {
+        "id": user["id"],
+        "firstName": user["firstName"],
+        "lastName": user["lastName"],
+        "email": email_of(user),
+        "isAdmin": bool(user.get("_isAdmin")),
+        "isApiUser": bool(user.get("_apiUser")),
+        "isArchived": user["isArchived"],
+        "isDeactivated": user["isDeactivated"],
+    }
 
 
 def admin_router() -> APIRouter:
@@ -134,8 +140,7 @@ def admin_router() -> APIRouter:
         return {"settings": state.settings_for(tenant)}
 
     @router.post("/tenants/{tenant}/access-tokens")
-    def issue_access_token(tenant: str, request: Request,
-                           body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
+    def issue_access_token(tenant: str, request: Request, body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
         """A token acting as a workspace user without the OAuth dance (tests, seeding):
         ``{email?}``; default user: the first admin. No refresh token (no client to refresh with)."""
         state = state_of(request)
@@ -144,8 +149,9 @@ def admin_router() -> APIRouter:
         if body.get("email"):
             user = state.user_by_email(tenant, str(body["email"]))
         else:
-            user = next((u for u in state.store.iter_shared(tenant, USERS)
-                         if u.get("_isAdmin") and not u.get("_apiUser")), None)
+            user = next(
+                (u for u in state.store.iter_shared(tenant, USERS) if u.get("_isAdmin") and not u.get("_apiUser")), None
+            )
         if user is None:
             raise HTTPException(404, "no such (admin) user in this tenant")
         return issue_tokens(state, tenant, "_sandbox", user["id"], "full_access")
@@ -244,8 +250,7 @@ def admin_router() -> APIRouter:
         state = state_of(request)
         _tenant_or_404(state, tenant)
         body = body or {}
-        return {"expired": expire_tokens(state, tenant, body.get("access_token"),
-                                         bool(body.get("refresh_tokens")))}
+        return {"expired": expire_tokens(state, tenant, body.get("access_token"), bool(body.get("refresh_tokens")))}
 
     return router
 

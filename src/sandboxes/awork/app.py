@@ -117,27 +117,36 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         trace = request.scope.get("sandbox", {}).get("trace_id")
         code = {404: "not-found", 405: "invalid-operation"}.get(exc.status_code, "server-error")
-        err = AworkError(exc.status_code, code, "The requested resource was not found."
-                         if exc.status_code == 404 else str(exc.detail))
+        err = AworkError(
+            exc.status_code,
+            code,
+            "The requested resource was not found." if exc.status_code == 404 else str(exc.detail),
+        )
         return json_response(err.body(trace), status=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith(ADMIN_PREFIX):
             return JSONResponse({"detail": exc.errors()}, status_code=422)
-        errors = [{"property": ".".join(str(p) for p in e.get("loc", ())[1:]) or "$",
-                   "message": str(e.get("msg"))} for e in exc.errors()]
-        err = AworkError(400, "validation-failed",
-                         "The model sent in the request is invalid. See the validation errors for details.",
-                         validation_errors=errors)
+        errors = [
+            {"property": ".".join(str(p) for p in e.get("loc", ())[1:]) or "$", "message": str(e.get("msg"))}
+            for e in exc.errors()
+        ]
+        err = AworkError(
+            400,
+            "validation-failed",
+            "The model sent in the request is invalid. See the validation errors for details.",
+            validation_errors=errors,
+        )
         return json_response(err.body(None), status=400)
 
 
 def create_app(data_dir: Path) -> ASGIApp:
     """The awork sandbox app; its data lives in ``data_dir`` (SQLite)."""
     state = AworkState(Path(data_dir))
-    app = FastAPI(title="awork API v1 sandbox", docs_url="/_sandbox/docs",
-                  openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="awork API v1 sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json", redoc_url=None
+    )
     app.state.awork = state
     _install_error_handlers(app)
     app.include_router(auth.oauth_router())

@@ -62,9 +62,7 @@ async def authenticate(request: Request) -> Ctx:
     sandbox = request.scope.setdefault("sandbox", {})
     sandbox["tenant"] = tenant
     settings = state.settings_for(tenant)
-    allowed, headers = state.limiter.hit(
-        tenant, settings["rate_limit_per_second"], settings["rate_limit_per_minute"]
-    )
+    allowed, headers = state.limiter.hit(tenant, settings["rate_limit_per_second"], settings["rate_limit_per_minute"])
     if not allowed:
         if settings["retry_after_header"]:
             headers["retry-after"] = headers.get("ratelimit-reset", "1")
@@ -140,19 +138,23 @@ def _consenting_user(state: AworkState, tenant: str, login_hint: str | None) -> 
     return None
 
 
-def issue_tokens(
-    state: AworkState, tenant: str, client_id: str, user_id: str, scope: str
-) -> dict[str, Any]:
+def issue_tokens(state: AworkState, tenant: str, client_id: str, user_id: str, scope: str) -> dict[str, Any]:
     """Store a new access token (and a refresh token for ``offline_access``); returns the
     token endpoint's JSON answer."""
     settings = state.settings_for(tenant)
     now = time.time()
     access = secrets.token_urlsafe(32)
     lifetime = int(settings["access_token_lifetime"])
-    base = {"tenant": tenant, "client_id": client_id, "user_id": user_id, "scope": scope,
-            "issued_at": now, "revoked": False, "used": False}
-    state.store.put(AUTH, "tokens", access,
-                    {**base, "_key": access, "type": "access", "expires_at": now + lifetime})
+    base = {
+        "tenant": tenant,
+        "client_id": client_id,
+        "user_id": user_id,
+        "scope": scope,
+        "issued_at": now,
+        "revoked": False,
+        "used": False,
+    }
+    state.store.put(AUTH, "tokens", access, {**base, "_key": access, "type": "access", "expires_at": now + lifetime})
     answer: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",
@@ -162,10 +164,17 @@ def issue_tokens(
     }
     if "offline_access" in scope.split():
         refresh = secrets.token_urlsafe(48)
-        state.store.put(AUTH, "tokens", refresh, {
-            **base, "_key": refresh, "type": "refresh",
-            "expires_at": now + int(settings["refresh_token_lifetime"]),
-        })
+        state.store.put(
+            AUTH,
+            "tokens",
+            refresh,
+            {
+                **base,
+                "_key": refresh,
+                "type": "refresh",
+                "expires_at": now + int(settings["refresh_token_lifetime"]),
+            },
+        )
         answer["refresh_token"] = refresh
     return answer
 
@@ -182,9 +191,7 @@ def revoke_grants(state: AworkState, tenant: str, client_id: str | None = None) 
     return n
 
 
-def expire_tokens(
-    state: AworkState, tenant: str, token: str | None = None, refresh_tokens: bool = False
-) -> int:
+def expire_tokens(state: AworkState, tenant: str, token: str | None = None, refresh_tokens: bool = False) -> int:
     """Make a tenant's access tokens (one, or all; refresh tokens too if asked) expire now;
     returns how many changed."""
     n = 0
@@ -217,21 +224,26 @@ def oauth_router() -> APIRouter:
         # Until client and redirect URI are trusted, errors are shown, never redirected (RFC 6749 4.1.2.1).
         if not clients:
             return oauth_error_response(
-                OAuthError("invalid_request", "The specified 'client_id' is invalid."), settings)
+                OAuthError("invalid_request", "The specified 'client_id' is invalid."), settings
+            )
         if len(clients) > 1:
-            return oauth_error_response(OAuthError(
-                "invalid_request",
-                "This client exists in several sandbox workspaces; pass login_hint=<user e-mail>."),
-                settings)
+            return oauth_error_response(
+                OAuthError(
+                    "invalid_request",
+                    "This client exists in several sandbox workspaces; pass login_hint=<user e-mail>.",
+                ),
+                settings,
+            )
         client = clients[0]
         if not redirect_uri:
             return oauth_error_response(
-                OAuthError("invalid_request", "The mandatory 'redirect_uri' parameter is missing."),
-                settings)
+                OAuthError("invalid_request", "The mandatory 'redirect_uri' parameter is missing."), settings
+            )
         if redirect_uri not in client["redirect_uris"]:
             return oauth_error_response(
                 OAuthError("invalid_request", "The specified 'redirect_uri' is not valid for this client application."),
-                settings)
+                settings,
+            )
 
         tenant = client["tenant"]
         st = params.get("state")
@@ -262,12 +274,22 @@ def oauth_router() -> APIRouter:
             return fail("access_denied", "No logged-in workspace user could grant the authorization.")
 
         code = secrets.token_urlsafe(32)
-        state.store.put(AUTH, "codes", code, {
-            "_key": code, "tenant": tenant, "client_id": client["client_id"],
-            "redirect_uri": redirect_uri, "code_challenge": challenge, "user_id": user["id"],
-            "scope": scope, "used": False,
-            "expires_at": time.time() + int(settings["authorization_code_lifetime"]),
-        })
+        state.store.put(
+            AUTH,
+            "codes",
+            code,
+            {
+                "_key": code,
+                "tenant": tenant,
+                "client_id": client["client_id"],
+                "redirect_uri": redirect_uri,
+                "code_challenge": challenge,
+                "user_id": user["id"],
+                "scope": scope,
+                "used": False,
+                "expires_at": time.time() + int(settings["authorization_code_lifetime"]),
+            },
+        )
         query = {"code": code}
         if st is not None:
             query["state"] = st
@@ -322,7 +344,11 @@ def oauth_router() -> APIRouter:
 
             if grant_type == "authorization_code":
                 if form.get("redirect_uri") != grant["redirect_uri"]:
-                    raise OAuthError("invalid_grant", "The specified 'redirect_uri' parameter doesn't match the client redirection endpoint the authorization code was initially sent to.")
+                    raise OAuthError(
+                        "invalid_grant",
+                        "The specified 'redirect_uri' parameter doesn't match the client redirection endpoint"
+                        " the authorization code was initially sent to.",
+                    )
                 if grant.get("code_challenge"):
                     verifier = form.get("code_verifier")
                     if not verifier:
@@ -330,7 +356,9 @@ def oauth_router() -> APIRouter:
                     if not secrets.compare_digest(_s256(verifier), grant["code_challenge"]):
                         raise OAuthError("invalid_grant", "The specified 'code_verifier' is invalid.")
                 elif form.get("code_verifier"):
-                    raise OAuthError("invalid_request", "The 'code_verifier' parameter is uncalled for in this request.")
+                    raise OAuthError(
+                        "invalid_request", "The 'code_verifier' parameter is uncalled for in this request."
+                    )
             # Single use: authorization codes and refresh tokens are redeemed exactly once.
             grant["used"] = True
             kind = "codes" if grant_type == "authorization_code" else "tokens"
@@ -362,7 +390,9 @@ def _check_client_secret(client: dict[str, Any], secret: str | None) -> None:
     expected = client.get("client_secret")
     if expected:
         if not secret:
-            raise OAuthError("invalid_client", "The 'client_secret' parameter required for this client application is missing.", 401)
+            raise OAuthError(
+                "invalid_client", "The 'client_secret' parameter required for this client application is missing.", 401
+            )
         if not secrets.compare_digest(str(secret), str(expected)):
             raise OAuthError("invalid_client", "The specified client credentials are invalid.", 401)
     elif secret:

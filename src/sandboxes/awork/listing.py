@@ -85,9 +85,7 @@ def paged_list(
         raise validation_failed([("PageSize", "'Page Size' must be greater than '0'.")])
     if page_size > maximum:
         if settings["page_size_over_max"] == "error":
-            raise validation_failed(
-                [("PageSize", f"'Page Size' must be less than or equal to '{maximum}'.")]
-            )
+            raise validation_failed([("PageSize", f"'Page Size' must be less than or equal to '{maximum}'.")])
         page_size = maximum
 
     ci = bool(settings["filter_strings_case_insensitive"])

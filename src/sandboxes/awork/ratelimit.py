@@ -32,9 +32,7 @@ class WorkspaceRateLimiter:
             self._seconds.clear()
             self._minutes.clear()
 
-    def hit(
-        self, tenant: str, per_second: int | None, per_minute: int | None
-    ) -> tuple[bool, dict[str, str]]:
+    def hit(self, tenant: str, per_second: int | None, per_minute: int | None) -> tuple[bool, dict[str, str]]:
         """Count one request of ``tenant``; returns (allowed, ratelimit headers)."""
         now = time.time()
         sec_start, min_start = int(now), int(now // 60)
@@ -45,9 +43,7 @@ class WorkspaceRateLimiter:
                 sec.start, sec.count = sec_start, 0
             if mnt.start != min_start:
                 mnt.start, mnt.count = min_start, 0
-            allowed = (per_second is None or sec.count < per_second) and (
-                per_minute is None or mnt.count < per_minute
-            )
+            allowed = (per_second is None or sec.count < per_second) and (per_minute is None or mnt.count < per_minute)
             if allowed:
                 # A window that is switched off does not count (switching it on starts afresh).
                 sec.count += per_second is not None

@@ -27,7 +27,9 @@ from sandboxes.awork.state import (
 
 Record = dict[str, Any]
 
-G, D, S, B, I, N, O, A = "guid", "datetime", "string", "bool", "int", "number", "object", "array"
+# One letter per awork field type keeps the schema table below readable (kept as a table: fmt off).
+# fmt: off
+G, D, S, B, I, N, O, A = "guid", "datetime", "string", "bool", "int", "number", "object", "array"  # noqa: E741
 _AUDIT = {"createdOn": D, "createdBy": G, "updatedOn": D, "updatedBy": G}
 
 SCHEMAS: dict[str, dict[str, str]] = {
@@ -98,6 +100,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "projectTypeId": G, "workflowId": G, **_AUDIT, "isExternal": B,
     },
 }
+# fmt: on
 
 # The fields a stored record carries exactly as rendered (list filters run on raw records then).
 STORED_TIME_ENTRY_FIELDS = frozenset(
@@ -201,15 +204,19 @@ class Lookups:
         s = self.project_statuses.get(status_id or "")
         if s is None:
             return None
-        return {"id": s["id"], "name": s["name"], "description": s.get("_description"),
-                "type": s["type"], "isArchived": bool(s.get("_isArchived"))}
+        return {
+            "id": s["id"],
+            "name": s["name"],
+            "description": s.get("_description"),
+            "type": s["type"],
+            "isArchived": bool(s.get("_isArchived")),
+        }
 
     def company_nested(self, company_id: str | None) -> Record | None:
         c = self.companies.get(company_id or "")
         if c is None:
             return None
-        return {"id": c["id"], "name": c["name"], "hasImage": c["hasImage"],
-                "description": c["description"]}
+        return {"id": c["id"], "name": c["name"], "hasImage": c["hasImage"], "description": c["description"]}
 
     def project_key(self, project_id: str | None) -> str | None:
         p = self.projects.get(project_id or "")
@@ -229,25 +236,45 @@ class Lookups:
         self.put(out, "projectStatus", self.status_nested(p["projectStatusId"]))
         self.put(out, "company", self.company_nested(p["companyId"]))
         self.put(out, "projectType", None)
-        out.update(projectKey=p["projectKey"], isPrivate=p["isPrivate"], hasImage=p["hasImage"],
-                   isExternal=p["isExternal"], isBillableByDefault=p["isBillableByDefault"],
-                   createdBy=p["createdBy"])
+        out.update(
+            projectKey=p["projectKey"],
+            isPrivate=p["isPrivate"],
+            hasImage=p["hasImage"],
+            isExternal=p["isExternal"],
+            isBillableByDefault=p["isBillableByDefault"],
+            createdBy=p["createdBy"],
+        )
         return out
 
     def task_for_time_entry(self, task_id: str | None) -> Record | None:
         t = self.tasks.get(task_id or "")
         if t is None:
             return None
-        out: Record = {"id": t["id"], "name": t["name"], "baseType": t["baseType"],
-                       "taskIdentifier": self.task_identifier(t), "taskStatusId": t["taskStatusId"],
-                       "typeOfWorkId": t["typeOfWorkId"]}
+        out: Record = {
+            "id": t["id"],
+            "name": t["name"],
+            "baseType": t["baseType"],
+            "taskIdentifier": self.task_identifier(t),
+            "taskStatusId": t["taskStatusId"],
+            "typeOfWorkId": t["typeOfWorkId"],
+        }
         self.put(out, "project", self.project_for_time_entry(t.get("projectId")))
-        out.update(projectId=t.get("projectId"), plannedDuration=t.get("plannedDuration"),
-                   closedOn=t.get("closedOn"))
+        out.update(projectId=t.get("projectId"), plannedDuration=t.get("plannedDuration"), closedOn=t.get("closedOn"))
         s = self.task_statuses.get(t["taskStatusId"] or "")
-        self.put(out, "taskStatus", None if s is None else {
-            "id": s["id"], "name": s["name"], "description": None, "type": s["type"],
-            "order": s["order"], "icon": s["icon"]})
+        self.put(
+            out,
+            "taskStatus",
+            None
+            if s is None
+            else {
+                "id": s["id"],
+                "name": s["name"],
+                "description": None,
+                "type": s["type"],
+                "order": s["order"],
+                "icon": s["icon"],
+            },
+        )
         out.update(createdBy=t["createdBy"], correlationId=t["correlationId"], parentId=t.get("parentId"))
         self.put(out, "parentTask", self.parent_nested(t.get("parentId")))
         return out
@@ -262,9 +289,19 @@ class Lookups:
         out = public(rec)
         self.put(out, "typeOfWork", self.type_nested(rec.get("typeOfWorkId")))
         u = self.users.get(rec.get("userId") or "")
-        self.put(out, "user", None if u is None else {
-            "id": u["id"], "firstName": u["firstName"], "lastName": u["lastName"],
-            "hasImage": u["hasImage"], "isExternal": u["isExternal"]})
+        self.put(
+            out,
+            "user",
+            None
+            if u is None
+            else {
+                "id": u["id"],
+                "firstName": u["firstName"],
+                "lastName": u["lastName"],
+                "hasImage": u["hasImage"],
+                "isExternal": u["isExternal"],
+            },
+        )
         self.put(out, "task", self.task_for_time_entry(rec.get("taskId")))
         self.put(out, "project", self.project_for_time_entry(rec.get("projectId")))
         out["breaks"] = []
@@ -279,8 +316,7 @@ class Lookups:
         out = public(rec)
         tenant = self.ctx.state.tenant(self.ctx.tenant) or {}
         out["accountId"] = rec.get("_accountId")
-        out["workspace"] = {"id": tenant.get("workspaceId"), "name": tenant.get("name"),
-                            "url": tenant.get("url")}
+        out["workspace"] = {"id": tenant.get("workspaceId"), "name": tenant.get("name"), "url": tenant.get("url")}
         return out
 
     def company(self, rec: Mapping[str, Any]) -> Record:
@@ -289,8 +325,8 @@ class Lookups:
         projects = [p for p in self.projects.values() if p.get("companyId") == rec["id"]]
         out["projectsCount"] = len(projects)
         out["projectsInProgressCount"] = sum(
-            1 for p in projects
-            if (self.project_statuses.get(p["projectStatusId"]) or {}).get("type") == "progress")
+            1 for p in projects if (self.project_statuses.get(p["projectStatusId"]) or {}).get("type") == "progress"
+        )
         out["isExternal"] = rec.get("isExternal", False)
         return out
 
@@ -299,18 +335,38 @@ class Lookups:
         out = public(rec)
         tasks = self.tasks_by_project.get(rec["id"], [])
         planned = sum(t.get("plannedDuration") or 0 for t in tasks)
-        done = sum(1 for t in tasks
-                   if (self.task_statuses.get(t["taskStatusId"]) or {}).get("type") == "done")
+        done = sum(1 for t in tasks if (self.task_statuses.get(t["taskStatusId"]) or {}).get("type") == "done")
         self.put(out, "projectType", None)
         status = self.project_statuses.get(rec["projectStatusId"] or "")
-        self.put(out, "projectStatus", None if status is None else {
-            "id": status["id"], "name": status["name"], "description": status.get("_description"),
-            "type": status["type"], "isArchived": bool(status.get("_isArchived")),
-            "typeOrder": status["order"], "isExternal": False})
+        self.put(
+            out,
+            "projectStatus",
+            None
+            if status is None
+            else {
+                "id": status["id"],
+                "name": status["name"],
+                "description": status.get("_description"),
+                "type": status["type"],
+                "isArchived": bool(status.get("_isArchived")),
+                "typeOrder": status["order"],
+                "isExternal": False,
+            },
+        )
         company = self.companies.get(rec.get("companyId") or "")
-        self.put(out, "company", None if company is None else {
-            "id": company["id"], "name": company["name"], "hasImage": company["hasImage"],
-            "description": company["description"], "tags": []})
+        self.put(
+            out,
+            "company",
+            None
+            if company is None
+            else {
+                "id": company["id"],
+                "name": company["name"],
+                "hasImage": company["hasImage"],
+                "description": company["description"],
+                "tags": [],
+            },
+        )
         # awork.md 8.2: with deductNonBillableHours false only billable entries count.
         tracked = self.tracked["project_all" if rec.get("deductNonBillableHours") else "project"]
         out.update(
@@ -348,36 +404,61 @@ class Lookups:
         for uid in rec.get("_assignees") or []:
             u = self.users.get(uid)
             if u is not None:
-                assignees.append({"id": u["id"], "firstName": u["firstName"],
-                                  "lastName": u["lastName"], "hasImage": u["hasImage"],
-                                  "plannedEffort": 0, "isDistributedPlannedEffort": True,
-                                  "updatedOn": rec["updatedOn"], "isExternal": u["isExternal"]})
+                assignees.append(
+                    {
+                        "id": u["id"],
+                        "firstName": u["firstName"],
+                        "lastName": u["lastName"],
+                        "hasImage": u["hasImage"],
+                        "plannedEffort": 0,
+                        "isDistributedPlannedEffort": True,
+                        "updatedOn": rec["updatedOn"],
+                        "isExternal": u["isExternal"],
+                    }
+                )
         out["assignees"] = assignees
         p = self.projects.get(rec.get("projectId") or "")
         self.put(out, "project", None if p is None else self._project_for_task(p))
         self.put(out, "parentTask", None)
         if rec.get("parentId") and rec["parentId"] in self.tasks:
             parent = self.tasks[rec["parentId"]]
-            out["parentTask"] = {"id": parent["id"], "name": parent["name"],
-                                 "createdBy": parent["createdBy"], "userId": parent.get("userId"),
-                                 "assigneeIds": list(parent.get("_assignees") or [])}
+            out["parentTask"] = {
+                "id": parent["id"],
+                "name": parent["name"],
+                "createdBy": parent["createdBy"],
+                "userId": parent.get("userId"),
+                "assigneeIds": list(parent.get("_assignees") or []),
+            }
         lists = []
         for membership in rec.get("_lists") or []:
             tl = self.task_lists.get(membership["id"])
             if tl is None:
                 continue
-            lists.append({"id": tl["id"], "createdOn": tl["createdOn"], "createdBy": tl["createdBy"],
-                          "updatedOn": tl["updatedOn"], "updatedBy": tl["updatedBy"],
-                          "name": tl["name"], "order": tl["order"], "plannedDuration": None,
-                          "totalPlannedDuration": None, "totalPlannedDurationWithHierarchy": None,
-                          "isArchived": tl["isArchived"],
-                          "isHiddenForConnectUsers": tl["isHiddenForConnectUsers"],
-                          "orderOfTask": membership.get("orderOfTask")})
+            lists.append(
+                {
+                    "id": tl["id"],
+                    "createdOn": tl["createdOn"],
+                    "createdBy": tl["createdBy"],
+                    "updatedOn": tl["updatedOn"],
+                    "updatedBy": tl["updatedBy"],
+                    "name": tl["name"],
+                    "order": tl["order"],
+                    "plannedDuration": None,
+                    "totalPlannedDuration": None,
+                    "totalPlannedDurationWithHierarchy": None,
+                    "isArchived": tl["isArchived"],
+                    "isHiddenForConnectUsers": tl["isHiddenForConnectUsers"],
+                    "orderOfTask": membership.get("orderOfTask"),
+                }
+            )
         out["lists"] = lists
         tracked = self.tracked["task"].get(rec["id"], 0)
-        out.update(trackedDuration=tracked, totalTrackedDuration=tracked,
-                   totalPlannedDuration=out["plannedDuration"],
-                   numberOfSubtasks=sum(1 for t in self.tasks.values() if t.get("parentId") == rec["id"]) or None)
+        out.update(
+            trackedDuration=tracked,
+            totalTrackedDuration=tracked,
+            totalPlannedDuration=out["plannedDuration"],
+            numberOfSubtasks=sum(1 for t in self.tasks.values() if t.get("parentId") == rec["id"]) or None,
+        )
         return _ordered(out, SCHEMAS["task"])
 
     def _project_for_task(self, p: Mapping[str, Any]) -> Record:
@@ -386,9 +467,17 @@ class Lookups:
         self.put(out, "company", self.company_nested(p.get("companyId")))
         out["companyId"] = p.get("companyId")
         self.put(out, "projectType", None)
-        out.update(hasImage=p["hasImage"], isPrivate=p["isPrivate"],
-                   isBillableByDefault=p["isBillableByDefault"], members=[], color=p["color"],
-                   createdBy=p["createdBy"], teams=[], customFields=[], isExternal=p["isExternal"])
+        out.update(
+            hasImage=p["hasImage"],
+            isPrivate=p["isPrivate"],
+            isBillableByDefault=p["isBillableByDefault"],
+            members=[],
+            color=p["color"],
+            createdBy=p["createdBy"],
+            teams=[],
+            customFields=[],
+            isExternal=p["isExternal"],
+        )
         return out
 
     def type_of_work(self, rec: Mapping[str, Any]) -> Record:

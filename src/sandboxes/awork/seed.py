@@ -20,8 +20,18 @@ import requests
 
 DEFAULT_TIMEZONE = "Europe/Berlin"
 _WORKERS = 8
-_NOTES = ("Abstimmung", "Konzept", "Umsetzung", "Review", "Korrekturen", "Meeting", "Recherche",
-          "Entwurf", "Feedback eingearbeitet", "Dokumentation")
+_NOTES = (
+    "Abstimmung",
+    "Konzept",
+    "Umsetzung",
+    "Review",
+    "Korrekturen",
+    "Meeting",
+    "Recherche",
+    "Entwurf",
+    "Feedback eingearbeitet",
+    "Dokumentation",
+)
 
 
 class SeedError(RuntimeError):
@@ -51,7 +61,10 @@ class _Api:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         resp = self.session.request(
-            method, f"{self.base_url}/api/v1{path}", json=body, timeout=60,
+            method,
+            f"{self.base_url}/api/v1{path}",
+            json=body,
+            timeout=60,
             headers={"Authorization": f"Bearer {self.token}"},
         )
         if resp.status_code >= 400:
@@ -115,13 +128,17 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
 
     # The workspace rate limit is off while loading, then the section's (or the default) applies.
     loading = {**settings, "rate_limit_per_minute": None, "rate_limit_per_second": None}
-    api.admin("POST", "/tenants", {
-        "tenant": tenant,
-        "workspace": section.get("workspace") or {},
-        "api_keys": creds.get("api_keys") or [],
-        "oauth_clients": creds.get("oauth_clients") or [],
-        "settings": loading,
-    })
+    api.admin(
+        "POST",
+        "/tenants",
+        {
+            "tenant": tenant,
+            "workspace": section.get("workspace") or {},
+            "api_keys": creds.get("api_keys") or [],
+            "oauth_clients": creds.get("oauth_clients") or [],
+            "settings": loading,
+        },
+    )
     existing = {u["email"] for u in api.admin("GET", f"/tenants/{tenant}/users")["users"] if u["email"]}
     new_users = [u for u in users if str(u.get("email", "")).lower() not in existing]
     if new_users:
@@ -153,22 +170,32 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
 
 
 def _load_vendor_data(api: _Api, section: dict[str, Any]) -> dict[str, int]:
-    users = {u["email"].lower(): u["id"] for u in api.call("GET", "/users?pageSize=1000")
-             for u in [_with_email(u)] if u["email"]}
+    users = {
+        u["email"].lower(): u["id"]
+        for u in api.call("GET", "/users?pageSize=1000")
+        for u in [_with_email(u)]
+        if u["email"]
+    }
     types = {t["name"].lower(): t["id"] for t in api.call("GET", "/typeofwork?showArchived=true&pageSize=1000")}
     for item in section.get("types_of_work") or []:
         name = _name(item)
         if name.lower() not in types:
-            body = {"name": name} if isinstance(item, str) else {
-                "name": name, "description": item.get("description"), "icon": item.get("icon")}
+            body = (
+                {"name": name}
+                if isinstance(item, str)
+                else {"name": name, "description": item.get("description"), "icon": item.get("icon")}
+            )
             types[name.lower()] = api.call("POST", "/typeofwork", body)["id"]
 
     companies = {c["name"].lower(): c["id"] for c in api.call("GET", "/companies?pageSize=1000")}
     for item in section.get("companies") or []:
         name = _name(item)
         if name.lower() not in companies:
-            body = {"name": name} if isinstance(item, str) else {
-                "name": name, "description": item.get("description"), "industry": item.get("industry")}
+            body = (
+                {"name": name}
+                if isinstance(item, str)
+                else {"name": name, "description": item.get("description"), "industry": item.get("industry")}
+            )
             companies[name.lower()] = api.call("POST", "/companies", body)["id"]
 
     def type_id(name: Any) -> str | None:
@@ -207,7 +234,9 @@ def _load_vendor_data(api: _Api, section: dict[str, Any]) -> dict[str, int]:
             if missing:
                 raise SeedError(f"task {task['name']!r}: unknown task lists {missing}")
             tbody: dict[str, Any] = {
-                "name": task["name"], "baseType": "projecttask", "entityId": pid,
+                "name": task["name"],
+                "baseType": "projecttask",
+                "entityId": pid,
                 "description": task.get("description"),
                 "plannedDuration": _seconds(task, seconds_key="planned_duration", hours_key="planned_hours"),
                 "typeOfWorkId": type_id(task.get("type_of_work")),
@@ -225,8 +254,14 @@ def _load_vendor_data(api: _Api, section: dict[str, Any]) -> dict[str, int]:
     forms += _generated_forms(section.get("generate_time_entries"), section, users, projects)
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         list(pool.map(lambda form: api.call("POST", "/timeentries", form), forms))
-    return {"types": len(types), "companies": len(companies), "projects": len(projects),
-            "lists": n_lists, "tasks": n_tasks, "entries": len(forms)}
+    return {
+        "types": len(types),
+        "companies": len(companies),
+        "projects": len(projects),
+        "lists": n_lists,
+        "tasks": n_tasks,
+        "entries": len(forms),
+    }
 
 
 def _with_email(user: dict[str, Any]) -> dict[str, Any]:
@@ -309,14 +344,20 @@ def _generated_forms(
                 for _ in range(per_day):
                     project, task = rng.choice(targets)
                     duration = rng.choice((30, 45, 60, 90, 120, 150, 180)) * 60
-                    forms.append({
-                        "userId": users[email], "typeOfWorkId": task["typeOfWorkId"],
-                        "projectId": project["id"], "taskId": task["id"], "timezone": timezone,
-                        "startDateLocal": f"{day.isoformat()}T00:00:00",
-                        "startTimeLocal": f"{minute // 60:02d}:{minute % 60:02d}:00",
-                        "duration": duration, "note": rng.choice(_NOTES),
-                        "isBilled": billed_until is not None and day <= billed_until,
-                    })
+                    forms.append(
+                        {
+                            "userId": users[email],
+                            "typeOfWorkId": task["typeOfWorkId"],
+                            "projectId": project["id"],
+                            "taskId": task["id"],
+                            "timezone": timezone,
+                            "startDateLocal": f"{day.isoformat()}T00:00:00",
+                            "startTimeLocal": f"{minute // 60:02d}:{minute % 60:02d}:00",
+                            "duration": duration,
+                            "note": rng.choice(_NOTES),
+                            "isBilled": billed_until is not None and day <= billed_until,
+                        }
+                    )
                     minute += duration // 60 + rng.choice((0, 15, 30))
             day += timedelta(days=1)
     return forms

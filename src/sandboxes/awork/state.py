@@ -298,8 +298,7 @@ class AworkState:
         return [
             r
             for r in self.store.all(AUTH, "clients")
-            if (client_id is None or r["client_id"] == client_id)
-            and (tenant is None or r["tenant"] == tenant)
+            if (client_id is None or r["client_id"] == client_id) and (tenant is None or r["tenant"] == tenant)
         ]
 
     # -- users (master data: the public API cannot create them) ----------------------------
@@ -365,9 +364,15 @@ class AworkState:
         if user is None:
             return None
         now = now_iso()
-        for src, dst in (("firstName", "firstName"), ("first_name", "firstName"),
-                         ("lastName", "lastName"), ("last_name", "lastName"),
-                         ("position", "position"), ("language", "language"), ("title", "title")):
+        for src, dst in (
+            ("firstName", "firstName"),
+            ("first_name", "firstName"),
+            ("lastName", "lastName"),
+            ("last_name", "lastName"),
+            ("position", "position"),
+            ("language", "language"),
+            ("title", "title"),
+        ):
             if src in body:
                 user[dst] = body[src]
         if "email" in body:

@@ -83,8 +83,7 @@ def resolve(form: dict[str, Any], tz: ZoneInfo) -> Span:
     uses_utc = any(form.get(f) is not None for f in UTC_FIELDS)
     uses_local = any(form.get(f) is not None for f in LOCAL_FIELDS)
     if uses_utc and uses_local:
-        raise AworkError(400, "invalid-model",
-                         "Either the UTC or the local start/end fields may be set, not both.")
+        raise AworkError(400, "invalid-model", "Either the UTC or the local start/end fields may be set, not both.")
     suffix = "Local" if uses_local else "Utc"
     start_day, start_tod = _moment(form, f"startDate{suffix}", f"startTime{suffix}")
     end_day, end_tod = _moment(form, f"endDate{suffix}", f"endTime{suffix}")
@@ -141,12 +140,20 @@ def fields(span: Span, tz: ZoneInfo) -> dict[str, Any]:
         "endTimeUtc": t(span.end_time),
     }
     if span.start_time is None:  # date-only: the day is the same everywhere
-        out.update(startDateLocal=d(span.start_date, True), startTimeLocal=None,
-                   endDateLocal=d(span.end_date, True), endTimeLocal=None)
+        out.update(
+            startDateLocal=d(span.start_date, True),
+            startTimeLocal=None,
+            endDateLocal=d(span.end_date, True),
+            endTimeLocal=None,
+        )
     else:
         start = datetime.combine(span.start_date, span.start_time, UTC).astimezone(tz)
         end = datetime.combine(span.end_date, span.end_time or time(0), UTC).astimezone(tz)
-        out.update(startDateLocal=d(start.date(), True), startTimeLocal=t(start.time()),
-                   endDateLocal=d(end.date(), True), endTimeLocal=t(end.time()))
+        out.update(
+            startDateLocal=d(start.date(), True),
+            startTimeLocal=t(start.time()),
+            endDateLocal=d(end.date(), True),
+            endTimeLocal=t(end.time()),
+        )
     out["duration"] = span.duration
     return out

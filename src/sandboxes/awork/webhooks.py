@@ -37,15 +37,41 @@ router = APIRouter(prefix="/api/v1")
 
 WEBHOOKS = "webhooks"
 EVENT_TYPES = (
-    "absence_added", "absence_deleted", "absence_updated",
-    "company_added", "company_deleted", "company_type_changed", "company_updated",
-    "project_added", "project_comment_added", "project_deleted", "projectmember_added", "projectmember_deleted",
-    "project_status_changed", "project_type_changed", "project_updated",
-    "task_added", "taskassignment_added", "taskassignment_deleted", "task_comment_added", "task_deleted",
-    "task_status_changed", "task_type_changed", "task_updated",
-    "tasklist_added", "tasklist_deleted", "tasklist_updated",
-    "timetracking_added", "timetracking_deleted", "timetracking_type_changed", "timetracking_updated",
-    "user_activation_changed", "user_added", "user_deleted", "user_status_changed", "user_updated",
+    "absence_added",
+    "absence_deleted",
+    "absence_updated",
+    "company_added",
+    "company_deleted",
+    "company_type_changed",
+    "company_updated",
+    "project_added",
+    "project_comment_added",
+    "project_deleted",
+    "projectmember_added",
+    "projectmember_deleted",
+    "project_status_changed",
+    "project_type_changed",
+    "project_updated",
+    "task_added",
+    "taskassignment_added",
+    "taskassignment_deleted",
+    "task_comment_added",
+    "task_deleted",
+    "task_status_changed",
+    "task_type_changed",
+    "task_updated",
+    "tasklist_added",
+    "tasklist_deleted",
+    "tasklist_updated",
+    "timetracking_added",
+    "timetracking_deleted",
+    "timetracking_type_changed",
+    "timetracking_updated",
+    "user_activation_changed",
+    "user_added",
+    "user_deleted",
+    "user_status_changed",
+    "user_updated",
 )
 # Store kind → (event prefix, entityType, renderer name of Lookups)
 KINDS = {
@@ -87,8 +113,13 @@ class AworkWebhooks:
 
     def _rules(self) -> Rules:
         s = self.settings.get()
-        return Rules(timeout=float(s["timeout_seconds"]), attempts=1 + int(s["retries"]), quick_tries=1,
-                     retry_delays=list(s["retry_delays"]), retried=lambda status: True)
+        return Rules(
+            timeout=float(s["timeout_seconds"]),
+            attempts=1 + int(s["retries"]),
+            quick_tries=1,
+            retry_delays=list(s["retry_delays"]),
+            retried=lambda status: True,
+        )
 
     def _done(self, delivery: Delivery) -> None:
         """Count consecutive failed attempts per webhook; pause it after too many."""
@@ -131,9 +162,15 @@ class AworkWebhooks:
         trace = ctx.trace_id or new_guid().replace("-", "")
         for event_type, entity_kind, entity in events:
             body = {
-                "timestamp": now_iso(), "eventType": event_type, "entity": entity, "entityId": entity.get("id"),
-                "entityType": entity_kind, "entityLink": f"{workspace}/{entity_kind}/{entity.get('id')}",
-                "traceId": trace, "triggeredBy": {"id": ctx.user_id}, "changes": [],
+                "timestamp": now_iso(),
+                "eventType": event_type,
+                "entity": entity,
+                "entityId": entity.get("id"),
+                "entityType": entity_kind,
+                "entityLink": f"{workspace}/{entity_kind}/{entity.get('id')}",
+                "traceId": trace,
+                "triggeredBy": {"id": ctx.user_id},
+                "changes": [],
             }
             for hook in hooks:
                 if event_type not in _events_of(hook):
@@ -198,7 +235,9 @@ def _form(body: Any, current: dict[str, Any] | None = None) -> dict[str, Any]:
     wanted = [e.strip() for e in str(events or "").split(",") if e.strip()]
     unknown = sorted(set(wanted) - set(EVENT_TYPES))
     if not wanted or unknown:
-        errors.append(("Events", f"Unknown event types: {unknown}." if unknown else "At least one event type is required."))
+        errors.append(
+            ("Events", f"Unknown event types: {unknown}." if unknown else "At least one event type is required.")
+        )
     if auth_type not in ("none", "header"):
         errors.append(("AuthenticationType", "The authentication type must be 'none' or 'header'."))
     if auth_type == "header" and (not authentication or "=" not in authentication):
@@ -207,9 +246,17 @@ def _form(body: Any, current: dict[str, Any] | None = None) -> dict[str, Any]:
         errors.append(("IsActive", "IsActive is required (true or false)."))
     if errors:
         raise validation_failed(errors)
-    return {"name": name, "uri": uri, "events": ",".join(dict.fromkeys(wanted)), "isActive": bool(is_active),
-            "authenticationType": auth_type, "authentication": authentication if auth_type == "header" else None,
-            "language": language, "onlyTriggerForMainEntityChanges": bool(only_main), "receiverType": "custom"}
+    return {
+        "name": name,
+        "uri": uri,
+        "events": ",".join(dict.fromkeys(wanted)),
+        "isActive": bool(is_active),
+        "authenticationType": auth_type,
+        "authentication": authentication if auth_type == "header" else None,
+        "language": language,
+        "onlyTriggerForMainEntityChanges": bool(only_main),
+        "receiverType": "custom",
+    }
 
 
 def _find(ctx: Ctx, webhook_id: str) -> dict[str, Any]:
@@ -266,6 +313,14 @@ async def webhook_logs(webhook_id: str, request: Request, ctx: Ctx = Depends(aut
     _find(ctx, webhook_id)
     hooks = _BY_STATE.get(id(ctx.state))
     items = [d.as_dict() for d in (hooks.deliveries.log if hooks else []) if d.webhook_id == webhook_id][-100:]
-    return json_response([{"eventType": d["event_name"], "outcome": d["outcome"], "attempts": d["attempts"],
-                           "createdOn": d["created_at"]} for d in items])
-
+    return json_response(
+        [
+            {
+                "eventType": d["event_name"],
+                "outcome": d["outcome"],
+                "attempts": d["attempts"],
+                "createdOn": d["created_at"],
+            }
+            for d in items
+        ]
+    )

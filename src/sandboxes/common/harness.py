@@ -163,9 +163,7 @@ class Harness:
             pattern = re.compile(path) if path else None
             with self._lock:
                 items = [
-                    r
-                    for r in self.requests
-                    if r["seq"] > since and (pattern is None or pattern.search(r["path"]))
+                    r for r in self.requests if r["seq"] > since and (pattern is None or pattern.search(r["path"]))
                 ]
             return {"requests": items, "count": len(items)}
 

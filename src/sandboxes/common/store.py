@@ -40,9 +40,7 @@ class Store:
             " tenant TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,"
             " body TEXT NOT NULL, PRIMARY KEY (tenant, kind, id))"
         )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         self._data: dict[tuple[str, str], dict[str, Record]] = {}
         self._seq = 0
         for tenant, kind, rid, seq, body in self._db.execute(
@@ -113,9 +111,7 @@ class Store:
         rid = str(rid)
         with self._lock:
             existed = self._data.get((tenant, kind), {}).pop(rid, None) is not None
-            self._db.execute(
-                "DELETE FROM records WHERE tenant = ? AND kind = ? AND id = ?", (tenant, kind, rid)
-            )
+            self._db.execute("DELETE FROM records WHERE tenant = ? AND kind = ? AND id = ?", (tenant, kind, rid))
             return existed
 
     def next_id(self, name: str, start: int = 1) -> int:

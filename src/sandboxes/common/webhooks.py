@@ -89,8 +89,16 @@ class WebhookFault:
         return True
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "mode": self.mode, "count": self.count, "ratio": self.ratio, "seed": self.seed,
-                "seconds": self.seconds, "event": self.event, "fired": self.fired}
+        return {
+            "id": self.id,
+            "mode": self.mode,
+            "count": self.count,
+            "ratio": self.ratio,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "event": self.event,
+            "fired": self.fired,
+        }
 
 
 @dataclass
@@ -112,9 +120,16 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "tenant": self.tenant, "webhook_id": self.webhook_id, "url": self.url,
-            "event_name": self.event_name, "body": self.body, "outcome": self.outcome, "fault": self.fault,
-            "copy_of": self.copy_of, "attempts": self.attempts,
+            "id": self.id,
+            "tenant": self.tenant,
+            "webhook_id": self.webhook_id,
+            "url": self.url,
+            "event_name": self.event_name,
+            "body": self.body,
+            "outcome": self.outcome,
+            "fault": self.fault,
+            "copy_of": self.copy_of,
+            "attempts": self.attempts,
             "created_at": datetime.fromtimestamp(self.created, UTC).isoformat(timespec="milliseconds"),
         }
 
@@ -122,8 +137,13 @@ class Delivery:
 class Deliveries:
     """The outgoing deliveries of one vendor sandbox."""
 
-    def __init__(self, vendor: str, rules: Callable[[], Rules], on_done: Callable[[Delivery], None] | None = None,
-                 workers: int = 8) -> None:
+    def __init__(
+        self,
+        vendor: str,
+        rules: Callable[[], Rules],
+        on_done: Callable[[Delivery], None] | None = None,
+        workers: int = 8,
+    ) -> None:
         self.vendor = vendor
         self.rules = rules
         self.on_done = on_done
@@ -143,8 +163,9 @@ class Deliveries:
         threading.Thread(target=self._scheduler, name=f"{vendor}-webhook-scheduler", daemon=True).start()
 
     # -- submitting ------------------------------------------------------------------------
-    def send(self, tenant: str, webhook_id: str, url: str, event_name: str, body: dict[str, Any],
-             headers: dict[str, str]) -> Delivery:
+    def send(
+        self, tenant: str, webhook_id: str, url: str, event_name: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> Delivery:
         """Queue one event for one subscription (faults apply here); returns the delivery."""
         with self._lock:
             delivery = Delivery(next(self._ids), tenant, webhook_id, url, event_name, body, headers)
@@ -157,8 +178,17 @@ class Deliveries:
                 delivery.outcome, delivery.fault = "dropped", "drop"
             elif fault.mode == "duplicate":
                 delivery.fault = "duplicate"
-                twin = Delivery(next(self._ids), tenant, webhook_id, url, event_name, body, headers,
-                                fault="duplicate", copy_of=delivery.id)
+                twin = Delivery(
+                    next(self._ids),
+                    tenant,
+                    webhook_id,
+                    url,
+                    event_name,
+                    body,
+                    headers,
+                    fault="duplicate",
+                    copy_of=delivery.id,
+                )
                 self.log.append(twin)
                 self._push(now, delivery, 1)
                 self._push(now + 0.05, twin, 1)
@@ -199,8 +229,15 @@ class Deliveries:
             status: int | None = None
             for _ in range(max(1, rules.quick_tries)):
                 status, error, ms = self._post(delivery, rules.timeout)
-                delivery.attempts.append({"attempt": attempt, "status": status, "error": error, "ms": ms,
-                                          "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+                delivery.attempts.append(
+                    {
+                        "attempt": attempt,
+                        "status": status,
+                        "error": error,
+                        "ms": ms,
+                        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    }
+                )
                 if status is not None and 200 <= status < 300:
                     break
                 if not rules.retried(status):
@@ -236,8 +273,9 @@ class Deliveries:
     def _post(self, delivery: Delivery, timeout: float) -> tuple[int | None, str | None, float]:
         started = time.monotonic()
         try:
-            resp = self._session.post(delivery.url, json=delivery.body, headers=delivery.headers,
-                                      timeout=timeout, allow_redirects=False)
+            resp = self._session.post(
+                delivery.url, json=delivery.body, headers=delivery.headers, timeout=timeout, allow_redirects=False
+            )
             return resp.status_code, None, round((time.monotonic() - started) * 1000, 1)
         except requests.Timeout:
             return None, f"no answer within {timeout:g}s", round((time.monotonic() - started) * 1000, 1)
@@ -268,8 +306,9 @@ class Deliveries:
             self.log.clear()
             self._wake.notify_all()
 
-    def router(self, settings_get: Callable[[], dict[str, Any]],
-               settings_put: Callable[[dict[str, Any]], dict[str, Any]]) -> APIRouter:
+    def router(
+        self, settings_get: Callable[[], dict[str, Any]], settings_put: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> APIRouter:
         router = APIRouter(prefix="/_sandbox/webhooks", tags=["sandbox webhooks"])
 
         @router.get("/deliveries")
@@ -277,8 +316,13 @@ class Deliveries:
             """Every delivery (newest last): event, subscription, outcome, fault, each attempt."""
             pattern = re.compile(event) if event else None
             with self._lock:
-                items = [d.as_dict() for d in self.log if d.id > since and (tenant is None or d.tenant == tenant)
-                         and (pattern is None or pattern.search(d.event_name))]
+                items = [
+                    d.as_dict()
+                    for d in self.log
+                    if d.id > since
+                    and (tenant is None or d.tenant == tenant)
+                    and (pattern is None or pattern.search(d.event_name))
+                ]
             return {"deliveries": items, "count": len(items)}
 
         @router.post("/wait")
@@ -354,8 +398,11 @@ class WebhookSettings:
 
 
 def check_delays(value: Any, name: str) -> None:
-    if not isinstance(value, list) or not value or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
         raise ValueError(f"{name!r} must be a non-empty list of seconds")
 
 

@@ -71,12 +71,18 @@ def _upsert(data: TenantData, kind: str, key_field: str, key: Any, build: Any) -
 
 
 def entity_of(kind: str) -> Any:
-    return entity({
-        "Users": "User", "TaskTypes": "TaskType", "ProjectRoles": "ProjectRole",
-        "ProjectStatuses": "ProjectStatus", "ProjectTemplates": "ProjectTemplate",
-        "CustomFieldDefinitions": "CustomFieldDefinition", "CompanyTypes": "CompanyType",
-        "TaskTypeStatuses": "TaskTypeStatus",
-    }[kind])
+    return entity(
+        {
+            "Users": "User",
+            "TaskTypes": "TaskType",
+            "ProjectRoles": "ProjectRole",
+            "ProjectStatuses": "ProjectStatus",
+            "ProjectTemplates": "ProjectTemplate",
+            "CustomFieldDefinitions": "CustomFieldDefinition",
+            "CompanyTypes": "CompanyType",
+            "TaskTypeStatuses": "TaskTypeStatus",
+        }[kind]
+    )
 
 
 def public(rec: Record) -> Record:
@@ -116,8 +122,13 @@ def upsert_task_type(data: TenantData, item: dict[str, Any]) -> Record:
         F.require(status, "Name")
         found = next((s for s in existing if s["Name"] == status["Name"]), None)
         srec = dict(found) if found else blank(entity("TaskTypeStatus"))
-        srec.update({"Name": status["Name"], "TaskTypeId": rec["Id"],
-                     "IsFinishedState": F.as_bool("IsFinishedState", status.get("IsFinishedState")) or False})
+        srec.update(
+            {
+                "Name": status["Name"],
+                "TaskTypeId": rec["Id"],
+                "IsFinishedState": F.as_bool("IsFinishedState", status.get("IsFinishedState")) or False,
+            }
+        )
         if found:
             data.save("TaskTypeStatuses", srec, ADMIN_ACTOR)
         else:
@@ -140,9 +151,13 @@ def _rule_entries(data: TenantData, entries: Any, what: str) -> list[dict[str, A
             "internal": F.as_float("internal", entry.get("internal")),
         }
         if "role" in entry or "role_id" in entry:
-            item["role_id"] = lookup(data, "ProjectRoles", entry.get("role_id", entry.get("role")), "project role")["Id"]
+            item["role_id"] = lookup(data, "ProjectRoles", entry.get("role_id", entry.get("role")), "project role")[
+                "Id"
+            ]
         if "task_type" in entry or "task_type_id" in entry:
-            item["task_type_id"] = lookup(data, "TaskTypes", entry.get("task_type_id", entry.get("task_type")), "task type")["Id"]
+            item["task_type_id"] = lookup(
+                data, "TaskTypes", entry.get("task_type_id", entry.get("task_type")), "task type"
+            )["Id"]
         out.append(item)
     return out
 
@@ -249,10 +264,17 @@ def register(router: APIRouter, state: HQState) -> None:
             results = []
             for item in _items(body):
                 F.require(item, "Name")
-                results.append(public(_upsert(
-                    data, kind, "Name", item["Name"],
-                    lambda rec, item=item: F.apply(rec, item, converters, replace=False),
-                )))
+                results.append(
+                    public(
+                        _upsert(
+                            data,
+                            kind,
+                            "Name",
+                            item["Name"],
+                            lambda rec, item=item: F.apply(rec, item, converters, replace=False),
+                        )
+                    )
+                )
         return _answer(results, body)
 
     @router.post("/tenants/{tenant}/project-roles")
@@ -282,7 +304,9 @@ def register(router: APIRouter, state: HQState) -> None:
             results = []
             for item in _items(body):
                 F.require(item, "Name")
-                status_ids = [lookup(data, "ProjectStatuses", s, "project status")["Id"] for s in item.get("statuses") or []]
+                status_ids = [
+                    lookup(data, "ProjectStatuses", s, "project status")["Id"] for s in item.get("statuses") or []
+                ]
                 schema = item.get("number_schema")
                 if schema is not None:
                     try:
@@ -290,7 +314,9 @@ def register(router: APIRouter, state: HQState) -> None:
                     except (KeyError, ValueError, IndexError, AttributeError):
                         raise bad_request("number_schema may use only {seq} and {year}") from None
 
-                def build(rec: Record, item: dict[str, Any] = item) -> None:
+                def build(
+                    rec: Record, item: dict[str, Any] = item, status_ids: Any = status_ids, schema: Any = schema
+                ) -> None:
                     rec["Name"] = item["Name"]
                     rec["IsInternal"] = F.as_bool("IsInternal", item.get("IsInternal")) or False
                     rec["_status_ids"] = status_ids
@@ -314,21 +340,41 @@ def register(router: APIRouter, state: HQState) -> None:
                     raise bad_request(f"unknown custom field type {kind!r}; valid: {list(CUSTOM_FIELD_TYPES)}")
                 if item["Category"] not in CUSTOM_FIELD_CATEGORIES:
                     raise bad_request(f"unknown category {item['Category']!r}; valid: {list(CUSTOM_FIELD_CATEGORIES)}")
-                existing = next((d for d in data.records("CustomFieldDefinitions")
-                                 if d["Name"] == item["Name"] and d["Category"] == item["Category"]), None)
+                existing = next(
+                    (
+                        d
+                        for d in data.records("CustomFieldDefinitions")
+                        if d["Name"] == item["Name"] and d["Category"] == item["Category"]
+                    ),
+                    None,
+                )
                 rec = dict(existing) if existing else blank(entity("CustomFieldDefinition"))
-                rec.update({
-                    "Name": item["Name"], "TypeText": kind, "Category": item["Category"],
-                    "Description": F.as_str("Description", item.get("Description")),
-                    "IsRequired": F.as_bool("IsRequired", item.get("IsRequired")) or False,
-                    "Order": F.as_int("Order", item.get("Order")) or len(data.records("CustomFieldDefinitions")) + 1,
-                    "RightLevelRead": 0, "RightLevelWrite": 0,
-                })
+                rec.update(
+                    {
+                        "Name": item["Name"],
+                        "TypeText": kind,
+                        "Category": item["Category"],
+                        "Description": F.as_str("Description", item.get("Description")),
+                        "IsRequired": F.as_bool("IsRequired", item.get("IsRequired")) or False,
+                        "Order": F.as_int("Order", item.get("Order"))
+                        or len(data.records("CustomFieldDefinitions")) + 1,
+                        "RightLevelRead": 0,
+                        "RightLevelWrite": 0,
+                    }
+                )
                 options = []
                 for value in item.get("Options") or []:
                     stamp = rec.get("UpdatedOn")
-                    options.append({"OptionValue": str(value), "Id": data.new_id("CustomFieldOptions"),
-                                    "CreatedBy": ADMIN_ACTOR, "UpdatedBy": ADMIN_ACTOR, "CreatedOn": stamp, "UpdatedOn": stamp})
+                    options.append(
+                        {
+                            "OptionValue": str(value),
+                            "Id": data.new_id("CustomFieldOptions"),
+                            "CreatedBy": ADMIN_ACTOR,
+                            "UpdatedBy": ADMIN_ACTOR,
+                            "CreatedOn": stamp,
+                            "UpdatedOn": stamp,
+                        }
+                    )
                 rec["_options"] = options
                 if existing:
                     data.save("CustomFieldDefinitions", rec, ADMIN_ACTOR)
@@ -376,7 +422,9 @@ def register(router: APIRouter, state: HQState) -> None:
             if rec is None:
                 raise not_found(what, key)
             value = body.get("rule_id", body.get("rule"))
-            rec["_rate_rule_id"] = lookup(data, RATE_RULES, value, "rate rule", "name")["Id"] if value is not None else None
+            rec["_rate_rule_id"] = (
+                lookup(data, RATE_RULES, value, "rate rule", "name")["Id"] if value is not None else None
+            )
             data.save(kind, rec, ADMIN_ACTOR, touch=False)
             return {"id": key, "rate_rule_id": rec["_rate_rule_id"]}
 
@@ -412,28 +460,52 @@ def register(router: APIRouter, state: HQState) -> None:
                 reportings.append(rec)
             project = data.get("Projects", reportings[0]["ProjectId"]) or {}
             invoice = blank(entity("Invoice"))
-            invoice.update({
-                "InvoiceDate": F.as_date("InvoiceDate", body.get("InvoiceDate") or datetime.now(UTC).date().isoformat()),
-                "Status": F.enum(INVOICE_STATUSES)("Status", body.get("Status") or "Sent"),
-                "Currency": reportings[0].get("CurrencyChargeRateValue") or "EUR", "ExchangeRate": 1.0,
-                "DiscountType": "NotSet", "Discount": 0.0, "Margin": 0.0, "TaxOption": "VatApplicable",
-                "ServiceOption": "Service", "Type": "Invoice", "CompanyId": project.get("CompanyId"),
-                "ProjectId": project.get("Id"), "Subject": body.get("Subject") or "Leistungen", "PaidTotal": 0.0,
-                "Language": "DE",
-            })
+            invoice.update(
+                {
+                    "InvoiceDate": F.as_date(
+                        "InvoiceDate", body.get("InvoiceDate") or datetime.now(UTC).date().isoformat()
+                    ),
+                    "Status": F.enum(INVOICE_STATUSES)("Status", body.get("Status") or "Sent"),
+                    "Currency": reportings[0].get("CurrencyChargeRateValue") or "EUR",
+                    "ExchangeRate": 1.0,
+                    "DiscountType": "NotSet",
+                    "Discount": 0.0,
+                    "Margin": 0.0,
+                    "TaxOption": "VatApplicable",
+                    "ServiceOption": "Service",
+                    "Type": "Invoice",
+                    "CompanyId": project.get("CompanyId"),
+                    "ProjectId": project.get("Id"),
+                    "Subject": body.get("Subject") or "Leistungen",
+                    "PaidTotal": 0.0,
+                    "Language": "DE",
+                }
+            )
             data.insert("Invoices", invoice, ADMIN_ACTOR)
             invoice["Number"] = f"RE-{invoice['Id']}"
             invoice["CalculatedSubject"] = invoice["Subject"]
             positions = []
             for order, rec in enumerate(reportings, start=1):
                 pos = blank(entity("DocumentPosition"))
-                pos.update({
-                    "Type": "UserReporting", "Order": order, "Text": rec.get("Note") or "Reporting",
-                    "Unit": "h", "Amount": round(rec["Duration"] / 3600, 4), "Price": rec.get("ChargeRateValue") or 0.0,
-                    "Tax": 19.0, "Discount": 0.0, "Margin": 0.0, "IsOptional": False, "ExcludeFromEarlyPayment": False,
-                    "Interval": "Once", "ProjectId": rec["ProjectId"], "DocumentId": invoice["Id"],
-                    "_reporting_ids": [rec["Id"]],
-                })
+                pos.update(
+                    {
+                        "Type": "UserReporting",
+                        "Order": order,
+                        "Text": rec.get("Note") or "Reporting",
+                        "Unit": "h",
+                        "Amount": round(rec["Duration"] / 3600, 4),
+                        "Price": rec.get("ChargeRateValue") or 0.0,
+                        "Tax": 19.0,
+                        "Discount": 0.0,
+                        "Margin": 0.0,
+                        "IsOptional": False,
+                        "ExcludeFromEarlyPayment": False,
+                        "Interval": "Once",
+                        "ProjectId": rec["ProjectId"],
+                        "DocumentId": invoice["Id"],
+                        "_reporting_ids": [rec["Id"]],
+                    }
+                )
                 positions.append(data.insert("DocumentPositions", pos, ADMIN_ACTOR))
                 rec["_billed_invoice_id"] = invoice["Id"]
                 data.save("UserReportings", rec, ADMIN_ACTOR, touch=False)
@@ -456,8 +528,13 @@ def register(router: APIRouter, state: HQState) -> None:
         return lookup(data, "Users", email, "user", "EMailWork")["Id"] if email else DRIFT_ACTOR
 
     @router.patch("/tenants/{tenant}/records/{kind}/{record_id}")
-    def edit_record(tenant: str, kind: str, record_id: int, body: dict[str, Any] = Body(...),
-                    as_user: str | None = Query(None, alias="as")) -> dict[str, Any]:
+    def edit_record(
+        tenant: str,
+        kind: str,
+        record_id: int,
+        body: dict[str, Any] = Body(...),
+        as_user: str | None = Query(None, alias="as"),
+    ) -> dict[str, Any]:
         """Changes a reporting or absence as a person in HQ would, bypassing every lock (billed,
         Personio sync): ``{"Duration": 7200}``, ``{"End": "2026-03-06T00:00:00"}``. ``?as=<e-mail>``
         names who did it (``UpdatedBy``; default -1, "someone in HQ")."""
@@ -466,7 +543,9 @@ def register(router: APIRouter, state: HQState) -> None:
             raise bad_request(f"drift can be injected into {sorted(DRIFT_FIELDS)}, not {kind!r}")
         unknown = set(body) - allowed
         if unknown:
-            raise bad_request(f"{kind}: these fields cannot be changed here: {sorted(unknown)}; allowed: {sorted(allowed)}")
+            raise bad_request(
+                f"{kind}: these fields cannot be changed here: {sorted(unknown)}; allowed: {sorted(allowed)}"
+            )
         with state.write_lock:
             data = tenant_data(tenant)
             rec = data.get(kind, record_id)
@@ -480,8 +559,15 @@ def register(router: APIRouter, state: HQState) -> None:
             else:
                 rec.update(body)
                 span = absence_period(check_type(rec["Type"]), rec["Start"], rec["End"], data.settings)
-                rec.update({"Start": span.start, "End": span.end,
-                            "_interval": [span.interval[0].isoformat(), span.interval[1].isoformat()] if span.interval else None})
+                rec.update(
+                    {
+                        "Start": span.start,
+                        "End": span.end,
+                        "_interval": [span.interval[0].isoformat(), span.interval[1].isoformat()]
+                        if span.interval
+                        else None,
+                    }
+                )
             data.save(kind, rec, actor)
             if kind == "UserAbsences":
                 refresh_user_missed_days(data, rec["UserId"])

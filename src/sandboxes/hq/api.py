@@ -79,22 +79,16 @@ class Api:
         base = str(ctx.request.base_url).rstrip("/")
         return f"{base}/v1/$metadata#{fragment}"
 
-    def collection(
-        self, ctx: Ctx, records: Iterable[Record], type_name: str, set_name: str
-    ) -> JSONResponse:
+    def collection(self, ctx: Ctx, records: Iterable[Record], type_name: str, set_name: str) -> JSONResponse:
         """Answers a collection GET with the OData envelope (query options applied)."""
         params = dict(ctx.request.query_params)
         etype = entity(type_name)
         query = parse_options(params, etype, ctx.settings, collection=True)
         url = str(ctx.request.url).split("?", 1)[0]
-        body = collection_envelope(
-            records, query, ctx.data, ctx.settings, self.context_url(ctx, set_name), url, params
-        )
+        body = collection_envelope(records, query, ctx.data, ctx.settings, self.context_url(ctx, set_name), url, params)
         return JSONResponse(body)
 
-    def entity(
-        self, ctx: Ctx, record: Record, type_name: str, set_name: str, status: int = 200
-    ) -> JSONResponse:
+    def entity(self, ctx: Ctx, record: Record, type_name: str, set_name: str, status: int = 200) -> JSONResponse:
         """Answers one entity ($select/$expand applied) with its ``@odata.context``."""
         return JSONResponse(self.render(ctx, record, type_name, set_name), status_code=status)
 
@@ -110,4 +104,3 @@ class Api:
     @staticmethod
     def no_content() -> Response:
         return Response(status_code=204)
-

@@ -38,7 +38,9 @@ def rate_limit_from_env() -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{RATE_LIMIT_ENV} must be a number of requests per minute, 'hq' or 'off'; got {raw!r}") from None
+        raise ValueError(
+            f"{RATE_LIMIT_ENV} must be a number of requests per minute, 'hq' or 'off'; got {raw!r}"
+        ) from None
     if value < 1:
         raise ValueError(f"{RATE_LIMIT_ENV} must be at least 1; got {value}")
     return value
@@ -50,7 +52,10 @@ def too_many_requests(retry_after: float) -> VendorAnswer:
     return (
         429,
         {"Retry-After": str(seconds)},
-        error_body("TooManyRequests", f"Rate limit exceeded ({RATE_LIMIT_PER_MINUTE} requests per minute). Retry in {seconds} seconds."),
+        error_body(
+            "TooManyRequests",
+            f"Rate limit exceeded ({RATE_LIMIT_PER_MINUTE} requests per minute). Retry in {seconds} seconds.",
+        ),
     )
 
 
@@ -104,7 +109,12 @@ def create_app(data_dir: Path) -> ASGIApp:
     data_dir = Path(data_dir)
     store = Store(data_dir / "hq.sqlite3")
     state = HQState(store)
-    app = FastAPI(title="HQ (helloHQ) API v1 sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="HQ (helloHQ) API v1 sandbox",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
     app.state.hq = state
     _install_error_handlers(app)
 
@@ -126,5 +136,3 @@ def create_app(data_dir: Path) -> ASGIApp:
         reset=state.reset,
     )
     return Harness(hooks, rate_limit_per_minute=rate_limit_from_env()).install(app)
-
-

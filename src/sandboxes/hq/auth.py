@@ -35,8 +35,15 @@ def make_authenticator(state: HQState) -> Callable[[Request], Principal]:
             try:
                 owner = state.oauth.owner(token)
             except Expired:
-                raise HQError(401, f"{DENIED} The access token expired.", "Unauthorized", {
-                    "WWW-Authenticate": 'Bearer realm="HQ", error="invalid_token", error_description="The access token expired"'}) from None
+                raise HQError(
+                    401,
+                    f"{DENIED} The access token expired.",
+                    "Unauthorized",
+                    {
+                        "WWW-Authenticate": 'Bearer realm="HQ", error="invalid_token",'
+                        ' error_description="The access token expired"'
+                    },
+                ) from None
         tenant = state.registry.get(owner.tenant) if owner else None
         if owner is None or tenant is None:
             raise _denied()

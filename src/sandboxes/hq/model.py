@@ -116,7 +116,10 @@ _register(
             "FirstName LastName UserName EMailWork Salutation Title EmployeeNumber Department "
             "BirthDate FederalState Country BasicLoadInHours EntryDate LeavingDate "
             "PhoneLandlinePrivate PhoneLandlineWork PhoneMobilePrivate PhoneMobileWork",
-            BirthDate=DATE, EntryDate=DATE, LeavingDate=DATE, BasicLoadInHours=FLOAT,
+            BirthDate=DATE,
+            EntryDate=DATE,
+            LeavingDate=DATE,
+            BasicLoadInHours=FLOAT,
         ),
         {
             "CustomFields": Nav("CustomField", True, custom_fields("User")),
@@ -145,7 +148,10 @@ _register(
         "CustomFieldDefinitions",
         _props(
             "Name Description Order RightLevelRead RightLevelWrite IsRequired TypeText Category",
-            Order=INT, RightLevelRead=INT, RightLevelWrite=INT, IsRequired=BOOL,
+            Order=INT,
+            RightLevelRead=INT,
+            RightLevelWrite=INT,
+            IsRequired=BOOL,
         ),
         {"Options": Nav("CustomFieldOption", True, embedded("_options"))},
     ),
@@ -170,7 +176,9 @@ _register(
         _props(
             "Name IndustrialSector Description IBAN BIC DebitorNumber CreditorNumber TaxId "
             "DefaultDeliveryConditionId DefaultPaymentConditionId",
-            DebitorNumber=INT, CreditorNumber=INT, DefaultDeliveryConditionId=INT,
+            DebitorNumber=INT,
+            CreditorNumber=INT,
+            DefaultDeliveryConditionId=INT,
             DefaultPaymentConditionId=INT,
         ),
         {
@@ -195,9 +203,17 @@ _register(
             "Number Name Status PlannedStartDate PlannedEndDate StartDate EndDate AworkSyncId "
             "ProjectTemplateId ProjectStatusId CompanyId LeadId InvoiceAddressId DeliveryAddressId "
             "ResponsibleUserId",
-            PlannedStartDate=DATE, PlannedEndDate=DATE, StartDate=DATE, EndDate=DATE,
-            ProjectTemplateId=INT, ProjectStatusId=INT, CompanyId=INT, LeadId=INT,
-            InvoiceAddressId=INT, DeliveryAddressId=INT, ResponsibleUserId=INT,
+            PlannedStartDate=DATE,
+            PlannedEndDate=DATE,
+            StartDate=DATE,
+            EndDate=DATE,
+            ProjectTemplateId=INT,
+            ProjectStatusId=INT,
+            CompanyId=INT,
+            LeadId=INT,
+            InvoiceAddressId=INT,
+            DeliveryAddressId=INT,
+            ResponsibleUserId=INT,
         ),
         {
             "ProjectTemplate": Nav("ProjectTemplate", False, ref("ProjectTemplates", "ProjectTemplateId")),
@@ -214,7 +230,10 @@ _register(
         "ProjectMembers",
         _props(
             "UserId ProjectRoleId ProjectId ExternalChargeRateValue ExternalChargeRateCurrency",
-            UserId=INT, ProjectRoleId=INT, ProjectId=INT, ExternalChargeRateValue=FLOAT,
+            UserId=INT,
+            ProjectRoleId=INT,
+            ProjectId=INT,
+            ExternalChargeRateValue=FLOAT,
         ),
         {
             "ProjectRole": Nav("ProjectRole", False, ref("ProjectRoles", "ProjectRoleId")),
@@ -240,9 +259,21 @@ _register(
             "Name Order ParentId ProjectId IsDone PlannedEffort PercentDone Description StartOn EndOn "
             "TaskTypeId TaskTypeStatusId IsAppointment SyncId Sync JiraProjectName Remaining "
             "ProjectBudgetId ChargeType ChargeValue",
-            Order=INT, ParentId=INT, ProjectId=INT, IsDone=BOOL, PlannedEffort=FLOAT,
-            PercentDone=INT, StartOn=DATETIME, EndOn=DATETIME, TaskTypeId=INT, TaskTypeStatusId=INT,
-            IsAppointment=BOOL, Sync=BOOL, Remaining=FLOAT, ProjectBudgetId=INT, ChargeValue=FLOAT,
+            Order=INT,
+            ParentId=INT,
+            ProjectId=INT,
+            IsDone=BOOL,
+            PlannedEffort=FLOAT,
+            PercentDone=INT,
+            StartOn=DATETIME,
+            EndOn=DATETIME,
+            TaskTypeId=INT,
+            TaskTypeStatusId=INT,
+            IsAppointment=BOOL,
+            Sync=BOOL,
+            Remaining=FLOAT,
+            ProjectBudgetId=INT,
+            ChargeValue=FLOAT,
         ),
         {
             "Project": Nav("Project", False, ref("Projects", "ProjectId")),
@@ -257,8 +288,15 @@ _register(
         _props(
             "Note Duration UserId ChargeRateValue InternalChargeRateValue IsApproved StartOn "
             "BreakDuration ProjectId TaskId CurrencyInternalChargeRateValue CurrencyChargeRateValue",
-            Duration=INT, UserId=INT, ChargeRateValue=FLOAT, InternalChargeRateValue=FLOAT,
-            IsApproved=BOOL, StartOn=DATETIME, BreakDuration=INT, ProjectId=INT, TaskId=INT,
+            Duration=INT,
+            UserId=INT,
+            ChargeRateValue=FLOAT,
+            InternalChargeRateValue=FLOAT,
+            IsApproved=BOOL,
+            StartOn=DATETIME,
+            BreakDuration=INT,
+            ProjectId=INT,
+            TaskId=INT,
         ),
         {
             "User": Nav("User", False, ref("Users", "UserId")),
@@ -272,7 +310,11 @@ _register(
         # Start/End are compared as date-times; day-based types store local wall-clock values.
         _props(
             "Start End Type Note UserId IsApproved MissedDays",
-            Start=DATETIME, End=DATETIME, UserId=INT, IsApproved=BOOL, MissedDays=FLOAT,
+            Start=DATETIME,
+            End=DATETIME,
+            UserId=INT,
+            IsApproved=BOOL,
+            MissedDays=FLOAT,
         ),
         {"User": Nav("User", False, ref("Users", "UserId"))},
     ),
@@ -283,10 +325,22 @@ _register(
             "IsOptional Tax Price Discount Margin ExcludeFromEarlyPayment TotalPrice TotalUnitPrice "
             "TotalVat Interval Text Unit Type Order ArticleId ProjectId Amount ProjectBudgetId "
             "CostTypeId BookingAccount CostCenter1 CostCenter2 DocumentId",
-            IsOptional=BOOL, Tax=FLOAT, Price=FLOAT, Discount=FLOAT, Margin=FLOAT,
-            ExcludeFromEarlyPayment=BOOL, TotalPrice=FLOAT, TotalUnitPrice=FLOAT, TotalVat=FLOAT,
-            Order=INT, ArticleId=INT, ProjectId=INT, Amount=FLOAT, ProjectBudgetId=INT,
-            CostTypeId=INT, DocumentId=INT,
+            IsOptional=BOOL,
+            Tax=FLOAT,
+            Price=FLOAT,
+            Discount=FLOAT,
+            Margin=FLOAT,
+            ExcludeFromEarlyPayment=BOOL,
+            TotalPrice=FLOAT,
+            TotalUnitPrice=FLOAT,
+            TotalVat=FLOAT,
+            Order=INT,
+            ArticleId=INT,
+            ProjectId=INT,
+            Amount=FLOAT,
+            ProjectBudgetId=INT,
+            CostTypeId=INT,
+            DocumentId=INT,
         ),
         {
             "CustomFields": Nav("CustomField", True, custom_fields("DocumentPosition")),
@@ -303,10 +357,23 @@ _DOCUMENT_COMMON = (
     "CompanyPurchaseOrderNumber Language"
 )
 _DOCUMENT_TYPES = dict(
-    ExchangeRate=FLOAT, DeliveryDate=DATE, PaymentConditionId=INT, DeliveryConditionId=INT,
-    Discount=FLOAT, Margin=FLOAT, NetTotal=FLOAT, GrossTotal=FLOAT, VatTotal=FLOAT, PaidTotal=FLOAT,
-    CompanyAddressId=INT, DocumentTemplateId=INT, ContactPersonId=INT, CompanyId=INT,
-    InternalContactPersonId=INT, LeadId=INT, ProjectId=INT,
+    ExchangeRate=FLOAT,
+    DeliveryDate=DATE,
+    PaymentConditionId=INT,
+    DeliveryConditionId=INT,
+    Discount=FLOAT,
+    Margin=FLOAT,
+    NetTotal=FLOAT,
+    GrossTotal=FLOAT,
+    VatTotal=FLOAT,
+    PaidTotal=FLOAT,
+    CompanyAddressId=INT,
+    DocumentTemplateId=INT,
+    ContactPersonId=INT,
+    CompanyId=INT,
+    InternalContactPersonId=INT,
+    LeadId=INT,
+    ProjectId=INT,
 )
 _DOCUMENT_NAVS = {
     "Positions": Nav("DocumentPosition", True, children("DocumentPositions", "DocumentId")),
@@ -317,15 +384,25 @@ _register(
     EntityType(
         "Quotation",
         "Quotations",
-        _props("QuotationDate ValidUntilDate " + _DOCUMENT_COMMON, QuotationDate=DATE,
-               ValidUntilDate=DATE, **_DOCUMENT_TYPES),
+        _props(
+            "QuotationDate ValidUntilDate " + _DOCUMENT_COMMON,
+            QuotationDate=DATE,
+            ValidUntilDate=DATE,
+            **_DOCUMENT_TYPES,
+        ),
         dict(_DOCUMENT_NAVS),
     ),
     EntityType(
         "Invoice",
         "Invoices",
-        _props("InvoiceDate PaymentDate DueDate BookingDate " + _DOCUMENT_COMMON, InvoiceDate=DATE,
-               PaymentDate=DATE, DueDate=DATE, BookingDate=DATE, **_DOCUMENT_TYPES),
+        _props(
+            "InvoiceDate PaymentDate DueDate BookingDate " + _DOCUMENT_COMMON,
+            InvoiceDate=DATE,
+            PaymentDate=DATE,
+            DueDate=DATE,
+            BookingDate=DATE,
+            **_DOCUMENT_TYPES,
+        ),
         dict(_DOCUMENT_NAVS),
     ),
 )
@@ -342,37 +419,92 @@ def blank(etype: EntityType) -> Record:
 
 
 ABSENCE_TYPES = (
-    "Vacation", "PrivateAbsence", "CompanyAbsence", "SickLeave", "SickLeaveUnpaid",
-    "OvertimeCompensation", "ProfessionalEducation", "TradeSchool", "SpecialLeave", "ParentalLeave",
-    "VacationUnpaid", "RemoteWork", "ChildSick", "MaternityLeave",
+    "Vacation",
+    "PrivateAbsence",
+    "CompanyAbsence",
+    "SickLeave",
+    "SickLeaveUnpaid",
+    "OvertimeCompensation",
+    "ProfessionalEducation",
+    "TradeSchool",
+    "SpecialLeave",
+    "ParentalLeave",
+    "VacationUnpaid",
+    "RemoteWork",
+    "ChildSick",
+    "MaternityLeave",
 )
 HOUR_BASED_ABSENCE_TYPES = frozenset({"CompanyAbsence", "PrivateAbsence"})
 FULL_DAY_ONLY_ABSENCE_TYPES = frozenset({"OvertimeCompensation", "MaternityLeave", "ParentalLeave"})
 
 CUSTOM_FIELD_TYPES = (
-    "Text", "TextMultiline", "Date", "Dropdown", "DropdownCheckbox", "Boolean", "Upload",
-    "UserSelection", "CompanySelection", "ProjectSelection", "ResourceSelection", "ContactSelection",
-    "Link", "Float", "Integer", "Token", "NumericText",
+    "Text",
+    "TextMultiline",
+    "Date",
+    "Dropdown",
+    "DropdownCheckbox",
+    "Boolean",
+    "Upload",
+    "UserSelection",
+    "CompanySelection",
+    "ProjectSelection",
+    "ResourceSelection",
+    "ContactSelection",
+    "Link",
+    "Float",
+    "Integer",
+    "Token",
+    "NumericText",
 )
 CUSTOM_FIELD_CATEGORIES = (
-    "Undefined", "Contact", "ContactHistory", "User", "Company", "Lead", "Article", "ArticleVersion",
-    "Project", "OrganisedEvent", "DocumentPosition",
+    "Undefined",
+    "Contact",
+    "ContactHistory",
+    "User",
+    "Company",
+    "Lead",
+    "Article",
+    "ArticleVersion",
+    "Project",
+    "OrganisedEvent",
+    "DocumentPosition",
 )
 QUOTATION_STATUSES = ("Draft", "WaitingForReview", "Sent", "Accepted", "Declined", "Canceled", "Share1", "Share2")
 INVOICE_STATUSES = (
-    "Draft", "WaitingForReview", "Sent", "PartlyPaid", "CompletelyPaid", "Canceled",
-    "WaitingForApproval", "Approved",
+    "Draft",
+    "WaitingForReview",
+    "Sent",
+    "PartlyPaid",
+    "CompletelyPaid",
+    "Canceled",
+    "WaitingForApproval",
+    "Approved",
 )
 POSITION_TYPES = (
-    "Article", "Freetext", "OpenPosition", "UserReporting", "ProjectInvoice", "ProjectArticle",
-    "ProjectPlan", "Subtotal", "PositionGroup", "GroupHeader", "Textline",
+    "Article",
+    "Freetext",
+    "OpenPosition",
+    "UserReporting",
+    "ProjectInvoice",
+    "ProjectArticle",
+    "ProjectPlan",
+    "Subtotal",
+    "PositionGroup",
+    "GroupHeader",
+    "Textline",
 )
 # Positions that carry no price of their own (structure and text).
 STRUCTURAL_POSITION_TYPES = frozenset({"Subtotal", "PositionGroup", "GroupHeader", "Textline"})
 DISCOUNT_TYPES = ("Percent", "NetValue", "NotSet")
 TAX_OPTIONS = (
-    "VatApplicable", "FreeThirdCountryTerritory", "FreeEuropeanUnionWithVatId",
-    "FreeEuropeanUnionNoVatId", "Inverse", "IntraCommunityDelivery", "ExportDelivery", "FreeOther",
+    "VatApplicable",
+    "FreeThirdCountryTerritory",
+    "FreeEuropeanUnionWithVatId",
+    "FreeEuropeanUnionNoVatId",
+    "Inverse",
+    "IntraCommunityDelivery",
+    "ExportDelivery",
+    "FreeOther",
     "FreeYouthSupport",
 )
 CHARGE_TYPES = ("Fixed", "Variable", "Capped", "NotChargeable", "NotSet")

@@ -46,8 +46,9 @@ class OAuthError(Exception):
 
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="HQ"'} if self.status == 401 else {}
-        return JSONResponse({"error": self.error, "error_description": self.description}, status_code=self.status,
-                            headers=headers)
+        return JSONResponse(
+            {"error": self.error, "error_description": self.description}, status_code=self.status, headers=headers
+        )
 
 
 class Expired(Exception):
@@ -57,9 +58,13 @@ class Expired(Exception):
 class OAuth:
     """Apps, codes and tokens of every tenant."""
 
-    def __init__(self, store: Store, registry: TenantRegistry,
-                 user_id_of: Callable[[str, str], int | None] = lambda tenant, email: None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: TenantRegistry,
+        user_id_of: Callable[[str, str], int | None] = lambda tenant, email: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.user_id_of = user_id_of  # (tenant, e-mail) -> the HQ user's Id (for the token answer)
@@ -70,7 +75,12 @@ class OAuth:
     def register_client(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         """Adds or replaces an app of ``tenant``; returns it (secret included: admin surface)."""
         self.registry.require(tenant)
-        app_id, secret, uris, user = body.get("app_id"), body.get("app_secret"), body.get("redirect_uris"), body.get("user")
+        app_id, secret, uris, user = (
+            body.get("app_id"),
+            body.get("app_secret"),
+            body.get("redirect_uris"),
+            body.get("user"),
+        )
         if not isinstance(app_id, str) or "-" not in app_id:
             raise bad_request("'app_id' must look like HQ's AppId '{customerId}-{clientId}', e.g. '12345-hqsync'")
         if not isinstance(secret, str) or not secret:
@@ -135,17 +145,37 @@ class OAuth:
         settings = self.registry.require(client["tenant"]).settings
         access = "hq-at-" + secrets.token_urlsafe(24)
         lifetime = settings.access_token_lifetime
-        self.store.put(REGISTRY_TENANT, ACCESS, access, {"token": access, "tenant": client["tenant"], "user": user,
-                                                         "app_id": client["app_id"], "expires_at": self.clock() + lifetime})
+        self.store.put(
+            REGISTRY_TENANT,
+            ACCESS,
+            access,
+            {
+                "token": access,
+                "tenant": client["tenant"],
+                "user": user,
+                "app_id": client["app_id"],
+                "expires_at": self.clock() + lifetime,
+            },
+        )
         if refresh is None or settings.refresh_token_rotation:
             if refresh is not None:
                 self.store.delete(REGISTRY_TENANT, REFRESH, refresh)
             refresh = "hq-rt-" + secrets.token_urlsafe(24)
-            self.store.put(REGISTRY_TENANT, REFRESH, refresh, {"token": refresh, "tenant": client["tenant"], "user": user,
-                                                               "app_id": client["app_id"]})
+            self.store.put(
+                REGISTRY_TENANT,
+                REFRESH,
+                refresh,
+                {"token": refresh, "tenant": client["tenant"], "user": user, "app_id": client["app_id"]},
+            )
         user_id = self.user_id_of(client["tenant"], user)
-        return {"access_token": access, "token_type": "bearer", "expires_in": lifetime, "refresh_token": refresh,
-                "user_id": user_id, "user_name": user}
+        return {
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": lifetime,
+            "refresh_token": refresh,
+            "user_id": user_id,
+            "user_name": user,
+        }
 
     def token(self, request_auth: str | None, form: dict[str, str]) -> dict[str, Any]:
         """``POST /Token``: the token answer, or raises OAuthError."""
@@ -157,7 +187,9 @@ class OAuth:
             if grant_type == "authorization_code":
                 code = self.store.get(REGISTRY_TENANT, CODES, form.get("code") or "")
                 if code is None or code["app_id"] != client["app_id"] or code["expires_at"] <= self.clock():
-                    raise OAuthError(400, "invalid_grant", "The authorization code is invalid, expired or already used.")
+                    raise OAuthError(
+                        400, "invalid_grant", "The authorization code is invalid, expired or already used."
+                    )
                 if form.get("redirect_uri") != code["redirect_uri"]:
                     raise OAuthError(400, "invalid_grant", "redirect_uri does not match the authorization request.")
                 self.store.delete(REGISTRY_TENANT, CODES, code["code"])
@@ -178,8 +210,18 @@ class OAuth:
         if params.get("response_type") != "code":
             return _with_query(uri, {"error": "unsupported_response_type", "state": params.get("state", "")})
         code = secrets.token_urlsafe(24)
-        self.store.put(REGISTRY_TENANT, CODES, code, {"code": code, "app_id": client["app_id"], "user": client["user"],
-                                                      "redirect_uri": uri, "expires_at": self.clock() + CODE_LIFETIME})
+        self.store.put(
+            REGISTRY_TENANT,
+            CODES,
+            code,
+            {
+                "code": code,
+                "app_id": client["app_id"],
+                "user": client["user"],
+                "redirect_uri": uri,
+                "expires_at": self.clock() + CODE_LIFETIME,
+            },
+        )
         return _with_query(uri, {"code": code, "state": params.get("state", "")})
 
 

@@ -28,7 +28,14 @@ from sandboxes.hq.model import BOOL, DATE, DATETIME, FLOAT, INT, STR, EntityType
 from sandboxes.hq.timeutil import comparable, parse_datetime
 
 # Value categories used for type checking comparisons.
-T_STR, T_NUM, T_BOOL, T_DT, T_NULL, T_ANY = "Edm.String", "Edm.Decimal", "Edm.Boolean", "Edm.DateTimeOffset", "null", "any"
+T_STR, T_NUM, T_BOOL, T_DT, T_NULL, T_ANY = (
+    "Edm.String",
+    "Edm.Decimal",
+    "Edm.Boolean",
+    "Edm.DateTimeOffset",
+    "null",
+    "any",
+)
 _PROP_CATEGORY = {STR: T_STR, INT: T_NUM, FLOAT: T_NUM, BOOL: T_BOOL, DATETIME: T_DT, DATE: T_DT}
 
 Env = dict[str, Any]
@@ -51,9 +58,7 @@ class Token:
     text: str = ""
 
 
-_DT_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+\- ]\d{2}:\d{2})?"
-)
+_DT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+\- ]\d{2}:\d{2})?")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUM_RE = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _IDENT_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_.]*")
@@ -181,10 +186,23 @@ class In:
 COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 UNSUPPORTED_OPERATORS = ("add", "sub", "mul", "div", "mod", "has")
 FUNCTIONS: dict[str, tuple[int, int]] = {  # name -> (min args, max args)
-    "contains": (2, 2), "startswith": (2, 2), "endswith": (2, 2), "tolower": (1, 1),
-    "toupper": (1, 1), "trim": (1, 1), "length": (1, 1), "indexof": (2, 2), "substring": (2, 3),
-    "concat": (2, 2), "year": (1, 1), "month": (1, 1), "day": (1, 1), "hour": (1, 1),
-    "minute": (1, 1), "second": (1, 1), "date": (1, 1),
+    "contains": (2, 2),
+    "startswith": (2, 2),
+    "endswith": (2, 2),
+    "tolower": (1, 1),
+    "toupper": (1, 1),
+    "trim": (1, 1),
+    "length": (1, 1),
+    "indexof": (2, 2),
+    "substring": (2, 3),
+    "concat": (2, 2),
+    "year": (1, 1),
+    "month": (1, 1),
+    "day": (1, 1),
+    "hour": (1, 1),
+    "minute": (1, 1),
+    "second": (1, 1),
+    "date": (1, 1),
 }
 
 
@@ -333,7 +351,9 @@ class Parser:
         self.expect(")", f"')' to close {name}()")
         low, high = FUNCTIONS[name]
         if not low <= len(args) <= high:
-            raise FilterError(f"The function '{name}' takes {low if low == high else f'{low} to {high}'} arguments, not {len(args)}.")
+            raise FilterError(
+                f"The function '{name}' takes {low if low == high else f'{low} to {high}'} arguments, not {len(args)}."
+            )
         return Call(name, args, tok.pos)
 
     def parse_path(self) -> Path:
@@ -502,9 +522,7 @@ def _compile_path(node: Path, scope: Scope) -> Compiled:
         if nav is None:
             raise FilterError(f"Could not find a property named '{name}' on type 'HQ.{current.name}'.")
         if from_root and index == 0 and scope.requires_expand and name not in scope.expanded:
-            raise FilterError(
-                f"The navigation property '{name}' must be expanded ($expand={name}) to filter on it."
-            )
+            raise FilterError(f"The navigation property '{name}' must be expanded ($expand={name}) to filter on it.")
         resolve = nav.resolve
         getter = _nav_getter(getter, resolve, scope)
         current = entity(nav.target)
@@ -539,7 +557,11 @@ def _compile_lambda(lam: Lambda, collection: Getter, item_type: EntityType, scop
     if lam.var is None:
         return Compiled(lambda rec, env: bool(collection(rec, env)), T_BOOL)
     inner = Scope(
-        scope.root, scope.view_box, scope.case_insensitive, scope.requires_expand, scope.expanded,
+        scope.root,
+        scope.view_box,
+        scope.case_insensitive,
+        scope.requires_expand,
+        scope.expanded,
         {**scope.variables, lam.var: item_type},
     )
     body = _check_bool(_compile(lam.body, inner), lam.kind)
@@ -602,7 +624,8 @@ def _compile_comparison(node: BinOp, scope: Scope) -> Compiled:
             _coerce_literal(side, other)
     if lt not in (T_ANY, T_NULL) and rt not in (T_ANY, T_NULL) and lt != rt:
         raise FilterError(
-            f"A binary operator with incompatible types was detected. Found operand types '{lt}' and '{rt}' for operator '{node.op}'."
+            "A binary operator with incompatible types was detected."
+            f" Found operand types '{lt}' and '{rt}' for operator '{node.op}'."
         )
     if node.op not in ("eq", "ne") and T_NULL in (lt, rt):
         return Compiled(lambda rec, env: False, T_BOOL)
@@ -670,9 +693,9 @@ def _compile_call(node: Call, scope: Scope) -> Compiled:
             if not isinstance(text, str) or start is None:
                 return None
             if a2 is None:
-                return text[int(start):]
+                return text[int(start) :]
             length = a2(rec, env)
-            return text[int(start): int(start) + int(length)] if length is not None else None
+            return text[int(start) : int(start) + int(length)] if length is not None else None
 
         return Compiled(substring, T_STR)
     if name == "concat":
@@ -680,8 +703,11 @@ def _compile_call(node: Call, scope: Scope) -> Compiled:
         need(1, T_STR)
         a0, a1 = fns
         return Compiled(
-            lambda rec, env: (a0(rec, env) or "") + (a1(rec, env) or "")
-            if a0(rec, env) is not None or a1(rec, env) is not None else None,
+            lambda rec, env: (
+                (a0(rec, env) or "") + (a1(rec, env) or "")
+                if a0(rec, env) is not None or a1(rec, env) is not None
+                else None
+            ),
             T_STR,
         )
     # date parts

@@ -202,7 +202,7 @@ def _parse_orderby(text: str, etype: EntityType, view_box: list[View | None], ci
         compiled = compile_path(words[0], etype, view_box, ci)
         fn, category = compiled.fn, compiled.type
 
-        def getter(rec: Record, fn: Any = fn, category: str = category) -> Any:
+        def getter(rec: Record, fn: Any = fn, category: str = category, words: list[str] = words) -> Any:
             value = fn(rec, {})
             if isinstance(value, dict | list):
                 raise FilterError(f"$orderby needs a property, not the navigation '{words[0]}'.")
@@ -251,7 +251,7 @@ def shape(rec: Record, query: QueryOptions, view: View) -> dict[str, Any]:
         if nav.many:
             children, _ = select_records(value or [], item, view)
             if item.skip:
-                children = children[item.skip:]
+                children = children[item.skip :]
             if item.top is not None:
                 children = children[: item.top]
             out[item.nav or ""] = [shape(child, item, view) for child in children]
@@ -289,7 +289,7 @@ def collection_envelope(
             more["$top"] = str(limit - page_size)
         if settings.next_link:  # off: the page just ends early (the client must page on by itself)
             next_link = f"{request_url}?{urlencode(more)}"
-    page = matches[start: start + max(take, 0)]
+    page = matches[start : start + max(take, 0)]
     body: dict[str, Any] = {"@odata.context": context_url}
     if query.count and settings.honour_count:
         body["@odata.count"] = total
@@ -297,4 +297,3 @@ def collection_envelope(
     if next_link:
         body["@odata.nextLink"] = next_link
     return body
-

@@ -20,13 +20,22 @@ USER_WRITABLE: dict[str, F.Converter] = {
 }
 
 COMPANY_WRITABLE: dict[str, F.Converter] = {
-    "Name": F.as_str, "IndustrialSector": F.as_str, "Description": F.as_str, "IBAN": F.as_str,
-    "BIC": F.as_str, "DebitorNumber": F.as_int, "CreditorNumber": F.as_int, "TaxId": F.as_str,
-    "DefaultDeliveryConditionId": F.as_int, "DefaultPaymentConditionId": F.as_int,
+    "Name": F.as_str,
+    "IndustrialSector": F.as_str,
+    "Description": F.as_str,
+    "IBAN": F.as_str,
+    "BIC": F.as_str,
+    "DebitorNumber": F.as_int,
+    "CreditorNumber": F.as_int,
+    "TaxId": F.as_str,
+    "DefaultDeliveryConditionId": F.as_int,
+    "DefaultPaymentConditionId": F.as_int,
 }
 
 ADDRESS_FIELDS = [
-    n for n in entity("CompanyAddress").properties if n not in ("Id", "CreatedBy", "UpdatedBy", "CreatedOn", "UpdatedOn")
+    n
+    for n in entity("CompanyAddress").properties
+    if n not in ("Id", "CreatedBy", "UpdatedBy", "CreatedOn", "UpdatedOn")
 ]
 
 # (entity set, entity type, stored kind, custom-field category) of entities with custom fields.
@@ -201,7 +210,9 @@ def _company_links(ctx: Ctx, rec: Record, body: dict[str, Any]) -> None:
                 out[name] = (F.as_bool if name == "IsStandard" else F.as_str)(name, out[name])
             out["IsStandard"] = True
             out["Id"] = previous.get("Id") or ctx.data.new_id("CompanyAddresses")
-            out.update({"CreatedBy": ctx.actor, "UpdatedBy": ctx.actor, "CreatedOn": stamp_from, "UpdatedOn": stamp_from})
+            out.update(
+                {"CreatedBy": ctx.actor, "UpdatedBy": ctx.actor, "CreatedOn": stamp_from, "UpdatedOn": stamp_from}
+            )
             rec["_default_address"] = out
             rec["_addresses"] = [out]
     if "CompanyTypes" in body:
@@ -213,15 +224,26 @@ def _company_links(ctx: Ctx, rec: Record, body: dict[str, Any]) -> None:
         for item in types:
             if not isinstance(item, dict):
                 raise bad_request("Each of 'CompanyTypes' must be an object with 'Id' (or 'Name').")
-            ctype = known.get(item.get("Id")) if item.get("Id") is not None else ctx.data.find("CompanyTypes", "Name", item.get("Name"))
+            ctype = (
+                known.get(item.get("Id"))
+                if item.get("Id") is not None
+                else ctx.data.find("CompanyTypes", "Name", item.get("Name"))
+            )
             if ctype is None:
                 raise bad_request(f"Unknown company type {item.get('Id') or item.get('Name')!r}.")
             # The link's Id is the company type's Id: HQ filters CompanyTypes/any(t: t/Id eq 4002).
-            links.append({
-                "Name": ctype["Name"], "Number": F.as_str("Number", item.get("Number")), "CompanyId": rec.get("Id"),
-                "Id": ctype["Id"], "CreatedBy": ctx.actor, "UpdatedBy": ctx.actor,
-                "CreatedOn": ctype.get("CreatedOn"), "UpdatedOn": ctype.get("UpdatedOn"),
-            })
+            links.append(
+                {
+                    "Name": ctype["Name"],
+                    "Number": F.as_str("Number", item.get("Number")),
+                    "CompanyId": rec.get("Id"),
+                    "Id": ctype["Id"],
+                    "CreatedBy": ctx.actor,
+                    "UpdatedBy": ctx.actor,
+                    "CreatedOn": ctype.get("CreatedOn"),
+                    "UpdatedOn": ctype.get("UpdatedOn"),
+                }
+            )
         rec["_company_types"] = links
     rec.setdefault("_company_types", [])
     rec.setdefault("_addresses", [])
@@ -253,12 +275,16 @@ def _custom_field_routes(router: APIRouter, api: Api, set_name: str, type_name: 
     @router.get(f"/v1/{set_name}({{key}})/CustomFields", name=f"{set_name}_custom_fields")
     def list_fields(key: str, ctx: Ctx = api.ctx) -> Any:
         rec = owner(ctx, key)
-        return api.collection(ctx, ctx.data.custom_fields(category, rec["Id"]), "CustomField", f"{set_name}({rec['Id']})/CustomFields")
+        return api.collection(
+            ctx, ctx.data.custom_fields(category, rec["Id"]), "CustomField", f"{set_name}({rec['Id']})/CustomFields"
+        )
 
     @router.get(f"/v1/{set_name}({{key}})/CustomFields({{definition_id}})", name=f"{set_name}_custom_field")
     def get_field(key: str, definition_id: str, ctx: Ctx = api.ctx) -> Any:
         rec = owner(ctx, key)
-        return api.entity(ctx, field_of(ctx, rec, definition_id), "CustomField", f"{set_name}({rec['Id']})/CustomFields")
+        return api.entity(
+            ctx, field_of(ctx, rec, definition_id), "CustomField", f"{set_name}({rec['Id']})/CustomFields"
+        )
 
     @router.put(f"/v1/{set_name}({{key}})/CustomFields({{definition_id}})", name=f"{set_name}_put_custom_field")
     async def put_field(key: str, definition_id: str, request: Request, ctx: Ctx = api.ctx) -> Any:
@@ -269,12 +295,20 @@ def _custom_field_routes(router: APIRouter, api: Api, set_name: str, type_name: 
         with api.state.write_lock:
             rec = owner(ctx, key)
             field_of(ctx, rec, definition_id)  # 404 for a definition of another category
-            definition = ctx.data.require("CustomFieldDefinitions", api.key(definition_id, "CustomField"), "CustomField")
+            definition = ctx.data.require(
+                "CustomFieldDefinitions", api.key(definition_id, "CustomField"), "CustomField"
+            )
             value = custom_field_value(definition, body["Value"])
             store_key = f"{category}:{rec['Id']}:{definition['Id']}"
             stored = ctx.data.get(CUSTOM_FIELD_VALUES, store_key)
             if stored is None:
-                stored = {"Key": store_key, "Category": category, "EntityId": rec["Id"], "DefinitionId": definition["Id"], "Value": value}
+                stored = {
+                    "Key": store_key,
+                    "Category": category,
+                    "EntityId": rec["Id"],
+                    "DefinitionId": definition["Id"],
+                    "Value": value,
+                }
                 ctx.data.insert(CUSTOM_FIELD_VALUES, stored, ctx.actor, rid=store_key)
                 stored["Id"] = store_key
             else:
@@ -282,4 +316,6 @@ def _custom_field_routes(router: APIRouter, api: Api, set_name: str, type_name: 
                 ctx.data.save(CUSTOM_FIELD_VALUES, stored, ctx.actor)
             if ctx.settings.custom_field_write_touches_parent:
                 ctx.data.save(kind, rec, ctx.actor)
-        return api.entity(ctx, custom_field_entity(definition, stored), "CustomField", f"{set_name}({rec['Id']})/CustomFields")
+        return api.entity(
+            ctx, custom_field_entity(definition, stored), "CustomField", f"{set_name}({rec['Id']})/CustomFields"
+        )

@@ -22,30 +22,76 @@ from sandboxes.hq.model import (
 )
 
 QUOTATION_WRITABLE: dict[str, F.Converter] = {
-    "QuotationDate": F.as_date, "ValidUntilDate": F.as_date, "Status": F.enum(QUOTATION_STATUSES),
-    "Currency": F.as_str, "DeliveryDate": F.as_date, "PaymentConditionId": F.as_int,
-    "DeliveryConditionId": F.as_int, "DiscountType": F.enum(DISCOUNT_TYPES), "Discount": F.as_float,
-    "Margin": F.as_float, "TaxOption": F.enum(TAX_OPTIONS), "ServiceOption": F.as_str,
-    "AddressText": F.as_str, "CompanyAddressId": F.as_int, "Subject": F.as_str, "Header": F.as_str,
-    "Footer": F.as_str, "DocumentTemplateId": F.as_int, "ContactPersonId": F.as_int,
-    "CompanyId": F.as_int, "InternalContactPersonId": F.as_int, "LeadId": F.as_int,
-    "SyncId": F.as_str, "ProjectId": F.as_int, "Note": F.as_str,
-    "CompanyPurchaseOrderNumber": F.as_str, "Language": F.as_str,
+    "QuotationDate": F.as_date,
+    "ValidUntilDate": F.as_date,
+    "Status": F.enum(QUOTATION_STATUSES),
+    "Currency": F.as_str,
+    "DeliveryDate": F.as_date,
+    "PaymentConditionId": F.as_int,
+    "DeliveryConditionId": F.as_int,
+    "DiscountType": F.enum(DISCOUNT_TYPES),
+    "Discount": F.as_float,
+    "Margin": F.as_float,
+    "TaxOption": F.enum(TAX_OPTIONS),
+    "ServiceOption": F.as_str,
+    "AddressText": F.as_str,
+    "CompanyAddressId": F.as_int,
+    "Subject": F.as_str,
+    "Header": F.as_str,
+    "Footer": F.as_str,
+    "DocumentTemplateId": F.as_int,
+    "ContactPersonId": F.as_int,
+    "CompanyId": F.as_int,
+    "InternalContactPersonId": F.as_int,
+    "LeadId": F.as_int,
+    "SyncId": F.as_str,
+    "ProjectId": F.as_int,
+    "Note": F.as_str,
+    "CompanyPurchaseOrderNumber": F.as_str,
+    "Language": F.as_str,
 }
 QUOTATION_DEFAULTS: dict[str, Any] = {
-    "Status": "Draft", "Currency": "EUR", "DiscountType": "NotSet", "Discount": 0.0, "Margin": 0.0,
-    "TaxOption": "VatApplicable", "ServiceOption": "Service", "ExchangeRate": 1.0, "Language": "DE",
+    "Status": "Draft",
+    "Currency": "EUR",
+    "DiscountType": "NotSet",
+    "Discount": 0.0,
+    "Margin": 0.0,
+    "TaxOption": "VatApplicable",
+    "ServiceOption": "Service",
+    "ExchangeRate": 1.0,
+    "Language": "DE",
 }
 POSITION_WRITABLE: dict[str, F.Converter] = {
-    "IsOptional": F.as_bool, "Tax": F.as_float, "Price": F.as_float, "Discount": F.as_float,
-    "Margin": F.as_float, "ExcludeFromEarlyPayment": F.as_bool, "Interval": F.as_str, "Text": F.as_str,
-    "Unit": F.as_str, "Type": F.enum(POSITION_TYPES), "Order": F.as_int, "ArticleId": F.as_int,
-    "ProjectId": F.as_int, "Amount": F.as_float, "ProjectBudgetId": F.as_int, "CostTypeId": F.as_int,
-    "BookingAccount": F.as_str, "CostCenter1": F.as_str, "CostCenter2": F.as_str,
+    "IsOptional": F.as_bool,
+    "Tax": F.as_float,
+    "Price": F.as_float,
+    "Discount": F.as_float,
+    "Margin": F.as_float,
+    "ExcludeFromEarlyPayment": F.as_bool,
+    "Interval": F.as_str,
+    "Text": F.as_str,
+    "Unit": F.as_str,
+    "Type": F.enum(POSITION_TYPES),
+    "Order": F.as_int,
+    "ArticleId": F.as_int,
+    "ProjectId": F.as_int,
+    "Amount": F.as_float,
+    "ProjectBudgetId": F.as_int,
+    "CostTypeId": F.as_int,
+    "BookingAccount": F.as_str,
+    "CostCenter1": F.as_str,
+    "CostCenter2": F.as_str,
 }
 POSITION_DEFAULTS: dict[str, Any] = {
-    "IsOptional": False, "Tax": 19.0, "Price": 0.0, "Discount": 0.0, "Margin": 0.0,
-    "ExcludeFromEarlyPayment": False, "Type": "Freetext", "Amount": 1.0, "Interval": "Once",
+    "IsOptional": False,
+    "Tax": 19.0,
+    "Price": 0.0,
+    "Discount": 0.0,
+    "Margin": 0.0,
+    "ExcludeFromEarlyPayment": False,
+    "Type": "Freetext",
+    "Amount": 1.0,
+    "Interval": "Once",
 }
 
 
@@ -74,7 +120,9 @@ def new_position(ctx: Ctx, document: Record, body: dict[str, Any]) -> Record:
     F.apply(rec, body, POSITION_WRITABLE, replace=True, defaults=POSITION_DEFAULTS)
     rec["DocumentId"] = document["Id"]
     if rec["Order"] is None:
-        orders = [p.get("Order") or 0 for p in ctx.data.index("DocumentPositions", "DocumentId").get(document["Id"], [])]
+        orders = [
+            p.get("Order") or 0 for p in ctx.data.index("DocumentPositions", "DocumentId").get(document["Id"], [])
+        ]
         rec["Order"] = max(orders, default=0) + 1
     rec["_reporting_ids"] = []
     return ctx.data.insert("DocumentPositions", rec, ctx.actor)
@@ -106,7 +154,9 @@ def register(router: APIRouter, api: Api) -> None:
             F.apply(rec, body, QUOTATION_WRITABLE, replace=True, defaults=QUOTATION_DEFAULTS)
             for name, value in QUOTATION_DEFAULTS.items():
                 rec[name] = value if rec.get(name) is None else rec[name]
-            rec["QuotationDate"] = rec["QuotationDate"] or F.as_date("QuotationDate", datetime.now(UTC).date().isoformat())
+            rec["QuotationDate"] = rec["QuotationDate"] or F.as_date(
+                "QuotationDate", datetime.now(UTC).date().isoformat()
+            )
             rec["Type"] = "Quotation"
             rec["PaidTotal"] = 0.0
             check_document_refs(ctx, rec)
@@ -126,7 +176,13 @@ def register(router: APIRouter, api: Api) -> None:
         F.check_known(body, entity("Quotation"))
         with api.state.write_lock:
             rec = quotation(ctx, quotation_id)
-            F.apply(rec, body, QUOTATION_WRITABLE, replace=ctx.settings.put_semantics == "replace", defaults=QUOTATION_DEFAULTS)
+            F.apply(
+                rec,
+                body,
+                QUOTATION_WRITABLE,
+                replace=ctx.settings.put_semantics == "replace",
+                defaults=QUOTATION_DEFAULTS,
+            )
             check_document_refs(ctx, rec)
             rec["CalculatedSubject"] = rec.get("Subject")
             save_with_totals(ctx, "Quotations", rec)
@@ -167,7 +223,9 @@ def register(router: APIRouter, api: Api) -> None:
     @router.get("/v1/Quotations({quotation_id})/Positions({position_id})")
     def get_position(quotation_id: str, position_id: str, ctx: Ctx = api.ctx) -> Any:
         doc = quotation(ctx, quotation_id)
-        return api.entity(ctx, position(ctx, doc, position_id), "DocumentPosition", f"Quotations({doc['Id']})/Positions")
+        return api.entity(
+            ctx, position(ctx, doc, position_id), "DocumentPosition", f"Quotations({doc['Id']})/Positions"
+        )
 
     @router.post("/v1/Quotations({quotation_id})/Positions", status_code=201)
     async def create_position(quotation_id: str, request: Request, ctx: Ctx = api.ctx) -> Any:
@@ -186,7 +244,13 @@ def register(router: APIRouter, api: Api) -> None:
         with api.state.write_lock:
             doc = quotation(ctx, quotation_id)
             rec = position(ctx, doc, position_id)
-            F.apply(rec, body, POSITION_WRITABLE, replace=ctx.settings.put_semantics == "replace", defaults=POSITION_DEFAULTS)
+            F.apply(
+                rec,
+                body,
+                POSITION_WRITABLE,
+                replace=ctx.settings.put_semantics == "replace",
+                defaults=POSITION_DEFAULTS,
+            )
             ctx.data.save("DocumentPositions", rec, ctx.actor)
             save_with_totals(ctx, "Quotations", doc)
             rec = ctx.data.require("DocumentPositions", rec["Id"], "DocumentPosition")

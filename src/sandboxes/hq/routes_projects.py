@@ -16,15 +16,33 @@ from sandboxes.hq.rates import RATE_RULES
 from sandboxes.hq.timeutil import comparable
 
 TASK_WRITABLE: dict[str, F.Converter] = {
-    "Name": F.as_str, "Order": F.as_int, "ParentId": F.as_int, "ProjectId": F.as_int,
-    "IsDone": F.as_bool, "PlannedEffort": F.as_float, "PercentDone": F.as_int,
-    "Description": F.as_str, "StartOn": F.as_on, "EndOn": F.as_on, "TaskTypeId": F.as_int,
-    "TaskTypeStatusId": F.as_int, "IsAppointment": F.as_bool, "SyncId": F.as_str, "Sync": F.as_bool,
-    "JiraProjectName": F.as_str, "Remaining": F.as_float, "ProjectBudgetId": F.as_int,
-    "ChargeType": F.enum(CHARGE_TYPES), "ChargeValue": F.as_float,
+    "Name": F.as_str,
+    "Order": F.as_int,
+    "ParentId": F.as_int,
+    "ProjectId": F.as_int,
+    "IsDone": F.as_bool,
+    "PlannedEffort": F.as_float,
+    "PercentDone": F.as_int,
+    "Description": F.as_str,
+    "StartOn": F.as_on,
+    "EndOn": F.as_on,
+    "TaskTypeId": F.as_int,
+    "TaskTypeStatusId": F.as_int,
+    "IsAppointment": F.as_bool,
+    "SyncId": F.as_str,
+    "Sync": F.as_bool,
+    "JiraProjectName": F.as_str,
+    "Remaining": F.as_float,
+    "ProjectBudgetId": F.as_int,
+    "ChargeType": F.enum(CHARGE_TYPES),
+    "ChargeValue": F.as_float,
 }
 TASK_DEFAULTS: dict[str, Any] = {
-    "IsDone": False, "PercentDone": 0, "IsAppointment": False, "Sync": False, "ChargeType": "NotSet",
+    "IsDone": False,
+    "PercentDone": 0,
+    "IsAppointment": False,
+    "Sync": False,
+    "ChargeType": "NotSet",
     "PlannedEffort": 0.0,
 }
 
@@ -114,7 +132,9 @@ def validate_task(ctx: Ctx, rec: Record, existing_id: int | None) -> None:
         wanted = [s for s in statuses if bool(s.get("IsFinishedState")) == bool(rec.get("IsDone"))]
         rec["TaskTypeStatusId"] = (wanted or statuses or [{"Id": None}])[0]["Id"]
     elif rec["TaskTypeStatusId"] not in {s["Id"] for s in statuses}:
-        raise bad_request(f"The status {rec['TaskTypeStatusId']} does not belong to the task type {rec.get('TaskTypeId')}.")
+        raise bad_request(
+            f"The status {rec['TaskTypeStatusId']} does not belong to the task type {rec.get('TaskTypeId')}."
+        )
     if rec.get("Order") is None:
         orders = [t.get("Order") or 0 for t in ctx.data.index("ProjectTasks", "ProjectId").get(rec["ProjectId"], [])]
         rec["Order"] = max(orders, default=0) + 1
@@ -141,8 +161,18 @@ def register(router: APIRouter, api: Api) -> None:
     @router.post("/v1/Projects/do.Create", status_code=201)
     async def create_project(request: Request, ctx: Ctx = api.ctx) -> Any:
         body = await api.body(request)
-        allowed = {"ProjectTemplateId", "Name", "Number", "CompanyId", "ContactPersonId",
-                   "ResponsibleUserId", "LeadId", "StartDate", "EndDate", "ProjectStatusId"}
+        allowed = {
+            "ProjectTemplateId",
+            "Name",
+            "Number",
+            "CompanyId",
+            "ContactPersonId",
+            "ResponsibleUserId",
+            "LeadId",
+            "StartDate",
+            "EndDate",
+            "ProjectStatusId",
+        }
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise bad_request(f"Unknown parameters {unknown}; do.Create takes {sorted(allowed)}.")
@@ -172,7 +202,9 @@ def register(router: APIRouter, api: Api) -> None:
             if rec["ProjectStatusId"] is None:
                 rec["ProjectStatusId"] = statuses[0] if statuses else None
             elif rec["ProjectStatusId"] not in statuses:
-                raise bad_request(f"The project status {rec['ProjectStatusId']} is not valid for template {template_id}.")
+                raise bad_request(
+                    f"The project status {rec['ProjectStatusId']} is not valid for template {template_id}."
+                )
             status = ctx.data.get("ProjectStatuses", rec["ProjectStatusId"]) if rec["ProjectStatusId"] else None
             rec["Status"] = status["Name"] if status else None
             rec["ProjectTemplateId"] = template_id
@@ -210,7 +242,13 @@ def register(router: APIRouter, api: Api) -> None:
     @router.post("/v1/Projects({project_id})/do.AddMember", status_code=201)
     async def add_member(project_id: str, request: Request, ctx: Ctx = api.ctx) -> Any:
         body = await api.body(request)
-        allowed = {"UserId", "ProjectRoleId", "ExternalChargeRateId", "ExternalChargeRateValue", "ExternalChargeRateCurrency"}
+        allowed = {
+            "UserId",
+            "ProjectRoleId",
+            "ExternalChargeRateId",
+            "ExternalChargeRateValue",
+            "ExternalChargeRateCurrency",
+        }
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise bad_request(f"Unknown parameters {unknown}; do.AddMember takes {sorted(allowed)}.")
@@ -226,18 +264,26 @@ def register(router: APIRouter, api: Api) -> None:
             rule_id = F.as_int("ExternalChargeRateId", body.get("ExternalChargeRateId"))
             if rule_id is not None and ctx.data.get(RATE_RULES, rule_id) is None:
                 raise bad_request(f"There is no charge rate with the Id {rule_id}.")
-            existing = [m for m in ctx.data.index("ProjectMembers", "ProjectId").get(project["Id"], []) if m["UserId"] == user_id]
+            existing = [
+                m
+                for m in ctx.data.index("ProjectMembers", "ProjectId").get(project["Id"], [])
+                if m["UserId"] == user_id
+            ]
             if existing:
                 raise bad_request(f"The user {user_id} is already a member of project {project['Id']}.")
             rate = F.as_float("ExternalChargeRateValue", body.get("ExternalChargeRateValue"))
             currency = F.as_str("ExternalChargeRateCurrency", body.get("ExternalChargeRateCurrency"))
             rec = blank(entity("ProjectMember"))
-            rec.update({
-                "UserId": user_id, "ProjectRoleId": role_id, "ProjectId": project["Id"],
-                "ExternalChargeRateValue": rate,
-                "ExternalChargeRateCurrency": currency or ("EUR" if rate is not None else None),
-                "_rate_rule_id": rule_id,
-            })
+            rec.update(
+                {
+                    "UserId": user_id,
+                    "ProjectRoleId": role_id,
+                    "ProjectId": project["Id"],
+                    "ExternalChargeRateValue": rate,
+                    "ExternalChargeRateCurrency": currency or ("EUR" if rate is not None else None),
+                    "_rate_rule_id": rule_id,
+                }
+            )
             ctx.data.insert("ProjectMembers", rec, ctx.actor)
         return api.entity(ctx, rec, "ProjectMember", "ProjectMembers", status=201)
 

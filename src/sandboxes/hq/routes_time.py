@@ -17,8 +17,12 @@ from sandboxes.hq.rates import RATE_RULES, resolve_rates
 MAX_DURATION = 24 * 3600
 
 REPORTING_WRITABLE: dict[str, F.Converter] = {
-    "Note": F.as_str, "Duration": F.as_int, "StartOn": F.as_on, "BreakDuration": F.as_int,
-    "TaskId": F.as_int, "IsApproved": F.as_bool,
+    "Note": F.as_str,
+    "Duration": F.as_int,
+    "StartOn": F.as_on,
+    "BreakDuration": F.as_int,
+    "TaskId": F.as_int,
+    "IsApproved": F.as_bool,
 }
 REPORTING_DEFAULTS: dict[str, Any] = {"IsApproved": False, "BreakDuration": 0}
 
@@ -97,7 +101,11 @@ def register(router: APIRouter, api: Api) -> None:
                 raise bad_request(f"There is no user with the Id {user_id}.")
             task = check_task(ctx, project["Id"], F.as_int("TaskId", body.get("TaskId")))
             member = next(
-                (m for m in ctx.data.index("ProjectMembers", "ProjectId").get(project["Id"], []) if m["UserId"] == user_id),
+                (
+                    m
+                    for m in ctx.data.index("ProjectMembers", "ProjectId").get(project["Id"], [])
+                    if m["UserId"] == user_id
+                ),
                 None,
             )
             company = ctx.data.get("Companies", project["CompanyId"]) if project.get("CompanyId") else None
@@ -105,22 +113,24 @@ def register(router: APIRouter, api: Api) -> None:
                 ctx.data.by_id(RATE_RULES), member, company, user, task.get("TaskTypeId") if task else None
             )
             rec = blank(entity("UserReporting"))
-            rec.update({
-                "Note": F.as_str("Description", body.get("Description")),
-                "Duration": check_duration("Duration", body["Duration"]),
-                "UserId": user_id,
-                "ChargeRateValue": rates.external,
-                "InternalChargeRateValue": rates.internal,
-                "IsApproved": F.as_bool("IsApproved", body.get("IsApproved")) or False,
-                "StartOn": F.as_on("StartDate", body["StartDate"]),
-                "BreakDuration": 0,
-                "ProjectId": project["Id"],
-                "TaskId": task["Id"] if task else None,
-                "CurrencyChargeRateValue": rates.currency_external,
-                "CurrencyInternalChargeRateValue": rates.currency_internal,
-                "_rate_sources": [rates.source_external, rates.source_internal],
-                "_billed_invoice_id": None,
-            })
+            rec.update(
+                {
+                    "Note": F.as_str("Description", body.get("Description")),
+                    "Duration": check_duration("Duration", body["Duration"]),
+                    "UserId": user_id,
+                    "ChargeRateValue": rates.external,
+                    "InternalChargeRateValue": rates.internal,
+                    "IsApproved": F.as_bool("IsApproved", body.get("IsApproved")) or False,
+                    "StartOn": F.as_on("StartDate", body["StartDate"]),
+                    "BreakDuration": 0,
+                    "ProjectId": project["Id"],
+                    "TaskId": task["Id"] if task else None,
+                    "CurrencyChargeRateValue": rates.currency_external,
+                    "CurrencyInternalChargeRateValue": rates.currency_internal,
+                    "_rate_sources": [rates.source_external, rates.source_internal],
+                    "_billed_invoice_id": None,
+                }
+            )
             ctx.data.insert("UserReportings", rec, ctx.actor)
         return api.entity(ctx, rec, "UserReporting", "UserReportings", status=201)
 
@@ -213,16 +223,20 @@ def register(router: APIRouter, api: Api) -> None:
             absence_type = check_type(body.get("Type"))
             span = period(absence_type, body.get("Start"), body.get("End"), ctx.settings)
             rec = blank(entity("UserAbsence"))
-            rec.update({
-                "Start": span.start,
-                "End": span.end,
-                "Type": absence_type,
-                "Note": F.as_str("Note", body.get("Note")),
-                "UserId": user["Id"],
-                "IsApproved": F.as_bool("IsApproved", body.get("IsApproved")) or False,
-                "MissedDays": 0.0,
-                "_interval": [span.interval[0].isoformat(), span.interval[1].isoformat()] if span.interval else None,
-            })
+            rec.update(
+                {
+                    "Start": span.start,
+                    "End": span.end,
+                    "Type": absence_type,
+                    "Note": F.as_str("Note", body.get("Note")),
+                    "UserId": user["Id"],
+                    "IsApproved": F.as_bool("IsApproved", body.get("IsApproved")) or False,
+                    "MissedDays": 0.0,
+                    "_interval": [span.interval[0].isoformat(), span.interval[1].isoformat()]
+                    if span.interval
+                    else None,
+                }
+            )
             ctx.data.insert("UserAbsences", rec, ctx.actor)
             refresh_missed_days(ctx, user["Id"])
             rec = ctx.data.require("UserAbsences", rec["Id"], "UserAbsence")

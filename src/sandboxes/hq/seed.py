@@ -94,16 +94,24 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
     section = section or {}
     sync_token = section.get("sync_token") or f"hq-{tenant}-sync"
     client = _Client(base_url, tenant, sync_token)
-    client.call("POST", "/_sandbox/tenants", {
-        "tenant": tenant,
-        "sync_token": sync_token,
-        "user_tokens": section.get("user_tokens") or {},
-        "personio_sync": bool(section.get("personio_sync", False)),
-        "settings": section.get("settings") or {},
-    }, vendor=False, what="tenant registration")
+    client.call(
+        "POST",
+        "/_sandbox/tenants",
+        {
+            "tenant": tenant,
+            "sync_token": sync_token,
+            "user_tokens": section.get("user_tokens") or {},
+            "personio_sync": bool(section.get("personio_sync", False)),
+            "settings": section.get("settings") or {},
+        },
+        vendor=False,
+        what="tenant registration",
+    )
 
-    ids: dict[str, dict[str, int]] = {k: {} for k in (
-        "task_types", "roles", "statuses", "templates", "fields", "users", "companies", "projects", "rules")}
+    ids: dict[str, dict[str, int]] = {
+        k: {}
+        for k in ("task_types", "roles", "statuses", "templates", "fields", "users", "companies", "projects", "rules")
+    }
 
     # -- master data (admin) -----------------------------------------------------------------
     for tt in _named(section.get("task_types")):
@@ -111,40 +119,70 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
         if "default" in tt:
             body["IsDefault"] = bool(tt["default"])
         if tt.get("statuses"):
-            body["statuses"] = [{"Name": s["name"], "IsFinishedState": bool(s.get("finished", False))} for s in _named(tt["statuses"])]
+            body["statuses"] = [
+                {"Name": s["name"], "IsFinishedState": bool(s.get("finished", False))} for s in _named(tt["statuses"])
+            ]
         ids["task_types"][tt["name"]] = client.admin("/task-types", body, f"task type {tt['name']!r}")["Id"]
     for role in _named(section.get("project_roles")):
-        rec = client.admin("/project-roles", {"Name": role["name"], "IsRequired": bool(role.get("required", False))}, f"role {role['name']!r}")
+        rec = client.admin(
+            "/project-roles",
+            {"Name": role["name"], "IsRequired": bool(role.get("required", False))},
+            f"role {role['name']!r}",
+        )
         ids["roles"][role["name"]] = rec["Id"]
     for status in _named(section.get("project_statuses")):
-        rec = client.admin("/project-statuses", {"Name": status["name"], "IsInProgress": bool(status.get("in_progress", True))}, f"status {status['name']!r}")
+        rec = client.admin(
+            "/project-statuses",
+            {"Name": status["name"], "IsInProgress": bool(status.get("in_progress", True))},
+            f"status {status['name']!r}",
+        )
         ids["statuses"][status["name"]] = rec["Id"]
     for tpl in _named(section.get("project_templates")):
-        body = {"Name": tpl["name"], "IsInternal": bool(tpl.get("internal", False)),
-                "statuses": tpl.get("statuses") or list(ids["statuses"]),
-                "number_schema": tpl.get("number_schema"), "phases": tpl.get("phases") or []}
+        body = {
+            "Name": tpl["name"],
+            "IsInternal": bool(tpl.get("internal", False)),
+            "statuses": tpl.get("statuses") or list(ids["statuses"]),
+            "number_schema": tpl.get("number_schema"),
+            "phases": tpl.get("phases") or [],
+        }
         ids["templates"][tpl["name"]] = client.admin("/project-templates", body, f"template {tpl['name']!r}")["Id"]
     company_types = _named(section.get("company_types"))
     if company_types:
         client.admin("/company-types", [{"Name": ct["name"]} for ct in company_types], "company types")
     for cf in _named(section.get("custom_fields")):
-        rec = client.admin("/custom-field-definitions", {
-            "Name": cf["name"], "Type": cf.get("type", "Text"), "Category": cf.get("category", "Project"),
-            "Options": cf.get("options") or [], "IsRequired": bool(cf.get("required", False)),
-        }, f"custom field {cf['name']!r}")
+        rec = client.admin(
+            "/custom-field-definitions",
+            {
+                "Name": cf["name"],
+                "Type": cf.get("type", "Text"),
+                "Category": cf.get("category", "Project"),
+                "Options": cf.get("options") or [],
+                "IsRequired": bool(cf.get("required", False)),
+            },
+            f"custom field {cf['name']!r}",
+        )
         ids["fields"][f"{rec['Category']}:{cf['name']}"] = rec["Id"]
     for rule in _named(section.get("rate_rules")):
-        body = {"name": rule["name"], "currency": rule.get("currency", "EUR"),
-                "default_external": rule.get("external"), "default_internal": rule.get("internal"),
-                "roles": rule.get("roles"), "task_types": rule.get("task_types"),
-                "role_task_types": rule.get("role_task_types")}
+        body = {
+            "name": rule["name"],
+            "currency": rule.get("currency", "EUR"),
+            "default_external": rule.get("external"),
+            "default_internal": rule.get("internal"),
+            "roles": rule.get("roles"),
+            "task_types": rule.get("task_types"),
+            "role_task_types": rule.get("role_task_types"),
+        }
         ids["rules"][rule["name"]] = client.admin("/rate-rules", body, f"rate rule {rule['name']!r}")["Id"]
     users = []
     for user in section.get("users") or []:
         first, last = _split_name(user)
         body = {"FirstName": first, "LastName": last, "EMailWork": user["email"]}
-        for key, field in (("department", "Department"), ("employee_number", "EmployeeNumber"),
-                           ("federal_state", "FederalState"), ("country", "Country")):
+        for key, field in (
+            ("department", "Department"),
+            ("employee_number", "EmployeeNumber"),
+            ("federal_state", "FederalState"),
+            ("country", "Country"),
+        ):
             if key in user:
                 body[field] = str(user[key])
         for key, field in (("entry_date", "EntryDate"), ("leaving_date", "LeavingDate")):
@@ -182,8 +220,12 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
 
     def set_fields(set_name: str, category: str, entity_id: int, values: dict[str, Any] | None, what: str) -> None:
         for name, value in (values or {}).items():
-            client.call("PUT", f"/v1/{set_name}({entity_id})/CustomFields({field_id(category, name, what)})",
-                        {"Value": _text(value)}, what=f"{what} custom field {name!r}")
+            client.call(
+                "PUT",
+                f"/v1/{set_name}({entity_id})/CustomFields({field_id(category, name, what)})",
+                {"Value": _text(value)},
+                what=f"{what} custom field {name!r}",
+            )
 
     # -- companies (vendor API) --------------------------------------------------------------
     for company in _named(section.get("companies")):
@@ -200,17 +242,27 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
             addr = company["address"]
             # YAML reads 20457 as a number: every address field is a string in HQ.
             body["DefaultAddress"] = {
-                field: str(addr[key]) for key, field in (
-                    ("street", "Street"), ("house_number", "HouseNumber"), ("zip_code", "ZipCode"),
-                    ("city", "City"), ("country", "Country"))
+                field: str(addr[key])
+                for key, field in (
+                    ("street", "Street"),
+                    ("house_number", "HouseNumber"),
+                    ("zip_code", "ZipCode"),
+                    ("city", "City"),
+                    ("country", "Country"),
+                )
                 if addr.get(key) is not None
             }
             body["DefaultAddress"].setdefault("Country", "DE")
         rec = client.call("POST", "/v1/Companies", body, what=what)
         ids["companies"][company["name"]] = rec["Id"]
         if company.get("rate_rule"):
-            client.call("PUT", f"/_sandbox/tenants/{tenant}/companies/{rec['Id']}/rate-rule",
-                        {"rule": company["rate_rule"]}, vendor=False, what=f"{what} rate rule")
+            client.call(
+                "PUT",
+                f"/_sandbox/tenants/{tenant}/companies/{rec['Id']}/rate-rule",
+                {"rule": company["rate_rule"]},
+                vendor=False,
+                what=f"{what} rate rule",
+            )
         set_fields("Companies", "Company", rec["Id"], company.get("custom_fields"), what)
 
     # -- projects, members, custom fields, phases and tasks ----------------------------------
@@ -240,7 +292,10 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
         pid = rec["Id"]
         ids["projects"][project["name"]] = pid
         for member in project.get("members") or []:
-            mbody: dict[str, Any] = {"UserId": user_id(member["email"], what), "ProjectRoleId": ref("roles", member["role"], what)}
+            mbody: dict[str, Any] = {
+                "UserId": user_id(member["email"], what),
+                "ProjectRoleId": ref("roles", member["role"], what),
+            }
             if member.get("rate") is not None:
                 mbody["ExternalChargeRateValue"] = float(member["rate"])
                 mbody["ExternalChargeRateCurrency"] = member.get("currency", "EUR")
@@ -262,12 +317,16 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
     quotation_count = 0
     for quotation in section.get("quotations") or []:
         what = f"quotation {quotation.get('subject') or quotation.get('sync_id')!r}"
-        body = {"Subject": quotation.get("subject"), "SyncId": quotation.get("sync_id"),
-                "Status": quotation.get("status", "Draft")}
+        body = {
+            "Subject": quotation.get("subject"),
+            "SyncId": quotation.get("sync_id"),
+            "Status": quotation.get("status", "Draft"),
+        }
         if quotation.get("project"):
             body["ProjectId"] = ref("projects", quotation["project"], what)
         company = quotation.get("company") or next(
-            (p.get("company") for p in section.get("projects") or [] if p["name"] == quotation.get("project")), None)
+            (p.get("company") for p in section.get("projects") or [] if p["name"] == quotation.get("project")), None
+        )
         if company is None or company not in ids["companies"]:
             raise SeedError(f"hq {tenant}: {what}: needs a known company (directly or through its project)")
         body["CompanyId"] = ids["companies"][company]
@@ -277,8 +336,14 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
         positions = []
         for pos in _named(quotation.get("positions"), "text"):
             item: dict[str, Any] = {"Type": pos.get("type", "Freetext"), "Text": pos.get("text")}
-            for key, field in (("amount", "Amount"), ("unit", "Unit"), ("price", "Price"), ("tax", "Tax"),
-                               ("discount", "Discount"), ("optional", "IsOptional")):
+            for key, field in (
+                ("amount", "Amount"),
+                ("unit", "Unit"),
+                ("price", "Price"),
+                ("tax", "Tax"),
+                ("discount", "Discount"),
+                ("optional", "IsOptional"),
+            ):
                 if key in pos:
                     item[field] = pos[key]
             positions.append(item)
@@ -291,8 +356,14 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
     for absence in section.get("absences") or []:
         what = f"absence of {absence['email']!r} from {absence.get('start')}"
         uid = user_id(absence["email"], what)
-        body = {"UserId": uid, "Type": absence["type"], "Start": _day(absence["start"]), "End": _day(absence["end"]),
-                "Note": absence.get("note"), "IsApproved": bool(absence.get("approved", True))}
+        body = {
+            "UserId": uid,
+            "Type": absence["type"],
+            "Start": _day(absence["start"]),
+            "End": _day(absence["end"]),
+            "Note": absence.get("note"),
+            "IsApproved": bool(absence.get("approved", True)),
+        }
         client.call("POST", f"/v1/Users({uid})/Absences", body, what=what)
         absence_count += 1
 
@@ -307,8 +378,12 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
         duration = item.get("duration")
         if duration is None:
             duration = round(float(item["hours"]) * 3600)
-        body: dict[str, Any] = {"UserId": user_id(item["email"], what), "StartDate": _text(item["start"]),
-                                "Duration": duration, "IsApproved": bool(item.get("approved", False))}
+        body: dict[str, Any] = {
+            "UserId": user_id(item["email"], what),
+            "StartDate": _text(item["start"]),
+            "Duration": duration,
+            "IsApproved": bool(item.get("approved", False)),
+        }
         if item.get("note") is not None:
             body["Description"] = item["note"]
         if item.get("task"):
@@ -336,8 +411,15 @@ def seed_tenant(base_url: str, tenant: str, section: dict[str, Any]) -> list[str
     return [summary]
 
 
-def _post_task(client: _Client, project_id: int, task: dict[str, Any], parent_id: int | None,
-               order: int, ids: dict[str, dict[str, int]], what: str) -> int:
+def _post_task(
+    client: _Client,
+    project_id: int,
+    task: dict[str, Any],
+    parent_id: int | None,
+    order: int,
+    ids: dict[str, dict[str, int]],
+    what: str,
+) -> int:
     body: dict[str, Any] = {"Name": task["name"], "ProjectId": project_id, "ParentId": parent_id, "Order": order}
     if task.get("task_type"):
         if task["task_type"] not in ids["task_types"]:

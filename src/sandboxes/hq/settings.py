@@ -86,7 +86,12 @@ class TenantSettings:
             if name in _CHOICES:
                 if value not in _CHOICES[name]:
                     raise bad_request(f"setting {name!r} must be one of {list(_CHOICES[name])}")
-            elif isinstance(current, bool) or name in ("personio_sync", "filter_requires_expand", "next_link", "honour_count"):
+            elif isinstance(current, bool) or name in (
+                "personio_sync",
+                "filter_requires_expand",
+                "next_link",
+                "honour_count",
+            ):
                 if not isinstance(value, bool):
                     raise bad_request(f"setting {name!r} must be true or false")
             elif name in ("server_page_size", "max_task_depth"):

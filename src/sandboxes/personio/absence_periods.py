@@ -23,17 +23,23 @@ from sandboxes.personio.timeutil import write_stamp, zone_or_none
 router = APIRouter()
 
 FILTERS = (
-    "id", "person.id", "absence_type.id",
-    "starts_from.date_time.gte", "starts_from.date_time.lte",
-    "ends_at.date_time.gte", "ends_at.date_time.lte",
-    "updated_at.gte", "updated_at.lte",
+    "id",
+    "person.id",
+    "absence_type.id",
+    "starts_from.date_time.gte",
+    "starts_from.date_time.lte",
+    "ends_at.date_time.gte",
+    "ends_at.date_time.lte",
+    "updated_at.gte",
+    "updated_at.lte",
 )
 READ = "personio:absences:read"
 WRITE = "personio:absences:write"
 
 
-def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, boundary: str,
-             open_ended: str = "never_ends") -> Any:
+def _matcher(
+    filters: dict[str, list[str]], timezone_id: str, semantics: str, boundary: str, open_ended: str = "never_ends"
+) -> Any:
     """Return a predicate over stored periods implementing the list filters (combined with AND).
 
     Date filters, under ``overlap`` semantics: ``starts_from.date_time.gte`` (window start) keeps
@@ -98,24 +104,31 @@ def _matcher(filters: dict[str, list[str]], timezone_id: str, semantics: str, bo
 
 
 @router.get("/v2/absence-periods")
-def list_periods(request: Request, principal: Principal = Depends(require(READ)),
-                 state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def list_periods(
+    request: Request, principal: Principal = Depends(require(READ)), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     """List absence periods (``limit`` 1..100, default 100), oldest first."""
     page = read_page_request(request, "absence-periods", FILTERS, state.settings)
     boundary = state.settings.get("day_end_boundary")
-    match = _matcher(page.filters, principal.timezone_id,
-                     state.settings.get("date_filter_semantics"), boundary,
-                     state.settings.get("open_ended_in_filters"))
-    records = sorted((r for r in state.store.iter_shared(principal.tenant, ABSENCE_PERIODS)
-                      if match(r)), key=lambda r: r["seq"])
+    match = _matcher(
+        page.filters,
+        principal.timezone_id,
+        state.settings.get("date_filter_semantics"),
+        boundary,
+        state.settings.get("open_ended_in_filters"),
+    )
+    records = sorted(
+        (r for r in state.store.iter_shared(principal.tenant, ABSENCE_PERIODS) if match(r)), key=lambda r: r["seq"]
+    )
     chunk, next_after = take_page(records, page)
     data = [periods.render(r, boundary) for r in chunk]
     return list_body(request, data, page, next_after, state.settings)
 
 
 @router.get("/v2/absence-periods/{period_id}")
-def get_period(period_id: str, principal: Principal = Depends(require(READ)),
-               state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def get_period(
+    period_id: str, principal: Principal = Depends(require(READ)), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     """One absence period; 404 once deleted (or when another tenant's)."""
     return periods.render(_find(state, principal, period_id), state.settings.get("day_end_boundary"))
 
@@ -170,13 +183,17 @@ def _check_overlap(state: PersonioState, tenant: str, rec: dict[str, Any]) -> No
         return
     clash = periods.conflicts(rec, list(state.store.iter_shared(tenant, ABSENCE_PERIODS)))
     if clash is not None:
-        raise ApiError(409, f"The absence period overlaps the existing absence period {clash['id']} "
-                            "of the same person.", code="absence.period_overlap")
+        raise ApiError(
+            409,
+            f"The absence period overlaps the existing absence period {clash['id']} of the same person.",
+            code="absence.period_overlap",
+        )
 
 
 @router.post("/v2/absence-periods", status_code=201)
-async def create_period(request: Request, principal: Principal = Depends(require(WRITE)),
-                        state: PersonioState = Depends(get_state)) -> JSONResponse:
+async def create_period(
+    request: Request, principal: Principal = Depends(require(WRITE)), state: PersonioState = Depends(get_state)
+) -> JSONResponse:
     """Create a period; returns 201 ``{"id", "_meta": {"links": {"self": ...}}}``.
 
     ``?skip_approval=true`` creates it APPROVED; otherwise it is PENDING when its type requires
@@ -200,7 +217,10 @@ async def create_period(request: Request, principal: Principal = Depends(require
     draft = periods.Draft(
         person_id=periods.read_ref(body, "person") or "",
         absence_type_id=periods.read_ref(body, "absence_type") or "",
-        start=start, start_type=start_type, end=end, end_type=end_type,
+        start=start,
+        start_type=start_type,
+        end=end,
+        end_type=end_type,
         comment=periods.read_comment(body) if "comment" in body else None,
         timezone_id=periods.read_timezone(body) if "timezone_id" in body else principal.timezone_id,
         substitute_id=periods.read_ref(body, "substitute") if "substitute" in body else None,
@@ -212,19 +232,26 @@ async def create_period(request: Request, principal: Principal = Depends(require
         approved = skip or not absence_type.get("approval_required", True)
         stamp = write_stamp()
         rec = {
-            "id": str(uuid.uuid4()), "seq": state.next_seq(),
-            "person_id": draft.person_id, "absence_type_id": draft.absence_type_id,
-            "unit": absence_type["unit"], **times,
-            "timezone_id": draft.timezone_id, "comment": draft.comment,
+            "id": str(uuid.uuid4()),
+            "seq": state.next_seq(),
+            "person_id": draft.person_id,
+            "absence_type_id": draft.absence_type_id,
+            "unit": absence_type["unit"],
+            **times,
+            "timezone_id": draft.timezone_id,
+            "comment": draft.comment,
             "status": "APPROVED" if approved else "PENDING",
-            "substitute_id": draft.substitute_id, "created_at": stamp, "updated_at": stamp,
+            "substitute_id": draft.substitute_id,
+            "created_at": stamp,
+            "updated_at": stamp,
         }
         _check_overlap(state, principal.tenant, rec)
         state.store.put(principal.tenant, ABSENCE_PERIODS, rec["id"], rec)
     webhooks.emit(state, principal.tenant, "absence-period.created", {"id": rec["id"]})
     href = link(request, f"/v2/absence-periods/{rec['id']}", "", state.settings)
-    return JSONResponse({"id": rec["id"], "_meta": {"links": {"self": {"href": href}}}},
-                        status_code=201, headers={"Location": href})
+    return JSONResponse(
+        {"id": rec["id"], "_meta": {"links": {"self": {"href": href}}}}, status_code=201, headers={"Location": href}
+    )
 
 
 def _apply_patch(draft: periods.Draft, body: dict[str, Any]) -> periods.Draft:
@@ -274,9 +301,12 @@ def _apply_patch(draft: periods.Draft, body: dict[str, Any]) -> periods.Draft:
 
 
 @router.patch("/v2/absence-periods/{period_id}")
-async def update_period(period_id: str, request: Request,
-                        principal: Principal = Depends(require(WRITE)),
-                        state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+async def update_period(
+    period_id: str,
+    request: Request,
+    principal: Principal = Depends(require(WRITE)),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """Change a period (times, type, comment, approval status); returns the updated period."""
     _skip_approval(request)  # accepted for symmetry with POST; a PATCH never re-requests approval
     body = await _json_object(request)
@@ -288,12 +318,17 @@ async def update_period(period_id: str, request: Request,
         absence_type = _check_refs(state, principal.tenant, draft)
         times = periods.stored_times(draft, absence_type["unit"], boundary)
         rec.update(times)
-        rec.update({
-            "absence_type_id": draft.absence_type_id, "unit": absence_type["unit"],
-            "comment": draft.comment, "timezone_id": draft.timezone_id,
-            "substitute_id": draft.substitute_id, "status": draft.status,
-            "updated_at": write_stamp(rec["updated_at"]),
-        })
+        rec.update(
+            {
+                "absence_type_id": draft.absence_type_id,
+                "unit": absence_type["unit"],
+                "comment": draft.comment,
+                "timezone_id": draft.timezone_id,
+                "substitute_id": draft.substitute_id,
+                "status": draft.status,
+                "updated_at": write_stamp(rec["updated_at"]),
+            }
+        )
         _check_overlap(state, principal.tenant, rec)
         state.store.put(principal.tenant, ABSENCE_PERIODS, rec["id"], rec)
     for event_name in webhooks.period_event(before, rec):
@@ -302,8 +337,9 @@ async def update_period(period_id: str, request: Request,
 
 
 @router.delete("/v2/absence-periods/{period_id}", status_code=204)
-def delete_period(period_id: str, principal: Principal = Depends(require(WRITE)),
-                  state: PersonioState = Depends(get_state)) -> Response:
+def delete_period(
+    period_id: str, principal: Principal = Depends(require(WRITE)), state: PersonioState = Depends(get_state)
+) -> Response:
     """Hard-delete a period; 204, then 404 for every later request about it."""
     with state.write_lock:
         _find(state, principal, period_id)

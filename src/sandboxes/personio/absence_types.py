@@ -20,9 +20,22 @@ router = APIRouter()
 UNITS = ("DAY", "HOUR")
 # The v1 enum (personio-personnel-data-api-v1.oa3.yaml, 2025-01) in v2's upper case.
 CATEGORIES = (
-    "FAMILY_CARE", "MATERNITY_PARENTAL_LEAVE", "CHILD_CARE", "SHORT_TIME_ALLOWANCE", "QUARANTINE",
-    "IRREVOCABLE_EXEMPTION", "SICK_LEAVE", "STRIKE_AND_LOCKOUT", "PUBLIC_DUTY", "UNPAID_SUSPENSION",
-    "PAID_VACATION", "UNPAID_VACATION", "UNEXCUSED_ABSENCE", "OFFSITE_WORK", "OTHER", "UNDEFINED",
+    "FAMILY_CARE",
+    "MATERNITY_PARENTAL_LEAVE",
+    "CHILD_CARE",
+    "SHORT_TIME_ALLOWANCE",
+    "QUARANTINE",
+    "IRREVOCABLE_EXEMPTION",
+    "SICK_LEAVE",
+    "STRIKE_AND_LOCKOUT",
+    "PUBLIC_DUTY",
+    "UNPAID_SUSPENSION",
+    "PAID_VACATION",
+    "UNPAID_VACATION",
+    "UNEXCUSED_ABSENCE",
+    "OFFSITE_WORK",
+    "OTHER",
+    "UNDEFINED",
 )
 
 
@@ -32,8 +45,11 @@ def render(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/v2/absence-types")
-def list_types(request: Request, principal: Principal = Depends(require("personio:absences:read")),
-               state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def list_types(
+    request: Request,
+    principal: Principal = Depends(require("personio:absences:read")),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """List absence types (``limit`` 1..100, default 100)."""
     page = read_page_request(request, "absence-types", (), state.settings)
     records = sorted(state.store.iter_shared(principal.tenant, ABSENCE_TYPES), key=lambda r: r["seq"])
@@ -42,8 +58,11 @@ def list_types(request: Request, principal: Principal = Depends(require("personi
 
 
 @router.get("/v2/absence-types/{type_id}")
-def get_type(type_id: str, principal: Principal = Depends(require("personio:absences:read")),
-             state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def get_type(
+    type_id: str,
+    principal: Principal = Depends(require("personio:absences:read")),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """One absence type; 404 in the v2 envelope when unknown."""
     rec = state.store.get(principal.tenant, ABSENCE_TYPES, type_id)
     if rec is None:

@@ -21,8 +21,19 @@ from sandboxes.personio.timeutil import normalize_instant, write_stamp
 
 router = APIRouter(prefix="/_sandbox", tags=["personio admin"])
 
-PERSON_FIELDS = {"id", "email", "first_name", "last_name", "preferred_name", "gender", "status",
-                 "custom_attributes", "profile_picture_url", "created_at", "updated_at"}
+PERSON_FIELDS = {
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "gender",
+    "status",
+    "custom_attributes",
+    "profile_picture_url",
+    "created_at",
+    "updated_at",
+}
 TYPE_FIELDS = {"id", "name", "category", "unit", "approval_required"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -53,8 +64,7 @@ def get_settings(state: PersonioState = Depends(get_state)) -> dict[str, Any]:
 
 
 @router.put("/settings")
-def put_settings(body: dict[str, Any] = Body(...),
-                 state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def put_settings(body: dict[str, Any] = Body(...), state: PersonioState = Depends(get_state)) -> dict[str, Any]:
     """Merge the given switches into the current ones; returns all switches."""
     try:
         result = state.settings.update(body)
@@ -66,8 +76,7 @@ def put_settings(body: dict[str, Any] = Body(...),
 
 # -- tenants ----------------------------------------------------------------------------------
 @router.post("/tenants", status_code=201)
-def register_tenant(body: dict[str, Any] = Body(...),
-                    state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def register_tenant(body: dict[str, Any] = Body(...), state: PersonioState = Depends(get_state)) -> dict[str, Any]:
     """Register (or update) a tenant: ``{tenant, client_id, client_secret,
     token_lifetime_seconds?, scopes?, timezone_id?}``; returns the tenant record."""
     try:
@@ -86,9 +95,11 @@ def list_tenants(state: PersonioState = Depends(get_state)) -> dict[str, Any]:
 
 
 def _counts(state: PersonioState, tenant: str) -> dict[str, int]:
-    return {"persons": state.store.count(tenant, PERSONS),
-            "absence_types": state.store.count(tenant, ABSENCE_TYPES),
-            "absence_periods": state.store.count(tenant, ABSENCE_PERIODS)}
+    return {
+        "persons": state.store.count(tenant, PERSONS),
+        "absence_types": state.store.count(tenant, ABSENCE_TYPES),
+        "absence_periods": state.store.count(tenant, ABSENCE_PERIODS),
+    }
 
 
 @router.get("/tenants/{tenant}")
@@ -129,8 +140,9 @@ def client_headers(tenant: str, state: PersonioState = Depends(get_state)) -> di
 
 
 # -- persons ----------------------------------------------------------------------------------
-def _person_record(state: PersonioState, tenant: str, item: dict[str, Any],
-                   taken_emails: set[str], taken_ids: set[str]) -> dict[str, Any]:
+def _person_record(
+    state: PersonioState, tenant: str, item: dict[str, Any], taken_emails: set[str], taken_ids: set[str]
+) -> dict[str, Any]:
     unknown = set(item) - PERSON_FIELDS
     if unknown:
         raise HTTPException(422, f"unknown person fields: {sorted(unknown)}")
@@ -167,19 +179,24 @@ def _person_record(state: PersonioState, tenant: str, item: dict[str, Any],
     taken_emails.add(email.lower())
     taken_ids.add(pid)
     return {
-        "id": pid, "seq": state.next_seq(), "email": email,
-        "first_name": item["first_name"], "last_name": item["last_name"],
-        "preferred_name": item.get("preferred_name"), "gender": item.get("gender"),
-        "status": status, "custom_attributes": attributes,
+        "id": pid,
+        "seq": state.next_seq(),
+        "email": email,
+        "first_name": item["first_name"],
+        "last_name": item["last_name"],
+        "preferred_name": item.get("preferred_name"),
+        "gender": item.get("gender"),
+        "status": status,
+        "custom_attributes": attributes,
         "employments": [{"id": str(state.store.next_id("personio.employment", start=500001))}],
         "profile_picture_url": item.get("profile_picture_url"),
-        "created_at": created, "updated_at": updated,
+        "created_at": created,
+        "updated_at": updated,
     }
 
 
 @router.post("/tenants/{tenant}/persons", status_code=201)
-def create_persons(tenant: str, body: Any = Body(...),
-                   state: PersonioState = Depends(get_state)) -> Any:
+def create_persons(tenant: str, body: Any = Body(...), state: PersonioState = Depends(get_state)) -> Any:
     """Create one person (object) or many (list, or ``{"persons": [...]}``); returns the v2 JSON
     of what was created (an object or ``{"persons": [...]}``)."""
     _tenant(state, tenant)
@@ -203,8 +220,9 @@ def list_persons(tenant: str, state: PersonioState = Depends(get_state)) -> dict
 
 
 @router.patch("/tenants/{tenant}/persons/{person_id}")
-def update_person(tenant: str, person_id: str, body: dict[str, Any] = Body(...),
-                  state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def update_person(
+    tenant: str, person_id: str, body: dict[str, Any] = Body(...), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     """Change a person's fields (e-mail, names, status, ...); bumps ``updated_at``."""
     _tenant(state, tenant)
     unknown = set(body) - (PERSON_FIELDS - {"id", "created_at"})
@@ -218,8 +236,10 @@ def update_person(tenant: str, person_id: str, body: dict[str, Any] = Body(...),
             email = body["email"]
             if not isinstance(email, str) or not EMAIL.match(email):
                 raise HTTPException(422, f"person email {email!r} is not an e-mail address")
-            if any(p["email"].lower() == email.lower() and p["id"] != person_id
-                   for p in state.store.iter_shared(tenant, PERSONS)):
+            if any(
+                p["email"].lower() == email.lower() and p["id"] != person_id
+                for p in state.store.iter_shared(tenant, PERSONS)
+            ):
                 raise HTTPException(409, f"a person with email {email!r} already exists")
         if "status" in body:
             body = {**body, "status": str(body["status"]).upper()}
@@ -239,29 +259,25 @@ def update_person(tenant: str, person_id: str, body: dict[str, Any] = Body(...),
 
 
 @router.delete("/tenants/{tenant}/persons/{person_id}")
-def delete_person(tenant: str, person_id: str,
-                  state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def delete_person(tenant: str, person_id: str, state: PersonioState = Depends(get_state)) -> dict[str, Any]:
     """Delete a person and (as Personio does with an employee) their absence periods."""
     _tenant(state, tenant)
     with state.write_lock:
         if not state.store.delete(tenant, PERSONS, person_id):
             raise HTTPException(404, f"unknown person {person_id}")
-        doomed = [r["id"] for r in state.store.iter_shared(tenant, ABSENCE_PERIODS)
-                  if r["person_id"] == person_id]
+        doomed = [r["id"] for r in state.store.iter_shared(tenant, ABSENCE_PERIODS) if r["person_id"] == person_id]
         for pid in doomed:
             state.store.delete(tenant, ABSENCE_PERIODS, pid)
     return {"deleted": person_id, "absence_periods_deleted": len(doomed)}
 
 
 @router.post("/tenants/{tenant}/persons/{person_id}/touch-absence-periods")
-def touch_periods(tenant: str, person_id: str,
-                  state: PersonioState = Depends(get_state)) -> dict[str, int]:
+def touch_periods(tenant: str, person_id: str, state: PersonioState = Depends(get_state)) -> dict[str, int]:
     """Bump ``updated_at`` of all the person's periods without changing them, as a working-time
     model change does in Personio; returns how many were touched."""
     _tenant(state, tenant)
     with state.write_lock:
-        touched = [dict(r) for r in state.store.iter_shared(tenant, ABSENCE_PERIODS)
-                   if r["person_id"] == person_id]
+        touched = [dict(r) for r in state.store.iter_shared(tenant, ABSENCE_PERIODS) if r["person_id"] == person_id]
         for rec in touched:
             rec["updated_at"] = write_stamp(rec["updated_at"])
         state.store.put_many(tenant, ABSENCE_PERIODS, [(r["id"], r) for r in touched])
@@ -269,13 +285,14 @@ def touch_periods(tenant: str, person_id: str,
 
 
 @router.post("/tenants/{tenant}/absence-periods/{period_id}/stamp")
-def stamp_period(tenant: str, period_id: str, body: dict[str, Any] = Body(...),
-                 state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def stamp_period(
+    tenant: str, period_id: str, body: dict[str, Any] = Body(...), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     """Set a period's ``updated_at`` to ``body["updated_at"]`` as is, also earlier than before: a
     write stamped by a Personio server whose clock lags, or committed late (issue #12)."""
     _tenant(state, tenant)
     if set(body) != {"updated_at"}:
-        raise HTTPException(422, "body must be {\"updated_at\": \"<ISO date-time>\"}")
+        raise HTTPException(422, 'body must be {"updated_at": "<ISO date-time>"}')
     try:
         stamp = normalize_instant(body["updated_at"])
     except ValueError as exc:
@@ -317,14 +334,20 @@ def _type_record(state: PersonioState, item: dict[str, Any], taken: set[str]) ->
         raise HTTPException(422, "approval_required must be true or false")
     taken.add(name)
     stamp = write_stamp()
-    return {"id": tid, "seq": state.next_seq(), "name": name,
-            "category": _category(item.get("category")), "unit": unit,
-            "approval_required": approval_required, "created_at": stamp, "updated_at": stamp}
+    return {
+        "id": tid,
+        "seq": state.next_seq(),
+        "name": name,
+        "category": _category(item.get("category")),
+        "unit": unit,
+        "approval_required": approval_required,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
 
 
 @router.post("/tenants/{tenant}/absence-types", status_code=201)
-def create_types(tenant: str, body: Any = Body(...),
-                 state: PersonioState = Depends(get_state)) -> Any:
+def create_types(tenant: str, body: Any = Body(...), state: PersonioState = Depends(get_state)) -> Any:
     """Create one absence type or many: ``{name, category, unit: DAY|HOUR, approval_required?}``;
     returns the v2 JSON (an object or ``{"absence_types": [...]}``)."""
     _tenant(state, tenant)
@@ -346,14 +369,17 @@ def list_types(tenant: str, state: PersonioState = Depends(get_state)) -> dict[s
     """Every absence type of the tenant (v2 JSON plus ``approval_required``)."""
     _tenant(state, tenant)
     records = sorted(state.store.iter_shared(tenant, ABSENCE_TYPES), key=lambda r: r["seq"])
-    return {"absence_types": [{**absence_types.render(r),
-                               "approval_required": r.get("approval_required", True)}
-                              for r in records]}
+    return {
+        "absence_types": [
+            {**absence_types.render(r), "approval_required": r.get("approval_required", True)} for r in records
+        ]
+    }
 
 
 @router.patch("/tenants/{tenant}/absence-types/{type_id}")
-def update_type(tenant: str, type_id: str, body: dict[str, Any] = Body(...),
-                state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def update_type(
+    tenant: str, type_id: str, body: dict[str, Any] = Body(...), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     """Rename or re-categorise a type (its unit is fixed once periods use it)."""
     _tenant(state, tenant)
     unknown = set(body) - (TYPE_FIELDS - {"id"})
@@ -364,8 +390,9 @@ def update_type(tenant: str, type_id: str, body: dict[str, Any] = Body(...),
         if rec is None:
             raise HTTPException(404, f"unknown absence type {type_id}")
         if "name" in body:
-            if any(t["name"] == body["name"] and t["id"] != type_id
-                   for t in state.store.iter_shared(tenant, ABSENCE_TYPES)):
+            if any(
+                t["name"] == body["name"] and t["id"] != type_id for t in state.store.iter_shared(tenant, ABSENCE_TYPES)
+            ):
                 raise HTTPException(409, f"an absence type named {body['name']!r} already exists")
             rec["name"] = str(body["name"])
         if "category" in body:
@@ -376,8 +403,9 @@ def update_type(tenant: str, type_id: str, body: dict[str, Any] = Body(...),
             unit = str(body["unit"]).upper()
             if unit not in absence_types.UNITS:
                 raise HTTPException(422, f"unit must be one of {absence_types.UNITS}")
-            if unit != rec["unit"] and any(p["absence_type_id"] == type_id for p in
-                                           state.store.iter_shared(tenant, ABSENCE_PERIODS)):
+            if unit != rec["unit"] and any(
+                p["absence_type_id"] == type_id for p in state.store.iter_shared(tenant, ABSENCE_PERIODS)
+            ):
                 raise HTTPException(409, "the unit of a type in use cannot change")
             rec["unit"] = unit
         rec["updated_at"] = write_stamp(rec["updated_at"])

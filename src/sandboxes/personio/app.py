@@ -27,8 +27,7 @@ def _hooks(state: PersonioState) -> VendorHooks:
     def rate_limited(wait: float) -> VendorAnswer:
         # The harness does not say which endpoint was hit; absence-periods is the busiest one.
         # Personio sends no Retry-After, so ``wait`` is deliberately unused.
-        status, headers, body = too_many_requests(state.settings, "absence-periods",
-                                                  "/v2/absence-periods")
+        status, headers, body = too_many_requests(state.settings, "absence-periods", "/v2/absence-periods")
         if body is None:  # the harness always sends a JSON body
             body = v2_error_body(429, "Too many requests.", "/v2/absence-periods")
         return status, headers, body
@@ -36,15 +35,15 @@ def _hooks(state: PersonioState) -> VendorHooks:
     def server_error(status: int) -> VendorAnswer:
         return status, {}, v2_error_body(status, _SERVER_ERRORS.get(status, "Server error."), "")
 
-    return VendorHooks(name="personio", too_many_requests=rate_limited,
-                       server_error=server_error, reset=state.reset)
+    return VendorHooks(name="personio", too_many_requests=rate_limited, server_error=server_error, reset=state.reset)
 
 
 def create_app(data_dir: Path) -> ASGIApp:
     """Return the ASGI app serving the Personio sandbox with its data under ``data_dir``."""
     state = PersonioState.open(Path(data_dir))
-    app = FastAPI(title="Personio sandbox", docs_url="/_sandbox/docs",
-                  openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="Personio sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json", redoc_url=None
+    )
     app.state.personio = state
     install_error_handlers(app)
     for module in (auth, persons, absence_types, absence_periods, breakdowns, admin):

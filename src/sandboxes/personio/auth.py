@@ -112,15 +112,17 @@ def _media_type(request: Request) -> str:
 async def v2_token(request: Request, state: PersonioState = Depends(get_state)) -> JSONResponse:
     """OAuth2 client-credentials grant; returns ``{access_token, token_type, expires_in, scope}``."""
     if _media_type(request) != "application/x-www-form-urlencoded":
-        raise OAuthError(400, "invalid_request",
-                         "The request body must be application/x-www-form-urlencoded.")
+        raise OAuthError(400, "invalid_request", "The request body must be application/x-www-form-urlencoded.")
     form = await _form(request)
     grant_type = form.get("grant_type")
     if not grant_type:
         raise OAuthError(400, "invalid_request", "Missing parameter: grant_type.")
     if grant_type != "client_credentials":
-        raise OAuthError(400, "unsupported_grant_type",
-                         f"Unsupported grant type {grant_type!r}; only client_credentials is supported.")
+        raise OAuthError(
+            400,
+            "unsupported_grant_type",
+            f"Unsupported grant type {grant_type!r}; only client_credentials is supported.",
+        )
     client_id, client_secret = form.get("client_id"), form.get("client_secret")
     if not client_id or not client_secret:
         raise OAuthError(400, "invalid_request", "Missing parameter: client_id and client_secret.")
@@ -132,8 +134,7 @@ async def v2_token(request: Request, state: PersonioState = Depends(get_state)) 
     if requested:
         refused = [s for s in requested if s not in tenant["scopes"]]
         if refused:
-            raise OAuthError(400, "invalid_scope",
-                             f"The credential is not granted the scope(s) {' '.join(refused)}.")
+            raise OAuthError(400, "invalid_scope", f"The credential is not granted the scope(s) {' '.join(refused)}.")
         scopes = tuple(dict.fromkeys(requested))
     else:
         # No scope requested: every scope granted to the credential is issued.
@@ -191,8 +192,7 @@ async def v1_auth(request: Request, state: PersonioState = Depends(get_state)) -
     """
     client_id, client_secret = await _v1_credentials(request)
     if not client_id or not client_secret:
-        return JSONResponse(v1_error_body(400, "client_id and client_secret are required."),
-                            status_code=400)
+        return JSONResponse(v1_error_body(400, "client_id and client_secret are required."), status_code=400)
     tenant = state.registry.by_client_id(client_id)
     if tenant is None or tenant["client_secret"] != client_secret:
         return JSONResponse(v1_error_body(401, "Wrong credentials"), status_code=401)

@@ -78,8 +78,12 @@ def breakdown(rec: dict[str, Any], weekends: str, today: date) -> list[dict[str,
 
 
 @router.get("/v2/absence-periods/{period_id}/breakdowns")
-def list_breakdowns(period_id: str, request: Request, principal: Principal = Depends(require(READ)),
-                    state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def list_breakdowns(
+    period_id: str,
+    request: Request,
+    principal: Principal = Depends(require(READ)),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """One period's day-by-day amounts (``limit`` as for periods, cursor paging); 404 when gone."""
     rec = _find(state, principal, period_id)
     group = f"breakdowns:{period_id}"
@@ -88,7 +92,10 @@ def list_breakdowns(period_id: str, request: Request, principal: Principal = Dep
     after = decode_cursor(cursor, group)[1] if cursor else 0
     zone = zone_or_none(rec["timezone_id"]) or zone_or_none(principal.timezone_id)
     today = datetime.now(zone).date()
-    items = [{**entry, "seq": i + 1} for i, entry in enumerate(breakdown(rec, state.settings.get("breakdown_weekends"), today))]
+    items = [
+        {**entry, "seq": i + 1}
+        for i, entry in enumerate(breakdown(rec, state.settings.get("breakdown_weekends"), today))
+    ]
     page = PageRequest(group, limit, after, {})
     chunk, next_after = take_page(items, page)
     data = [{k: v for k, v in entry.items() if k != "seq"} for entry in chunk]

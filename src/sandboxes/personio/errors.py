@@ -82,8 +82,9 @@ def trace_id() -> str:
     return str(uuid.uuid4())
 
 
-def v2_error_body(status: int, detail: str, path: str, code: str | None = None,
-                  title: str | None = None) -> dict[str, Any]:
+def v2_error_body(
+    status: int, detail: str, path: str, code: str | None = None, title: str | None = None
+) -> dict[str, Any]:
     """Return the v2 error envelope for one error."""
     default_title, default_code = _STATUS_INFO.get(status, ("Error", "common.error"))
     return {
@@ -115,17 +116,21 @@ def oauth_error_body(error: str, description: str) -> dict[str, Any]:
     }
 
 
-def _render(request: Request, status: int, detail: str, code: str | None = None,
-            title: str | None = None, headers: dict[str, str] | None = None) -> Response:
+def _render(
+    request: Request,
+    status: int,
+    detail: str,
+    code: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Render an error in the shape of the API generation the path belongs to."""
     path = request.url.path
     if path.startswith("/_sandbox"):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     if path.startswith("/v1/"):
         return JSONResponse(v1_error_body(status, detail), status_code=status, headers=headers)
-    return JSONResponse(
-        v2_error_body(status, detail, path, code, title), status_code=status, headers=headers
-    )
+    return JSONResponse(v2_error_body(status, detail, path, code, title), status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -140,9 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Cache-Control": "no-store"}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="personio"'
-        return JSONResponse(
-            oauth_error_body(exc.error, exc.description), status_code=exc.status, headers=headers
-        )
+        return JSONResponse(oauth_error_body(exc.error, exc.description), status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -155,11 +158,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _render(request, 400 if not request.url.path.startswith("/_sandbox") else 422,
-                       f"{where}: {first.get('msg', 'invalid request')}")
+        return _render(
+            request,
+            400 if not request.url.path.startswith("/_sandbox") else 422,
+            f"{where}: {first.get('msg', 'invalid request')}",
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:  # pragma: no cover - bugs
-        return _render(
-            request, 500, "There was a problem while processing this request. Please try again later."
-        )
+        return _render(request, 500, "There was a problem while processing this request. Please try again later.")

@@ -59,13 +59,17 @@ def decode_cursor(cursor: str, group: str) -> tuple[dict[str, list[str]], int]:
     invalid = ApiError(400, "The pagination cursor is invalid.", code="common.invalid_cursor")
     if not cursor.startswith(CURSOR_PREFIX):
         raise invalid
-    payload = cursor[len(CURSOR_PREFIX):]
+    payload = cursor[len(CURSOR_PREFIX) :]
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid from None
-    if (not isinstance(data, dict) or data.get("g") != group or not isinstance(data.get("a"), int)
-            or not isinstance(data.get("f"), dict)):
+    if (
+        not isinstance(data, dict)
+        or data.get("g") != group
+        or not isinstance(data.get("a"), int)
+        or not isinstance(data.get("f"), dict)
+    ):
         raise invalid
     filters = data["f"]
     if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in filters.values()):
@@ -73,8 +77,7 @@ def decode_cursor(cursor: str, group: str) -> tuple[dict[str, list[str]], int]:
     return filters, data["a"]
 
 
-def read_page_request(request: Request, group: str, filter_names: Iterable[str],
-                      settings: Settings) -> PageRequest:
+def read_page_request(request: Request, group: str, filter_names: Iterable[str], settings: Settings) -> PageRequest:
     """Return the page request: the cursor's filters if a cursor is given, else the query's."""
     limit = parse_limit(request, group, settings)
     cursor = request.query_params.get("cursor")
@@ -107,7 +110,7 @@ def take_page(records: Sequence[dict[str, Any]], page: PageRequest) -> tuple[lis
             else:
                 hi = mid
         start = lo
-    chunk = list(records[start:start + page.limit])
+    chunk = list(records[start : start + page.limit])
     more = start + page.limit < len(records)
     return chunk, (chunk[-1]["seq"] if more and chunk else None)
 
@@ -121,8 +124,9 @@ def link(request: Request, path: str, query: dict[str, Any] | str, settings: Set
     return str(request.base_url).rstrip("/") + relative
 
 
-def list_body(request: Request, data: list[dict[str, Any]], page: PageRequest,
-              next_after: int | None, settings: Settings) -> dict[str, Any]:
+def list_body(
+    request: Request, data: list[dict[str, Any]], page: PageRequest, next_after: int | None, settings: Settings
+) -> dict[str, Any]:
     """Return the v2 list envelope with ``self`` and, unless this is the last page, ``next``."""
     path = request.url.path
     links: dict[str, Any] = {"self": {"href": link(request, path, request.url.query, settings)}}

@@ -34,8 +34,9 @@ STATUSES = ("APPROVED", "PENDING", "REJECTED", "CANCELLED", "DELETION_PENDING", 
 INACTIVE_STATUSES = frozenset({"REJECTED", "CANCELLED"})
 HALVES = ("FIRST_HALF", "SECOND_HALF")
 MIDDAY = timedelta(hours=12)
-WRITABLE = frozenset({"person", "absence_type", "starts_from", "ends_at", "comment", "substitute",
-                      "timezone_id", "approval"})
+WRITABLE = frozenset(
+    {"person", "absence_type", "starts_from", "ends_at", "comment", "substitute", "timezone_id", "approval"}
+)
 
 
 @dataclass
@@ -67,16 +68,20 @@ def read_ref(body: dict[str, Any], name: str) -> str | None:
     value = body[name]
     if value is None:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("id"), (str, int)) \
-            or isinstance(value.get("id"), bool) or str(value.get("id")) == "":
-        raise _bad(f"{name} must be an object {{\"id\": \"...\"}}.")
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("id"), (str, int))
+        or isinstance(value.get("id"), bool)
+        or str(value.get("id")) == ""
+    ):
+        raise _bad(f'{name} must be an object {{"id": "..."}}.')
     return str(value["id"])
 
 
 def read_boundary(value: Any, name: str) -> tuple[datetime | None, str | None, set[str]]:
     """Return (date_time, type, keys present) of a ``starts_from``/``ends_at`` object; 400/422."""
     if not isinstance(value, dict):
-        raise _bad(f"{name} must be an object {{\"date_time\": \"...\", \"type\": ...}}.")
+        raise _bad(f'{name} must be an object {{"date_time": "...", "type": ...}}.')
     unknown = set(value) - {"date_time", "type"}
     if unknown:
         raise _bad(f"{name} has unknown fields: {sorted(unknown)}.")
@@ -121,35 +126,58 @@ def stored_times(draft: Draft, unit: str, boundary: str) -> dict[str, Any]:
             raise _unprocessable("ends_at is required for hour-unit absence types.")
         if end <= start:
             raise _unprocessable("ends_at must lie after starts_from.")
-        return {"start": format_local(start), "start_type": None, "end_incl": format_local(end),
-                "end_excl": format_local(end), "end_type": None,
-                "busy_from": format_local(start), "busy_to": format_local(end)}
+        return {
+            "start": format_local(start),
+            "start_type": None,
+            "end_incl": format_local(end),
+            "end_excl": format_local(end),
+            "end_type": None,
+            "busy_from": format_local(start),
+            "busy_to": format_local(end),
+        }
 
     if start.time() != time(0):
-        raise _unprocessable("For day-unit absence types starts_from.date_time must be local midnight "
-                             "(T00:00:00); use the type FIRST_HALF/SECOND_HALF for half days.")
+        raise _unprocessable(
+            "For day-unit absence types starts_from.date_time must be local midnight "
+            "(T00:00:00); use the type FIRST_HALF/SECOND_HALF for half days."
+        )
     busy_from = start + (MIDDAY if draft.start_type == "SECOND_HALF" else timedelta(0))
     if end is None:
-        return {"start": format_local(start), "start_type": draft.start_type, "end_incl": None,
-                "end_excl": None, "end_type": None, "busy_from": format_local(busy_from),
-                "busy_to": None}
+        return {
+            "start": format_local(start),
+            "start_type": draft.start_type,
+            "end_incl": None,
+            "end_excl": None,
+            "end_type": None,
+            "busy_from": format_local(busy_from),
+            "busy_to": None,
+        }
     if end.time() != time(0):
-        raise _unprocessable("For day-unit absence types ends_at.date_time must be local midnight "
-                             "(T00:00:00).")
+        raise _unprocessable("For day-unit absence types ends_at.date_time must be local midnight (T00:00:00).")
     last_day = end.date() if boundary == "inclusive" else end.date() - timedelta(days=1)
     if last_day < start.date():
-        hint = ("midnight of the last absent day" if boundary == "inclusive"
-                else "midnight after the last absent day (exclusive)")
+        hint = (
+            "midnight of the last absent day"
+            if boundary == "inclusive"
+            else "midnight after the last absent day (exclusive)"
+        )
         raise _unprocessable(f"ends_at must not lie before starts_from; ends_at.date_time is {hint}.")
     if last_day == start.date() and draft.start_type == "SECOND_HALF" and draft.end_type == "FIRST_HALF":
-        raise _unprocessable("Invalid absence day. Reason: a single-day period cannot both start in "
-                             "the second half and end in the first half of the day.")
+        raise _unprocessable(
+            "Invalid absence day. Reason: a single-day period cannot both start in "
+            "the second half and end in the first half of the day."
+        )
     after = day_start(last_day) + timedelta(days=1)
     busy_to = after - (MIDDAY if draft.end_type == "FIRST_HALF" else timedelta(0))
-    return {"start": format_local(start), "start_type": draft.start_type,
-            "end_incl": format_local(day_start(last_day)), "end_excl": format_local(after),
-            "end_type": draft.end_type, "busy_from": format_local(busy_from),
-            "busy_to": format_local(busy_to)}
+    return {
+        "start": format_local(start),
+        "start_type": draft.start_type,
+        "end_incl": format_local(day_start(last_day)),
+        "end_excl": format_local(after),
+        "end_type": draft.end_type,
+        "busy_from": format_local(busy_from),
+        "busy_to": format_local(busy_to),
+    }
 
 
 def end_as_seen(rec: dict[str, Any], boundary: str) -> str | None:
@@ -161,11 +189,16 @@ def draft_of(rec: dict[str, Any], boundary: str) -> Draft:
     """Return the current writable state of a stored period (the base of a PATCH)."""
     end = end_as_seen(rec, boundary)
     return Draft(
-        person_id=rec["person_id"], absence_type_id=rec["absence_type_id"],
-        start=local_of(rec["start"]), start_type=rec["start_type"],
-        end=local_of(end) if end else None, end_type=rec["end_type"],
-        comment=rec["comment"], timezone_id=rec["timezone_id"],
-        substitute_id=rec.get("substitute_id"), status=rec["status"],
+        person_id=rec["person_id"],
+        absence_type_id=rec["absence_type_id"],
+        start=local_of(rec["start"]),
+        start_type=rec["start_type"],
+        end=local_of(end) if end else None,
+        end_type=rec["end_type"],
+        comment=rec["comment"],
+        timezone_id=rec["timezone_id"],
+        substitute_id=rec.get("substitute_id"),
+        status=rec["status"],
     )
 
 

@@ -20,8 +20,16 @@ router = APIRouter()
 
 STATUSES = ("ACTIVE", "INACTIVE")
 FILTERS = (
-    "id", "email", "first_name", "last_name", "preferred_name", "status",
-    "created_at.gt", "created_at.lt", "updated_at.gt", "updated_at.lt",
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "status",
+    "created_at.gt",
+    "created_at.lt",
+    "updated_at.gt",
+    "updated_at.lt",
 )
 
 
@@ -54,8 +62,9 @@ def _matcher(filters: dict[str, list[str]]) -> Any:
         raise ApiError(400, f"The filter status must be one of {', '.join(STATUSES)}.")
     status = status.upper() if status else None
     # Persons use strict gt/lt (unlike absence periods' gte/lte).
-    bounds = {n: query.instant(filters, n) for n in
-              ("created_at.gt", "created_at.lt", "updated_at.gt", "updated_at.lt")}
+    bounds = {
+        n: query.instant(filters, n) for n in ("created_at.gt", "created_at.lt", "updated_at.gt", "updated_at.lt")
+    }
 
     def match(rec: dict[str, Any]) -> bool:
         if ids is not None and rec["id"] not in ids:
@@ -81,20 +90,27 @@ def _matcher(filters: dict[str, list[str]]) -> Any:
 
 
 @router.get("/v2/persons")
-def list_persons(request: Request, principal: Principal = Depends(require("personio:persons:read")),
-                 state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def list_persons(
+    request: Request,
+    principal: Principal = Depends(require("personio:persons:read")),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """List persons (``limit`` 1..50, default 10)."""
     page = read_page_request(request, "persons", FILTERS, state.settings)
     match = _matcher(page.filters)
-    records = sorted((r for r in state.store.iter_shared(principal.tenant, PERSONS) if match(r)),
-                     key=lambda r: r["seq"])
+    records = sorted(
+        (r for r in state.store.iter_shared(principal.tenant, PERSONS) if match(r)), key=lambda r: r["seq"]
+    )
     chunk, next_after = take_page(records, page)
     return list_body(request, [render(r) for r in chunk], page, next_after, state.settings)
 
 
 @router.get("/v2/persons/{person_id}")
-def get_person(person_id: str, principal: Principal = Depends(require("personio:persons:read")),
-               state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def get_person(
+    person_id: str,
+    principal: Principal = Depends(require("personio:persons:read")),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """One person; 404 in the v2 envelope when unknown (or another tenant's)."""
     rec = state.store.get(principal.tenant, PERSONS, person_id)
     if rec is None:

@@ -107,8 +107,9 @@ def _num(value: float) -> str:
 class RateLimitMiddleware:
     """ASGI middleware: enforce the buckets and add the headers to every limited answer."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, buckets: Buckets,
-                 tenant_of_token: Callable[[str], str | None]) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, buckets: Buckets, tenant_of_token: Callable[[str], str | None]
+    ) -> None:
         self.app = app
         self.settings = settings
         self.buckets = buckets

@@ -75,9 +75,16 @@ class Token:
 
 
 def _empty_headers() -> dict[str, Any]:
-    return {"app_id": None, "partner_id": None, "last_request": None, "requests": 0,
-            "requests_with_app_id": 0, "requests_with_partner_id": 0, "app_ids": [],
-            "partner_ids": []}
+    return {
+        "app_id": None,
+        "partner_id": None,
+        "last_request": None,
+        "requests": 0,
+        "requests_with_app_id": 0,
+        "requests_with_partner_id": 0,
+        "app_ids": [],
+        "partner_ids": [],
+    }
 
 
 class RegistryError(ValueError):
@@ -117,7 +124,11 @@ class Registry:
         if not isinstance(timezone_id, str) or zone_or_none(timezone_id) is None:
             raise RegistryError(422, "'timezone_id' must be an IANA time zone name")
         unknown = set(body) - {
-            "tenant", "client_id", "client_secret", "token_lifetime_seconds", "scopes",
+            "tenant",
+            "client_id",
+            "client_secret",
+            "token_lifetime_seconds",
+            "scopes",
             "timezone_id",
         }
         if unknown:
@@ -184,8 +195,12 @@ class Registry:
     def reusable_v1(self, tenant: dict[str, Any]) -> Token | None:
         """Return a still-valid v1 token of this credential (v1 tokens are stable for 24 h)."""
         for rec in self._store.iter_shared(ADMIN_TENANT, "tokens"):
-            if (rec["kind"] == "v1" and rec["tenant"] == tenant["tenant"]
-                    and rec["client_id"] == tenant["client_id"] and time.time() < rec["expires_at"]):
+            if (
+                rec["kind"] == "v1"
+                and rec["tenant"] == tenant["tenant"]
+                and rec["client_id"] == tenant["client_id"]
+                and time.time() < rec["expires_at"]
+            ):
                 return Token.from_record(rec)
         return None
 
@@ -201,8 +216,7 @@ class Registry:
     def invalidate(self, tenant: str) -> int:
         """Forget every token of ``tenant``; returns how many."""
         with self._lock:
-            doomed = [r["token"] for r in self._store.iter_shared(ADMIN_TENANT, "tokens")
-                      if r["tenant"] == tenant]
+            doomed = [r["token"] for r in self._store.iter_shared(ADMIN_TENANT, "tokens") if r["tenant"] == tenant]
             for token in doomed:
                 self._store.delete(ADMIN_TENANT, "tokens", token)
             return len(doomed)
@@ -212,12 +226,14 @@ class Registry:
         out = []
         for rec in self._store.iter_shared(ADMIN_TENANT, "tokens"):
             if rec["tenant"] == tenant:
-                out.append({
-                    "kind": rec["kind"],
-                    "token_prefix": rec["token"][:12],
-                    "scopes": list(rec["scopes"]),
-                    "expires_in": max(0, round(rec["expires_at"] - time.time(), 3)),
-                })
+                out.append(
+                    {
+                        "kind": rec["kind"],
+                        "token_prefix": rec["token"][:12],
+                        "scopes": list(rec["scopes"]),
+                        "expires_in": max(0, round(rec["expires_at"] - time.time(), 3)),
+                    }
+                )
         return out
 
     def _prune(self) -> None:
@@ -228,14 +244,18 @@ class Registry:
                 self._store.delete(ADMIN_TENANT, "tokens", rec["token"])
 
     # -- client headers --------------------------------------------------------------------
-    def record_headers(self, tenant: str, method: str, path: str,
-                       app_id: str | None, partner_id: str | None) -> None:
+    def record_headers(self, tenant: str, method: str, path: str, app_id: str | None, partner_id: str | None) -> None:
         """Remember the X-Personio-App-ID / Partner-ID a tenant's request carried."""
         with self._lock:
             seen = self._headers.setdefault(tenant, _empty_headers())
             seen["requests"] += 1
-            seen["last_request"] = {"method": method, "path": path, "at": format_utc(utc_now()),
-                                    "app_id": app_id, "partner_id": partner_id}
+            seen["last_request"] = {
+                "method": method,
+                "path": path,
+                "at": format_utc(utc_now()),
+                "app_id": app_id,
+                "partner_id": partner_id,
+            }
             if app_id is not None:
                 seen["app_id"] = app_id
                 seen["requests_with_app_id"] += 1

@@ -35,8 +35,7 @@ class PersonioState:
         """Open (or create) the sandbox state kept under ``data_dir``; returns it."""
         store = Store(Path(data_dir) / "personio.sqlite3")
         settings = Settings(store)
-        return cls(store=store, settings=settings, registry=Registry(store),
-                   buckets=Buckets(settings))
+        return cls(store=store, settings=settings, registry=Registry(store), buckets=Buckets(settings))
 
     def next_seq(self) -> int:
         """Return a persistent, increasing number: the listing order of new records."""

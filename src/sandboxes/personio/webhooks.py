@@ -47,9 +47,16 @@ WRITE = "personio:webhooks:write"
 WEBHOOKS = "webhooks"
 EVENTS = "webhook_events"
 EVENT_NAMES = (
-    "absence-period.created", "absence-period.updated.timerange", "absence-period.updated.status",
-    "absence-period.deleted", "person.created", "person.updated", "person.deleted",
-    "employment.created", "employment.updated", "employment.deleted",
+    "absence-period.created",
+    "absence-period.updated.timerange",
+    "absence-period.updated.status",
+    "absence-period.deleted",
+    "person.created",
+    "person.updated",
+    "person.deleted",
+    "employment.created",
+    "employment.updated",
+    "employment.deleted",
 )
 FORBIDDEN_HEADERS = {"host", "content-type", "content-length", "authorization", "connection", "transfer-encoding"}
 HISTORY_DAYS = 30
@@ -87,8 +94,13 @@ class PersonioWebhooks:
     def _rules(self) -> Rules:
         s = self.settings.get()
         # Retried: no answer in time, or a 5xx other than 501. A 4xx or a redirect is final.
-        return Rules(timeout=float(s["timeout_seconds"]), attempts=int(s["attempts"]), quick_tries=int(s["quick_tries"]),
-                     retry_delays=list(s["retry_delays"]), retried=lambda status: status is None or (status >= 500 and status != 501))
+        return Rules(
+            timeout=float(s["timeout_seconds"]),
+            attempts=int(s["attempts"]),
+            quick_tries=int(s["quick_tries"]),
+            retry_delays=list(s["retry_delays"]),
+            retried=lambda status: status is None or (status >= 500 and status != 501),
+        )
 
     def _done(self, delivery: Any) -> None:
         event = self.state.store.get(delivery.tenant, EVENTS, delivery.body.get("meta", {}).get("event_id", ""))
@@ -109,10 +121,21 @@ class PersonioWebhooks:
             if hook["status"] != "ENABLED" or event_name not in hook["enabled_events"]:
                 continue
             event_id = str(uuid.uuid4())
-            body = {"company_id": tenant, "event_name": event_name, "occurred_at": occurred, "payload": dict(payload),
-                    "meta": {"webhook_id": hook["id"], "event_id": event_id}}
-            record = {"id": event_id, "seq": self.state.next_seq(), "webhook_id": hook["id"], **body,
-                      "status": "PENDING", "attempts": 0}
+            body = {
+                "company_id": tenant,
+                "event_name": event_name,
+                "occurred_at": occurred,
+                "payload": dict(payload),
+                "meta": {"webhook_id": hook["id"], "event_id": event_id},
+            }
+            record = {
+                "id": event_id,
+                "seq": self.state.next_seq(),
+                "webhook_id": hook["id"],
+                **body,
+                "status": "PENDING",
+                "attempts": 0,
+            }
             self.state.store.put(tenant, EVENTS, event_id, record)
             headers = {"Content-Type": "application/json", "User-Agent": "Personio-Webhooks/sandbox"}
             if hook["auth_type"] == "TOKEN" and hook.get("_token"):
@@ -212,8 +235,14 @@ def _apply(hook: dict[str, Any], body: dict[str, Any], allow_http: bool, *, crea
         hook["_token"] = body["token"]
     if "custom_headers" in body:
         headers = body["custom_headers"] or []
-        if not isinstance(headers, list) or len(headers) > 3 or not all(
-                isinstance(h, dict) and isinstance(h.get("name"), str) and isinstance(h.get("value"), str) for h in headers):
+        if (
+            not isinstance(headers, list)
+            or len(headers) > 3
+            or not all(
+                isinstance(h, dict) and isinstance(h.get("name"), str) and isinstance(h.get("value"), str)
+                for h in headers
+            )
+        ):
             raise ApiError(422, "custom_headers must be up to 3 objects {name, value}.")
         if any(h["name"].lower() in FORBIDDEN_HEADERS for h in headers):
             raise ApiError(422, f"custom_headers may not set {sorted(FORBIDDEN_HEADERS)}.")
@@ -269,27 +298,38 @@ def _page(request: Request, group: str, filters: tuple[str, ...]) -> PageRequest
 
 
 @router.get("/v2/webhooks")
-def list_webhooks(request: Request, principal: Principal = Depends(require(READ)),
-                  state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def list_webhooks(
+    request: Request, principal: Principal = Depends(require(READ)), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     page = _page(request, "webhooks", ("status", "enabled_events"))
     status = query.single(page.filters, "status")
     wanted = set(query.values(page.filters, "enabled_events") or [])
-    records = sorted((h for h in state.store.iter_shared(principal.tenant, WEBHOOKS)
-                      if (status is None or h["status"] == status) and (not wanted or wanted & set(h["enabled_events"]))),
-                     key=lambda h: h["seq"])
+    records = sorted(
+        (
+            h
+            for h in state.store.iter_shared(principal.tenant, WEBHOOKS)
+            if (status is None or h["status"] == status) and (not wanted or wanted & set(h["enabled_events"]))
+        ),
+        key=lambda h: h["seq"],
+    )
     chunk, next_after = take_page(records, page)
     return list_body(request, [render(h) for h in chunk], page, next_after, state.settings)
 
 
 @router.post("/v2/webhooks", status_code=201)
-async def create_webhook(request: Request, principal: Principal = Depends(require(WRITE)),
-                         state: PersonioState = Depends(get_state)) -> JSONResponse:
+async def create_webhook(
+    request: Request, principal: Principal = Depends(require(WRITE)), state: PersonioState = Depends(get_state)
+) -> JSONResponse:
     hooks = _hooks(state)
     body = await _json(request)
     now = format_utc(utc_now())
     with state.write_lock:
-        hook = _apply({"id": str(uuid.uuid4()), "seq": state.next_seq(), "custom_headers": []}, body,
-                      hooks.settings.get()["allow_http_loopback"], creating=True)
+        hook = _apply(
+            {"id": str(uuid.uuid4()), "seq": state.next_seq(), "custom_headers": []},
+            body,
+            hooks.settings.get()["allow_http_loopback"],
+            creating=True,
+        )
         if any(h["url"] == hook["url"] for h in state.store.iter_shared(principal.tenant, WEBHOOKS)):
             raise ApiError(409, f"A webhook for {hook['url']} exists already.")
         hook.update(created_at=now, updated_at=now)
@@ -298,20 +338,32 @@ async def create_webhook(request: Request, principal: Principal = Depends(requir
 
 
 @router.get("/v2/webhooks/{webhook_id}")
-def get_webhook(webhook_id: str, principal: Principal = Depends(require(READ)),
-                state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def get_webhook(
+    webhook_id: str, principal: Principal = Depends(require(READ)), state: PersonioState = Depends(get_state)
+) -> dict[str, Any]:
     return render(_find(state, principal.tenant, webhook_id))
 
 
 @router.patch("/v2/webhooks/{webhook_id}")
-async def update_webhook(webhook_id: str, request: Request, principal: Principal = Depends(require(WRITE)),
-                         state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+async def update_webhook(
+    webhook_id: str,
+    request: Request,
+    principal: Principal = Depends(require(WRITE)),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     hooks = _hooks(state)
     body = await _json(request)
     with state.write_lock:
-        hook = _apply(_find(state, principal.tenant, webhook_id), body, hooks.settings.get()["allow_http_loopback"],
-                      creating=False)
-        if any(h["url"] == hook["url"] and h["id"] != webhook_id for h in state.store.iter_shared(principal.tenant, WEBHOOKS)):
+        hook = _apply(
+            _find(state, principal.tenant, webhook_id),
+            body,
+            hooks.settings.get()["allow_http_loopback"],
+            creating=False,
+        )
+        if any(
+            h["url"] == hook["url"] and h["id"] != webhook_id
+            for h in state.store.iter_shared(principal.tenant, WEBHOOKS)
+        ):
             raise ApiError(409, f"A webhook for {hook['url']} exists already.")
         hook["updated_at"] = format_utc(utc_now())
         state.store.put(principal.tenant, WEBHOOKS, webhook_id, hook)
@@ -319,8 +371,9 @@ async def update_webhook(webhook_id: str, request: Request, principal: Principal
 
 
 @router.delete("/v2/webhooks/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: str, principal: Principal = Depends(require(WRITE)),
-                   state: PersonioState = Depends(get_state)) -> Response:
+def delete_webhook(
+    webhook_id: str, principal: Principal = Depends(require(WRITE)), state: PersonioState = Depends(get_state)
+) -> Response:
     with state.write_lock:
         _find(state, principal.tenant, webhook_id)
         state.store.delete(principal.tenant, WEBHOOKS, webhook_id)
@@ -328,8 +381,12 @@ def delete_webhook(webhook_id: str, principal: Principal = Depends(require(WRITE
 
 
 @router.get("/v2/webhooks/{webhook_id}/events")
-def webhook_events(webhook_id: str, request: Request, principal: Principal = Depends(require(READ)),
-                   state: PersonioState = Depends(get_state)) -> dict[str, Any]:
+def webhook_events(
+    webhook_id: str,
+    request: Request,
+    principal: Principal = Depends(require(READ)),
+    state: PersonioState = Depends(get_state),
+) -> dict[str, Any]:
     """The events sent (or being sent) for a webhook in the last 30 days, oldest first."""
     _find(state, principal.tenant, webhook_id)
     page = _page(request, "webhook-events", ("occurred_at.gte", "occurred_at.lte", "event_name"))
@@ -337,10 +394,19 @@ def webhook_events(webhook_id: str, request: Request, principal: Principal = Dep
     until = query.instant(page.filters, "occurred_at.lte")
     names = set(query.values(page.filters, "event_name") or [])
     oldest = format_utc(utc_now() - timedelta(days=HISTORY_DAYS))
-    records = sorted((e for e in state.store.iter_shared(principal.tenant, EVENTS)
-                      if e["webhook_id"] == webhook_id and e["occurred_at"] >= oldest
-                      and (since is None or e["occurred_at"] >= since) and (until is None or e["occurred_at"] <= until)
-                      and (not names or e["event_name"] in names)),
-                     key=lambda e: e["seq"])
+    records = sorted(
+        (
+            e
+            for e in state.store.iter_shared(principal.tenant, EVENTS)
+            if e["webhook_id"] == webhook_id
+            and e["occurred_at"] >= oldest
+            and (since is None or e["occurred_at"] >= since)
+            and (until is None or e["occurred_at"] <= until)
+            and (not names or e["event_name"] in names)
+        ),
+        key=lambda e: e["seq"],
+    )
     chunk, next_after = take_page(records, page)
-    return list_body(request, [{k: v for k, v in e.items() if k != "seq"} for e in chunk], page, next_after, state.settings)
+    return list_body(
+        request, [{k: v for k, v in e.items() if k != "seq"} for e in chunk], page, next_after, state.settings
+    )

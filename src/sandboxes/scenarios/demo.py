@@ -34,8 +34,16 @@ TASK_TYPES = ["Konzeption", "Design", "Entwicklung", "Projektmanagement"]
 ROLES = ["Projektleitung", "Design", "Entwicklung"]
 CUSTOMERS = ["Hafenkontor AG", "Elbe Logistik GmbH", "Stadtwerke Nord", "Fischmarkt Feinkost KG"]
 PROJECT_NAMES = [
-    "Website Relaunch", "Markenbroschüre", "Online-Shop", "Kampagne Frühjahr", "Intranet",
-    "App Kundenportal", "Messestand", "Newsletter-Design", "SEO-Audit", "Jahresbericht",
+    "Website Relaunch",
+    "Markenbroschüre",
+    "Online-Shop",
+    "Kampagne Frühjahr",
+    "Intranet",
+    "App Kundenportal",
+    "Messestand",
+    "Newsletter-Design",
+    "SEO-Audit",
+    "Jahresbericht",
 ]
 LISTS = ["Konzeption [5,4d]", "Design", "Umsetzung [12d]", "Review [2,5h]", "Abnahme [viel]"]
 TIMESHEET_PROJECT = "Geschäftsbericht"  # HQ only (no awork link): where the demo timesheets book
@@ -63,10 +71,21 @@ def _tenant(tenant: str, info: dict[str, str], persons: int = 25, entry_days: in
     emails = [p["email"] for p in people]
     # Personio extras: a half day on a "nur ganztägig" type, and an absence to delete after sync.
     personio["absence_periods"] += [
-        {"person": emails[1], "type": "Elternzeit", "start": date(YEAR, 12, 28), "end": date(YEAR, 12, 28),
-         "half_day_end": True, "comment": "halber Tag Elternzeit"},
-        {"person": emails[2], "type": "Urlaub", "start": date(YEAR, 12, 29), "end": date(YEAR, 12, 30),
-         "comment": "demo: delete me"},
+        {
+            "person": emails[1],
+            "type": "Elternzeit",
+            "start": date(YEAR, 12, 28),
+            "end": date(YEAR, 12, 28),
+            "half_day_end": True,
+            "comment": "halber Tag Elternzeit",
+        },
+        {
+            "person": emails[2],
+            "type": "Urlaub",
+            "start": date(YEAR, 12, 29),
+            "end": date(YEAR, 12, 30),
+            "comment": "demo: delete me",
+        },
     ]
 
     hq_people = [p for i, p in enumerate(people) if i != 7]  # person 7 has no HQ user (quarantine)
@@ -83,19 +102,33 @@ def _tenant(tenant: str, info: dict[str, str], persons: int = 25, entry_days: in
             {"name": "awork Link", "type": "Link", "category": "Project"},
             {"name": "awork-Projekt anlegen", "type": "Boolean", "category": "Project"},
         ],
-        "rate_rules": [{
-            "name": "Agentur Standard",
-            "external": 110, "internal": 55,
-            "roles": {"Projektleitung": {"external": 140, "internal": 70}},
-            "task_types": {"Konzeption": {"external": 125, "internal": 60}},
-            "role_task_types": [
-                {"role": "Design", "task_type": "Design", "external": 120, "internal": 58},
-                {"role": "Entwicklung", "task_type": "Entwicklung", "external": 130, "internal": 62},
-            ],
-        }],
-        "companies": [{"name": c, "rate_rule": "Agentur Standard", "types": ["Kunde"],
-                       "address": {"street": "Hafenstraße", "house_number": str(i + 1), "zip_code": "20457", "city": info["city"]}}
-                      for i, c in enumerate(CUSTOMERS)],
+        "rate_rules": [
+            {
+                "name": "Agentur Standard",
+                "external": 110,
+                "internal": 55,
+                "roles": {"Projektleitung": {"external": 140, "internal": 70}},
+                "task_types": {"Konzeption": {"external": 125, "internal": 60}},
+                "role_task_types": [
+                    {"role": "Design", "task_type": "Design", "external": 120, "internal": 58},
+                    {"role": "Entwicklung", "task_type": "Entwicklung", "external": 130, "internal": 62},
+                ],
+            }
+        ],
+        "companies": [
+            {
+                "name": c,
+                "rate_rule": "Agentur Standard",
+                "types": ["Kunde"],
+                "address": {
+                    "street": "Hafenstraße",
+                    "house_number": str(i + 1),
+                    "zip_code": "20457",
+                    "city": info["city"],
+                },
+            }
+            for i, c in enumerate(CUSTOMERS)
+        ],
         "projects": [
             {
                 "name": name,
@@ -110,35 +143,57 @@ def _tenant(tenant: str, info: dict[str, str], persons: int = 25, entry_days: in
                 ],
             }
             for i, name in enumerate(PROJECT_NAMES)
-        ] + [{
-            # C1: not linked to awork; the demo timesheets book on it (demo_timesheets).
-            "name": TIMESHEET_PROJECT, "company": CUSTOMERS[1], "status": "Laufend",
-            "start": date(YEAR, 1, 1).isoformat(), "end": date(YEAR, 12, 31).isoformat(),
-            "phases": [{"name": "Allgemein", "tasks": [{"name": "Redaktion", "task_type": "Konzeption"},
-                                                       {"name": "Sonstiges"}]}],
-        }] + [{
-            # A2: flagged for awork, not linked yet: hq_to_awork__muster-agentur creates it.
-            "name": "Website Hafenfest", "company": CUSTOMERS[0], "status": "Laufend",
-            "start": date(YEAR, 11, 1).isoformat(), "end": date(YEAR + 1, 3, 31).isoformat(),
-            "custom_fields": {"awork-Projekt anlegen": True},
-        }],
-        "quotations": [{
-            # A4: an offer with two groups and a loose position (hq_offer_to_awork__<tenant>).
-            "project": "Website Hafenfest", "subject": "Website Hafenfest", "status": "Accepted",
-            "positions": [
-                {"type": "GroupHeader", "text": "Konzeption"},
-                {"text": "Workshop <b>Zielgruppen</b>", "amount": 1, "unit": "Tage", "price": 1100},
-                {"text": "Sitemap & Wireframes", "amount": 12, "unit": "h", "price": 125},
-                {"type": "Subtotal"},
-                {"type": "GroupHeader", "text": "Design"},
-                {"text": "Screendesign", "amount": 2.5, "unit": "d", "price": 960},
-                {"type": "Subtotal"},
-                {"text": "Projektmanagement", "amount": 1, "unit": "Pauschal", "price": 800},
-            ],
-        }],
+        ]
+        + [
+            {
+                # C1: not linked to awork; the demo timesheets book on it (demo_timesheets).
+                "name": TIMESHEET_PROJECT,
+                "company": CUSTOMERS[1],
+                "status": "Laufend",
+                "start": date(YEAR, 1, 1).isoformat(),
+                "end": date(YEAR, 12, 31).isoformat(),
+                "phases": [
+                    {
+                        "name": "Allgemein",
+                        "tasks": [{"name": "Redaktion", "task_type": "Konzeption"}, {"name": "Sonstiges"}],
+                    }
+                ],
+            }
+        ]
+        + [
+            {
+                # A2: flagged for awork, not linked yet: hq_to_awork__muster-agentur creates it.
+                "name": "Website Hafenfest",
+                "company": CUSTOMERS[0],
+                "status": "Laufend",
+                "start": date(YEAR, 11, 1).isoformat(),
+                "end": date(YEAR + 1, 3, 31).isoformat(),
+                "custom_fields": {"awork-Projekt anlegen": True},
+            }
+        ],
+        "quotations": [
+            {
+                # A4: an offer with two groups and a loose position (hq_offer_to_awork__<tenant>).
+                "project": "Website Hafenfest",
+                "subject": "Website Hafenfest",
+                "status": "Accepted",
+                "positions": [
+                    {"type": "GroupHeader", "text": "Konzeption"},
+                    {"text": "Workshop <b>Zielgruppen</b>", "amount": 1, "unit": "Tage", "price": 1100},
+                    {"text": "Sitemap & Wireframes", "amount": 12, "unit": "h", "price": 125},
+                    {"type": "Subtotal"},
+                    {"type": "GroupHeader", "text": "Design"},
+                    {"text": "Screendesign", "amount": 2.5, "unit": "d", "price": 960},
+                    {"type": "Subtotal"},
+                    {"text": "Projektmanagement", "amount": 1, "unit": "Pauschal", "price": 800},
+                ],
+            }
+        ],
     }
 
-    awork_users = [{"first_name": p["first_name"], "last_name": p["last_name"], "email": p["email"]} for p in people[:20]]
+    awork_users = [
+        {"first_name": p["first_name"], "last_name": p["last_name"], "email": p["email"]} for p in people[:20]
+    ]
     awork_users[0]["admin"] = True
     awork_users.append({"first_name": "Frieda", "last_name": "Freelance", "email": f"frieda.freelance@{domain}"})
     awork = {
@@ -154,20 +209,32 @@ def _tenant(tenant: str, info: dict[str, str], persons: int = 25, entry_days: in
                 "company": CUSTOMERS[i % len(CUSTOMERS)],
                 "task_lists": LISTS,
                 "tasks": [
-                    {"name": "Briefing & Sitemap", "lists": ["Konzeption [5,4d]", "Review [2,5h]"],  # two lists
-                     "type_of_work": "Konzeption", "planned_hours": 16},
+                    {
+                        "name": "Briefing & Sitemap",
+                        "lists": ["Konzeption [5,4d]", "Review [2,5h]"],  # two lists
+                        "type_of_work": "Konzeption",
+                        "planned_hours": 16,
+                    },
                     {"name": "Moodboard", "list": "Design", "type_of_work": "Design", "planned_hours": 12},
                     {"name": "Screendesign", "list": "Design", "type_of_work": "Design", "planned_hours": 24},
                     {"name": "Frontend", "list": "Umsetzung [12d]", "type_of_work": "Entwicklung", "planned_hours": 60},
-                    {"name": "Abstimmung", "list": "Abnahme [viel]", "type_of_work": "Meeting intern", "planned_hours": 4},
+                    {
+                        "name": "Abstimmung",
+                        "list": "Abnahme [viel]",
+                        "type_of_work": "Meeting intern",
+                        "planned_hours": 4,
+                    },
                     {"name": "Projektmanagement", "type_of_work": "Projektmanagement", "planned_hours": 20},  # no list
                 ],
             }
             for i, name in enumerate(PROJECT_NAMES)
         ],
         "generate_time_entries": {
-            "from": (date(YEAR, 1, 1) if entry_days is None
-                     else max(date(YEAR, 1, 1), min(date.today(), date(YEAR, 12, 31)) - timedelta(days=entry_days))).isoformat(),
+            "from": (
+                date(YEAR, 1, 1)
+                if entry_days is None
+                else max(date(YEAR, 1, 1), min(date.today(), date(YEAR, 12, 31)) - timedelta(days=entry_days))
+            ).isoformat(),
             "to": min(date.today(), date(YEAR, 12, 31)).isoformat(),
             "per_day": 2,
             "seed": 7,
@@ -213,7 +280,12 @@ def demo_timesheets(tenant: str, today: date | None = None) -> list[tuple[str, b
     sheet.append([f"timeBro Export {anna['first_name']} {anna['last_name']}"])
     sheet.append([])
     sheet.append(["Projekt", "Datum", "Dauer", "Kommentar"])
-    for day, hours, note in zip(days, (1.5, 2.25, 0.75, 3.0), ("Texte Vorwort", "Abstimmung Grafik", "Korrektur", "Bildauswahl")):
+    for day, hours, note in zip(
+        days,
+        (1.5, 2.25, 0.75, 3.0),
+        ("Texte Vorwort", "Abstimmung Grafik", "Korrektur", "Bildauswahl"),
+        strict=True,
+    ):
         sheet.append([TIMESHEET_PROJECT, day, hours, note])
     sheet.append(["Messe 2027 (gibt es in HQ nicht)", days[-1], 1.0, "held back: no such HQ project"])
     sheet.append([None, None, 8.5, "Summe"])
@@ -221,7 +293,9 @@ def demo_timesheets(tenant: str, today: date | None = None) -> list[tuple[str, b
     book.save(xlsx)
     csv_lines = ["Datum;Projekt;Aufgabe;Dauer;Kommentar;E-Mail;Mitarbeiter"]
     for day in days[:3]:
-        csv_lines.append(f"{day:%d.%m.%Y};{TIMESHEET_PROJECT};Allgemein/Redaktion;1:30;Lektorat Kapitel {day.day};{ben['email']};")
+        csv_lines.append(
+            f"{day:%d.%m.%Y};{TIMESHEET_PROJECT};Allgemein/Redaktion;1:30;Lektorat Kapitel {day.day};{ben['email']};"
+        )
         csv_lines.append(f"{day:%d.%m.%Y};{TIMESHEET_PROJECT};;0,5;Jour fixe;;{cleo['first_name']} {cleo['last_name']}")
     return [
         (f"{anna['email']} timebro {days[0]:%Y-%m}.xlsx", xlsx.getvalue()),

@@ -55,8 +55,9 @@ class Form:
     def _error(self, name: str, message: str) -> None:
         self.errors.append((_pascal(name), message))
 
-    def string(self, name: str, *, required: bool = False, max_length: int | None = None,
-               min_length: int = 0) -> str | None:
+    def string(
+        self, name: str, *, required: bool = False, max_length: int | None = None, min_length: int = 0
+    ) -> str | None:
         value = self.raw(name)
         if value is None:
             if required:

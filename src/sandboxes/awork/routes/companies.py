@@ -34,18 +34,34 @@ def _form(body: object) -> dict:
 @router.get("/companies")
 async def list_companies(request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     lookups = Lookups(ctx)
-    return paged_list(request, list(ctx.all(COMPANIES)), schema=SCHEMAS["company"],
-                      render=lookups.company, settings=ctx.settings, stored_fields=_STORED)
+    return paged_list(
+        request,
+        list(ctx.all(COMPANIES)),
+        schema=SCHEMAS["company"],
+        render=lookups.company,
+        settings=ctx.settings,
+        stored_fields=_STORED,
+    )
 
 
 @router.post("/companies")
 async def create_company(request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     values = _form(await read_json(request))
-    rec = ctx.stamp_new({
-        **values, "id": None, "hasImage": False, "companyContactInfos": [],
-        "createdOn": None, "createdBy": None, "updatedOn": None, "updatedBy": None,
-        "resourceVersion": 0, "tags": [], "isExternal": False,
-    })
+    rec = ctx.stamp_new(
+        {
+            **values,
+            "id": None,
+            "hasImage": False,
+            "companyContactInfos": [],
+            "createdOn": None,
+            "createdBy": None,
+            "updatedOn": None,
+            "updatedBy": None,
+            "resourceVersion": 0,
+            "tags": [],
+            "isExternal": False,
+        }
+    )
     ctx.put(COMPANIES, rec)
     return json_response(Lookups(ctx).company(rec))
 
@@ -73,7 +89,9 @@ async def delete_company(company_id: str, request: Request, ctx: Ctx = Depends(a
     move_to = form.guid("moveToCompany")
     form.check()
     if operation not in DELETE_OPERATIONS:
-        raise validation_failed([("DeleteOperation", f"'DeleteOperation' must be one of {', '.join(DELETE_OPERATIONS)}.")])
+        raise validation_failed(
+            [("DeleteOperation", f"'DeleteOperation' must be one of {', '.join(DELETE_OPERATIONS)}.")]
+        )
     if operation == "move":
         if move_to is None:
             raise validation_failed([("MoveToCompany", "'MoveToCompany' is required for 'move'.")])

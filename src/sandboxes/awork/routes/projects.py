@@ -38,14 +38,33 @@ from sandboxes.awork.state import (
 
 router = APIRouter(prefix="/api/v1")
 
-_COMPUTED = {"projectType", "projectStatus", "company", "plannedDuration",
-             "totalPlannedDurationWithHierarchy", "tasksCount", "tasksDoneCount", "trackedDuration"}
+_COMPUTED = {
+    "projectType",
+    "projectStatus",
+    "company",
+    "plannedDuration",
+    "totalPlannedDurationWithHierarchy",
+    "tasksCount",
+    "tasksDoneCount",
+    "trackedDuration",
+}
 STORED_PROJECT_FIELDS = [k for k in SCHEMAS["project"] if k not in _COMPUTED]
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # Fields of ExtendedProjectForm (POST) and ProjectPutForm (PUT) we keep.
-_PUT_FIELDS = ("name", "isPrivate", "description", "startDate", "dueDate", "companyId", "timeBudget",
-               "isBillableByDefault", "projectTypeId", "color", "deductNonBillableHours",
-               "isProjectKeyVisible")
+_PUT_FIELDS = (
+    "name",
+    "isPrivate",
+    "description",
+    "startDate",
+    "dueDate",
+    "companyId",
+    "timeBudget",
+    "isBillableByDefault",
+    "projectTypeId",
+    "color",
+    "deductNonBillableHours",
+    "isProjectKeyVisible",
+)
 
 
 def _read_form(ctx: Ctx, body: Any, *, post: bool) -> dict[str, Any]:
@@ -88,11 +107,15 @@ def _read_form(ctx: Ctx, body: Any, *, post: bool) -> dict[str, Any]:
 def normalise_key(ctx: Ctx, key: str, own_id: str | None = None) -> str:
     """A valid, workspace-unique project key in upper case; raises awork's 400 otherwise."""
     if not _KEY.match(key):
-        raise validation_failed([("ProjectKey", "'ProjectKey' may contain only letters, digits, '-' and '_' (1-32 characters).")])
+        raise validation_failed(
+            [("ProjectKey", "'ProjectKey' may contain only letters, digits, '-' and '_' (1-32 characters).")]
+        )
     key = key.upper()
     for other in ctx.all(PROJECTS):
         if other["id"] != own_id and (other.get("projectKey") or "").upper() == key:
-            raise AworkError(400, "duplication-violation", f"The project key '{key}' is already used by another project.")
+            raise AworkError(
+                400, "duplication-violation", f"The project key '{key}' is already used by another project."
+            )
     return key
 
 
@@ -101,7 +124,7 @@ def _generated_key(ctx: Ctx, name: str) -> str:
     if len(words) >= 2:
         base = "".join(w[0] for w in words[:4])
     else:
-        base = (words[0][:3] if words else "PRJ")
+        base = words[0][:3] if words else "PRJ"
     base = base.upper() or "PRJ"
     used = {(p.get("projectKey") or "").upper() for p in ctx.all(PROJECTS)}
     key, n = base, 1
@@ -125,19 +148,36 @@ def _create_task_statuses(ctx: Ctx, project_id: str) -> None:
     now = now_iso()
     for order, (name, kind, icon) in enumerate(DEFAULT_TASK_STATUSES, start=1):
         sid = new_guid()
-        ctx.put(TASK_STATUSES, {
-            "id": sid, "name": name, "type": kind, "order": float(order), "icon": icon,
-            "projectId": project_id, "projectTypeId": None, "workflowId": None,
-            "createdOn": now, "createdBy": ctx.user_id, "updatedOn": now, "updatedBy": ctx.user_id,
-            "isExternal": False,
-        })
+        ctx.put(
+            TASK_STATUSES,
+            {
+                "id": sid,
+                "name": name,
+                "type": kind,
+                "order": float(order),
+                "icon": icon,
+                "projectId": project_id,
+                "projectTypeId": None,
+                "workflowId": None,
+                "createdOn": now,
+                "createdBy": ctx.user_id,
+                "updatedOn": now,
+                "updatedBy": ctx.user_id,
+                "isExternal": False,
+            },
+        )
 
 
 @router.get("/projects")
 async def list_projects(request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
-    return paged_list(request, list(ctx.all(PROJECTS)), schema=SCHEMAS["project"],
-                      render=Lookups(ctx).project, settings=ctx.settings,
-                      stored_fields=STORED_PROJECT_FIELDS)
+    return paged_list(
+        request,
+        list(ctx.all(PROJECTS)),
+        schema=SCHEMAS["project"],
+        render=Lookups(ctx).project,
+        settings=ctx.settings,
+        stored_fields=STORED_PROJECT_FIELDS,
+    )
 
 
 @router.post("/projects")
@@ -157,12 +197,28 @@ async def create_project(request: Request, ctx: Ctx = Depends(authenticate)) -> 
         status_id = default_project_status(ctx)
     rec: dict[str, Any] = {k: values[k] for k in _PUT_FIELDS}
     rec.update(
-        projectStatusId=status_id, projectTemplateId=values["projectTemplateId"],
-        publicProjectTemplateId=values["publicProjectTemplateId"], workflowId=values["workflowId"],
-        id=None, projectKey=key, hasImage=False, createdOn=None, createdBy=None, updatedOn=None,
-        updatedBy=None, closedOn=None, closedBy=None, createdByProjectTemplateId=None, tags=[],
-        members=[], customFields=[], resourceVersion=0, teams=[], isExternal=False,
-        isRetainer=False, isMultiAssignmentAllowed=True,
+        projectStatusId=status_id,
+        projectTemplateId=values["projectTemplateId"],
+        publicProjectTemplateId=values["publicProjectTemplateId"],
+        workflowId=values["workflowId"],
+        id=None,
+        projectKey=key,
+        hasImage=False,
+        createdOn=None,
+        createdBy=None,
+        updatedOn=None,
+        updatedBy=None,
+        closedOn=None,
+        closedBy=None,
+        createdByProjectTemplateId=None,
+        tags=[],
+        members=[],
+        customFields=[],
+        resourceVersion=0,
+        teams=[],
+        isExternal=False,
+        isRetainer=False,
+        isMultiAssignmentAllowed=True,
     )
     ctx.stamp_new(rec)
     ctx.put(PROJECTS, rec)
@@ -226,8 +282,7 @@ def delete_project_data(ctx: Ctx, project: dict[str, Any], *, delete_time_entrie
     or kept with ``projectId``/``taskId`` cleared (awork's default)."""
     pid = project["id"]
     task_ids = {t["id"] for t in ctx.all(TASKS) if t.get("projectId") == pid}
-    for entry in [dict(e) for e in ctx.all(TIME_ENTRIES)
-                  if e.get("projectId") == pid or e.get("taskId") in task_ids]:
+    for entry in [dict(e) for e in ctx.all(TIME_ENTRIES) if e.get("projectId") == pid or e.get("taskId") in task_ids]:
         if delete_time_entries:
             ctx.delete(TIME_ENTRIES, entry["id"])
         else:
@@ -256,9 +311,14 @@ async def delete_project(project_id: str, request: Request, ctx: Ctx = Depends(a
 def _project_statuses(request: Request, ctx: Ctx) -> Response:
     show_archived = flag(query(request), "showArchived")
     items = [s for s in ctx.all(PROJECT_STATUSES) if show_archived or not s.get("_isArchived")]
-    return paged_list(request, items, schema=SCHEMAS["project_status"],
-                      render=Lookups(ctx).project_status, settings=ctx.settings,
-                      stored_fields=SCHEMAS["project_status"])
+    return paged_list(
+        request,
+        items,
+        schema=SCHEMAS["project_status"],
+        render=Lookups(ctx).project_status,
+        settings=ctx.settings,
+        stored_fields=SCHEMAS["project_status"],
+    )
 
 
 @router.get("/projectstatuses")
@@ -268,8 +328,7 @@ async def list_project_statuses(request: Request, ctx: Ctx = Depends(authenticat
 
 
 @router.get("/projects/{project_id}/projectstatuses")
-async def list_statuses_of_project(project_id: str, request: Request,
-                                   ctx: Ctx = Depends(authenticate)) -> Response:
+async def list_statuses_of_project(project_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     """The statuses a project can take: the workspace's, as every project uses the default workflow."""
     require(ctx, PROJECTS, project_id, "Project")
     return _project_statuses(request, ctx)
@@ -279,8 +338,14 @@ async def list_statuses_of_project(project_id: str, request: Request,
 async def list_task_statuses(project_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     require(ctx, PROJECTS, project_id, "Project")
     items = [s for s in ctx.all(TASK_STATUSES) if s.get("projectId") == project_id]
-    return paged_list(request, items, schema=SCHEMAS["task_status"], render=Lookups(ctx).task_status,
-                      settings=ctx.settings, stored_fields=SCHEMAS["task_status"])
+    return paged_list(
+        request,
+        items,
+        schema=SCHEMAS["task_status"],
+        render=Lookups(ctx).task_status,
+        settings=ctx.settings,
+        stored_fields=SCHEMAS["task_status"],
+    )
 
 
 @router.get("/projects/{project_id}/typeofwork")

@@ -43,12 +43,21 @@ from sandboxes.awork.state import (
 router = APIRouter(prefix="/api/v1")
 Record = dict[str, Any]
 
-_TASK_COMPUTED = {"taskIdentifier", "taskStatus", "typeOfWork", "assignees", "project", "parentTask",
-                  "numberOfSubtasks", "lists", "trackedDuration", "totalTrackedDuration",
-                  "totalPlannedDuration"}
+_TASK_COMPUTED = {
+    "taskIdentifier",
+    "taskStatus",
+    "typeOfWork",
+    "assignees",
+    "project",
+    "parentTask",
+    "numberOfSubtasks",
+    "lists",
+    "trackedDuration",
+    "totalTrackedDuration",
+    "totalPlannedDuration",
+}
 STORED_TASK_FIELDS = [k for k in SCHEMAS["task"] if k not in _TASK_COMPUTED]
-_LIST_COMPUTED = {"plannedDuration", "totalPlannedDuration", "totalPlannedDurationWithHierarchy",
-                  "trackedDuration"}
+_LIST_COMPUTED = {"plannedDuration", "totalPlannedDuration", "totalPlannedDurationWithHierarchy", "trackedDuration"}
 STORED_LIST_FIELDS = [k for k in SCHEMAS["task_list"] if k not in _LIST_COMPUTED]
 
 
@@ -64,10 +73,22 @@ def _task_list(ctx: Ctx, project_id: str, list_id: str) -> Record:
 async def list_task_lists(project_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     require(ctx, PROJECTS, project_id, "Project")
     show_archived = flag(query(request), "showArchived")
-    items = sorted((t for t in ctx.all(TASK_LISTS) if t.get("_projectId") == project_id
-                    and (show_archived or not t["isArchived"])), key=lambda t: t["order"] or 0)
-    return paged_list(request, items, schema=SCHEMAS["task_list"], render=Lookups(ctx).task_list,
-                      settings=ctx.settings, stored_fields=STORED_LIST_FIELDS)
+    items = sorted(
+        (
+            t
+            for t in ctx.all(TASK_LISTS)
+            if t.get("_projectId") == project_id and (show_archived or not t["isArchived"])
+        ),
+        key=lambda t: t["order"] or 0,
+    )
+    return paged_list(
+        request,
+        items,
+        schema=SCHEMAS["task_list"],
+        render=Lookups(ctx).task_list,
+        settings=ctx.settings,
+        stored_fields=STORED_LIST_FIELDS,
+    )
 
 
 @router.post("/projects/{project_id}/tasklists")
@@ -81,10 +102,20 @@ async def create_task_list(project_id: str, request: Request, ctx: Ctx = Depends
     if order is None:
         orders = [t["order"] or 0 for t in ctx.all(TASK_LISTS) if t.get("_projectId") == project["id"]]
         order = (max(orders) if orders else 0) + 1
-    rec = ctx.stamp_new({"id": None, "createdOn": None, "createdBy": None, "updatedOn": None,
-                         "updatedBy": None, "name": name, "order": float(order),
-                         "isArchived": False, "isHiddenForConnectUsers": bool(hidden),
-                         "_projectId": project["id"]})
+    rec = ctx.stamp_new(
+        {
+            "id": None,
+            "createdOn": None,
+            "createdBy": None,
+            "updatedOn": None,
+            "updatedBy": None,
+            "name": name,
+            "order": float(order),
+            "isArchived": False,
+            "isHiddenForConnectUsers": bool(hidden),
+            "_projectId": project["id"],
+        }
+    )
     ctx.put(TASK_LISTS, rec)
     return json_response(Lookups(ctx).task_list(rec))
 
@@ -95,8 +126,9 @@ async def get_task_list(project_id: str, list_id: str, ctx: Ctx = Depends(authen
 
 
 @router.put("/projects/{project_id}/tasklists/{list_id}")
-async def update_task_list(project_id: str, list_id: str, request: Request,
-                           ctx: Ctx = Depends(authenticate)) -> Response:
+async def update_task_list(
+    project_id: str, list_id: str, request: Request, ctx: Ctx = Depends(authenticate)
+) -> Response:
     tl = _task_list(ctx, project_id, list_id)
     form = Form(await read_json(request), "task list")
     name = form.string("name", required=True, min_length=1, max_length=1000)
@@ -108,8 +140,9 @@ async def update_task_list(project_id: str, list_id: str, request: Request,
 
 
 @router.post("/projects/{project_id}/tasklists/{list_id}/setarchived")
-async def archive_task_list(project_id: str, list_id: str, request: Request,
-                            ctx: Ctx = Depends(authenticate)) -> Response:
+async def archive_task_list(
+    project_id: str, list_id: str, request: Request, ctx: Ctx = Depends(authenticate)
+) -> Response:
     tl = _task_list(ctx, project_id, list_id)
     form = Form(await read_json(request), "archive form")
     archived = form.boolean("isArchived", default=False)
@@ -120,14 +153,12 @@ async def archive_task_list(project_id: str, list_id: str, request: Request,
 
 
 def _next_order(ctx: Ctx, list_id: str) -> float:
-    orders = [m.get("orderOfTask") or 0 for t in ctx.all(TASKS) for m in t.get("_lists") or []
-              if m["id"] == list_id]
+    orders = [m.get("orderOfTask") or 0 for t in ctx.all(TASKS) for m in t.get("_lists") or [] if m["id"] == list_id]
     return float(max(orders) if orders else 0) + 1
 
 
 @router.post("/projects/{project_id}/tasklists/{list_id}/addtasks")
-async def add_tasks(project_id: str, list_id: str, request: Request,
-                    ctx: Ctx = Depends(authenticate)) -> Response:
+async def add_tasks(project_id: str, list_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     """Put tasks of the project into the list (they keep their other lists); answers
     ``[{id, order}]`` with each task's order in the list."""
     tl = _task_list(ctx, project_id, list_id)
@@ -156,8 +187,7 @@ async def add_tasks(project_id: str, list_id: str, request: Request,
 
 
 @router.post("/projects/{project_id}/tasklists/{list_id}/removetasks")
-async def remove_tasks(project_id: str, list_id: str, request: Request,
-                       ctx: Ctx = Depends(authenticate)) -> Response:
+async def remove_tasks(project_id: str, list_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     tl = _task_list(ctx, project_id, list_id)
     for task_id in guid_list(await read_json(request)):
         task = ctx.get(TASKS, task_id)
@@ -169,8 +199,9 @@ async def remove_tasks(project_id: str, list_id: str, request: Request,
 
 
 @router.post("/projects/{project_id}/tasklists/{list_id}/delete")
-async def delete_task_list(project_id: str, list_id: str, request: Request,
-                           ctx: Ctx = Depends(authenticate)) -> Response:
+async def delete_task_list(
+    project_id: str, list_id: str, request: Request, ctx: Ctx = Depends(authenticate)
+) -> Response:
     """Delete a list. Its tasks are only taken out of it, unless ``deleteTasks`` (then their
     time entries are deleted with ``deleteTimes``, else they lose their task)."""
     tl = _task_list(ctx, project_id, list_id)
@@ -200,17 +231,31 @@ def _private_status(ctx: Ctx) -> str:
     for order, (name, kind, icon) in enumerate(DEFAULT_TASK_STATUSES, start=1):
         sid = new_guid()
         first = first or sid
-        ctx.put(TASK_STATUSES, {
-            "id": sid, "name": name, "type": kind, "order": float(order), "icon": icon,
-            "projectId": None, "projectTypeId": None, "workflowId": None, "createdOn": now,
-            "createdBy": ctx.user_id, "updatedOn": now, "updatedBy": ctx.user_id, "isExternal": False,
-        })
+        ctx.put(
+            TASK_STATUSES,
+            {
+                "id": sid,
+                "name": name,
+                "type": kind,
+                "order": float(order),
+                "icon": icon,
+                "projectId": None,
+                "projectTypeId": None,
+                "workflowId": None,
+                "createdOn": now,
+                "createdBy": ctx.user_id,
+                "updatedOn": now,
+                "updatedBy": ctx.user_id,
+                "isExternal": False,
+            },
+        )
     return first
 
 
 def _first_status(ctx: Ctx, project_id: str, kind: str = "todo") -> str:
-    statuses = sorted((s for s in ctx.all(TASK_STATUSES) if s.get("projectId") == project_id),
-                      key=lambda s: s["order"] or 0)
+    statuses = sorted(
+        (s for s in ctx.all(TASK_STATUSES) if s.get("projectId") == project_id), key=lambda s: s["order"] or 0
+    )
     for status in statuses:
         if status["type"] == kind:
             return str(status["id"])
@@ -295,22 +340,46 @@ async def create_task(request: Request, ctx: Ctx = Depends(authenticate)) -> Res
         position = float(list_order) if list_order is not None else _next_order(ctx, tl["id"])
         lists_out.append({"id": tl["id"], "orderOfTask": position})
 
-    task_number = (ctx.state.store.next_id(f"awork:{ctx.tenant}:{project_id}:tasknumber")
-                   if project_id else None)
+    task_number = ctx.state.store.next_id(f"awork:{ctx.tenant}:{project_id}:tasknumber") if project_id else None
     status = ctx.get(TASK_STATUSES, status_id) or {}
     rec: Record = {
-        "name": name, **values, "id": None, "taskNumber": task_number, "isExternal": False,
-        "createdVia": None, "isHiddenForConnectUsers": False, "baseType": base_type,
-        "taskStatusId": status_id, "typeOfWorkId": type_id, "projectId": project_id,
-        "correlationId": None, "parentId": parent_id, "isSubtask": parent_id is not None,
-        "hasAttachment": False, "entityId": project_id or user_id, "userId": user_id, "tags": [],
-        "createdOn": None, "createdBy": None, "updatedOn": None, "updatedBy": None,
-        "closedOn": None, "closedBy": None,
+        "name": name,
+        **values,
+        "id": None,
+        "taskNumber": task_number,
+        "isExternal": False,
+        "createdVia": None,
+        "isHiddenForConnectUsers": False,
+        "baseType": base_type,
+        "taskStatusId": status_id,
+        "typeOfWorkId": type_id,
+        "projectId": project_id,
+        "correlationId": None,
+        "parentId": parent_id,
+        "isSubtask": parent_id is not None,
+        "hasAttachment": False,
+        "entityId": project_id or user_id,
+        "userId": user_id,
+        "tags": [],
+        "createdOn": None,
+        "createdBy": None,
+        "updatedOn": None,
+        "updatedBy": None,
+        "closedOn": None,
+        "closedBy": None,
         "order": float(order) if order is not None else float(task_number or 0),
-        "subtaskOrder": subtask_order, "createdFromTaskId": None, "isRecurring": False,
-        "customFields": [], "resourceVersion": 0, "checklistItemsDoneCount": 0,
-        "checklistItemsCount": 0, "taskSchedulesCount": 0, "isCompletelyScheduled": False,
-        "commentCount": 0, "_lists": lists_out, "_assignees": [],
+        "subtaskOrder": subtask_order,
+        "createdFromTaskId": None,
+        "isRecurring": False,
+        "customFields": [],
+        "resourceVersion": 0,
+        "checklistItemsDoneCount": 0,
+        "checklistItemsCount": 0,
+        "taskSchedulesCount": 0,
+        "isCompletelyScheduled": False,
+        "commentCount": 0,
+        "_lists": lists_out,
+        "_assignees": [],
     }
     ctx.stamp_new(rec)
     rec["correlationId"] = rec["id"]
@@ -476,16 +545,30 @@ async def delete_tasks(request: Request, ctx: Ctx = Depends(authenticate)) -> Re
     missing = [t for t in ids if t not in found]
     _delete_tasks(ctx, found, delete_times)
     if missing:
-        return json_response({"ok": {"ids": found}, "notFound": {"ids": missing},
-                              "unauthorized": {"ids": []}, "badRequest": {"ids": []}}, status=207)
+        return json_response(
+            {
+                "ok": {"ids": found},
+                "notFound": {"ids": missing},
+                "unauthorized": {"ids": []},
+                "badRequest": {"ids": []},
+            },
+            status=207,
+        )
     return no_content()
 
 
 def _project_tasks(request: Request, ctx: Ctx, project_id: str) -> Response:
     require(ctx, PROJECTS, project_id, "Project")
     items = [t for t in ctx.all(TASKS) if t.get("projectId") == project_id]
-    return paged_list(request, items, schema=SCHEMAS["task"], render=Lookups(ctx).task,
-                      settings=ctx.settings, stored_fields=STORED_TASK_FIELDS, me_id=ctx.user_id)
+    return paged_list(
+        request,
+        items,
+        schema=SCHEMAS["task"],
+        render=Lookups(ctx).task,
+        settings=ctx.settings,
+        stored_fields=STORED_TASK_FIELDS,
+        me_id=ctx.user_id,
+    )
 
 
 @router.get("/projects/{project_id}/projecttasks")
@@ -495,8 +578,7 @@ async def list_project_tasks(project_id: str, request: Request, ctx: Ctx = Depen
 
 
 @router.get("/projects/{project_id}/tasks")
-async def list_project_tasks_alias(project_id: str, request: Request,
-                                   ctx: Ctx = Depends(authenticate)) -> Response:
+async def list_project_tasks_alias(project_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     """Not in awork's spec: served only with the ``project_tasks_alias`` switch."""
     if not ctx.settings["project_tasks_alias"]:
         raise AworkError(404, "not-found", "The requested resource was not found.")

@@ -29,20 +29,30 @@ from sandboxes.awork.timecalc import LOCAL_FIELDS, UTC_FIELDS, fields, resolve, 
 router = APIRouter(prefix="/api/v1")
 Record = dict[str, Any]
 
-BATCH_OPERATIONS = ("delete", "settypeofwork", "setisbillable", "setisbilled", "setproject",
-                    "settask", "setuser")
+BATCH_OPERATIONS = ("delete", "settypeofwork", "setisbillable", "setisbilled", "setproject", "settask", "setuser")
 
 
 # Switch ``time_entries_query``: whether GET /timeentries honours filterby/orderby (unconfirmed for
 # this endpoint, awork.md §9.5; awork ignores parameters an endpoint lacks, §1).
-IGNORED_PARAMETERS = {"honoured": (), "filter_ignored": ("filterby",), "order_ignored": ("orderby",),
-                      "ignored": ("filterby", "orderby")}
+IGNORED_PARAMETERS = {
+    "honoured": (),
+    "filter_ignored": ("filterby",),
+    "order_ignored": ("orderby",),
+    "ignored": ("filterby", "orderby"),
+}
 
 
 def _list(request: Request, ctx: Ctx, records: Any, ignored: tuple[str, ...] = ()) -> Response:
-    return paged_list(request, records, schema=SCHEMAS["time_entry"], render=Lookups(ctx).time_entry,
-                      settings=ctx.settings, stored_fields=STORED_TIME_ENTRY_FIELDS, me_id=ctx.user_id,
-                      ignored=ignored)
+    return paged_list(
+        request,
+        records,
+        schema=SCHEMAS["time_entry"],
+        render=Lookups(ctx).time_entry,
+        settings=ctx.settings,
+        stored_fields=STORED_TIME_ENTRY_FIELDS,
+        me_id=ctx.user_id,
+        ignored=ignored,
+    )
 
 
 @router.get("/timeentries")
@@ -53,15 +63,13 @@ async def list_time_entries(request: Request, ctx: Ctx = Depends(authenticate)) 
 
 
 @router.get("/projects/{project_id}/timeentries")
-async def list_project_time_entries(project_id: str, request: Request,
-                                    ctx: Ctx = Depends(authenticate)) -> Response:
+async def list_project_time_entries(project_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     require(ctx, PROJECTS, project_id, "Project")
     return _list(request, ctx, [e for e in ctx.all(TIME_ENTRIES) if e.get("projectId") == project_id])
 
 
 @router.get("/tasks/{task_id}/timeentries")
-async def list_task_time_entries(task_id: str, request: Request,
-                                 ctx: Ctx = Depends(authenticate)) -> Response:
+async def list_task_time_entries(task_id: str, request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     require(ctx, TASKS, task_id, "Task")
     return _list(request, ctx, [e for e in ctx.all(TIME_ENTRIES) if e.get("taskId") == task_id])
 
@@ -105,12 +113,18 @@ def _read_form(ctx: Ctx, body: Any, *, post: bool, current: Record | None = None
     if is_billable is None:
         # awork: isBillable defaults from the project's isBillableByDefault.
         is_billable = bool(project.get("isBillableByDefault", True)) if project else True
-    entry: Record = {"isBillable": is_billable, "isBilled": bool(is_billed), "taskId": task_id,
-                     "projectId": project_id, "note": note}
+    entry: Record = {
+        "isBillable": is_billable,
+        "isBilled": bool(is_billed),
+        "taskId": task_id,
+        "projectId": project_id,
+        "note": note,
+    }
     entry.update(fields(span, tz))
     duration = entry.pop("duration")
-    entry.update(timezone=timezone, duration=duration, breakDuration=break_duration,
-                 typeOfWorkId=type_id, userId=user_id)
+    entry.update(
+        timezone=timezone, duration=duration, breakDuration=break_duration, typeOfWorkId=type_id, userId=user_id
+    )
     return entry
 
 
@@ -123,8 +137,9 @@ def _stored(entry: Record) -> Record:
 async def create_time_entry(request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     """Create a time entry; answers 200 with the ``TimeTracking``."""
     entry = _read_form(ctx, await read_json(request), post=True)
-    entry.update(id=None, createdBy=None, createdOn=None, updatedBy=None, updatedOn=None,
-                 resourceVersion=0, isExternal=False)
+    entry.update(
+        id=None, createdBy=None, createdOn=None, updatedBy=None, updatedOn=None, resourceVersion=0, isExternal=False
+    )
     entry = _stored(ctx.stamp_new(entry))
     ctx.put(TIME_ENTRIES, entry)
     return json_response(Lookups(ctx).time_entry(entry))
@@ -183,8 +198,14 @@ async def batch(operation: str, request: Request, ctx: Ctx = Depends(authenticat
         form.errors.append(("TimeEntryIds", "'TimeEntryIds' must not be empty."))
     form.check()
     ids = guid_list(ids_raw, "TimeEntryIds")
-    needed = {"settypeofwork": new_type, "setisbillable": is_billable, "setisbilled": is_billed,
-              "setuser": new_user, "setproject": new_project, "settask": new_task}
+    needed = {
+        "settypeofwork": new_type,
+        "setisbillable": is_billable,
+        "setisbilled": is_billed,
+        "setuser": new_user,
+        "setproject": new_project,
+        "settask": new_task,
+    }
     if op in needed and needed[op] is None and op not in ("setproject", "settask"):
         raise validation_failed([("$", f"The operation '{operation}' needs its value.")])
     if op == "settypeofwork":
@@ -218,5 +239,12 @@ async def batch(operation: str, request: Request, ctx: Ctx = Depends(authenticat
             if task is not None:
                 entry["projectId"] = task.get("projectId")
         ctx.put(TIME_ENTRIES, ctx.stamp_update(entry))
-    return json_response({"ok": {"ids": [e["id"] for e in found]}, "notFound": {"ids": missing},
-                          "unauthorized": {"ids": []}, "badRequest": {"ids": []}}, status=207)
+    return json_response(
+        {
+            "ok": {"ids": [e["id"] for e in found]},
+            "notFound": {"ids": missing},
+            "unauthorized": {"ids": []},
+            "badRequest": {"ids": []},
+        },
+        status=207,
+    )

@@ -27,8 +27,14 @@ router = APIRouter(prefix="/api/v1")
 async def list_types(request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     show_archived = flag(query(request), "showArchived")
     items = [t for t in ctx.all(TYPES_OF_WORK) if show_archived or not t["isArchived"]]
-    return paged_list(request, items, schema=SCHEMAS["type_of_work"], render=Lookups(ctx).type_of_work,
-                      settings=ctx.settings, stored_fields=SCHEMAS["type_of_work"])
+    return paged_list(
+        request,
+        items,
+        schema=SCHEMAS["type_of_work"],
+        render=Lookups(ctx).type_of_work,
+        settings=ctx.settings,
+        stored_fields=SCHEMAS["type_of_work"],
+    )
 
 
 def _form(body: object) -> tuple[str, str | None, str | None]:
@@ -43,16 +49,14 @@ def _form(body: object) -> tuple[str, str | None, str | None]:
 def _check_unique(ctx: Ctx, name: str, own_id: str | None = None) -> None:
     for other in ctx.all(TYPES_OF_WORK):
         if other["id"] != own_id and other["name"].strip().lower() == name.strip().lower():
-            raise AworkError(400, "duplication-violation",
-                             f"A type of work with the name '{name}' exists already.")
+            raise AworkError(400, "duplication-violation", f"A type of work with the name '{name}' exists already.")
 
 
 @router.post("/typeofwork")
 async def create_type(request: Request, ctx: Ctx = Depends(authenticate)) -> Response:
     name, description, icon = _form(await read_json(request))
     _check_unique(ctx, name)
-    rec = ctx.stamp_new({"id": None, "name": name, "description": description, "icon": icon,
-                         "isArchived": False})
+    rec = ctx.stamp_new({"id": None, "name": name, "description": description, "icon": icon, "isArchived": False})
     ctx.put(TYPES_OF_WORK, rec)
     return json_response(Lookups(ctx).type_of_work(rec))
 
@@ -92,7 +96,8 @@ async def delete_type(type_id: str, request: Request, ctx: Ctx = Depends(authent
     replacement_id = form.guid("typeOfWorkId")
     form.check()
     used = any(t.get("typeOfWorkId") == rec["id"] for t in ctx.all(TASKS)) or any(
-        e.get("typeOfWorkId") == rec["id"] for e in ctx.all(TIME_ENTRIES))
+        e.get("typeOfWorkId") == rec["id"] for e in ctx.all(TIME_ENTRIES)
+    )
     if replacement_id == rec["id"]:
         raise invalid_operation("A type of work cannot replace itself.")
     if used:

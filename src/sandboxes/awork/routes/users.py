@@ -22,8 +22,7 @@ router = APIRouter(prefix="/api/v1")
 def _visible(ctx: Ctx, show_archived: bool) -> list[dict]:
     show_api = ctx.settings["list_api_users"]
     return [
-        u for u in ctx.all(USERS)
-        if (show_archived or not u.get("isArchived")) and (show_api or not u.get("_apiUser"))
+        u for u in ctx.all(USERS) if (show_archived or not u.get("isArchived")) and (show_api or not u.get("_apiUser"))
     ]
 
 
@@ -32,8 +31,15 @@ async def list_users(request: Request, ctx: Ctx = Depends(authenticate)) -> Resp
     """All users of the workspace (API users included, archived ones only with showArchived)."""
     lookups = Lookups(ctx)
     users = _visible(ctx, flag(query(request), "showArchived"))
-    return paged_list(request, users, schema=SCHEMAS["user"], render=lookups.user,
-                      settings=ctx.settings, stored_fields=SCHEMAS["user"], me_id=ctx.user_id)
+    return paged_list(
+        request,
+        users,
+        schema=SCHEMAS["user"],
+        render=lookups.user,
+        settings=ctx.settings,
+        stored_fields=SCHEMAS["user"],
+        me_id=ctx.user_id,
+    )
 
 
 @router.get("/users/me")
@@ -56,8 +62,14 @@ async def list_contact_info(user_id: str, request: Request, ctx: Ctx = Depends(a
     """The user's contact infos (the e-mail is one of them, ``type`` "email")."""
     user = require(ctx, USERS, user_id, "User")
     infos = user.get("userContactInfos") or []
-    return paged_list(request, infos, schema=SCHEMAS["contact_info"], render=dict,
-                      settings=ctx.settings, stored_fields=SCHEMAS["contact_info"])
+    return paged_list(
+        request,
+        infos,
+        schema=SCHEMAS["contact_info"],
+        render=dict,
+        settings=ctx.settings,
+        stored_fields=SCHEMAS["contact_info"],
+    )
 
 
 @router.get("/users/{user_id}/contactinfo/{info_id}")
