@@ -23,8 +23,8 @@ from sqlalchemy import Connection, select
 from hq_sync.clients.hq import HqClient
 from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
 from hq_sync.load.exactly_once import Chunk, Create, Effect, ExactlyOnce, LinkSpec, Outcome
-from hq_sync.pipelines.context import RunContext
 from hq_sync.progress import Progress, summary_line
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import planned_hq_state
 

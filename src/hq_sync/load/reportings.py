@@ -26,8 +26,8 @@ from hq_sync.clients.http import ClientError
 from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
 from hq_sync.load.exactly_once import Chunk, Create, Effect, ExactlyOnce, LinkSpec, Outcome
 from hq_sync.load.tasks import SyncMap, resolve_reasons
-from hq_sync.pipelines.context import RunContext
 from hq_sync.progress import Progress, summary_line
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import planned_hq_state
 from hq_sync.timeutil import parse_timestamp

@@ -20,7 +20,7 @@ from hq_sync.clients.hq import HqClient, same_name
 from hq_sync.clients.http import ClientError
 from hq_sync.load.concurrency import WritePool
 from hq_sync.load.exactly_once import Create, ExactlyOnce
-from hq_sync.pipelines.context import RunContext
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import quarantine, utcnow
 

@@ -30,7 +30,7 @@ from hq_sync.clients.hq import same_name
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
 from hq_sync.load.tasks import StructureLoader, resolve_reasons
-from hq_sync.pipelines.context import RunContext, RunMode
+from hq_sync.run import RunContext, RunMode
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
