@@ -59,9 +59,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # defensive: raw SQLite text
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # str: raw SQLite text
+        return parsed.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -116,9 +115,7 @@ personio_absence_periods = _source_table(
 )
 
 # -- awork ----------------------------------------------------------------------------------------
-awork_users = _source_table(
-    "awork_users", Column("email", String(320), nullable=True), indexes=("email",)
-)
+awork_users = _source_table("awork_users", Column("email", String(320), nullable=True), indexes=("email",))
 awork_projects = _source_table("awork_projects", Column("name", String(512), nullable=False))
 awork_task_lists = _source_table(
     "awork_task_lists",
@@ -216,9 +213,7 @@ quarantine = Table(
     Column("last_seen_at", UtcDateTime(), nullable=False),
     Column("last_run_id", String(250), nullable=True),
     Column("resolved_at", UtcDateTime(), nullable=True),
-    UniqueConstraint(
-        "tenant", "source", "entity", "source_id", "reason", name="uq_quarantine_record_reason"
-    ),
+    UniqueConstraint("tenant", "source", "entity", "source_id", "reason", name="uq_quarantine_record_reason"),
     Index("ix_quarantine_open", "tenant", "resolved_at"),
 )
 
