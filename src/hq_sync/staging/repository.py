@@ -24,7 +24,7 @@ from hq_sync.staging.schema import (
     sync_cursors,
     utcnow,
 )
-from hq_sync.staging.states import LinkState, Plan
+from hq_sync.staging.states import LinkState, Outcome, Plan
 
 KEY_COLUMNS = ("tenant", "source_id")
 BOOKKEEPING = ("first_seen_at", "last_seen_at", "deleted_at")
@@ -474,23 +474,16 @@ class EntityCounts:
     conflicts: int = 0
     details: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def count(self, outcome: str, reason: str | None = None, n: int = 1) -> None:
+    def count(self, outcome: Outcome | str, reason: str | None = None, n: int = 1) -> None:
         """Add ``n`` to an outcome (``created`` ...), and to its per-reason detail if given."""
-        setattr(self, outcome, getattr(self, outcome) + n)
+        name = str(outcome)  # the plain string: details go to XCom and JSON as they are
+        setattr(self, name, getattr(self, name) + n)
         if reason is not None:
-            bucket = self.details.setdefault(outcome, {})
+            bucket = self.details.setdefault(name, {})
             bucket[reason] = bucket.get(reason, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "skipped": self.skipped,
-            "quarantined": self.quarantined,
-            "conflicts": self.conflicts,
-            "details": self.details,
-        }
+        return {**{outcome.value: getattr(self, outcome) for outcome in Outcome}, "details": self.details}
 
 
 def record_run_summary(
