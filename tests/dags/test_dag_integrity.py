@@ -171,7 +171,7 @@ def test_with_webhooks_a_dag_runs_on_its_polling_cron_or_its_webhook_asset(tmp_p
 def test_an_asset_triggered_run_reads_what_the_events_name_unless_told_otherwise():
     from hq_sync.airflow.tasks import run_mode
     from hq_sync.errors import NotRetryable
-    from hq_sync.pipelines.context import RunMode
+    from hq_sync.run import RunMode
 
     assert run_mode({"run_mode": "auto"}, "asset_triggered") is RunMode.EVENTS
     assert run_mode({}, "scheduled") is RunMode.FULL and run_mode({"run_mode": "auto"}, "manual") is RunMode.FULL

@@ -11,8 +11,8 @@ from hq_sync.airflow.hooks import ConnectionClients, StagingHook
 from hq_sync.config import TenantConfig, load_tenants
 from hq_sync.errors import NotRetryable
 from hq_sync.pipelines import RunContext
-from hq_sync.pipelines.context import RunMode
 from hq_sync.pipelines.steps import step_names, steps_for
+from hq_sync.run import RunMode
 
 log = logging.getLogger(__name__)
 

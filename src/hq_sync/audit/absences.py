@@ -22,8 +22,8 @@ from hq_sync.audit.model import AuditKind, Cell, Explanation, Pair, SourceRead, 
 from hq_sync.load.absences import same_absence
 from hq_sync.mappings import build_mapping
 from hq_sync.mappings.absence_types import load_catalogue
-from hq_sync.pipelines.context import RunContext
 from hq_sync.pipelines.personio_absences import period_row, person_row, type_row
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import personio_absence_periods, personio_absence_types, personio_persons
 from hq_sync.transform.absences import AbsenceRules, Quarantined, StagedPeriod, Wanted, plan_absence

@@ -22,7 +22,7 @@ from hq_sync.audit.explain import explain
 from hq_sync.audit.model import AuditKind, Cell, Explanation, Pair, SourceRead, Window, month_of
 from hq_sync.clients.awork import user_email
 from hq_sync.clients.hq import odata_literal
-from hq_sync.pipelines.context import RunContext
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import awork_time_entries, awork_users
 from hq_sync.timeutil import parse_timestamp

@@ -15,24 +15,29 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hq_sync.clients.hq import HqClient
-from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
-from hq_sync.load.exactly_once import Chunk, Create, Effect, ExactlyOnce, LinkSpec, Outcome
-from hq_sync.pipelines.context import RunContext
+from hq_sync.load.concurrency import LoadTiming, WritePool
+from hq_sync.load.exactly_once import Chunk, Create, CreateResult, Effect, ExactlyOnce, LinkSpec
 from hq_sync.progress import Progress, summary_line
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import planned_hq_state
+from hq_sync.staging.repository import Link, PlannedRecord
+from hq_sync.staging.states import LinkState, Outcome, Plan
 
 log = logging.getLogger(__name__)
 
 SOURCE = "personio"
 ENTITY = "absence_period"
 HQ_ENTITY = "Absence"
+LIVE = (LinkState.SYNCED, LinkState.PENDING)  # links whose HQ absence may exist
+
+Finder = Callable[[set[str]], dict[str, Any] | None]
 
 
 def _moment(value: Any) -> datetime:
@@ -61,6 +66,11 @@ def _days(body: dict[str, Any]) -> tuple[date, date]:
     return start - timedelta(days=1), end
 
 
+def _user(link: Link) -> str:
+    """The HQ user of a link's absence (in the URL)."""
+    return str(link.hq_parent_id)
+
+
 class AbsenceLoader:
     """Applies the planned absences chunk by chunk: one staging transaction per chunk (not per
     record), the HQ writes of a chunk concurrently, every create through ``ExactlyOnce``."""
@@ -73,138 +83,174 @@ class AbsenceLoader:
         self.counts = repo.EntityCounts()
         self.pool = pool or WritePool(getattr(hq, "write_concurrency", 1))
         self.timing = LoadTiming()
-        self.once = ExactlyOnce(ctx.staging, LinkSpec(self.tenant, SOURCE, ENTITY, HQ_ENTITY), self.pool, self.timing)
+        spec = LinkSpec(self.tenant, SOURCE, ENTITY, HQ_ENTITY)
+        self.once = ExactlyOnce(ctx.staging, spec, self.pool, self.timing)
         self.open_items: set[str] = set()  # records with open quarantine items (resolved once accepted)
 
     # -- staging effects (run in the chunk's transaction) ---------------------------------
-    def _link(self, source_id: str, state: str, *, hq_id: str | None, user: str | None, written: Any) -> Effect:
+    def _link(self, source_id: str, state: LinkState, *, hq_id: str | None, user: str | None, written: Any) -> Effect:
         def effect(conn: Connection) -> None:
-            repo.save_link(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id,
-                           hq_entity=HQ_ENTITY, state=state, hq_id=hq_id, hq_parent_id=user, written=written)
+            repo.save_link(
+                conn,
+                tenant=self.tenant,
+                source=SOURCE,
+                entity=ENTITY,
+                source_id=source_id,
+                hq_entity=HQ_ENTITY,
+                state=state,
+                hq_id=hq_id,
+                hq_parent_id=user,
+                written=written,
+            )
+
         return effect
 
-    def _after_creates(self, conn: Connection, outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:
-            source_id, replaced = outcome.create.source_id, outcome.create.context
-            if outcome.refused is not None:
+    def _after_creates(self, conn: Connection, results: list[CreateResult]) -> None:
+        for result in results:
+            source_id, replaced = result.create.source_id, result.create.context
+            if result.refused is not None:
                 repo.quarantine_record(
-                    conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id, reason="hq_rejected",
-                    detail=f"HQ refused the absence: {outcome.refused}",
-                    context={"hq_user_id": outcome.create.parent, "status": outcome.refused.status}, run_id=self.ctx.run_id,
+                    conn,
+                    tenant=self.tenant,
+                    source=SOURCE,
+                    entity=ENTITY,
+                    source_id=source_id,
+                    reason="hq_rejected",
+                    detail=f"HQ refused the absence: {result.refused}",
+                    context={"hq_user_id": result.create.parent, "status": result.refused.status},
+                    run_id=self.ctx.run_id,
                 )
-                self.counts.count("quarantined", "hq_rejected")
-            elif outcome.ok:
+                self.counts.count(Outcome.QUARANTINED, "hq_rejected")
+            elif result.ok:
                 if source_id in self.open_items:
                     repo.resolve_quarantine(conn, tenant=self.tenant, source=SOURCE, entity=ENTITY, source_id=source_id)
-                self.counts.count("updated" if replaced else "created")
+                self.counts.count(Outcome.UPDATED if replaced else Outcome.CREATED)
 
     # -- HQ operations ---------------------------------------------------------------------
-    def _finder(self, user: str, body: dict[str, Any]) -> Any:
+    def _finder(self, user: str, body: dict[str, Any]) -> Finder:
         def find(excluded: set[str]) -> dict[str, Any] | None:
             first, last = _days(body)
             for absence in self.hq.absences(user, start=first, end=last):
                 if str(absence.get("Id")) not in excluded and same_absence(absence, body):
                     return absence
             return None
+
         return find
 
     # -- per record: decide what the chunk does --------------------------------------------
-    def decide(self, chunk: Chunk, plan: Any, link: repo.Link | None) -> None:
-        source_id = plan.source_id
-        if plan.plan == "quarantined":
+    def decide(self, chunk: Chunk, plan: PlannedRecord, link: Link | None) -> None:
+        if plan.plan is Plan.QUARANTINED:
             return  # counted by transform; an existing HQ absence stays as it is
-        if plan.plan == "not_wanted":
-            if plan.reason == "before_sync_start":
-                return  # never touched, even if the sync start date moved
-            if link is not None and link.state in ("synced", "pending") and link.hq_id:
-                def delete(link: repo.Link = link, reason: str = plan.reason) -> Effect:
-                    self.hq.delete_absence(link.hq_parent_id, link.hq_id)  # 404 (already gone) is fine
-
-                    def effect(conn: Connection) -> None:
-                        self._link(link.source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)(conn)
-                        self.counts.count("deleted", reason)
-                    return effect
-                chunk.ops.append(delete)
-            elif link is not None and link.state == "pending":
-                # A create may have happened without us hearing back: remove it if it did.
-                def settle(link: repo.Link = link) -> Effect:
-                    if link.written:
-                        found = self._finder(link.hq_parent_id, link.written["body"])(self.once.owned())
-                        if found is not None:
-                            self.hq.delete_absence(link.hq_parent_id, found["Id"])
-                    return self._link(link.source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
-                chunk.settle.append(settle)
+        if plan.plan is Plan.NOT_WANTED:
+            self._unwanted(chunk, plan, link)
             return
-
         written = {"body": plan.body, "version": plan.version}
         user = str(plan.hq_parent_id)
-        if link is not None and link.state == "synced":
-            prev = link.written or {}
-            if prev.get("body") == plan.body and link.hq_parent_id == user:
-                if prev.get("version") != plan.version:
-                    chunk.quick.append(self._link(source_id, "synced", hq_id=link.hq_id, user=user, written=written))
-                self.counts.count("skipped", "unchanged")
-                return
-            if prev.get("version") == plan.version and link.hq_parent_id == user and not self.remap_past:
-                # Only our mapping changed, not the absence: B4 says leave it until it is edited.
-                self.counts.count("skipped", "mapping_change_not_retroactive")
-                return
-        replacing = link is not None and link.state in ("synced", "pending") and link.hq_id is not None
+        if link is not None and link.state is LinkState.SYNCED and self._unchanged(chunk, plan, link, written, user):
+            return
+        chunk.creates.append(self._create(plan, link, written, user))
+
+    def _unwanted(self, chunk: Chunk, plan: PlannedRecord, link: Link | None) -> None:
+        if plan.reason == "before_sync_start" or link is None:
+            return  # never touched, even if the sync start date moved; or never ours
+        if link.state in LIVE and link.hq_id:
+            reason = plan.reason
+
+            def delete(link: Link = link) -> Effect:
+                self.hq.delete_absence(_user(link), str(link.hq_id))  # 404 (already gone) is fine
+
+                def effect(conn: Connection) -> None:
+                    self._link(link.source_id, LinkState.DELETED, hq_id=None, user=link.hq_parent_id, written=None)(
+                        conn
+                    )
+                    self.counts.count(Outcome.DELETED, reason)
+
+                return effect
+
+            chunk.ops.append(delete)
+        elif link.state is LinkState.PENDING:
+            # A create may have happened without us hearing back: remove it if it did.
+            def settle(link: Link = link) -> Effect:
+                if link.written:
+                    found = self._finder(_user(link), link.written["body"])(self.once.owned())
+                    if found is not None:
+                        self.hq.delete_absence(_user(link), found["Id"])
+                return self._link(link.source_id, LinkState.DELETED, hq_id=None, user=link.hq_parent_id, written=None)
+
+            chunk.settle.append(settle)
+
+    def _unchanged(self, chunk: Chunk, plan: PlannedRecord, link: Link, written: dict[str, Any], user: str) -> bool:
+        """Whether a synced absence stays as it is (counted skipped; a new version is recorded)."""
+        prev = link.written or {}
+        if prev.get("body") == plan.body and link.hq_parent_id == user:
+            if prev.get("version") != plan.version:
+                chunk.quick.append(
+                    self._link(plan.source_id, LinkState.SYNCED, hq_id=link.hq_id, user=user, written=written)
+                )
+            self.counts.count(Outcome.SKIPPED, "unchanged")
+            return True
+        if prev.get("version") == plan.version and link.hq_parent_id == user and not self.remap_past:
+            # Only our mapping changed, not the absence: B4 says leave it until it is edited.
+            self.counts.count(Outcome.SKIPPED, "mapping_change_not_retroactive")
+            return True
+        return False
+
+    def _create(self, plan: PlannedRecord, link: Link | None, written: dict[str, Any], user: str) -> Create:
+        replacing = link is not None and link.state in LIVE and link.hq_id is not None
+        old = link if replacing else None
         before = None
-        if replacing:
-            assert link is not None
+        if old is not None:
             # HQ has no PUT for absences: the old one goes first (in the worker, right before the create).
-            def before(link: repo.Link = link) -> None:
-                self.hq.delete_absence(link.hq_parent_id, link.hq_id)  # 404 (already gone) is fine
-        body = plan.body
-        chunk.creates.append(Create(
-            source_id=source_id, written=written, parent=user, label="absence",
+            def before(link: Link = old) -> None:
+                self.hq.delete_absence(_user(link), str(link.hq_id))  # 404 (already gone) is fine
+
+        body = plan.wanted_body()
+        return Create(
+            source_id=plan.source_id,
+            written=written,
+            parent=user,
+            label="absence",
             send=functools.partial(self.hq.create_absence, user, body),
             find=self._finder(user, body),
             # A create announced by an earlier attempt may have happened without us hearing back.
-            settle_first=link is not None and link.state == "pending",
-            pending_hq_id=link.hq_id if replacing and link is not None else None,
-            pending_parent=link.hq_parent_id if replacing and link is not None else None,
+            settle_first=link is not None and link.state is LinkState.PENDING,
+            pending_hq_id=old.hq_id if old is not None else None,
+            pending_parent=old.hq_parent_id if old is not None else None,
             before=before,
-            context=link is not None and (link.state == "synced" or replacing),
-        ))
+            context=link is not None and (link.state is LinkState.SYNCED or replacing),
+        )
 
-    def load(self, plans: list[Any], links: dict[str, repo.Link]) -> None:
+    def load(self, plans: list[PlannedRecord], links: dict[str, Link]) -> None:
         progress = Progress(f"load {self.tenant} absences", len(plans), logger=log)
-        try:
-            for start in range(0, len(plans), DEFAULT_CHUNK):
-                part = plans[start:start + DEFAULT_CHUNK]
-                chunk = Chunk()
-                for plan in part:
-                    self.decide(chunk, plan, links.get(plan.source_id))
-                self.once.run_chunk(chunk, self._after_creates)
-                progress.advance(len(part))
-        finally:
-            self.pool.close()
-        progress.finish()
+        self.once.run_chunks(
+            plans,
+            lambda chunk, plan: self.decide(chunk, plan, links.get(plan.source_id)),
+            self._after_creates,
+            progress,
+        )
 
 
-def load_absences(ctx: RunContext, *, remap_past: bool = False, stats: dict[str, Any] | None = None) -> repo.EntityCounts:
+def load_absences(
+    ctx: RunContext, *, remap_past: bool = False, stats: dict[str, Any] | None = None
+) -> repo.EntityCounts:
     """Apply every planned absence of the tenant to HQ; returns what was done. ``stats`` (when
     given) receives the HQ requests of the load and where its time went (``LoadTiming``)."""
     hq: HqClient = ctx.require_clients().hq()
     loader = AbsenceLoader(ctx, hq, remap_past)
     before = hq.requests_sent
     with loader.timing.staging(), ctx.staging.connect() as conn:
-        plans = list(_plans(conn, ctx.tenant.id))
-        links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, SOURCE, ENTITY)}
+        plans = repo.planned_records(conn, ctx.tenant.id, SOURCE, ENTITY)
+        links = {link.source_id: link for link in repo.links(conn, ctx.tenant.id, SOURCE, ENTITY)}
         loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, SOURCE, ENTITY)
     loader.load(plans, links)
     timing = loader.timing.as_dict()
     if stats is not None:
         stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)
-    log.info("load %s absences: %s; %d HQ requests; %s", ctx.tenant.id, summary_line(loader.counts.as_dict()),
-             hq.requests_sent - before, summary_line(timing))
+    log.info(
+        "load %s absences: %s; %d HQ requests; %s",
+        ctx.tenant.id,
+        summary_line(loader.counts.as_dict()),
+        hq.requests_sent - before,
+        summary_line(timing),
+    )
     return loader.counts
-
-
-def _plans(conn: Connection, tenant: str) -> Any:
-    t = planned_hq_state
-    return conn.execute(
-        select(t).where(t.c.tenant == tenant, t.c.source == SOURCE, t.c.entity == ENTITY).order_by(t.c.source_id)
-    ).all()

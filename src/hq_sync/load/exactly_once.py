@@ -18,7 +18,7 @@ connection, 5xx, a worker killed mid-request) may or may not have happened. The 
 4. **confirm** (one transaction per batch): the links become ``synced`` with the object's id; the
    writer's own bookkeeping (counts, quarantine) runs in the same transaction (``after``).
 
-A refused create (4xx) is an ``Outcome`` with ``refused``; a system problem (credentials, a server
+A refused create (4xx) is a ``CreateResult`` with ``refused``; a system problem (credentials, a server
 that keeps failing, an ambiguity that stays ambiguous) is re-raised after the batch's successful
 creates were confirmed, so nothing that happened is forgotten.
 
@@ -32,13 +32,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from hq_sync.clients.http import AmbiguousWriteError, ClientError
-from hq_sync.load.concurrency import LoadTiming, WritePool
+from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
+from hq_sync.progress import Progress
 from hq_sync.staging import repository as repo
+from hq_sync.staging.states import LinkState
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,9 @@ class Create:
 
 
 @dataclass
-class Outcome:
+class CreateResult:
+    """What became of one ``Create`` (not the run-summary ``staging.states.Outcome``)."""
+
     create: Create
     hq_id: str | None = None
     obj: dict[str, Any] | None = None
@@ -105,6 +109,8 @@ class Outcome:
 
 
 Effect = Callable[[Connection], None]  # a staging write, run in the chunk's transaction
+After = Callable[[Connection, list[CreateResult]], None]  # a writer's bookkeeping of a batch's results
+R = TypeVar("R")  # a record a loader decides about (e.g. a planned record)
 
 
 @dataclass
@@ -138,7 +144,7 @@ class ExactlyOnce:
 
     # -- staging -----------------------------------------------------------------------------
     def _save_links(
-        self, conn: Connection, rows: Iterable[tuple[Create, str, str | None]], *, pending: bool = False
+        self, conn: Connection, rows: Iterable[tuple[Create, LinkState, str | None]], *, pending: bool = False
     ) -> None:
         spec = self.links
         if spec is None:
@@ -166,7 +172,7 @@ class ExactlyOnce:
         if self.links is None or not creates:
             return
         with self.timing.staging(), self.staging.begin() as conn:
-            self._save_links(conn, ((c, "pending", c.pending_hq_id) for c in creates), pending=True)
+            self._save_links(conn, ((c, LinkState.PENDING, c.pending_hq_id) for c in creates), pending=True)
 
     def owned(self) -> set[str]:
         """Ids no matcher may adopt: owned by a link, or created/adopted by this run. The links'
@@ -187,9 +193,9 @@ class ExactlyOnce:
     def _id(self, obj: dict[str, Any]) -> str:
         return self.links.id_of(obj) if self.links is not None else hq_id_of(obj)
 
-    def _send_once(self, create: Create) -> Outcome:
+    def _send_once(self, create: Create) -> CreateResult:
         """Step 2 (in a worker): the plain POST; a lost answer is left for ``_settle``."""
-        outcome = Outcome(create)
+        outcome = CreateResult(create)
         if create.before is not None:
             outcome.aborted = create.before()
             if outcome.aborted is not None:
@@ -212,7 +218,7 @@ class ExactlyOnce:
         self.claim(outcome.hq_id)
         return outcome
 
-    def _settle(self, outcome: Outcome) -> None:
+    def _settle(self, outcome: CreateResult) -> None:
         """Step 3 (main thread): find and adopt, else send again."""
         create = outcome.create
         outcome.lost = False
@@ -255,9 +261,7 @@ class ExactlyOnce:
         )
 
     # -- the batch ---------------------------------------------------------------------------
-    def run(
-        self, creates: Sequence[Create], after: Callable[[Connection, list[Outcome]], None] | None = None
-    ) -> list[Outcome]:
+    def run(self, creates: Sequence[Create], after: After | None = None) -> list[CreateResult]:
         """Record pending → send (concurrently) → settle → confirm (+ ``after``) for one batch.
 
         Raises the first system problem after the batch's outcomes were confirmed."""
@@ -268,10 +272,10 @@ class ExactlyOnce:
         self.record_pending(creates)
         with self.timing.hq():
             results = self.pool.map(self._send_once, creates)
-        outcomes: list[Outcome] = []
+        outcomes: list[CreateResult] = []
         for create, result in zip(creates, results, strict=True):
             if isinstance(result, BaseException):
-                outcomes.append(Outcome(create, error=result))
+                outcomes.append(CreateResult(create, error=result))
             else:
                 outcomes.append(result)
         with self.timing.hq():
@@ -288,9 +292,7 @@ class ExactlyOnce:
                 raise outcome.error
         return outcomes
 
-    def confirm(
-        self, outcomes: list[Outcome], after: Callable[[Connection, list[Outcome]], None] | None = None
-    ) -> None:
+    def confirm(self, outcomes: list[CreateResult], after: After | None = None) -> None:
         """Step 4: the created/adopted links ``synced``, and the writer's bookkeeping, in one transaction."""
         done = [o for o in outcomes if o.ok]
         if self.links is None and after is None:
@@ -298,11 +300,11 @@ class ExactlyOnce:
         if not done and after is None:
             return
         with self.timing.staging(), self.staging.begin() as conn:
-            self._save_links(conn, ((o.create, "synced", o.hq_id) for o in done))
+            self._save_links(conn, ((o.create, LinkState.SYNCED, o.hq_id) for o in done))
             if after is not None:
                 after(conn, outcomes)
 
-    def run_chunk(self, chunk: Chunk, after: Callable[[Connection, list[Outcome]], None] | None = None) -> None:
+    def run_chunk(self, chunk: Chunk, after: After | None = None) -> None:
         """A loader's chunk: its other writes (updates, deletes) concurrently, their staging effects
         and the staging-only ones in one transaction, then its creates (``run``), then the settle
         steps on this thread (they look for unowned objects: after every send of the chunk)."""
@@ -329,6 +331,29 @@ class ExactlyOnce:
                 effects.append(effect)
         self._apply(effects)
 
+    def run_chunks(
+        self,
+        records: Sequence[R],
+        decide: Callable[[Chunk, R], None],
+        after: After | None,
+        progress: Progress,
+        *,
+        size: int = DEFAULT_CHUNK,
+    ) -> None:
+        """A loader's whole load: ``records`` in chunks of ``size``, each ``decide``d into a ``Chunk``
+        and run (``run_chunk``, one staging transaction per chunk); the pool is closed at the end."""
+        try:
+            for start in range(0, len(records), size):
+                part = records[start : start + size]
+                chunk = Chunk()
+                for record in part:
+                    decide(chunk, record)
+                self.run_chunk(chunk, after)
+                progress.advance(len(part))
+        finally:
+            self.pool.close()
+        progress.finish()
+
     def _apply(self, effects: list[Effect]) -> None:
         if not effects:
             return
@@ -341,7 +366,7 @@ class ExactlyOnce:
 
         ``link``: the record's current link; a synced one is returned as it is, a pending one is
         settled first. Returns (id, created or adopted now); a refusal raises it."""
-        if link is not None and link.state == "synced" and link.hq_id:
+        if link is not None and link.state is LinkState.SYNCED and link.hq_id:
             return str(link.hq_id), False
         create.settle_first = create.settle_first or link is not None
         [outcome] = self.run([create])

@@ -5,6 +5,6 @@ Airflow UI shows what each step did). The Airflow layer (``hq_sync.airflow``) on
 context from the task's run and calls the step.
 """
 
-from hq_sync.pipelines.context import RunContext
+from hq_sync.run import RunContext
 
 __all__ = ["RunContext"]

@@ -19,7 +19,7 @@ from hq_sync.audit.model import Explanation, Pair, SourceRead, Window
 from hq_sync.audit.report import AuditResult, build_result, store
 from hq_sync.config import TenantConfig
 from hq_sync.errors import NotRetryable
-from hq_sync.pipelines.context import RunContext
+from hq_sync.run import RunContext
 from hq_sync.staging import ensure_schema
 from hq_sync.staging.schema import audit_differences, audit_runs, utcnow
 

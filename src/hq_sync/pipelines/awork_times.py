@@ -29,8 +29,8 @@ from hq_sync.clients.awork_query import QueryIgnoredError, QuerySupport
 from hq_sync.clients.hq import same_name
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.reportings import load_reportings, plans_of
-from hq_sync.load.tasks import StructureLoader, resolve_reasons
-from hq_sync.pipelines.context import RunContext, RunMode
+from hq_sync.load.hq_tasks import StructureLoader
+from hq_sync.run import RunContext, RunMode
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.pipelines.steps import record_report
@@ -132,7 +132,7 @@ def _quarantine_set(conn: Connection, ctx: RunContext, entity: str, items: dict[
                                reason=reason, detail=detail, context=context, run_id=ctx.run_id)
     for reason in TRANSFORM_REASONS[entity]:
         current = [sid for (sid, r) in items if r == reason]
-        resolve_reasons(conn, tenant=ctx.tenant.id, source=SOURCE, entity=entity, reasons=(reason,), except_ids=current)
+        repo.resolve_quarantine(conn, tenant=ctx.tenant.id, source=SOURCE, entity=entity, source_id=None, reasons=(reason,), except_ids=current)
 
 
 def linked_projects(conn: Connection, tenant: str) -> dict[str, int]:

@@ -20,8 +20,8 @@ from hq_sync.clients.awork import AworkClient
 from hq_sync.clients.hq import HqClient
 from hq_sync.load.concurrency import WritePool
 from hq_sync.load.exactly_once import Create, ExactlyOnce, LinkSpec, awork_id_of
-from hq_sync.pipelines.context import RunContext
 from hq_sync.pipelines.steps import record_report
+from hq_sync.run import RunContext
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.transform.offers import PlannedTask, plan_offer

@@ -23,7 +23,7 @@ from hq_sync.clients.personio import PersonioClient
 from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
 from hq_sync.mappings import build_mapping
-from hq_sync.pipelines.context import RunContext, RunMode
+from hq_sync.run import RunContext, RunMode
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
 from hq_sync.pipelines.personio_day_end import stored as stored_day_end

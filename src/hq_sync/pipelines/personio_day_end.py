@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hq_sync.clients.personio import PersonioClient
-from hq_sync.pipelines.context import RunContext
+from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import personio_absence_periods, personio_absence_types
 from hq_sync.timeutil import parse_timestamp

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the DAG factory imports this module at parse time: staging loads only when a step runs
-    from hq_sync.pipelines.context import RunContext
+    from hq_sync.run import RunContext
     from hq_sync.staging import repository as repo
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from sqlalchemy import Connection, delete, select, update
 from hq_sync.config import TimesheetsSource
 from hq_sync.errors import NotRetryable
 from hq_sync.load.reportings import load_reportings
-from hq_sync.pipelines.context import RunContext
 from hq_sync.pipelines.steps import record_report
 from hq_sync.progress import summary_line
+from hq_sync.run import RunContext
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import planned_hq_state, quarantine, timesheet_files, timesheet_rows, utcnow

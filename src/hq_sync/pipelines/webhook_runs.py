@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import select
 
 from hq_sync.clients.http import ApiError
-from hq_sync.pipelines.context import RunContext, RunMode
 from hq_sync.progress import summary_line
+from hq_sync.run import RunContext, RunMode
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import (

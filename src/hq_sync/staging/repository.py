@@ -24,6 +24,7 @@ from hq_sync.staging.schema import (
     sync_cursors,
     utcnow,
 )
+from hq_sync.staging.states import LinkState, Outcome, Plan
 
 KEY_COLUMNS = ("tenant", "source_id")
 BOOKKEEPING = ("first_seen_at", "last_seen_at", "deleted_at")
@@ -39,8 +40,9 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
     raise NotImplementedError(f"staging supports SQLite and PostgreSQL, not {dialect}")
 
 
-def fingerprint(content: Any) -> str:
-    """A stable hash of JSON-able content (what we wrote to HQ), for change detection."""
+def written_fingerprint(content: Any) -> str:
+    """A stable hash of what a link wrote (``hq_links.written``: JSON-able content), for change
+    detection (not the OAuth token fingerprint of ``seeded_from``)."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -79,8 +81,9 @@ def upsert_source_records(
     existing = {
         r.source_id: (r.source_updated_at, r.payload, r.deleted_at)
         for r in conn.execute(
-            select(table.c.source_id, table.c.source_updated_at, table.c.payload, table.c.deleted_at)
-            .where(table.c.tenant == tenant, table.c.source_id.in_(list(by_id)))
+            select(table.c.source_id, table.c.source_updated_at, table.c.payload, table.c.deleted_at).where(
+                table.c.tenant == tenant, table.c.source_id.in_(list(by_id))
+            )
         )
     }
     to_write: list[dict[str, Any]] = []
@@ -125,16 +128,12 @@ def upsert_source_records(
         conn.execute(stmt, [{name: values.get(name) for name in columns} for values in to_write])
     if seen_only:
         conn.execute(
-            update(table)
-            .where(table.c.tenant == tenant, table.c.source_id.in_(seen_only))
-            .values(last_seen_at=now)
+            update(table).where(table.c.tenant == tenant, table.c.source_id.in_(seen_only)).values(last_seen_at=now)
         )
     return result
 
 
-def mark_source_deleted(
-    conn: Connection, table: Table, tenant: str, source_ids: Iterable[str]
-) -> int:
+def mark_source_deleted(conn: Connection, table: Table, tenant: str, source_ids: Iterable[str]) -> int:
     """Mark records as gone from the source (after a 404 confirmed it); returns how many."""
     ids = list(source_ids)
     if not ids:
@@ -156,15 +155,25 @@ class Link:
     hq_entity: str
     hq_id: str | None
     hq_parent_id: str | None
-    state: str  # pending | synced | deleted
+    state: LinkState
     fingerprint: str | None
     written: Any
     synced_at: datetime | None
 
 
-def get_link(
-    conn: Connection, tenant: str, source: str, entity: str, source_id: str
-) -> Link | None:
+def _link_of(row: Any) -> Link:
+    values = {f: getattr(row, f) for f in Link.__dataclass_fields__}
+    return Link(**{**values, "state": LinkState(values["state"])})
+
+
+def _link_state(state: str) -> LinkState:
+    try:
+        return LinkState(state)
+    except ValueError:
+        raise ValueError(f"unknown link state {state!r}") from None
+
+
+def get_link(conn: Connection, tenant: str, source: str, entity: str, source_id: str) -> Link | None:
     row = conn.execute(
         select(hq_links).where(
             hq_links.c.tenant == tenant,
@@ -175,7 +184,7 @@ def get_link(
     ).one_or_none()
     if row is None:
         return None
-    return Link(**{f: getattr(row, f) for f in Link.__dataclass_fields__})
+    return _link_of(row)
 
 
 def save_link(
@@ -186,7 +195,7 @@ def save_link(
     entity: str,
     source_id: str,
     hq_entity: str,
-    state: str,
+    state: LinkState | str,
     hq_id: str | None = None,
     hq_parent_id: str | None = None,
     written: Any = None,
@@ -197,8 +206,7 @@ def save_link(
     ``'synced'`` with the HQ id after HQ confirmed it: a pending link found later means the
     answer may have been lost, so the writer must look in HQ before writing again.
     """
-    if state not in ("pending", "synced", "deleted"):
-        raise ValueError(f"unknown link state {state!r}")
+    state = _link_state(state)
     now = utcnow()
     values = {
         "tenant": tenant,
@@ -210,15 +218,13 @@ def save_link(
         "hq_parent_id": hq_parent_id,
         "state": state,
         "written": written,
-        "fingerprint": fingerprint(written) if written is not None else None,
-        "synced_at": now if state == "synced" else None,
+        "fingerprint": written_fingerprint(written) if written is not None else None,
+        "synced_at": now if state is LinkState.SYNCED else None,
         "updated_at": now,
     }
     stmt = dialect_insert(conn, hq_links).values(**values)
     keys = ["tenant", "source", "entity", "source_id"]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
-    )
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys})
     conn.execute(stmt)
 
 
@@ -230,15 +236,23 @@ def save_links(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     now = utcnow()
     values = []
     for row in rows:
-        state, written = row["state"], row.get("written")
-        if state not in ("pending", "synced", "deleted"):
-            raise ValueError(f"unknown link state {state!r}")
-        values.append({
-            "tenant": row["tenant"], "source": row["source"], "entity": row["entity"], "source_id": row["source_id"],
-            "hq_entity": row["hq_entity"], "hq_id": row.get("hq_id"), "hq_parent_id": row.get("hq_parent_id"),
-            "state": state, "written": written, "fingerprint": fingerprint(written) if written is not None else None,
-            "synced_at": now if state == "synced" else None, "updated_at": now,
-        })
+        state, written = _link_state(row["state"]), row.get("written")
+        values.append(
+            {
+                "tenant": row["tenant"],
+                "source": row["source"],
+                "entity": row["entity"],
+                "source_id": row["source_id"],
+                "hq_entity": row["hq_entity"],
+                "hq_id": row.get("hq_id"),
+                "hq_parent_id": row.get("hq_parent_id"),
+                "state": state,
+                "written": written,
+                "fingerprint": written_fingerprint(written) if written is not None else None,
+                "synced_at": now if state is LinkState.SYNCED else None,
+                "updated_at": now,
+            }
+        )
     keys = ["tenant", "source", "entity", "source_id"]
     stmt = dialect_insert(conn, hq_links)
     stmt = stmt.on_conflict_do_update(
@@ -260,20 +274,51 @@ def owned_hq_ids(conn: Connection, tenant: str, hq_entity: str) -> set[str]:
     }
 
 
-def links(conn: Connection, tenant: str, source: str, entity: str, state: str | None = None) -> list[Link]:
+def links(conn: Connection, tenant: str, source: str, entity: str, state: LinkState | str | None = None) -> list[Link]:
     """All links of one entity of a tenant (optionally of one state)."""
     query = select(hq_links).where(
         hq_links.c.tenant == tenant, hq_links.c.source == source, hq_links.c.entity == entity
     )
     if state is not None:
         query = query.where(hq_links.c.state == state)
-    return [
-        Link(**{f: getattr(row, f) for f in Link.__dataclass_fields__})
-        for row in conn.execute(query.order_by(hq_links.c.id))
-    ]
+    return [_link_of(row) for row in conn.execute(query.order_by(hq_links.c.id))]
 
 
 # -- Planned HQ state (transform → load) ----------------------------------------------------------
+@dataclass(frozen=True)
+class PlannedRecord:
+    """What transform decided one source record should be in HQ (a ``planned_hq_state`` row)."""
+
+    tenant: str
+    source: str
+    entity: str
+    source_id: str
+    plan: Plan
+    reason: str | None  # why not wanted / the quarantine code
+    hq_parent_id: str | None  # e.g. the HQ user of an absence, the HQ project of a task
+    body: dict[str, Any] | None  # the HQ body we want (wanted plans)
+    version: str | None  # the source version the body derives from
+    notes: list[str] | None
+    planned_at: datetime
+
+    def wanted_body(self) -> dict[str, Any]:
+        """The body of a wanted plan (a copy: loaders complete it)."""
+        if self.body is None:
+            raise ValueError(f"the plan of {self.entity} {self.source_id} has no body")
+        return dict(self.body)
+
+
+def planned_records(conn: Connection, tenant: str, source: str, entity: str) -> list[PlannedRecord]:
+    """The planned HQ state of one source's entity, by source id."""
+    t = planned_hq_state
+    query = select(t).where(t.c.tenant == tenant, t.c.source == source, t.c.entity == entity)
+    fields = PlannedRecord.__dataclass_fields__
+    return [
+        PlannedRecord(**{**{f: getattr(row, f) for f in fields}, "plan": Plan(row.plan)})
+        for row in conn.execute(query.order_by(t.c.source_id))
+    ]
+
+
 def save_plan(
     conn: Connection,
     *,
@@ -281,7 +326,7 @@ def save_plan(
     source: str,
     entity: str,
     source_id: str,
-    plan: str,
+    plan: Plan | str,
     reason: str | None = None,
     hq_parent_id: str | None = None,
     body: Any = None,
@@ -290,16 +335,26 @@ def save_plan(
 ) -> None:
     """Record what one source record should be in HQ: ``wanted`` (with body), ``not_wanted`` or
     ``quarantined`` (with the reason); replaces the previous plan of that record."""
-    if plan not in ("wanted", "not_wanted", "quarantined"):
+    if plan not in tuple(Plan):
         raise ValueError(f"unknown plan {plan!r}")
     values = {
-        "tenant": tenant, "source": source, "entity": entity, "source_id": source_id, "plan": plan,
-        "reason": reason, "hq_parent_id": hq_parent_id, "body": body, "version": version,
-        "notes": notes or None, "planned_at": utcnow(),
+        "tenant": tenant,
+        "source": source,
+        "entity": entity,
+        "source_id": source_id,
+        "plan": plan,
+        "reason": reason,
+        "hq_parent_id": hq_parent_id,
+        "body": body,
+        "version": version,
+        "notes": notes or None,
+        "planned_at": utcnow(),
     }
     keys = ["tenant", "source", "entity", "source_id"]
     stmt = dialect_insert(conn, planned_hq_state).values(**values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys})
+    )
 
 
 # -- Quarantine -----------------------------------------------------------------------------------
@@ -354,28 +409,43 @@ def resolve_quarantine(
     tenant: str,
     source: str,
     entity: str,
-    source_id: str,
+    source_id: str | None,
     keep_reason: str | None = None,
+    reasons: Iterable[str] | None = None,
+    except_ids: Iterable[str] = (),
 ) -> int:
-    """Mark a record's open quarantine items resolved (all but ``keep_reason``); returns how many."""
+    """Mark open quarantine items resolved; returns how many.
+
+    Of one record (``source_id``), or of every record of the entity but ``except_ids``
+    (``source_id=None``: the items a transform no longer finds true). Only items of ``reasons``
+    when given, and all but ``keep_reason``."""
     conditions = [
         quarantine.c.tenant == tenant,
         quarantine.c.source == source,
         quarantine.c.entity == entity,
-        quarantine.c.source_id == source_id,
         quarantine.c.resolved_at.is_(None),
     ]
+    if source_id is not None:
+        conditions.append(quarantine.c.source_id == source_id)
     if keep_reason is not None:
         conditions.append(quarantine.c.reason != keep_reason)
+    if reasons is not None:
+        conditions.append(quarantine.c.reason.in_(list(reasons)))
+    keep = list(except_ids)
+    if keep:
+        conditions.append(quarantine.c.source_id.not_in(keep))
     return conn.execute(update(quarantine).where(and_(*conditions)).values(resolved_at=utcnow())).rowcount
 
 
-def open_quarantine_ids(conn: Connection, tenant: str, source: str, entity: str,
-                        reasons: Iterable[str] | None = None) -> set[str]:
+def open_quarantine_ids(
+    conn: Connection, tenant: str, source: str, entity: str, reasons: Iterable[str] | None = None
+) -> set[str]:
     """Source ids of one entity with open quarantine items (of ``reasons`` when given): a loader
     resolves items only for these, so a run without problems writes nothing per record."""
     query = select(quarantine.c.source_id).where(
-        quarantine.c.tenant == tenant, quarantine.c.source == source, quarantine.c.entity == entity,
+        quarantine.c.tenant == tenant,
+        quarantine.c.source == source,
+        quarantine.c.entity == entity,
         quarantine.c.resolved_at.is_(None),
     )
     if reasons is not None:
@@ -404,23 +474,16 @@ class EntityCounts:
     conflicts: int = 0
     details: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def count(self, outcome: str, reason: str | None = None, n: int = 1) -> None:
+    def count(self, outcome: Outcome | str, reason: str | None = None, n: int = 1) -> None:
         """Add ``n`` to an outcome (``created`` ...), and to its per-reason detail if given."""
-        setattr(self, outcome, getattr(self, outcome) + n)
+        name = str(outcome)  # the plain string: details go to XCom and JSON as they are
+        setattr(self, name, getattr(self, name) + n)
         if reason is not None:
-            bucket = self.details.setdefault(outcome, {})
+            bucket = self.details.setdefault(name, {})
             bucket[reason] = bucket.get(reason, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "skipped": self.skipped,
-            "quarantined": self.quarantined,
-            "conflicts": self.conflicts,
-            "details": self.details,
-        }
+        return {**{outcome.value: getattr(self, outcome) for outcome in Outcome}, "details": self.details}
 
 
 def record_run_summary(
@@ -445,9 +508,7 @@ def record_run_summary(
     }
     stmt = dialect_insert(conn, run_summaries).values(**values)
     keys = ["dag_id", "run_id", "entity"]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
-    )
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys})
     conn.execute(stmt)
 
 

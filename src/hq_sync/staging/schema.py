@@ -59,9 +59,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # defensive: raw SQLite text
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # str: raw SQLite text
+        return parsed.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -116,9 +115,7 @@ personio_absence_periods = _source_table(
 )
 
 # -- awork ----------------------------------------------------------------------------------------
-awork_users = _source_table(
-    "awork_users", Column("email", String(320), nullable=True), indexes=("email",)
-)
+awork_users = _source_table("awork_users", Column("email", String(320), nullable=True), indexes=("email",))
 awork_projects = _source_table("awork_projects", Column("name", String(512), nullable=False))
 awork_task_lists = _source_table(
     "awork_task_lists",
@@ -174,7 +171,7 @@ hq_links = Table(
     Column("hq_entity", String(32), nullable=False),  # Absence, Reporting, ProjectTask, ...
     Column("hq_id", String(64), nullable=True),  # None while pending or after deletion
     Column("hq_parent_id", String(64), nullable=True),  # e.g. the HQ user of an absence
-    Column("state", String(16), nullable=False),  # pending | synced | deleted
+    Column("state", String(16), nullable=False),  # states.LinkState: pending | synced | deleted
     Column("fingerprint", String(64), nullable=True),  # hash of the content written to HQ
     Column("written", Payload, nullable=True),  # what we wrote (or are about to write)
     Column("synced_at", UtcDateTime(), nullable=True),
@@ -191,7 +188,7 @@ planned_hq_state = Table(
     Column("source", String(32), primary_key=True),
     Column("entity", String(32), primary_key=True),
     Column("source_id", String(128), primary_key=True),
-    Column("plan", String(16), nullable=False),  # wanted | not_wanted | quarantined
+    Column("plan", String(16), nullable=False),  # states.Plan: wanted | not_wanted | quarantined
     Column("reason", String(64), nullable=True),  # why not wanted / quarantined
     Column("hq_parent_id", String(64), nullable=True),  # e.g. the HQ user of an absence
     Column("body", Payload, nullable=True),  # the HQ body we want
@@ -216,9 +213,7 @@ quarantine = Table(
     Column("last_seen_at", UtcDateTime(), nullable=False),
     Column("last_run_id", String(250), nullable=True),
     Column("resolved_at", UtcDateTime(), nullable=True),
-    UniqueConstraint(
-        "tenant", "source", "entity", "source_id", "reason", name="uq_quarantine_record_reason"
-    ),
+    UniqueConstraint("tenant", "source", "entity", "source_id", "reason", name="uq_quarantine_record_reason"),
     Index("ix_quarantine_open", "tenant", "resolved_at"),
 )
 

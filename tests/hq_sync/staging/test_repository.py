@@ -112,7 +112,7 @@ def test_link_lifecycle_pending_then_synced(staging_engine):
     with staging_engine.connect() as conn:
         link = repo.get_link(conn, **key)
         assert (link.state, link.hq_id, link.hq_parent_id) == ("synced", "42", "7")
-        assert link.fingerprint == repo.fingerprint({"Type": "Vacation"})
+        assert link.fingerprint == repo.written_fingerprint({"Type": "Vacation"})
         assert [l.source_id for l in repo.links(conn, "acme", "personio", "absence_period")] == ["a1"]
 
 

@@ -6,22 +6,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from hq_sync.config import TenantConfig
 
+if TYPE_CHECKING:  # the clients are built by the Airflow hooks (or tests); only their types are named here
+    from hq_sync.clients.awork import AworkClient
+    from hq_sync.clients.hq import HqClient
+    from hq_sync.clients.personio import PersonioClient
+
 
 class Clients(Protocol):
     """Authenticated API clients for one tenant (built from Airflow connections, or by tests)."""
 
-    def hq(self) -> Any: ...
+    def hq(self) -> HqClient: ...
 
-    def personio(self) -> Any: ...
+    def personio(self) -> PersonioClient: ...
 
-    def awork(self) -> Any: ...
+    def awork(self) -> AworkClient: ...
 
 
 class RunMode(StrEnum):
