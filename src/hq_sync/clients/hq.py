@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
 
-from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
-from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens, TokenStore
+from hq_sync.clients.auth import BearerAuth, StaticBearerToken
+from hq_sync.clients.http import ClientError, HttpClient, RetryPolicy
+from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +47,14 @@ def same_name(a: Any, b: Any) -> bool:
 
 
 # -- authentication ---------------------------------------------------------------------------
-class HqAuth(Protocol):
-    """How the client authenticates: a static token or OAuth tokens."""
-
-    def authorization(self) -> str:
-        """The ``Authorization`` header value for the next request."""
-        ...
-
-    def invalidate(self) -> bool:
-        """Drop cached credentials after a 401; True when a retry can help."""
-        ...
+HqAuth = BearerAuth  # how the client authenticates: a static token or OAuth tokens
 
 
-class HqStaticToken:
-    """A static bearer token: HQ's sync token (Admin → API clients) or a v2 API-client token."""
+class HqStaticToken(StaticBearerToken):
+    """A static bearer token: HQ's sync token (Admin → API clients) or a v2 API-client token.
+    A rejected token stays rejected: the client fails with the 401."""
 
-    def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("empty HQ token")
-        self._token = token
-
-    def __repr__(self) -> str:  # never show the token
-        return "HqStaticToken(***)"
-
-    def authorization(self) -> str:
-        return f"Bearer {self._token}"
-
-    def invalidate(self) -> bool:
-        return False  # a rejected token stays rejected: fail with the 401
+    what = "HQ token"
 
 
 class HqAuthorizationRevoked(OAuthAuthorizationRevoked):
@@ -112,21 +93,20 @@ class HqOAuthTokens(RotatingOAuthTokens):
     store_error = HqTokenStoreError
     rotation_required = False
 
-    def __init__(self, app_id: str, app_secret: str, token_url: str, store: TokenStore, *, tenant: str | None = None,
-                 **kwargs: Any) -> None:
-        hint = REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
-        super().__init__(app_id, app_secret, token_url, store, reauthorise=hint, **kwargs)
+    def _reauthorise_hint(self, tenant: str | None) -> str:
+        return REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
 
 
 class HqClient(HttpClient):
     """Collections, entities and bound actions of HQ's v1 API."""
 
     vendor = "hq"
+    auth: BearerAuth
 
-    def __init__(self, base_url: str, auth: str | HqAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
+    def __init__(self, base_url: str, auth: str | BearerAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
                  write_concurrency: int = DEFAULT_WRITE_CONCURRENCY, **kwargs: Any) -> None:
-        super().__init__(base_url, retry=retry, **kwargs)
-        self.auth: HqAuth = HqStaticToken(auth) if isinstance(auth, str) else auth
+        credentials = HqStaticToken(auth) if isinstance(auth, str) else auth
+        super().__init__(base_url, retry=retry, auth=credentials, **kwargs)
         self.page_size = min(page_size, MAX_TOP)
         # How many writes the loaders send at once (hq_sync.load.concurrency); the request budget
         # still paces them. The session keeps a connection per concurrent writer.
@@ -137,12 +117,6 @@ class HqClient(HttpClient):
 
     def __repr__(self) -> str:
         return f"HqClient({self.base_url!r})"
-
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": self.auth.authorization()}
-
-    def _reauthenticate(self) -> bool:
-        return self.auth.invalidate()
 
     # -- generic ---------------------------------------------------------------------------
     def pages(
@@ -205,10 +179,7 @@ class HqClient(HttpClient):
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """One entity, or None on 404."""
-        try:
-            return dict(self.request("GET", path, params=params).json())
-        except NotFoundError:
-            return None
+        return self.get_or_none(path, params)
 
     def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST a new entity (not idempotent: a lost answer raises AmbiguousWriteError)."""
@@ -216,11 +187,7 @@ class HqClient(HttpClient):
 
     def delete(self, path: str) -> bool:
         """DELETE an entity; False when it was already gone (404), so a retried delete is safe."""
-        try:
-            self.request("DELETE", path)
-        except NotFoundError:
-            return False
-        return True
+        return self.request_if_found("DELETE", path)
 
     # -- users -----------------------------------------------------------------------------
     def users(self) -> list[dict[str, Any]]:

@@ -183,14 +183,18 @@ class TokenEndpoint:
 class RotatingOAuthTokens:
     """Access tokens from a (rotating) refresh token, saved before use (see the module docstring).
 
-    Subclasses set ``vendor``, the error classes, and whether a refresh must answer a new refresh
-    token (``rotation_required``; where it may not, the used one stays valid and stays stored).
+    Subclasses set ``vendor``, the error classes, whether a refresh must answer a new refresh
+    token (``rotation_required``; where it may not, the used one stays valid and stays stored),
+    the token endpoint's HTTP client (``token_http``: a vendor's rate-limit headers) and the
+    sentence that tells an operator how to re-authorise a tenant (``_reauthorise_hint``).
+    ``reauthorise`` overrides that sentence; else ``tenant`` (or the store's ``tenant``) fills it in.
     """
 
     vendor = "oauth"
     revoked_error: type[OAuthAuthorizationRevoked] = OAuthAuthorizationRevoked
     store_error: type[OAuthTokenStoreError] = OAuthTokenStoreError
     rotation_required = True
+    token_http: type[HttpClient] = HttpClient
 
     def __init__(
         self,
@@ -199,7 +203,8 @@ class RotatingOAuthTokens:
         token_url: str,
         store: TokenStore,
         *,
-        reauthorise: str,
+        reauthorise: str | None = None,
+        tenant: str | None = None,
         grant: TokenGrant | None = None,
         endpoint: TokenEndpoint | None = None,
         session: requests.Session | None = None,
@@ -210,9 +215,13 @@ class RotatingOAuthTokens:
     ) -> None:
         self.client_id = client_id
         self.store = store
-        self.reauthorise = reauthorise
-        self._endpoint = endpoint or TokenEndpoint(token_url, client_id, client_secret, vendor=self.vendor,
-                                                   reauthorise=reauthorise, session=session, retry=retry, sleep=sleep)
+        self.reauthorise = reauthorise or self._reauthorise_hint(tenant)
+        if endpoint is None:
+            http = self.token_http(token_url, retry=retry, session=session, sleep=sleep)
+            endpoint = TokenEndpoint(
+                token_url, client_id, client_secret, vendor=self.vendor, reauthorise=self.reauthorise, http=http
+            )
+        self._endpoint = endpoint
         self._clock = clock
         self._renew_margin = renew_margin
         self._lock = threading.Lock()
@@ -224,6 +233,11 @@ class RotatingOAuthTokens:
         self.last_rotated: bool | None = None  # whether the last refresh replaced the refresh token
         if grant is not None:  # e.g. straight from the authorization-code exchange (already stored)
             self._cache(grant)
+
+    def _reauthorise_hint(self, tenant: str | None) -> str:
+        """What to run when the grant is gone (subclasses name their connect command)."""
+        where = f" of tenant {tenant}" if tenant else ""
+        return f"Re-authorise the {self.vendor} connection{where}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, token_url={self._endpoint.token_url!r})"
