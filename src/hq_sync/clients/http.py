@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_N = TypeVar("_N", int, float)
 
 
 class ApiError(Exception):
@@ -317,18 +318,18 @@ def _refusal(attempt: _Attempt, resp: requests.Response, reauthenticated: bool) 
 
 def header_number(resp: requests.Response, name: str) -> float | None:
     """A numeric response header (``Retry-After``, rate-limit headers); None when absent or no number."""
-    value = resp.headers.get(name)
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return _header(resp, name, float)
 
 
 def header_int(resp: requests.Response, name: str) -> int | None:
     """An integer response header (``aw-totalitems``); None when absent or no integer."""
+    return _header(resp, name, int)
+
+
+def _header(resp: requests.Response, name: str, convert: Callable[[str], _N]) -> _N | None:
     value = resp.headers.get(name)
     try:
-        return int(value) if value is not None else None
+        return convert(value) if value is not None else None
     except ValueError:
         return None
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import requests
 
@@ -47,6 +47,15 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 1000  # §3: awork never serves more per page
 DEFAULT_ORDER = "createdOn asc"  # awork's default order is unspecified (§3): page in a stable one
 KEYSET_ORDER = "updatedOn asc,id asc"
+
+
+class ListOptions(TypedDict, total=False):
+    """What every list method passes on to ``AworkClient.pages``: a ``filterby`` condition, the
+    ``orderby`` (default ``createdOn asc``; None sends none) and the page size (at most 1000)."""
+
+    filterby: str | None
+    orderby: str | None
+    page_size: int
 
 
 class AworkClient(HttpClient):
@@ -186,45 +195,28 @@ class AworkClient(HttpClient):
         """The caller (for an API key: its API user) with ``workspace {id, name, url}``."""
         return dict(self.request("GET", "/users/me").json())
 
-    def users(
-        self,
-        *,
-        show_archived: bool = False,
-        filterby: str | None = None,
-        orderby: str | None = DEFAULT_ORDER,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[Page]:
+    def users(self, *, show_archived: bool = False, **options: Unpack[ListOptions]) -> Iterator[Page]:
         """Pages of users, API users included (they have no e-mail); see ``user_email``."""
-        params = {"showArchived": _bool(show_archived)}
-        return self.pages("/users", filterby=filterby, orderby=orderby, page_size=page_size, params=params)
+        return self.pages("/users", params=_archived(show_archived), **options)
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         return self.get_or_none(f"/users/{user_id}")
 
-    def types_of_work(
-        self,
-        *,
-        show_archived: bool = False,
-        filterby: str | None = None,
-        orderby: str | None = DEFAULT_ORDER,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[Page]:
-        params = {"showArchived": _bool(show_archived)}
-        return self.pages("/typeofwork", filterby=filterby, orderby=orderby, page_size=page_size, params=params)
+    def types_of_work(self, *, show_archived: bool = False, **options: Unpack[ListOptions]) -> Iterator[Page]:
+        """Pages of types of work."""
+        return self.pages("/typeofwork", params=_archived(show_archived), **options)
 
-    def companies(
-        self, *, filterby: str | None = None, orderby: str | None = DEFAULT_ORDER, page_size: int = MAX_PAGE_SIZE
-    ) -> Iterator[Page]:
-        return self.pages("/companies", filterby=filterby, orderby=orderby, page_size=page_size)
+    def companies(self, **options: Unpack[ListOptions]) -> Iterator[Page]:
+        """Pages of companies."""
+        return self.pages("/companies", **options)
 
     def company(self, company_id: str) -> dict[str, Any] | None:
         return self.get_or_none(f"/companies/{company_id}")
 
     # -- projects --------------------------------------------------------------------------------
-    def projects(
-        self, *, filterby: str | None = None, orderby: str | None = DEFAULT_ORDER, page_size: int = MAX_PAGE_SIZE
-    ) -> Iterator[Page]:
-        return self.pages("/projects", filterby=filterby, orderby=orderby, page_size=page_size)
+    def projects(self, **options: Unpack[ListOptions]) -> Iterator[Page]:
+        """Pages of projects."""
+        return self.pages("/projects", **options)
 
     def project(self, project_id: str) -> dict[str, Any] | None:
         return self.get_or_none(f"/projects/{project_id}")
@@ -249,17 +241,10 @@ class AworkClient(HttpClient):
 
     # -- task lists and tasks --------------------------------------------------------------------
     def task_lists(
-        self,
-        project_id: str,
-        *,
-        show_archived: bool = False,
-        filterby: str | None = None,
-        orderby: str | None = DEFAULT_ORDER,
-        page_size: int = MAX_PAGE_SIZE,
+        self, project_id: str, *, show_archived: bool = False, **options: Unpack[ListOptions]
     ) -> Iterator[Page]:
-        params = {"showArchived": _bool(show_archived)}
-        path = f"/projects/{project_id}/tasklists"
-        return self.pages(path, filterby=filterby, orderby=orderby, page_size=page_size, params=params)
+        """Pages of a project's task lists."""
+        return self.pages(f"/projects/{project_id}/tasklists", params=_archived(show_archived), **options)
 
     def task_list(self, project_id: str, task_list_id: str) -> dict[str, Any] | None:
         return self.get_or_none(f"/projects/{project_id}/tasklists/{task_list_id}")
@@ -289,17 +274,9 @@ class AworkClient(HttpClient):
         path = f"/projects/{project_id}/tasklists/{task_list_id}/addtasks"
         return list(self.request("POST", path, json=body, idempotent=True).json())
 
-    def project_tasks(
-        self,
-        project_id: str,
-        *,
-        filterby: str | None = None,
-        orderby: str | None = DEFAULT_ORDER,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[Page]:
+    def project_tasks(self, project_id: str, **options: Unpack[ListOptions]) -> Iterator[Page]:
         """``GET /projects/{id}/projecttasks`` (awork has no ``GET /tasks``); ``lists`` on each task."""
-        path = f"/projects/{project_id}/projecttasks"
-        return self.pages(path, filterby=filterby, orderby=orderby, page_size=page_size)
+        return self.pages(f"/projects/{project_id}/projecttasks", **options)
 
     def task(self, task_id: str) -> dict[str, Any] | None:
         return self.get_or_none(f"/tasks/{task_id}")
@@ -419,8 +396,9 @@ def _query(params: Mapping[str, Any] | None, filterby: str | None, orderby: str 
     return query
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
+def _archived(show_archived: bool) -> dict[str, str]:
+    """The ``showArchived`` query parameter."""
+    return {"showArchived": "true" if show_archived else "false"}
 
 
 def _updated_second(item: Mapping[str, Any]) -> datetime | None:
