@@ -337,7 +337,8 @@ def _header(resp: requests.Response, name: str, convert: Callable[[str], _N]) ->
 def _never_sent(exc: Exception) -> bool:
     """Whether a failed attempt certainly never reached the server: connecting timed out, or the
     connection could not be opened at all (refused, unreachable, unknown host: urllib3's
-    ``NewConnectionError``, found by type in the chain requests wraps it in)."""
+    ``NewConnectionError``, found by type in the chain requests wraps it in: ``args``, urllib3's
+    ``reason``, ``__cause__`` and ``__context__``). The wording of a message never decides."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     if not isinstance(exc, requests.ConnectionError):
@@ -352,7 +353,7 @@ def _never_sent(exc: Exception) -> bool:
         if isinstance(cause, NewConnectionError):
             return True
         if isinstance(cause, BaseException):
-            todo += [getattr(cause, "reason", None), cause.__cause__, *cause.args]
+            todo += [getattr(cause, "reason", None), cause.__cause__, cause.__context__, *cause.args]
     return False
 
 

@@ -337,3 +337,26 @@ def test_never_sent_is_decided_by_type_not_by_wording() -> None:
     assert not _never_sent(requests.ConnectionError(lost))
     assert not _never_sent(requests.ConnectionError("NewConnectionError"))
     assert not _never_sent(requests.ReadTimeout("NewConnectionError"))
+
+
+def test_never_sent_follows_every_link_of_the_chain() -> None:
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    refused = NewConnectionError(None, "connection refused")
+    try:  # raised while handling the refusal, without naming it: only __context__ links them
+        try:
+            raise refused
+        except NewConnectionError:
+            raise requests.ConnectionError("could not connect") from None
+    except requests.ConnectionError as implicit:
+        assert implicit.__cause__ is None and _never_sent(implicit)
+    explicit = requests.ConnectionError("could not connect")
+    explicit.__cause__ = MaxRetryError(None, "/thing", refused)
+    assert _never_sent(explicit)
+    looped = ProtocolError("Connection aborted.")  # a cycle in the chain ends the walk
+    looped.__context__ = requests.ConnectionError(looped)
+    assert not _never_sent(requests.ConnectionError(looped))
+    # Not a connection error at all: a timeout after sending, whatever its chain holds.
+    late = requests.ReadTimeout("read timed out")
+    late.__cause__ = refused
+    assert not _never_sent(late)
