@@ -65,8 +65,10 @@ class HqTokenStoreError(OAuthTokenStoreError):
     """A rotated HQ refresh token could not be stored; the new access token was not used."""
 
 
-REAUTHORISE = ("Re-authorise the tenant's HQ connection: python -m hq_sync.connect.hq --tenant <tenant> "
-               "(docs/runbook.md#connect-hq)")
+REAUTHORISE = (
+    "Re-authorise the tenant's HQ connection: python -m hq_sync.connect.hq --tenant <tenant> "
+    "(docs/runbook.md#connect-hq)"
+)
 OAUTH_SCOPE = "read_all write_all"  # HQ v1's only scopes (hq.md §3)
 
 
@@ -103,8 +105,16 @@ class HqClient(HttpClient):
     vendor = "hq"
     auth: BearerAuth
 
-    def __init__(self, base_url: str, auth: str | BearerAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
-                 write_concurrency: int = DEFAULT_WRITE_CONCURRENCY, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: str | BearerAuth,
+        *,
+        retry: RetryPolicy | None = None,
+        page_size: int = MAX_TOP,
+        write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
+        **kwargs: Any,
+    ) -> None:
         credentials = HqStaticToken(auth) if isinstance(auth, str) else auth
         super().__init__(base_url, retry=retry, auth=credentials, **kwargs)
         self.page_size = min(page_size, MAX_TOP)
@@ -145,7 +155,8 @@ class HqClient(HttpClient):
             if value:
                 params[key] = value
         own_host = urlsplit(self.base_url).netloc
-        url, query = path, dict(params)
+        url = path
+        query: dict[str, Any] | None = dict(params)  # None: the next link carries the query
         seen = 0
         previous: list[Any] | None = None
         while True:
@@ -154,8 +165,10 @@ class HqClient(HttpClient):
             if query is not None and query.get("$skip") and values and _ids(values) == previous:
                 # The server answered the page we already had: it ignores $skip. Reading on would
                 # loop for ever; stopping would silently miss records.
-                raise ClientError(f"hq: {path} answered the same page again for $skip={query['$skip']} "
-                                  "(the server ignores $skip and sent no @odata.nextLink); refusing to read on")
+                raise ClientError(
+                    f"hq: {path} answered the same page again for $skip={query['$skip']} "
+                    "(the server ignores $skip and sent no @odata.nextLink); refusing to read on"
+                )
             previous = _ids(values)
             if values:
                 yield values
@@ -195,7 +208,9 @@ class HqClient(HttpClient):
         return self.all("Users", select="Id,FirstName,LastName,EMailWork")
 
     # -- absences --------------------------------------------------------------------------
-    def absences(self, user_id: int | str, *, start: date | None = None, end: date | None = None) -> list[dict[str, Any]]:
+    def absences(
+        self, user_id: int | str, *, start: date | None = None, end: date | None = None
+    ) -> list[dict[str, Any]]:
         """A user's absences, optionally those overlapping [start, end)."""
         clauses = []
         if start is not None:
@@ -232,9 +247,26 @@ class HqClient(HttpClient):
 
     # -- project tasks and phases (a phase is a top-level task) ----------------------------
     TASK_WRITABLE = (
-        "Name", "Order", "ParentId", "ProjectId", "IsDone", "PlannedEffort", "PercentDone", "Description",
-        "StartOn", "EndOn", "TaskTypeId", "TaskTypeStatusId", "IsAppointment", "SyncId", "Sync",
-        "JiraProjectName", "Remaining", "ProjectBudgetId", "ChargeType", "ChargeValue",
+        "Name",
+        "Order",
+        "ParentId",
+        "ProjectId",
+        "IsDone",
+        "PlannedEffort",
+        "PercentDone",
+        "Description",
+        "StartOn",
+        "EndOn",
+        "TaskTypeId",
+        "TaskTypeStatusId",
+        "IsAppointment",
+        "SyncId",
+        "Sync",
+        "JiraProjectName",
+        "Remaining",
+        "ProjectBudgetId",
+        "ChargeType",
+        "ChargeValue",
     )
 
     def project_tasks(self, project_id: int | str) -> list[dict[str, Any]]:
@@ -248,7 +280,9 @@ class HqClient(HttpClient):
         without case (issue #10).
         """
         wanted = sync_id.casefold()
-        found = self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and tolower(SyncId) eq {odata_literal(wanted)}")
+        found = self.all(
+            "ProjectTasks", filter=f"ProjectId eq {int(project_id)} and tolower(SyncId) eq {odata_literal(wanted)}"
+        )
         return [t for t in found if str(t.get("SyncId") or "").casefold() == wanted]
 
     def create_project_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,8 +348,11 @@ class HqClient(HttpClient):
 
     def custom_field_definitions(self, category: str = "Project") -> list[dict[str, Any]]:
         """Every custom-field definition of ``category`` (``Id``, ``Name``, ``Category``)."""
-        return [d for d in self.all("CustomFieldDefinitions", select="Id,Name,Category")
-                if str(d.get("Category") or "").casefold() == category.casefold()]
+        return [
+            d
+            for d in self.all("CustomFieldDefinitions", select="Id,Name,Category")
+            if str(d.get("Category") or "").casefold() == category.casefold()
+        ]
 
     def custom_field_definition_id(self, name: str, category: str = "Project") -> int | None:
         """The id of a custom-field definition named ``name`` in any case (only HQ's UI creates
@@ -339,8 +376,11 @@ class HqClient(HttpClient):
     def quotation_by_number(self, number: str) -> dict[str, Any] | None:
         """The offer (Angebot) with this number (any case), with its ``Positions``; None when there is none."""
         wanted = number.strip().casefold()
-        found = [q for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
-                 if str(q.get("Number") or "").strip().casefold() == wanted]
+        found = [
+            q
+            for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
+            if str(q.get("Number") or "").strip().casefold() == wanted
+        ]
         return found[0] if found else None
 
 

@@ -162,20 +162,26 @@ class TokenEndpoint:
                 raise InvalidGrant(f"{code}: {description}" if description else code) from None
             raise AuthError(
                 f"{self.vendor}'s token endpoint refused the request ({exc.status} {code}: {description})",
-                status=exc.status, method="POST", url=self.token_url,
+                status=exc.status,
+                method="POST",
+                url=self.token_url,
             ) from None
         except AmbiguousWriteError as exc:
             raise AmbiguousWriteError(
                 f"{exc}. If {self.vendor} rotated the refresh token, the stored one no longer works: "
                 f"then {lower_first(self.reauthorise)}.",
-                status=exc.status, method="POST", url=self.token_url,
+                status=exc.status,
+                method="POST",
+                url=self.token_url,
             ) from None
         except AuthError as exc:  # 401/403: invalid_client
             code, description = oauth_error(exc.body)
             raise AuthError(
                 f"{self.vendor} rejected the OAuth client ({exc.status} {code}: {description}); check the "
                 f"client id and secret of the tenant's {self.vendor} connection",
-                status=exc.status, method="POST", url=self.token_url,
+                status=exc.status,
+                method="POST",
+                url=self.token_url,
             ) from None
         return TokenGrant.from_json(resp.json(), self.vendor)
 
@@ -276,7 +282,8 @@ class RotatingOAuthTokens:
 
     def _no_new_refresh_token(self) -> OAuthAuthorizationRevoked:
         return self.revoked_error(
-            f"{self.vendor}'s refresh answered no new refresh token; the used one is gone. {self.reauthorise}.")
+            f"{self.vendor}'s refresh answered no new refresh token; the used one is gone. {self.reauthorise}."
+        )
 
     def _refresh(self) -> None:
         self._access = None
@@ -292,7 +299,8 @@ class RotatingOAuthTokens:
         if not used:
             raise self.revoked_error(
                 f"no {self.vendor} refresh token is stored for client {self.client_id!r}: the connection "
-                f"was never authorised. {self.reauthorise}.")
+                f"was never authorised. {self.reauthorise}."
+            )
         try:
             grant = self._redeem(used)
         except InvalidGrant as exc:
@@ -317,8 +325,12 @@ class RotatingOAuthTokens:
         self.last_expires_in = grant.expires_in
         self.last_rotated = bool(grant.refresh_token) and grant.refresh_token != used
         self._cache(grant, received_at)
-        log.info("%s: OAuth access token refreshed, valid %ds%s", self.vendor, grant.expires_in,
-                 "; new refresh token stored" if grant.refresh_token and grant.refresh_token != used else "")
+        log.info(
+            "%s: OAuth access token refreshed, valid %ds%s",
+            self.vendor,
+            grant.expires_in,
+            "; new refresh token stored" if grant.refresh_token and grant.refresh_token != used else "",
+        )
 
     def _save(self, grant: TokenGrant) -> None:
         assert grant.refresh_token is not None
@@ -337,5 +349,7 @@ class RotatingOAuthTokens:
             f"{self.vendor} refused the stored refresh token ({reason}): the authorisation was revoked, "
             f"expired or the token was already used (also after a crash between a refresh and storing "
             f"its successor). {self.reauthorise}.",
-            status=400, method="POST", url=self._endpoint.token_url,
+            status=400,
+            method="POST",
+            url=self._endpoint.token_url,
         )

@@ -106,8 +106,15 @@ class PersonioClient(HttpClient):
 
     vendor = "personio"
 
-    def __init__(self, base_url: str, credentials: PersonioCredentials, *, retry: RetryPolicy | None = None,
-                 token_cache: TokenCache | None = PROCESS_TOKENS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: PersonioCredentials,
+        *,
+        retry: RetryPolicy | None = None,
+        token_cache: TokenCache | None = PROCESS_TOKENS,
+        **kwargs: Any,
+    ) -> None:
         if not APP_ID_PATTERN.match(credentials.app_id):
             raise ValueError(f"Personio app id {credentials.app_id!r} must be UPPER_SNAKE_CASE")
         super().__init__(base_url, retry=retry, headers={"X-Personio-App-ID": credentials.app_id}, **kwargs)
@@ -138,7 +145,10 @@ class PersonioClient(HttpClient):
             raise AuthError(
                 f"Personio rejected the client credentials ({exc.status}: {reason}); check the client id "
                 "and secret in the tenant's personio connection",
-                status=exc.status, body=body, method="POST", url=url,
+                status=exc.status,
+                body=body,
+                method="POST",
+                url=url,
             ) from exc
         body = resp.json()
         self._token = body["access_token"]
@@ -201,7 +211,9 @@ class PersonioClient(HttpClient):
                 return
             next_url = self.url(nxt) if nxt.startswith("/") else nxt
             if urlsplit(next_url).netloc != own_host:
-                raise ClientError(f"personio: next page on a foreign host ({urlsplit(next_url).netloc}); refusing to follow")
+                raise ClientError(
+                    f"personio: next page on a foreign host ({urlsplit(next_url).netloc}); refusing to follow"
+                )
             url, query = next_url, None  # the cursor carries the filters
 
     def persons(self, *, limit: int = PERSONS_MAX_LIMIT) -> Iterator[Page]:
@@ -250,4 +262,3 @@ class PersonioClient(HttpClient):
     def absence_period(self, period_id: str) -> dict[str, Any] | None:
         """One absence period, or None when Personio answers 404 (deleted)."""
         return self.get_or_none(f"/v2/absence-periods/{period_id}")
-
