@@ -193,7 +193,7 @@ class RotatingOAuthTokens:
     token (``rotation_required``; where it may not, the used one stays valid and stays stored),
     the token endpoint's HTTP client (``token_http``: a vendor's rate-limit headers) and the
     sentence that tells an operator how to re-authorise a tenant (``_reauthorise_hint``).
-    ``reauthorise`` overrides that sentence; else ``tenant`` (or the store's ``tenant``) fills it in.
+    ``reauthorise`` overrides that sentence; else ``_reauthorise_hint(tenant)`` writes it.
     """
 
     vendor = "oauth"
