@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,48 @@ class Budget(Protocol):
         ...
 
 
-def _check_limits(per_minute: int | None, per_second: int | None) -> None:
-    for name, value in (("per_minute", per_minute), ("per_second", per_second)):
-        if value is not None and value < 1:
-            raise ValueError(f"request budget {name} must be at least 1 (or None for no limit)")
+class _Windows:
+    """What both budgets share: the limits, the waiting, the total waited.
+
+    ``acquire()`` asks ``_try()`` (admit one request now and return 0, or return the seconds to
+    wait) until the request is admitted, sleeping in between, inside ``_queue()`` (a lock that makes
+    waiters take turns, or none).
+    """
+
+    def __init__(self, per_minute: int | None, per_second: int | None, sleep: Callable[[float], None]) -> None:
+        for name, value in (("per_minute", per_minute), ("per_second", per_second)):
+            if value is not None and value < 1:
+                raise ValueError(f"request budget {name} must be at least 1 (or None for no limit)")
+        self.per_minute = per_minute
+        self.per_second = per_second
+        self._sleep = sleep
+        self._waited_lock = threading.Lock()
+        self.waited = 0.0  # total seconds spent waiting
+
+    def _what(self) -> str:
+        """The budget as named in the log."""
+        return "request budget"
+
+    def _queue(self) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def _try(self) -> float:
+        raise NotImplementedError
+
+    def acquire(self) -> float:
+        """Wait until one more request fits; returns the seconds waited."""
+        waited = 0.0
+        with self._queue():
+            while (wait := self._try()) > 0:
+                _log_wait(self._what(), wait)
+                self._sleep(wait)
+                waited += wait
+            with self._waited_lock:
+                self.waited += waited
+        return waited
 
 
-class SlidingWindowBudget:
+class SlidingWindowBudget(_Windows):
     """At most ``per_minute`` requests in any 60 s and ``per_second`` in any 1 s (sliding windows).
 
     ``acquire()`` blocks (through ``sleep``) until a request fits, then counts it. Thread-safe;
@@ -71,17 +107,16 @@ class SlidingWindowBudget:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        _check_limits(per_minute, per_second)
-        self.per_minute = per_minute
-        self.per_second = per_second
+        super().__init__(per_minute, per_second, sleep)
         self._clock = clock
-        self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
-        self.waited = 0.0  # total seconds spent waiting
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(per_minute={self.per_minute}, per_second={self.per_second})"
+
+    def _queue(self) -> AbstractContextManager[object]:
+        return self._lock  # waiters queue up here, so they are admitted in turn
 
     def _wait_needed(self, now: float) -> float:
         sent = self._sent
@@ -94,20 +129,12 @@ class SlidingWindowBudget:
             wait = max(wait, sent[len(sent) - self.per_second] + 1.0 - now)
         return wait
 
-    def acquire(self) -> float:
-        """Wait until one more request fits; returns the seconds waited."""
-        waited = 0.0
-        with self._lock:  # waiters queue up here, so they are admitted in turn
-            while True:
-                now = self._clock()
-                wait = self._wait_needed(now)
-                if wait <= 0:
-                    self._sent.append(now)
-                    self.waited += waited
-                    return waited
-                _log_wait("request budget", wait)
-                self._sleep(wait)
-                waited += wait
+    def _try(self) -> float:
+        now = self._clock()
+        wait = self._wait_needed(now)
+        if wait <= 0:
+            self._sent.append(now)
+        return wait
 
 
 # KEYS[1]: the budget's sorted set (member: one admitted request, score: its Redis time).
@@ -145,7 +172,7 @@ class BudgetUnavailable(RuntimeError):
     """The shared budget's Redis could not be reached: no request is sent without it."""
 
 
-class RedisRequestBudget:
+class RedisRequestBudget(_Windows):
     """The same windows as ``SlidingWindowBudget``, kept in Redis under ``key`` and shared by every
     process that uses the same key. Thread-safe (redis-py clients are)."""
 
@@ -159,19 +186,17 @@ class RedisRequestBudget:
         margin: float = DEFAULT_MARGIN_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        _check_limits(per_minute, per_second)
+        super().__init__(per_minute, per_second, sleep)
         self.redis = redis
         self.key = key
-        self.per_minute = per_minute
-        self.per_second = per_second
         self.margin = margin
-        self._sleep = sleep
         self._script = redis.register_script(_ACQUIRE_LUA)
-        self._lock = threading.Lock()
-        self.waited = 0.0
 
     def __repr__(self) -> str:
         return f"RedisRequestBudget({self.key!r}, per_minute={self.per_minute}, per_second={self.per_second})"
+
+    def _what(self) -> str:
+        return f"shared request budget {self.key}"
 
     def _try(self) -> float:
         """Admit one request now (0.0) or return the seconds to wait."""
@@ -184,16 +209,3 @@ class RedisRequestBudget:
                 "check HQ_SYNC_REDIS_URL / the hq_sync_redis connection (docs/deployment.md)"
             ) from exc
         return float(answer.decode() if isinstance(answer, bytes) else answer)
-
-    def acquire(self) -> float:
-        """Wait until one more request fits in the shared windows; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            wait = self._try()
-            if wait <= 0:
-                with self._lock:
-                    self.waited += waited
-                return waited
-            _log_wait(f"shared request budget {self.key}", wait)
-            self._sleep(wait)
-            waited += wait

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
 
-from hq_sync.clients.http import ClientError, HttpClient, NotFoundError, RetryPolicy
-from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens, TokenStore
+from hq_sync.clients.auth import BearerAuth, StaticBearerToken
+from hq_sync.clients.http import ClientError, HttpClient, RetryPolicy
+from hq_sync.clients.oauth import OAuthAuthorizationRevoked, OAuthTokenStoreError, RotatingOAuthTokens
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +47,14 @@ def same_name(a: Any, b: Any) -> bool:
 
 
 # -- authentication ---------------------------------------------------------------------------
-class HqAuth(Protocol):
-    """How the client authenticates: a static token or OAuth tokens."""
-
-    def authorization(self) -> str:
-        """The ``Authorization`` header value for the next request."""
-        ...
-
-    def invalidate(self) -> bool:
-        """Drop cached credentials after a 401; True when a retry can help."""
-        ...
+HqAuth = BearerAuth  # how the client authenticates: a static token or OAuth tokens
 
 
-class HqStaticToken:
-    """A static bearer token: HQ's sync token (Admin → API clients) or a v2 API-client token."""
+class HqStaticToken(StaticBearerToken):
+    """A static bearer token: HQ's sync token (Admin → API clients) or a v2 API-client token.
+    A rejected token stays rejected: the client fails with the 401."""
 
-    def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("empty HQ token")
-        self._token = token
-
-    def __repr__(self) -> str:  # never show the token
-        return "HqStaticToken(***)"
-
-    def authorization(self) -> str:
-        return f"Bearer {self._token}"
-
-    def invalidate(self) -> bool:
-        return False  # a rejected token stays rejected: fail with the 401
+    what = "HQ token"
 
 
 class HqAuthorizationRevoked(OAuthAuthorizationRevoked):
@@ -84,8 +65,10 @@ class HqTokenStoreError(OAuthTokenStoreError):
     """A rotated HQ refresh token could not be stored; the new access token was not used."""
 
 
-REAUTHORISE = ("Re-authorise the tenant's HQ connection: python -m hq_sync.connect.hq --tenant <tenant> "
-               "(docs/runbook.md#connect-hq)")
+REAUTHORISE = (
+    "Re-authorise the tenant's HQ connection: python -m hq_sync.connect.hq --tenant <tenant> "
+    "(docs/runbook.md#connect-hq)"
+)
 OAUTH_SCOPE = "read_all write_all"  # HQ v1's only scopes (hq.md §3)
 
 
@@ -112,21 +95,28 @@ class HqOAuthTokens(RotatingOAuthTokens):
     store_error = HqTokenStoreError
     rotation_required = False
 
-    def __init__(self, app_id: str, app_secret: str, token_url: str, store: TokenStore, *, tenant: str | None = None,
-                 **kwargs: Any) -> None:
-        hint = REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
-        super().__init__(app_id, app_secret, token_url, store, reauthorise=hint, **kwargs)
+    def _reauthorise_hint(self, tenant: str | None) -> str:
+        return REAUTHORISE.replace("<tenant>", tenant) if tenant else REAUTHORISE
 
 
 class HqClient(HttpClient):
     """Collections, entities and bound actions of HQ's v1 API."""
 
     vendor = "hq"
+    auth: BearerAuth
 
-    def __init__(self, base_url: str, auth: str | HqAuth, *, retry: RetryPolicy | None = None, page_size: int = MAX_TOP,
-                 write_concurrency: int = DEFAULT_WRITE_CONCURRENCY, **kwargs: Any) -> None:
-        super().__init__(base_url, retry=retry, **kwargs)
-        self.auth: HqAuth = HqStaticToken(auth) if isinstance(auth, str) else auth
+    def __init__(
+        self,
+        base_url: str,
+        auth: str | BearerAuth,
+        *,
+        retry: RetryPolicy | None = None,
+        page_size: int = MAX_TOP,
+        write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
+        **kwargs: Any,
+    ) -> None:
+        credentials = HqStaticToken(auth) if isinstance(auth, str) else auth
+        super().__init__(base_url, retry=retry, auth=credentials, **kwargs)
         self.page_size = min(page_size, MAX_TOP)
         # How many writes the loaders send at once (hq_sync.load.concurrency); the request budget
         # still paces them. The session keeps a connection per concurrent writer.
@@ -137,12 +127,6 @@ class HqClient(HttpClient):
 
     def __repr__(self) -> str:
         return f"HqClient({self.base_url!r})"
-
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": self.auth.authorization()}
-
-    def _reauthenticate(self) -> bool:
-        return self.auth.invalidate()
 
     # -- generic ---------------------------------------------------------------------------
     def pages(
@@ -171,7 +155,8 @@ class HqClient(HttpClient):
             if value:
                 params[key] = value
         own_host = urlsplit(self.base_url).netloc
-        url, query = path, dict(params)
+        url = path
+        query: dict[str, Any] | None = dict(params)  # None: the next link carries the query
         seen = 0
         previous: list[Any] | None = None
         while True:
@@ -180,8 +165,10 @@ class HqClient(HttpClient):
             if query is not None and query.get("$skip") and values and _ids(values) == previous:
                 # The server answered the page we already had: it ignores $skip. Reading on would
                 # loop for ever; stopping would silently miss records.
-                raise ClientError(f"hq: {path} answered the same page again for $skip={query['$skip']} "
-                                  "(the server ignores $skip and sent no @odata.nextLink); refusing to read on")
+                raise ClientError(
+                    f"hq: {path} answered the same page again for $skip={query['$skip']} "
+                    "(the server ignores $skip and sent no @odata.nextLink); refusing to read on"
+                )
             previous = _ids(values)
             if values:
                 yield values
@@ -205,10 +192,7 @@ class HqClient(HttpClient):
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """One entity, or None on 404."""
-        try:
-            return dict(self.request("GET", path, params=params).json())
-        except NotFoundError:
-            return None
+        return self.get_or_none(path, params)
 
     def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST a new entity (not idempotent: a lost answer raises AmbiguousWriteError)."""
@@ -216,11 +200,7 @@ class HqClient(HttpClient):
 
     def delete(self, path: str) -> bool:
         """DELETE an entity; False when it was already gone (404), so a retried delete is safe."""
-        try:
-            self.request("DELETE", path)
-        except NotFoundError:
-            return False
-        return True
+        return self.request_if_found("DELETE", path)
 
     # -- users -----------------------------------------------------------------------------
     def users(self) -> list[dict[str, Any]]:
@@ -228,7 +208,9 @@ class HqClient(HttpClient):
         return self.all("Users", select="Id,FirstName,LastName,EMailWork")
 
     # -- absences --------------------------------------------------------------------------
-    def absences(self, user_id: int | str, *, start: date | None = None, end: date | None = None) -> list[dict[str, Any]]:
+    def absences(
+        self, user_id: int | str, *, start: date | None = None, end: date | None = None
+    ) -> list[dict[str, Any]]:
         """A user's absences, optionally those overlapping [start, end)."""
         clauses = []
         if start is not None:
@@ -265,9 +247,26 @@ class HqClient(HttpClient):
 
     # -- project tasks and phases (a phase is a top-level task) ----------------------------
     TASK_WRITABLE = (
-        "Name", "Order", "ParentId", "ProjectId", "IsDone", "PlannedEffort", "PercentDone", "Description",
-        "StartOn", "EndOn", "TaskTypeId", "TaskTypeStatusId", "IsAppointment", "SyncId", "Sync",
-        "JiraProjectName", "Remaining", "ProjectBudgetId", "ChargeType", "ChargeValue",
+        "Name",
+        "Order",
+        "ParentId",
+        "ProjectId",
+        "IsDone",
+        "PlannedEffort",
+        "PercentDone",
+        "Description",
+        "StartOn",
+        "EndOn",
+        "TaskTypeId",
+        "TaskTypeStatusId",
+        "IsAppointment",
+        "SyncId",
+        "Sync",
+        "JiraProjectName",
+        "Remaining",
+        "ProjectBudgetId",
+        "ChargeType",
+        "ChargeValue",
     )
 
     def project_tasks(self, project_id: int | str) -> list[dict[str, Any]]:
@@ -281,7 +280,9 @@ class HqClient(HttpClient):
         without case (issue #10).
         """
         wanted = sync_id.casefold()
-        found = self.all("ProjectTasks", filter=f"ProjectId eq {int(project_id)} and tolower(SyncId) eq {odata_literal(wanted)}")
+        found = self.all(
+            "ProjectTasks", filter=f"ProjectId eq {int(project_id)} and tolower(SyncId) eq {odata_literal(wanted)}"
+        )
         return [t for t in found if str(t.get("SyncId") or "").casefold() == wanted]
 
     def create_project_task(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -347,8 +348,11 @@ class HqClient(HttpClient):
 
     def custom_field_definitions(self, category: str = "Project") -> list[dict[str, Any]]:
         """Every custom-field definition of ``category`` (``Id``, ``Name``, ``Category``)."""
-        return [d for d in self.all("CustomFieldDefinitions", select="Id,Name,Category")
-                if str(d.get("Category") or "").casefold() == category.casefold()]
+        return [
+            d
+            for d in self.all("CustomFieldDefinitions", select="Id,Name,Category")
+            if str(d.get("Category") or "").casefold() == category.casefold()
+        ]
 
     def custom_field_definition_id(self, name: str, category: str = "Project") -> int | None:
         """The id of a custom-field definition named ``name`` in any case (only HQ's UI creates
@@ -372,8 +376,11 @@ class HqClient(HttpClient):
     def quotation_by_number(self, number: str) -> dict[str, Any] | None:
         """The offer (Angebot) with this number (any case), with its ``Positions``; None when there is none."""
         wanted = number.strip().casefold()
-        found = [q for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
-                 if str(q.get("Number") or "").strip().casefold() == wanted]
+        found = [
+            q
+            for q in self.all("Quotations", filter=f"tolower(Number) eq {odata_literal(wanted)}", expand="Positions")
+            if str(q.get("Number") or "").strip().casefold() == wanted
+        ]
         return found[0] if found else None
 
 

@@ -24,27 +24,32 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from hq_sync.timeutil import parse_http_date
+
 if TYPE_CHECKING:
+    from hq_sync.clients.auth import BearerAuth
     from hq_sync.clients.budget import Budget
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_N = TypeVar("_N", int, float)
 
 
 class ApiError(Exception):
     """An HTTP API answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None, method: str = "", url: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: Any = None, method: str = "", url: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
@@ -82,14 +87,7 @@ class RetryPolicy:
 
 def server_time(resp: requests.Response) -> datetime | None:
     """The answer's ``Date`` header (RFC 7231, whole seconds) as an aware UTC datetime, or None."""
-    value = resp.headers.get("Date")
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_http_date(resp.headers.get("Date"))
 
 
 def _body(resp: requests.Response) -> Any:
@@ -102,8 +100,10 @@ def _body(resp: requests.Response) -> Any:
 class HttpClient:
     """A requests session bound to one API base URL, with the retry rules above.
 
-    Subclasses add authentication (``_auth_headers``, ``_reauthenticate``) and vendor-specific
-    rate-limit handling (``_retry_after``, ``_pace``).
+    ``auth`` (``hq_sync.clients.auth.BearerAuth``) sends its ``Authorization`` header on every
+    authenticated request and is invalidated once after a 401. Subclasses may instead override
+    ``_auth_headers`` / ``_reauthenticate``, and add vendor-specific rate-limit handling
+    (``_retry_after``, ``_pace``).
     """
 
     vendor = "api"
@@ -117,11 +117,13 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         headers: Mapping[str, str] | None = None,
         budget: Budget | None = None,
+        auth: BearerAuth | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # The vendor account's request budget (hq_sync.clients.budget): every attempt, retries
         # included, waits for and spends one unit of it. None: no client-side limit.
         self.budget = budget
+        self.auth = auth
         self.retry = retry or RetryPolicy()
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "hq-sync/0.1"})
@@ -139,19 +141,15 @@ class HttpClient:
         """Called once per attempt, right before it is sent (e.g. to spend a request budget)."""
 
     def _auth_headers(self) -> dict[str, str]:
-        return {}
+        return {"Authorization": self.auth.authorization()} if self.auth is not None else {}
 
     def _reauthenticate(self) -> bool:
         """Drop cached credentials after a 401; True when a retry makes sense."""
-        return False
+        return self.auth.invalidate() if self.auth is not None else False
 
     def _retry_after(self, resp: requests.Response) -> float | None:
         """Seconds to wait before retrying a 429/503, from the vendor's headers."""
-        value = resp.headers.get("Retry-After")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+        return header_number(resp, "Retry-After")
 
     def _pace(self, resp: requests.Response) -> None:
         """Slow down before the next request when the vendor says the budget is nearly spent."""
@@ -163,7 +161,7 @@ class HttpClient:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.retry.max_delay, self.retry.base_delay * (2 ** (attempt - 1)))
+        delay = min(self.retry.max_delay, self.retry.base_delay * 2.0 ** (attempt - 1))
         return delay * random.uniform(0.5, 1.0)
 
     def raw_request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -188,48 +186,17 @@ class HttpClient:
         """
         method = method.upper()
         url = self.url(path)
-        shown = urlsplit(url).path
         safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
+        attempt = _Attempt(self.vendor, method, url, safe)
+        payload = {"params": params, "json": json, "data": data}
         reauthenticated = False
-        attempt = 0
         while True:
-            attempt += 1
-            started = time.monotonic()
+            attempt.number += 1
             try:
-                if self.budget is not None:
-                    self.budget.acquire()
-                self._before_send()
-                headers_now = {**(self._auth_headers() if authenticate else {}), **(headers or {})}
-                with self._count_lock:
-                    self.requests_sent += 1
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers_now,
-                    timeout=self.retry.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                never_sent = _never_sent(exc)
-                kind = type(exc).__name__
-                if not (safe or never_sent):
-                    raise AmbiguousWriteError(
-                        f"{self.vendor} {method} {shown}: {kind}; the write may or may not have happened",
-                        method=method, url=url,
-                    ) from exc
-                if attempt >= self.retry.attempts:
-                    raise TransientError(
-                        f"{self.vendor} {method} {shown}: {kind} after {attempt} attempts", method=method, url=url
-                    ) from exc
-                wait = self._backoff(attempt)
-                log.warning("%s %s %s: %s; retry %d in %.1fs", self.vendor, method, shown, kind, attempt, wait)
-                self._sleep(wait)
+                resp = self._send(attempt, payload, headers, authenticate)
+            except _CONNECTION_FAILURES as exc:
+                self._sleep(self._wait_after_failure(attempt, exc))
                 continue
-
-            elapsed = time.monotonic() - started
-            log.debug("%s %s %s -> %d (%.0f ms)", self.vendor, method, shown, resp.status_code, elapsed * 1000)
             status = resp.status_code
             if status < 400:
                 self.last_server_time = server_time(resp) or self.last_server_time
@@ -238,40 +205,140 @@ class HttpClient:
             if status == 401 and authenticate and not reauthenticated and self._reauthenticate():
                 reauthenticated = True
                 continue
-            if status in RETRY_STATUSES:
-                if status != 429 and not safe:
-                    raise AmbiguousWriteError(
-                        f"{self.vendor} {method} {shown} -> {status}; the write may or may not have happened",
-                        status=status, body=_body(resp), method=method, url=url,
-                    )
-                if attempt >= self.retry.attempts:
-                    raise TransientError(
-                        f"{self.vendor} {method} {shown} -> {status} after {attempt} attempts",
-                        status=status, body=_body(resp), method=method, url=url,
-                    )
-                wait = self._retry_after(resp)
-                wait = self._backoff(attempt) if wait is None else min(max(wait, 0.0), self.retry.max_delay * 4)
-                log.warning("%s %s %s -> %d; retry %d in %.1fs", self.vendor, method, shown, status, attempt, wait)
-                self._sleep(wait)
-                continue
-            body = _body(resp)
-            message = f"{self.vendor} {method} {shown} -> {status}: {_summarize(body)}"
-            if status == 401 and reauthenticated:
-                message += " (refused again after re-authenticating: revoked credentials or a missing permission)"
-            if status == 404:
-                raise NotFoundError(message, status=status, body=body, method=method, url=url)
-            if status in (401, 403):
-                raise AuthError(message, status=status, body=body, method=method, url=url)
-            raise ClientError(message, status=status, body=body, method=method, url=url)
+            if status not in RETRY_STATUSES:
+                raise _refusal(attempt, resp, reauthenticated)
+            self._sleep(self._wait_after_status(attempt, resp))
 
+    def _send(
+        self, attempt: _Attempt, payload: Mapping[str, Any], headers: Mapping[str, str] | None, authenticate: bool
+    ) -> requests.Response:
+        """One attempt: spend from the budget, authenticate, send; the answer, whatever its status."""
+        started = time.monotonic()
+        if self.budget is not None:
+            self.budget.acquire()
+        self._before_send()
+        headers_now = {**(self._auth_headers() if authenticate else {}), **(headers or {})}
+        with self._count_lock:
+            self.requests_sent += 1
+        resp = self.session.request(
+            attempt.method, attempt.url, headers=headers_now, timeout=self.retry.timeout, **payload
+        )
+        elapsed_ms = (time.monotonic() - started) * 1000
+        log.debug("%s %s %s -> %d (%.0f ms)", self.vendor, attempt.method, attempt.shown, resp.status_code, elapsed_ms)
+        return resp
+
+    def _wait_after_failure(self, attempt: _Attempt, exc: Exception) -> float:
+        """The back-off before retrying an attempt that got no answer; raises AmbiguousWriteError
+        (a write that may have reached the server) or TransientError (attempts used up)."""
+        kind = type(exc).__name__
+        where = f"{self.vendor} {attempt.method} {attempt.shown}"
+        if not (attempt.safe or _never_sent(exc)):
+            raise AmbiguousWriteError(
+                f"{where}: {kind}; the write may or may not have happened", method=attempt.method, url=attempt.url
+            ) from exc
+        if attempt.number >= self.retry.attempts:
+            raise TransientError(
+                f"{where}: {kind} after {attempt.number} attempts", method=attempt.method, url=attempt.url
+            ) from exc
+        wait = self._backoff(attempt.number)
+        log.warning("%s: %s; retry %d in %.1fs", where, kind, attempt.number, wait)
+        return wait
+
+    def _wait_after_status(self, attempt: _Attempt, resp: requests.Response) -> float:
+        """The wait before retrying a 429/5xx answer; raises AmbiguousWriteError (a 5xx to a write
+        that is not idempotent) or TransientError (attempts used up)."""
+        status = resp.status_code
+        where = f"{self.vendor} {attempt.method} {attempt.shown} -> {status}"
+        if status != 429 and not attempt.safe:
+            raise AmbiguousWriteError(f"{where}; the write may or may not have happened", **attempt.error_fields(resp))
+        if attempt.number >= self.retry.attempts:
+            raise TransientError(f"{where} after {attempt.number} attempts", **attempt.error_fields(resp))
+        hinted = self._retry_after(resp)
+        wait = self._backoff(attempt.number) if hinted is None else min(max(hinted, 0.0), self.retry.max_delay * 4)
+        log.warning("%s; retry %d in %.1fs", where, attempt.number, wait)
+        return wait
+
+    # -- conveniences ----------------------------------------------------------------------
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params).json()
+
+    def get_or_none(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """One object as a dict, or None when the server answers 404."""
+        try:
+            return dict(self.request("GET", path, params=params).json())
+        except NotFoundError:
+            return None
+
+    def request_if_found(self, method: str, path: str, **kwargs: Any) -> bool:
+        """Send a request about one object (a delete); False when it was already gone (404), so
+        repeating a delete is harmless."""
+        try:
+            self.request(method, path, **kwargs)
+        except NotFoundError:
+            return False
+        return True
+
+
+_CONNECTION_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+@dataclass
+class _Attempt:
+    """The request being tried, and how many attempts it took so far."""
+
+    vendor: str
+    method: str
+    url: str
+    safe: bool  # whether repeating it is harmless (idempotent)
+    number: int = 0
+
+    @property
+    def shown(self) -> str:
+        """The URL's path: what logs and messages show (never the query)."""
+        return urlsplit(self.url).path
+
+    def error_fields(self, resp: requests.Response) -> dict[str, Any]:
+        """The fields of an ``ApiError`` about an answer to this request."""
+        return {"status": resp.status_code, "body": _body(resp), "method": self.method, "url": self.url}
+
+
+def _refusal(attempt: _Attempt, resp: requests.Response, reauthenticated: bool) -> ApiError:
+    """The error for a 4xx that no retry can fix: NotFoundError, AuthError or ClientError."""
+    status = resp.status_code
+    fields = attempt.error_fields(resp)
+    message = f"{attempt.vendor} {attempt.method} {attempt.shown} -> {status}: {_summarize(fields['body'])}"
+    if status == 401 and reauthenticated:
+        message += " (refused again after re-authenticating: revoked credentials or a missing permission)"
+    if status == 404:
+        return NotFoundError(message, **fields)
+    if status in (401, 403):
+        return AuthError(message, **fields)
+    return ClientError(message, **fields)
+
+
+def header_number(resp: requests.Response, name: str) -> float | None:
+    """A numeric response header (``Retry-After``, rate-limit headers); None when absent or no number."""
+    return _header(resp, name, float)
+
+
+def header_int(resp: requests.Response, name: str) -> int | None:
+    """An integer response header (``aw-totalitems``); None when absent or no integer."""
+    return _header(resp, name, int)
+
+
+def _header(resp: requests.Response, name: str, convert: Callable[[str], _N]) -> _N | None:
+    value = resp.headers.get(name)
+    try:
+        return convert(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _never_sent(exc: Exception) -> bool:
     """Whether a failed attempt certainly never reached the server: connecting timed out, or the
     connection could not be opened at all (refused, unreachable, unknown host: urllib3's
-    ``NewConnectionError``, found by type in the chain requests wraps it in)."""
+    ``NewConnectionError``, found by type in the chain requests wraps it in: ``args``, urllib3's
+    ``reason``, ``__cause__`` and ``__context__``). The wording of a message never decides."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     if not isinstance(exc, requests.ConnectionError):
@@ -286,7 +353,7 @@ def _never_sent(exc: Exception) -> bool:
         if isinstance(cause, NewConnectionError):
             return True
         if isinstance(cause, BaseException):
-            todo += [getattr(cause, "reason", None), cause.__cause__, *cause.args]
+            todo += [getattr(cause, "reason", None), cause.__cause__, cause.__context__, *cause.args]
     return False
 
 

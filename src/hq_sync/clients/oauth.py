@@ -162,20 +162,26 @@ class TokenEndpoint:
                 raise InvalidGrant(f"{code}: {description}" if description else code) from None
             raise AuthError(
                 f"{self.vendor}'s token endpoint refused the request ({exc.status} {code}: {description})",
-                status=exc.status, method="POST", url=self.token_url,
+                status=exc.status,
+                method="POST",
+                url=self.token_url,
             ) from None
         except AmbiguousWriteError as exc:
             raise AmbiguousWriteError(
                 f"{exc}. If {self.vendor} rotated the refresh token, the stored one no longer works: "
                 f"then {lower_first(self.reauthorise)}.",
-                status=exc.status, method="POST", url=self.token_url,
+                status=exc.status,
+                method="POST",
+                url=self.token_url,
             ) from None
         except AuthError as exc:  # 401/403: invalid_client
             code, description = oauth_error(exc.body)
             raise AuthError(
                 f"{self.vendor} rejected the OAuth client ({exc.status} {code}: {description}); check the "
                 f"client id and secret of the tenant's {self.vendor} connection",
-                status=exc.status, method="POST", url=self.token_url,
+                status=exc.status,
+                method="POST",
+                url=self.token_url,
             ) from None
         return TokenGrant.from_json(resp.json(), self.vendor)
 
@@ -183,14 +189,18 @@ class TokenEndpoint:
 class RotatingOAuthTokens:
     """Access tokens from a (rotating) refresh token, saved before use (see the module docstring).
 
-    Subclasses set ``vendor``, the error classes, and whether a refresh must answer a new refresh
-    token (``rotation_required``; where it may not, the used one stays valid and stays stored).
+    Subclasses set ``vendor``, the error classes, whether a refresh must answer a new refresh
+    token (``rotation_required``; where it may not, the used one stays valid and stays stored),
+    the token endpoint's HTTP client (``token_http``: a vendor's rate-limit headers) and the
+    sentence that tells an operator how to re-authorise a tenant (``_reauthorise_hint``).
+    ``reauthorise`` overrides that sentence; else ``_reauthorise_hint(tenant)`` writes it.
     """
 
     vendor = "oauth"
     revoked_error: type[OAuthAuthorizationRevoked] = OAuthAuthorizationRevoked
     store_error: type[OAuthTokenStoreError] = OAuthTokenStoreError
     rotation_required = True
+    token_http: type[HttpClient] = HttpClient
 
     def __init__(
         self,
@@ -199,7 +209,8 @@ class RotatingOAuthTokens:
         token_url: str,
         store: TokenStore,
         *,
-        reauthorise: str,
+        reauthorise: str | None = None,
+        tenant: str | None = None,
         grant: TokenGrant | None = None,
         endpoint: TokenEndpoint | None = None,
         session: requests.Session | None = None,
@@ -210,9 +221,13 @@ class RotatingOAuthTokens:
     ) -> None:
         self.client_id = client_id
         self.store = store
-        self.reauthorise = reauthorise
-        self._endpoint = endpoint or TokenEndpoint(token_url, client_id, client_secret, vendor=self.vendor,
-                                                   reauthorise=reauthorise, session=session, retry=retry, sleep=sleep)
+        self.reauthorise = reauthorise or self._reauthorise_hint(tenant)
+        if endpoint is None:
+            http = self.token_http(token_url, retry=retry, session=session, sleep=sleep)
+            endpoint = TokenEndpoint(
+                token_url, client_id, client_secret, vendor=self.vendor, reauthorise=self.reauthorise, http=http
+            )
+        self._endpoint = endpoint
         self._clock = clock
         self._renew_margin = renew_margin
         self._lock = threading.Lock()
@@ -224,6 +239,11 @@ class RotatingOAuthTokens:
         self.last_rotated: bool | None = None  # whether the last refresh replaced the refresh token
         if grant is not None:  # e.g. straight from the authorization-code exchange (already stored)
             self._cache(grant)
+
+    def _reauthorise_hint(self, tenant: str | None) -> str:
+        """What to run when the grant is gone (subclasses name their connect command)."""
+        where = f" of tenant {tenant}" if tenant else ""
+        return f"Re-authorise the {self.vendor} connection{where}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, token_url={self._endpoint.token_url!r})"
@@ -262,7 +282,8 @@ class RotatingOAuthTokens:
 
     def _no_new_refresh_token(self) -> OAuthAuthorizationRevoked:
         return self.revoked_error(
-            f"{self.vendor}'s refresh answered no new refresh token; the used one is gone. {self.reauthorise}.")
+            f"{self.vendor}'s refresh answered no new refresh token; the used one is gone. {self.reauthorise}."
+        )
 
     def _refresh(self) -> None:
         self._access = None
@@ -278,7 +299,8 @@ class RotatingOAuthTokens:
         if not used:
             raise self.revoked_error(
                 f"no {self.vendor} refresh token is stored for client {self.client_id!r}: the connection "
-                f"was never authorised. {self.reauthorise}.")
+                f"was never authorised. {self.reauthorise}."
+            )
         try:
             grant = self._redeem(used)
         except InvalidGrant as exc:
@@ -303,8 +325,12 @@ class RotatingOAuthTokens:
         self.last_expires_in = grant.expires_in
         self.last_rotated = bool(grant.refresh_token) and grant.refresh_token != used
         self._cache(grant, received_at)
-        log.info("%s: OAuth access token refreshed, valid %ds%s", self.vendor, grant.expires_in,
-                 "; new refresh token stored" if grant.refresh_token and grant.refresh_token != used else "")
+        log.info(
+            "%s: OAuth access token refreshed, valid %ds%s",
+            self.vendor,
+            grant.expires_in,
+            "; new refresh token stored" if grant.refresh_token and grant.refresh_token != used else "",
+        )
 
     def _save(self, grant: TokenGrant) -> None:
         assert grant.refresh_token is not None
@@ -323,5 +349,7 @@ class RotatingOAuthTokens:
             f"{self.vendor} refused the stored refresh token ({reason}): the authorisation was revoked, "
             f"expired or the token was already used (also after a crash between a refresh and storing "
             f"its successor). {self.reauthorise}.",
-            status=400, method="POST", url=self._endpoint.token_url,
+            status=400,
+            method="POST",
+            url=self._endpoint.token_url,
         )

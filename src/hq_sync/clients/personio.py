@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from hq_sync.clients.http import AuthError, ClientError, HttpClient, NotFoundError, RetryPolicy
+from hq_sync.clients.http import AuthError, ClientError, HttpClient, NotFoundError, RetryPolicy, header_number
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,15 @@ class PersonioClient(HttpClient):
 
     vendor = "personio"
 
-    def __init__(self, base_url: str, credentials: PersonioCredentials, *, retry: RetryPolicy | None = None,
-                 token_cache: TokenCache | None = PROCESS_TOKENS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: PersonioCredentials,
+        *,
+        retry: RetryPolicy | None = None,
+        token_cache: TokenCache | None = PROCESS_TOKENS,
+        **kwargs: Any,
+    ) -> None:
         if not APP_ID_PATTERN.match(credentials.app_id):
             raise ValueError(f"Personio app id {credentials.app_id!r} must be UPPER_SNAKE_CASE")
         super().__init__(base_url, retry=retry, headers={"X-Personio-App-ID": credentials.app_id}, **kwargs)
@@ -138,7 +145,10 @@ class PersonioClient(HttpClient):
             raise AuthError(
                 f"Personio rejected the client credentials ({exc.status}: {reason}); check the client id "
                 "and secret in the tenant's personio connection",
-                status=exc.status, body=body, method="POST", url=url,
+                status=exc.status,
+                body=body,
+                method="POST",
+                url=url,
             ) from exc
         body = resp.json()
         self._token = body["access_token"]
@@ -173,22 +183,22 @@ class PersonioClient(HttpClient):
         explicit = super()._retry_after(resp)
         if explicit is not None:
             return explicit
-        rate = _float(resp.headers.get("x-ratelimit-replenish-rate"))
-        requested = _float(resp.headers.get("x-ratelimit-requested-tokens")) or 1.0
+        rate = header_number(resp, "x-ratelimit-replenish-rate")
+        requested = header_number(resp, "x-ratelimit-requested-tokens") or 1.0
         if rate:
             return max(1.0, requested / rate)
         return None
 
     def _pace(self, resp: requests.Response) -> None:
-        remaining = _float(resp.headers.get("x-ratelimit-remaining"))
-        rate = _float(resp.headers.get("x-ratelimit-replenish-rate"))
+        remaining = header_number(resp, "x-ratelimit-remaining")
+        rate = header_number(resp, "x-ratelimit-replenish-rate")
         if remaining is not None and rate and remaining < 1:
             wait = 1.0 / rate
             log.info("personio: rate-limit bucket empty, pausing %.2fs", wait)
             self._sleep(wait)
 
     # -- pagination ------------------------------------------------------------------------
-    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
+    def pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
         """Follow ``_meta.links.next.href`` verbatim; yields each page's ``_data``."""
         url: str | None = self.url(path)
         query: Mapping[str, Any] | None = {k: v for k, v in params.items() if v is not None}
@@ -201,16 +211,18 @@ class PersonioClient(HttpClient):
                 return
             next_url = self.url(nxt) if nxt.startswith("/") else nxt
             if urlsplit(next_url).netloc != own_host:
-                raise ClientError(f"personio: next page on a foreign host ({urlsplit(next_url).netloc}); refusing to follow")
+                raise ClientError(
+                    f"personio: next page on a foreign host ({urlsplit(next_url).netloc}); refusing to follow"
+                )
             url, query = next_url, None  # the cursor carries the filters
 
     def persons(self, *, limit: int = PERSONS_MAX_LIMIT) -> Iterator[Page]:
         """Pages of persons (``{id, email, first_name, last_name, status, ...}``)."""
-        return self._pages("/v2/persons", {"limit": min(limit, PERSONS_MAX_LIMIT)})
+        return self.pages("/v2/persons", {"limit": min(limit, PERSONS_MAX_LIMIT)})
 
     def absence_types(self, *, limit: int = TYPES_MAX_LIMIT) -> Iterator[Page]:
         """Pages of absence types (``{id, name, category, unit}``)."""
-        return self._pages("/v2/absence-types", {"limit": min(limit, TYPES_MAX_LIMIT)})
+        return self.pages("/v2/absence-types", {"limit": min(limit, TYPES_MAX_LIMIT)})
 
     def absence_periods(
         self,
@@ -236,27 +248,17 @@ class PersonioClient(HttpClient):
             params["starts_from.date_time.lte"] = format_local_day(overlapping[1] + timedelta(days=1))
         elif starting_until is not None:
             params["starts_from.date_time.lte"] = format_local_day(starting_until + timedelta(days=1))
-        return self._pages("/v2/absence-periods", params)
+        return self.pages("/v2/absence-periods", params)
 
     def absence_period_breakdown(self, period_id: str) -> list[dict[str, Any]] | None:
         """The day-by-day amounts of a period (``{date, effective_duration: {unit, value}}``, all
         pages), or None when the period is gone (404). The one place that names a period's last
         day independently of how ``ends_at`` is rendered (personio.md §4.2, issue #10)."""
         try:
-            return [item for page in self._pages(f"/v2/absence-periods/{period_id}/breakdowns", {}) for item in page]
+            return [item for page in self.pages(f"/v2/absence-periods/{period_id}/breakdowns", {}) for item in page]
         except NotFoundError:
             return None
 
     def absence_period(self, period_id: str) -> dict[str, Any] | None:
         """One absence period, or None when Personio answers 404 (deleted)."""
-        try:
-            return dict(self.request("GET", f"/v2/absence-periods/{period_id}").json())
-        except NotFoundError:
-            return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+        return self.get_or_none(f"/v2/absence-periods/{period_id}")

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from hq_sync.clients.awork import AworkClient
-from hq_sync.clients.http import ClientError, NotFoundError
-from hq_sync.clients.personio import PersonioClient, format_datetime
+from hq_sync.clients.personio import Page, PersonioClient, format_datetime
 
 PERSONIO_PAGE = 200
 EVENTS_PAGE = 100
+
+Webhook = dict[str, Any]  # a vendor's webhook configuration, as it answers it
+Webhooks = list[Webhook]  # named here: inside the classes, ``list`` is their method
 
 
 class PersonioWebhooks:
@@ -28,49 +29,28 @@ class PersonioWebhooks:
     def __init__(self, client: PersonioClient) -> None:
         self.client = client
 
-    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Cursor pages (``_meta.links.next.href``), on the client's own host only."""
-        url: str | None = path
-        query: Mapping[str, Any] | None = params
-        own_host = urlsplit(self.client.base_url).netloc
-        while url:
-            body = self.client.request("GET", url, params=query).json()
-            data = list(body.get("_data") or [])
-            yield data
-            nxt = (((body.get("_meta") or {}).get("links") or {}).get("next") or {}).get("href")
-            if not nxt or not data:
-                return
-            nxt = self.client.url(nxt) if nxt.startswith("/") else nxt
-            if urlsplit(nxt).netloc != own_host:
-                raise ClientError(f"personio: next page on a foreign host ({urlsplit(nxt).netloc}); refusing to follow")
-            url, query = nxt, None
-
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> Webhooks:
         """Every webhook of the company (``{id, url, description, status, enabled_events, ...}``)."""
-        return [w for page in self._pages("/v2/webhooks", {"limit": PERSONIO_PAGE}) for w in page]
+        return [w for page in self.client.pages("/v2/webhooks", {"limit": PERSONIO_PAGE}) for w in page]
 
-    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, body: Mapping[str, Any]) -> Webhook:
         """``POST /v2/webhooks``; returns the created webhook."""
         return dict(self.client.request("POST", "/v2/webhooks", json=dict(body)).json())
 
-    def update(self, webhook_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def update(self, webhook_id: str, body: Mapping[str, Any]) -> Webhook:
         """``PATCH /v2/webhooks/{id}`` (a patch: idempotent); returns the webhook."""
         return dict(self.client.request("PATCH", f"/v2/webhooks/{webhook_id}", json=dict(body), idempotent=True).json())
 
     def delete(self, webhook_id: str) -> bool:
         """``DELETE /v2/webhooks/{id}``; False when it was already gone."""
-        try:
-            self.client.request("DELETE", f"/v2/webhooks/{webhook_id}")
-        except NotFoundError:
-            return False
-        return True
+        return self.client.request_if_found("DELETE", f"/v2/webhooks/{webhook_id}")
 
-    def events(self, webhook_id: str, *, occurred_since: datetime | None = None) -> Iterator[list[dict[str, Any]]]:
+    def events(self, webhook_id: str, *, occurred_since: datetime | None = None) -> Iterator[Page]:
         """Pages of the events Personio sent (or tried to send) for a webhook, oldest first."""
         params: dict[str, Any] = {"limit": EVENTS_PAGE}
         if occurred_since is not None:
             params["occurred_at.gte"] = format_datetime(occurred_since)
-        return self._pages(f"/v2/webhooks/{webhook_id}/events", params)
+        return self.client.pages(f"/v2/webhooks/{webhook_id}/events", params)
 
 
 class AworkWebhooks:
@@ -79,20 +59,17 @@ class AworkWebhooks:
     def __init__(self, client: AworkClient) -> None:
         self.client = client
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> Webhooks:
         """Every webhook of the workspace (``WebhookConfig``: id, name, uri, events, isActive, ...)."""
         return [w for page in self.client.pages("/webhooks", orderby=None) for w in page]
 
-    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, body: Mapping[str, Any]) -> Webhook:
         return dict(self.client.request("POST", "/webhooks", json=dict(body)).json())
 
-    def update(self, webhook_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def update(self, webhook_id: str, body: Mapping[str, Any]) -> Webhook:
         """``PUT /webhooks/{id}`` (replaces the configuration); returns it."""
         return dict(self.client.request("PUT", f"/webhooks/{webhook_id}", json=dict(body)).json())
 
     def delete(self, webhook_id: str) -> bool:
-        try:
-            self.client.request("DELETE", f"/webhooks/{webhook_id}")
-        except NotFoundError:
-            return False
-        return True
+        """``DELETE /webhooks/{id}``; False when it was already gone."""
+        return self.client.request_if_found("DELETE", f"/webhooks/{webhook_id}")

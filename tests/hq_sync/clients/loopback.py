@@ -7,10 +7,11 @@ Each test says how the next requests are answered, and reads back what the serve
         client.request("GET", server.url + "/items")
         assert [s.method for s in server.seen] == ["GET", "GET"]
 
-Answers: ``Reply`` (a status, JSON body and headers, optionally after a delay), ``Hang`` (read the
-request, answer nothing for a while, then close), ``Close`` (read the request, close without a
-byte of answer: a dropped connection), ``CutBody`` (status line and headers, then the connection
-closes mid-body). A request no rule matches gets ``200 {"ok": true}``.
+Answers: ``Reply`` (a status, JSON body and headers, optionally after a delay; a ``Date`` header
+replaces the server's own), ``Hang`` (read the request, answer nothing for a while, then close),
+``Close`` (read the request, close without a byte of answer: a dropped connection), ``CutBody``
+(status line and headers, then the connection closes mid-body). A request no rule matches gets
+``200 {"ok": true}``.
 
 Real sockets, real HTTP: the clients under test see exactly what a vendor or a proxy would send.
 ``refusing_port()`` (nothing listens) and ``NotAccepting`` (a full accept queue: connecting times
@@ -68,7 +69,11 @@ class Reply(Answer):
             handler.close_connection = True
             return
         payload = b"" if self.body is None else json.dumps(self.body).encode()
-        handler.send_response(self.status)
+        if "Date" in self.headers:  # the reply's own clock instead of the server's
+            handler.log_request(self.status)
+            handler.send_response_only(self.status)
+        else:
+            handler.send_response(self.status)
         for name, value in self.headers.items():
             handler.send_header(name, value)
         if payload:

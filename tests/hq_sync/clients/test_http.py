@@ -290,6 +290,75 @@ def test_a_401_after_a_retry_still_re_authenticates_once(server) -> None:
     assert len(server.requests(path="^/thing")) == 3 and client.reauthentications == 1
 
 
+class RenewableToken:
+    """Credentials as ``HttpClient(auth=...)`` takes them (``BearerAuth``): ``r1``, after an
+    invalidation ``r2``, and so on."""
+
+    def __init__(self) -> None:
+        self.generation = 1
+        self.invalidations = 0
+
+    def authorization(self) -> str:
+        return f"Bearer r{self.generation}"
+
+    def invalidate(self) -> bool:
+        self.invalidations += 1
+        self.generation += 1
+        return True
+
+
+def test_the_clients_credentials_are_sent_and_renewed_once_after_a_401(server) -> None:
+    server.on(None, "^/thing$", Reply(401), Reply(401), Reply(200, {"late": True}))
+    token = RenewableToken()
+    client = client_for(server, auth=token)
+    with pytest.raises(AuthError, match="refused again after re-authenticating"):
+        client.request("GET", "/thing")
+    assert [s.headers["Authorization"] for s in server.requests(path="^/thing")] == ["Bearer r1", "Bearer r2"]
+    assert token.invalidations == 1
+
+
+def test_a_static_token_is_final_on_a_401_and_never_shown(server) -> None:
+    from hq_sync.clients.auth import StaticBearerToken
+
+    server.on(None, "^/thing$", Reply(401, {"error": "invalid_token"}))
+    token = StaticBearerToken("the-secret")
+    client = client_for(server, auth=token)
+    with pytest.raises(AuthError) as err:
+        client.request("GET", "/thing")
+    assert server.requests(path="^/thing")[0].headers["Authorization"] == "Bearer the-secret"
+    assert len(server.requests(path="^/thing")) == 1  # nothing to renew: no second try
+    assert "the-secret" not in str(err.value) + repr(token)
+    with pytest.raises(ValueError, match="empty token"):
+        StaticBearerToken("")
+
+
+def test_one_object_or_none_and_a_delete_that_finds_nothing(server) -> None:
+    server.on("GET", "^/things/1$", Reply(200, {"Id": 1}))
+    server.on("GET", "^/things/2$", Reply(404, {"error": "gone"}))
+    server.on("DELETE", "^/things/3$", Reply(404, {"error": "gone"}))
+    server.on("DELETE", "^/things/4$", Reply(204, None))
+    client = client_for(server)
+    assert client.get_or_none("/things/1") == {"Id": 1} and client.get_or_none("/things/2") is None
+    assert client.request_if_found("DELETE", "/things/3") is False
+    assert client.request_if_found("DELETE", "/things/4") is True
+    server.on("DELETE", "^/things/5$", Reply(400, {"error": "in use"}))
+    with pytest.raises(ClientError):  # only a 404 reads as "already gone"
+        client.request_if_found("DELETE", "/things/5")
+
+
+def test_the_servers_clock_is_kept_from_its_date_header(server) -> None:
+    from datetime import UTC, datetime
+
+    server.on("GET", "^/thing$", Reply(200, {}, {"Date": "Sun, 29 Nov 2026 11:44:27 GMT"}))
+    server.on("GET", "^/thing$", Reply(500))  # a failed answer leaves the last known clock alone
+    client = client_for(server, replace(FAST, attempts=1))
+    client.request("GET", "/thing")
+    assert client.last_server_time == datetime(2026, 11, 29, 11, 44, 27, tzinfo=UTC)
+    with pytest.raises(TransientError):
+        client.request("GET", "/thing")
+    assert client.last_server_time == datetime(2026, 11, 29, 11, 44, 27, tzinfo=UTC)
+
+
 # -- nothing sent: the connection could not be opened ------------------------------------------------
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_a_refused_connection_is_retried_for_every_method(method) -> None:
@@ -337,3 +406,26 @@ def test_never_sent_is_decided_by_type_not_by_wording() -> None:
     assert not _never_sent(requests.ConnectionError(lost))
     assert not _never_sent(requests.ConnectionError("NewConnectionError"))
     assert not _never_sent(requests.ReadTimeout("NewConnectionError"))
+
+
+def test_never_sent_follows_every_link_of_the_chain() -> None:
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    refused = NewConnectionError(None, "connection refused")
+    try:  # raised while handling the refusal, without naming it: only __context__ links them
+        try:
+            raise refused
+        except NewConnectionError:
+            raise requests.ConnectionError("could not connect") from None
+    except requests.ConnectionError as implicit:
+        assert implicit.__cause__ is None and _never_sent(implicit)
+    explicit = requests.ConnectionError("could not connect")
+    explicit.__cause__ = MaxRetryError(None, "/thing", refused)
+    assert _never_sent(explicit)
+    looped = ProtocolError("Connection aborted.")  # a cycle in the chain ends the walk
+    looped.__context__ = requests.ConnectionError(looped)
+    assert not _never_sent(requests.ConnectionError(looped))
+    # Not a connection error at all: a timeout after sending, whatever its chain holds.
+    late = requests.ReadTimeout("read timed out")
+    late.__cause__ = refused
+    assert not _never_sent(late)
