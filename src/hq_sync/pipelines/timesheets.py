@@ -15,6 +15,7 @@ the ``timesheets_inbox__<tenant>`` dispatcher or by hand). Rules: docs/timesheet
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time as time_module
 from datetime import time
@@ -186,23 +187,10 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
 def _staged_rows(conn: Connection, file_id: int) -> list[TimesheetRow]:
     rows = []
     for r in files_db.staged_rows(conn, file_id):
-        rows.append(
-            TimesheetRow(
-                line=r.line,
-                cells=dict(r.cells or {}),
-                work_date=r.work_date,
-                start_time=time.fromisoformat(r.start_time) if r.start_time else None,
-                duration_s=r.duration_s,
-                email=r.email,
-                person=r.person,
-                project=r.project,
-                project_number=r.project_number,
-                task=r.task,
-                comment=r.comment,
-                problem=r.problem,
-                detail=r.detail,
-            )
-        )
+        values = {f.name: getattr(r, f.name) for f in dataclasses.fields(TimesheetRow)}
+        values["cells"] = dict(r.cells or {})
+        values["start_time"] = time.fromisoformat(r.start_time) if r.start_time else None
+        rows.append(TimesheetRow(**values))
     return rows
 
 

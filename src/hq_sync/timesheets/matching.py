@@ -55,13 +55,17 @@ class Held:
     day: tuple[int, date] | None = None  # (HQ user, day) when both are known
 
 
-def _lookup(key: str | None, by_key: dict[str, int], name: str | None, by_name: dict[str, set[int]]) -> int | set[int]:
-    """The id ``key`` names (e-mail, number), else the ids called ``name`` (none: empty)."""
+def _lookup(
+    key: str | None, by_key: dict[str, int], name: str | None, by_name: dict[str, set[int]]
+) -> tuple[int | None, int]:
+    """(the id ``key`` names (e-mail, number), else the one id called ``name``, else None; how many
+    ids are called ``name``)."""
     if key:
         found = by_key.get(_norm(key))
         if found is not None:
-            return found
-    return by_name.get(_norm(name), set()) if name else set()
+            return found, 0
+    ids = by_name.get(_norm(name), set()) if name else set()
+    return (next(iter(ids)) if len(ids) == 1 else None), len(ids)
 
 
 @dataclass
@@ -90,16 +94,14 @@ class Matcher:
 
     # -- people -------------------------------------------------------------------------------
     def user(self, row: TimesheetRow) -> int | Held:
-        ids = _lookup(row.email, self.by_email, row.person, self.by_name)
-        if isinstance(ids, int):
-            return ids
-        if len(ids) == 1:
-            return next(iter(ids))
-        if len(ids) > 1:
+        found, named = _lookup(row.email, self.by_email, row.person, self.by_name)
+        if found is not None:
+            return found
+        if named > 1:
             return Held(
                 row.line,
                 "person_ambiguous",
-                f"line {row.line}: {len(ids)} HQ users are called {row.person!r}; add an e-mail column",
+                f"line {row.line}: {named} HQ users are called {row.person!r}; add an e-mail column",
                 {"person": row.person},
             )
         who = row.email or row.person
@@ -113,16 +115,14 @@ class Matcher:
 
     # -- projects -----------------------------------------------------------------------------
     def project(self, row: TimesheetRow) -> int | Held:
-        ids = _lookup(row.project_number, self.by_number, row.project, self.by_project_name)
-        if isinstance(ids, int):
-            return ids
-        if len(ids) == 1:
-            return next(iter(ids))
-        if len(ids) > 1:
+        found, named = _lookup(row.project_number, self.by_number, row.project, self.by_project_name)
+        if found is not None:
+            return found
+        if named > 1:
             return Held(
                 row.line,
                 "project_ambiguous",
-                f"line {row.line}: {len(ids)} HQ projects are called {row.project!r}; add a project number column",
+                f"line {row.line}: {named} HQ projects are called {row.project!r}; add a project number column",
                 {"project": row.project},
             )
         if row.project:
