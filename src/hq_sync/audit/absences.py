@@ -16,17 +16,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from hq_sync.audit.common import last_synced_at, open_items, staging_is_fresh, who
+from hq_sync.audit.common import hq_emails, staging_view, who
 from hq_sync.audit.explain import explain
 from hq_sync.audit.model import AuditKind, Cell, Explanation, Pair, SourceRead, Window, month_of
 from hq_sync.load.absences import same_absence
 from hq_sync.mappings import build_mapping
 from hq_sync.mappings.absence_types import load_catalogue
-from hq_sync.pipelines.personio_absences import period_row, person_row, type_row
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import personio_absence_periods, personio_absence_types, personio_persons
-from hq_sync.transform.absences import AbsenceRules, Quarantined, StagedPeriod, Wanted, plan_absence
+from hq_sync.staging import source_queries as queries
+from hq_sync.staging.schema import personio_absence_periods
+from hq_sync.transform.absences import AbsenceRules, StagedPeriod, plan_absence
+from hq_sync.transform.plans import Quarantined, Wanted
+from hq_sync.transform.source_rows import personio_period_row as period_row
+from hq_sync.transform.source_rows import personio_person_row as person_row
+from hq_sync.transform.source_rows import personio_type_row as type_row
 
 SOURCE = "personio"
 MAX_LOOKUPS = 200  # single GETs per audit for owned absences not in the window's read
@@ -103,7 +107,7 @@ class _AbsenceAudit:
         assert cfg is not None
         self.cfg = cfg
         self.labels = {t.enum: t.label for t in load_catalogue()}
-        self.emails_by_hq = {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
+        self.emails_by_hq = hq_emails(hq_users)
         self.hq_by_email = {e: str(i) for i, e in self.emails_by_hq.items() if e}
         self.hq_absences: dict[str, tuple[dict[str, Any], str]] = {}
         self.lookups = 0
@@ -114,26 +118,14 @@ class _AbsenceAudit:
         """Staging's view of the window, and Personio's own when staging is not fresh enough."""
         tenant = self.tenant
         with self.ctx.staging.connect() as conn:
-            fresh, why = staging_is_fresh(conn, tenant, SOURCE, self.ctx.now, max_age)
-            self.synced_at = last_synced_at(conn, tenant, SOURCE)
+            view = staging_view(conn, tenant, SOURCE, "absence_period", self.ctx.now, max_age)
             self.links = {link.source_id: link for link in repo.links(conn, tenant, SOURCE, "absence_period")}
-            self.items = open_items(conn, tenant, SOURCE, "absence_period")
-            self.persons = {
-                r.source_id: r.email
-                for r in conn.execute(
-                    select(personio_persons.c.source_id, personio_persons.c.email).where(
-                        personio_persons.c.tenant == tenant
-                    )
-                )
-            }
-            self.types = {
-                r.source_id: {"name": r.name, "category": r.category, "unit": r.unit}
-                for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
-            }
+            self.persons = queries.personio_person_emails(conn, tenant)
+            self.types = queries.personio_absence_type_info(conn, tenant)
             self.staged = self._staged_periods(conn)
-        self.fresh = fresh
-        self.read = SourceRead(SOURCE, "staging" if fresh else "source", why, last_synced_at=self.synced_at)
-        if fresh:
+        self.synced_at, self.items, self.fresh = view.synced_at, view.items, view.fresh
+        self.read = view.source_read()
+        if self.fresh:
             self.periods = {k: p for k, p in self.staged.items() if p.deleted_at is None}
         else:
             self._read_source()

@@ -3,11 +3,14 @@ open quarantine, and names for HQ's ``CreatedBy``/``UpdatedBy``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from hq_sync.audit.model import SourceRead
 from hq_sync.staging import repository as repo
 from hq_sync.staging.schema import quarantine, run_summaries
 from hq_sync.timeutil import parse_timestamp
@@ -67,3 +70,31 @@ def who(user_id: Any, emails: dict[int, str]) -> str | None:
     if uid == 0:
         return "an API client without user (id 0)"
     return f"HQ user id {uid}"
+
+
+def hq_emails(hq_users: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+    """HQ user id → case-folded work e-mail ("" without one)."""
+    return {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
+
+
+@dataclass
+class StagingView:
+    """What staging says about one source entity before an audit reads it."""
+
+    source: str
+    fresh: bool  # staging can stand in for the source (``staging_is_fresh``)
+    why: str
+    synced_at: datetime | None  # the source's last completed run
+    items: dict[str, list[dict[str, Any]]]  # open quarantine items by source id
+
+    def source_read(self) -> SourceRead:
+        """How the audit reads the source: from staging when fresh, else from the source itself."""
+        return SourceRead(self.source, "staging" if self.fresh else "source", self.why, last_synced_at=self.synced_at)
+
+
+def staging_view(
+    conn: Connection, tenant: str, source: str, entity: str, now: datetime, max_age: timedelta
+) -> StagingView:
+    fresh, why = staging_is_fresh(conn, tenant, source, now, max_age)
+    synced_at = last_synced_at(conn, tenant, source)
+    return StagingView(source, fresh, why, synced_at, open_items(conn, tenant, source, entity))

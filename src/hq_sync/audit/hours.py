@@ -17,14 +17,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from hq_sync.audit.common import last_synced_at, open_items, staging_is_fresh, who
+from hq_sync.audit.common import hq_emails, staging_view, who
 from hq_sync.audit.explain import explain
 from hq_sync.audit.model import AuditKind, Cell, Explanation, Pair, SourceRead, Window, month_of
 from hq_sync.clients.awork import user_email
 from hq_sync.clients.hq import odata_literal
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import awork_time_entries, awork_users
+from hq_sync.staging import source_queries as queries
+from hq_sync.staging.schema import awork_time_entries
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.transform.reportings import entry_start
 
@@ -121,7 +122,7 @@ class _HoursAudit:
         cfg = ctx.tenant.sources.awork
         assert cfg is not None
         self.cfg = cfg
-        self.emails_by_hq = {int(u["Id"]): str(u.get("EMailWork") or "").strip().casefold() for u in hq_users}
+        self.emails_by_hq = hq_emails(hq_users)
         self.lookups = 0
 
     # -- reading --------------------------------------------------------------------------------
@@ -130,22 +131,16 @@ class _HoursAudit:
         """Staging's view of the linked projects' entries, and awork's own when staging is not fresh enough."""
         tenant = self.tenant
         with self.ctx.staging.connect() as conn:
-            fresh, why = staging_is_fresh(conn, tenant, SOURCE, self.ctx.now, max_age)
-            self.synced_at = last_synced_at(conn, tenant, SOURCE)
-            self.linked = {
-                link.source_id: int(link.hq_id)
-                for link in repo.links(conn, tenant, SOURCE, "project", state="synced")
-                if link.hq_id
-            }
+            view = staging_view(conn, tenant, SOURCE, "time_entry", self.ctx.now, max_age)
+            self.linked = queries.awork_linked_projects(conn, tenant)
             self.entry_links = {link.source_id: link for link in repo.links(conn, tenant, SOURCE, "time_entry")}
             self.sheet_links = {
                 str(link.hq_id): link for link in repo.links(conn, tenant, "timesheets", "timesheet_row") if link.hq_id
             }
-            self.items = open_items(conn, tenant, SOURCE, "time_entry")
             self.staged = self._staged_entries(conn)
-        self.fresh = fresh
-        self.read = SourceRead(SOURCE, "staging" if fresh else "source", why, last_synced_at=self.synced_at)
-        if fresh:
+        self.synced_at, self.items, self.fresh = view.synced_at, view.items, view.fresh
+        self.read = view.source_read()
+        if self.fresh:
             self.entries = {k: e for k, e in self.staged.items() if not e.deleted}
         else:
             self._read_source()
@@ -161,12 +156,7 @@ class _HoursAudit:
         self.read.records = len(self.in_scope)
 
     def _staged_entries(self, conn: Any) -> dict[str, Entry]:
-        staged_emails = {
-            r.source_id: r.email
-            for r in conn.execute(
-                select(awork_users.c.source_id, awork_users.c.email).where(awork_users.c.tenant == self.tenant)
-            )
-        }
+        staged_emails = queries.awork_user_emails(conn, self.tenant)
         t = awork_time_entries
         staged = {}
         for r in conn.execute(

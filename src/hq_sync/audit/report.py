@@ -194,6 +194,23 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 # -- reading back ---------------------------------------------------------------------------------
+def audit_of_run(conn: Connection, tenant: str, run_id: str) -> Any:
+    """The stored audit of one audit DAG run (None when its compare did not finish)."""
+    return conn.execute(select(audit_runs).where(audit_runs.c.tenant == tenant, audit_runs.c.run_id == run_id)).first()
+
+
+def first_unexplained(conn: Connection, audit_id: int, limit: int = 10) -> list[str]:
+    """The details of an audit's first unexplained differences."""
+    d = audit_differences
+    query = (
+        select(d.c.detail)
+        .where(d.c.audit_id == audit_id, d.c.explanation == Explanation.UNEXPLAINED.value)
+        .order_by(d.c.id)
+        .limit(limit)
+    )
+    return [str(detail) for detail in conn.execute(query).scalars().all()]
+
+
 def latest_audits(conn: Connection) -> dict[str, dict[str, Any]]:
     """The newest audit of every tenant (by start time), as dicts."""
     rows = conn.execute(

@@ -13,15 +13,13 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from hq_sync.audit.model import Explanation, Pair, SourceRead, Window
-from hq_sync.audit.report import AuditResult, build_result, store
+from hq_sync.audit.model import Pair, SourceRead, Window
+from hq_sync.audit.report import AuditResult, audit_of_run, build_result, first_unexplained, store
 from hq_sync.config import TenantConfig
 from hq_sync.errors import NotRetryable
 from hq_sync.run import RunContext
 from hq_sync.staging import ensure_schema
-from hq_sync.staging.schema import audit_differences, audit_runs, utcnow
+from hq_sync.staging.schema import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -127,26 +125,12 @@ def verdict(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Fail when the run's audit found unexplained differences (drift alerts like a failed run)."""
     ensure_schema(ctx.staging)
     with ctx.staging.connect() as conn:
-        run = conn.execute(
-            select(audit_runs).where(audit_runs.c.tenant == ctx.tenant.id, audit_runs.c.run_id == ctx.run_id)
-        ).first()
+        run = audit_of_run(conn, ctx.tenant.id, ctx.run_id)
         if run is None:
             raise NotRetryable("this run has no stored audit (the compare task did not finish)")
         if not run.unexplained:
             return {"status": run.status, "explained": run.explained, "unexplained": 0}
-        first = (
-            conn.execute(
-                select(audit_differences.c.detail)
-                .where(
-                    audit_differences.c.audit_id == run.id,
-                    audit_differences.c.explanation == Explanation.UNEXPLAINED.value,
-                )
-                .order_by(audit_differences.c.id)
-                .limit(10)
-            )
-            .scalars()
-            .all()
-        )
+        first = first_unexplained(conn, run.id)
     lines = "\n".join(f"  - {d}" for d in dict.fromkeys(first))
     raise AuditDrift(
         f"tenant {ctx.tenant.id}: {run.unexplained} unexplained difference(s) between the sources and HQ "

@@ -13,32 +13,32 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hq_sync.clients.personio import PersonioClient
 from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
 from hq_sync.mappings import build_mapping
-from hq_sync.run import RunContext, RunMode
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
 from hq_sync.pipelines.personio_day_end import stored as stored_day_end
-from hq_sync.timeutil import parse_timestamp
+from hq_sync.pipelines.staged_reads import recheck, stage_pages
 from hq_sync.pipelines.steps import record_report
 from hq_sync.progress import Progress, summary_line
+from hq_sync.run import RunContext, RunMode
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import (
-    personio_absence_periods,
-    personio_absence_types,
-    personio_persons,
-    utcnow,
-)
-from hq_sync.transform.absences import AbsenceRules, NotWanted, Quarantined, StagedPeriod, Wanted, plan_absence
+from hq_sync.staging import source_queries as queries
+from hq_sync.staging.schema import personio_absence_periods, personio_absence_types, personio_persons, utcnow
+from hq_sync.staging.states import Outcome
+from hq_sync.timeutil import parse_timestamp
+from hq_sync.transform.absences import AbsenceRules, StagedPeriod, plan_absence
+from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted, hq_users_by_email, plan_values
+from hq_sync.transform.source_rows import personio_period_row, personio_person_row, personio_type_row
 
 log = logging.getLogger(__name__)
 
@@ -56,73 +56,6 @@ def _cfg(ctx: RunContext) -> PersonioSource:
     return cfg
 
 
-_parse_ts = parse_timestamp
-
-
-def _half(marker: dict[str, Any] | None) -> str | None:
-    return (marker or {}).get("type")
-
-
-def period_row(item: dict[str, Any]) -> dict[str, Any]:
-    """A Personio v2 absence period as a staging row (raw payload + typed columns)."""
-    ends = item.get("ends_at") or None
-    return {
-        "source_id": str(item["id"]),
-        "source_updated_at": _parse_ts(item.get("updated_at")),
-        "payload": item,
-        "person_id": str((item.get("person") or {}).get("id") or ""),
-        "absence_type_id": str((item.get("absence_type") or {}).get("id") or ""),
-        "starts_at": str((item.get("starts_from") or {}).get("date_time") or "")[:19],
-        "starts_half": _half(item.get("starts_from")),
-        "ends_at": str(ends["date_time"])[:19] if ends and ends.get("date_time") else None,
-        "ends_half": _half(ends),
-        "approval_status": str((item.get("approval") or {}).get("status") or "").upper() or None,
-    }
-
-
-def person_row(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source_id": str(item["id"]),
-        "source_updated_at": _parse_ts(item.get("updated_at")),
-        "payload": item,
-        "email": item.get("email"),
-        "status": item.get("status"),
-    }
-
-
-def type_row(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source_id": str(item["id"]),
-        "source_updated_at": _parse_ts(item.get("updated_at")),
-        "payload": item,
-        "name": str(item.get("name") or ""),
-        "category": item.get("category"),
-        "unit": item.get("unit"),
-    }
-
-
-def _stage_pages(ctx: RunContext, table: Any, pages: Iterator[list[dict[str, Any]]], to_row: Any,
-                 keep: Any = None) -> tuple[repo.UpsertResult, set[str], datetime | None]:
-    """Stage page by page (only the items ``keep`` accepts, when given); returns the counts, the
-    ids seen and the newest ``updated_at``."""
-    total = repo.UpsertResult()
-    seen: set[str] = set()
-    newest: datetime | None = None
-    progress = Progress(f"extract {ctx.tenant.id}: {table.name} read", logger=log)  # issue 15: long reads log
-    for page in pages:
-        rows = [to_row(item) for item in page if keep is None or keep(item)]
-        with ctx.staging.begin() as conn:
-            total += repo.upsert_source_records(conn, table, ctx.tenant.id, rows)
-        progress.advance(len(page))
-        for row in rows:
-            seen.add(row["source_id"])
-            ts = row["source_updated_at"]
-            if ts is not None and (newest is None or ts > newest):
-                newest = ts
-    progress.finish()
-    return total, seen, newest
-
-
 def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     """Stage persons, absence types and the absence periods changed since the last run (an events
     run: what changed and what the webhook events name, ``webhook_runs``)."""
@@ -133,15 +66,15 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     ensure_schema(ctx.staging)
     client: PersonioClient = ctx.require_clients().personio()
     catch = webhook_runs.personio_catch_up(ctx, client, force=True) if _cfg(ctx).webhooks.enabled else {}
-    hints = webhook_runs._pending(ctx, SOURCE)
-    persons, _, _ = _stage_pages(ctx, personio_persons, client.persons(), person_row)
-    types, _, _ = _stage_pages(ctx, personio_absence_types, client.absence_types(), type_row)
+    hints = webhook_runs.pending_hints(ctx, SOURCE)
+    persons = stage_pages(ctx, personio_persons, client.persons(), personio_person_row)
+    types = stage_pages(ctx, personio_absence_types, client.absence_types(), personio_type_row)
 
     with ctx.staging.connect() as conn:
-        cursor = _parse_ts(repo.get_cursor(conn, ctx.tenant.id, SOURCE, ENTITY))
+        cursor = parse_timestamp(repo.get_cursor(conn, ctx.tenant.id, SOURCE, ENTITY))
     cfg = _cfg(ctx)
     overlap = timedelta(seconds=cfg.cursor_overlap_seconds)
-    keep = None
+    keep: Callable[[dict[str, Any]], bool] | None = None
     read_started = utcnow()  # staging's clock: rows seen by this read have last_seen_at >= it
     if cursor is None:
         # First run: everything that has not ended before the sync start date. Read by start only
@@ -154,7 +87,7 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     else:
         pages = client.absence_periods(updated_since=cursor - overlap)
     as_of = ServerClock(client)
-    periods, seen, newest = _stage_pages(ctx, personio_absence_periods, as_of.watch(pages), period_row, keep)
+    periods = stage_pages(ctx, personio_absence_periods, as_of.watch(pages), personio_period_row, keep)
     with ctx.staging.begin() as conn:
         # The cursor moves with Personio's clock, not with the data: a bulk update (a working-time
         # model change touches every absence) is read once, not on every run until something newer
@@ -162,22 +95,23 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, as_of.value().isoformat())
         if cursor is None:
             repo.set_cursor(conn, ctx.tenant.id, SOURCE, FULL_READ, full_read_marker(ctx.run_id, read_started))
-    settled = webhook_runs.personio_settle(ctx, client, hints, seen, persons_read=True) if hints else {}
+    settled = webhook_runs.personio_settle(ctx, client, hints, periods.seen, persons_read=True) if hints else {}
     day_end = calibrate_day_end(ctx, client, cfg.day_end)
     result = {
-        "persons": vars(persons),
-        "absence_types": vars(types),
-        "absence_periods": vars(periods),
+        "persons": vars(persons.counts),
+        "absence_types": vars(types.counts),
+        "absence_periods": vars(periods.counts),
         "day_end": day_end.as_dict(),
         "mode": "initial" if cursor is None else f"incremental since {(cursor - overlap).isoformat()}",
-        **({"webhook_events": settled} if settled else {}), **catch,
+        **({"webhook_events": settled} if settled else {}),
+        **catch,
         "requests": client.requests_sent,
     }
     log.info("extract %s: %s", ctx.tenant.id, summary_line(result))
     return result
 
 
-def _not_ended_before(first_day: Any) -> Any:
+def _not_ended_before(first_day: date) -> Callable[[dict[str, Any]], bool]:
     """A filter for periods that are open-ended or end on/after ``first_day`` (either reading
     of a day-unit ``ends_at`` keeps such a period)."""
     bound = f"{first_day.isoformat()}T00:00:00"
@@ -187,18 +121,6 @@ def _not_ended_before(first_day: Any) -> Any:
         return not ends or not ends.get("date_time") or str(ends["date_time"])[:19] >= bound
 
     return keep
-
-
-def _staged_ids_overlapping(conn: Connection, tenant: str, first_day: str, last_day: str) -> set[str]:
-    """Staged, not deleted periods that overlap [first_day, last_day] (ISO strings compare as dates)."""
-    t = personio_absence_periods
-    query = select(t.c.source_id).where(
-        t.c.tenant == tenant,
-        t.c.deleted_at.is_(None),
-        t.c.starts_at <= f"{last_day}T00:00:00",
-        (t.c.ends_at.is_(None)) | (t.c.ends_at >= f"{first_day}T23:59:59"),
-    )
-    return {row.source_id for row in conn.execute(query)}
 
 
 def _full_read_of_this_run(conn: Connection, ctx: RunContext) -> datetime | None:
@@ -213,46 +135,36 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     day; a staged period missing from the re-read is deleted only after its own GET answers 404.
     """
     if ctx.mode is RunMode.EVENTS:
-        return {"skipped": "events run: deletions come from absence-period.deleted events and 404s; "
-                           "the polling runs reconcile the window (docs/webhooks.md)"}
+        return {
+            "skipped": "events run: deletions come from absence-period.deleted events and 404s; "
+            "the polling runs reconcile the window (docs/webhooks.md)"
+        }
     ensure_schema(ctx.staging)
     client: PersonioClient = ctx.require_clients().personio()
     cfg = _cfg(ctx)
     with ctx.staging.connect() as conn:
-        last_full = _parse_ts(repo.get_cursor(conn, ctx.tenant.id, SOURCE, "full_reconcile"))
+        last_full = parse_timestamp(repo.get_cursor(conn, ctx.tenant.id, SOURCE, "full_reconcile"))
+        read_by_extract = _full_read_of_this_run(conn, ctx)
     full = last_full is None or ctx.now - last_full >= FULL_RECONCILE_EVERY
     if full:
-        first = cfg.sync_start_date
-        last = ctx.today + FAR_FUTURE
+        first, last = cfg.sync_start_date, ctx.today + FAR_FUTURE
     else:
         first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_past_days))
         last = ctx.today + timedelta(days=cfg.recent_window_future_days)
-    with ctx.staging.connect() as conn:
-        read_by_extract = _full_read_of_this_run(conn, ctx)
     if read_by_extract is not None:
         # This run's extract read everything (a first run): that read is the full deletion check.
         # Staged periods it did not see (last_seen_at before it) are the missing ones.
         full, first, last = True, cfg.sync_start_date, ctx.today + FAR_FUTURE
-        t = personio_absence_periods
         with ctx.staging.connect() as conn:
-            listed = {r.source_id for r in conn.execute(select(t.c.source_id).where(
-                t.c.tenant == ctx.tenant.id, t.c.last_seen_at >= read_by_extract))}
+            listed = queries.ids_seen_since(conn, personio_absence_periods, ctx.tenant.id, read_by_extract)
     else:
-        _, listed, _ = _stage_pages(ctx, personio_absence_periods, client.absence_periods(overlapping=(first, last)), period_row)
+        pages = client.absence_periods(overlapping=(first, last))
+        listed = stage_pages(ctx, personio_absence_periods, pages, personio_period_row).seen
     with ctx.staging.connect() as conn:
-        missing = _staged_ids_overlapping(conn, ctx.tenant.id, first.isoformat(), last.isoformat()) - listed
-    confirmed, still_there = [], []
-    for period_id in sorted(missing):
-        current = client.absence_period(period_id)
-        if current is None:
-            confirmed.append(period_id)
-        else:
-            still_there.append(period_row(current))
-    with ctx.staging.begin() as conn:
-        repo.mark_source_deleted(conn, personio_absence_periods, ctx.tenant.id, confirmed)
-        if still_there:  # moved out of the window (or a listing glitch): keep it fresh
-            repo.upsert_source_records(conn, personio_absence_periods, ctx.tenant.id, still_there)
-        if full:
+        missing = queries.period_ids_overlapping(conn, ctx.tenant.id, first.isoformat(), last.isoformat()) - listed
+    checked = recheck(ctx, personio_absence_periods, missing, client.absence_period, personio_period_row)
+    if full:
+        with ctx.staging.begin() as conn:
             repo.set_cursor(conn, ctx.tenant.id, SOURCE, "full_reconcile", ctx.now.isoformat())
     result = {
         "window": [first.isoformat(), last.isoformat()],
@@ -260,7 +172,7 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         **({"read_by": "extract (first run)"} if read_by_extract is not None else {}),
         "listed": len(listed),
         "missing_from_listing": len(missing),
-        "deleted": len(confirmed),
+        "deleted": len(checked.gone),
     }
     log.info("reconcile_deletions %s: %s", ctx.tenant.id, summary_line(result))
     return result
@@ -271,13 +183,9 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     ensure_schema(ctx.staging)
     cfg = _cfg(ctx)
     tenant = ctx.tenant.id
-    hq_users = {
-        str(u["EMailWork"]).strip().casefold(): str(u["Id"])
-        for u in ctx.require_clients().hq().users()
-        if u.get("EMailWork")
-    }
+    hq_users = hq_users_by_email(ctx.require_clients().hq().users())
     with ctx.staging.connect() as conn:
-        learnt, _ = stored_day_end(conn, tenant)  # from Personio's breakdowns (extract)
+        learnt, _checked = stored_day_end(conn, tenant)  # from Personio's breakdowns (extract)
     rules = AbsenceRules(
         mapping=build_mapping(cfg.absence_type_mapping),
         sync_start=cfg.sync_start_date,
@@ -287,71 +195,80 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     )
     counts = repo.EntityCounts()
     with ctx.staging.begin() as conn:
-        persons = {
-            r.source_id: r.email
-            for r in conn.execute(select(personio_persons.c.source_id, personio_persons.c.email).where(personio_persons.c.tenant == tenant))
-        }
-        types = {
-            r.source_id: {"name": r.name, "category": r.category, "unit": r.unit}
-            for r in conn.execute(select(personio_absence_types).where(personio_absence_types.c.tenant == tenant))
-        }
-        t = personio_absence_periods
-        # Read a chunk before writing its plans: on SQLite, writing while a read is still open fails
-        # with "database is locked" when another connection committed meanwhile (e.g. the webhook
-        # receiver). Chunks (keyset by id) keep memory flat whatever the number of periods (issue #12).
-        query = (select(t.c.source_id, t.c.payload, t.c.source_updated_at, t.c.deleted_at)
-                 .where(t.c.tenant == tenant).order_by(t.c.source_id).limit(TRANSFORM_CHUNK))
-        rows: list[Any] = []
+        persons = queries.personio_person_emails(conn, tenant)
+        types = queries.personio_absence_type_info(conn, tenant)
+        # Chunks (keyset by id, each read before its plans are written) keep memory flat whatever
+        # the number of periods (issue #12).
         progress = Progress(f"transform {tenant}: absence periods planned", logger=log)
-        while True:
-            rows = conn.execute(query.where(t.c.source_id > rows[-1].source_id) if rows else query).all()
-            if not rows:
-                break
+        for rows in queries.period_chunks(conn, tenant, TRANSFORM_CHUNK):
             progress.advance(len(rows))
             _plan_chunk(conn, ctx, rows, persons=persons, types=types, hq_users=hq_users, rules=rules, counts=counts)
     progress.finish()
-    result = {"planned": counts.as_dict(), "hq_users": len(hq_users),
-              "day_end": {"used": rules.day_end, "from": "personio breakdowns" if learnt else "tenant file"}}
+    result = {
+        "planned": counts.as_dict(),
+        "hq_users": len(hq_users),
+        "day_end": {"used": rules.day_end, "from": "personio breakdowns" if learnt else "tenant file"},
+    }
     log.info("transform %s: %s", tenant, summary_line(result))
     return result
 
 
-def _plan_chunk(conn: Connection, ctx: RunContext, rows: list[Any], *, persons: dict[str, Any], types: dict[str, Any],
-                hq_users: dict[str, str], rules: AbsenceRules, counts: repo.EntityCounts) -> None:
+def _plan_chunk(
+    conn: Connection,
+    ctx: RunContext,
+    rows: Sequence[Any],
+    *,
+    persons: dict[str, str | None],
+    types: dict[str, dict[str, Any]],
+    hq_users: dict[str, str],
+    rules: AbsenceRules,
+    counts: repo.EntityCounts,
+) -> None:
     """Plan (and save) the HQ absence of each staged period of one chunk; quarantine what cannot be decided."""
     tenant = ctx.tenant.id
     for row in rows:
         if row.deleted_at is not None:
-            plan: Wanted | NotWanted | Quarantined = NotWanted("deleted_in_source")
+            plan: Decision = NotWanted("deleted_in_source")
         else:
             plan = plan_absence(
                 StagedPeriod(row.source_id, row.payload, row.source_updated_at),
-                persons=persons, types=types, hq_users=hq_users, rules=rules, today=ctx.today,
+                persons=persons,
+                types=types,
+                hq_users=hq_users,
+                rules=rules,
+                today=ctx.today,
             )
         _save_plan(conn, tenant, row.source_id, plan)
         if isinstance(plan, Quarantined):
-            counts.count("quarantined", plan.reason)
+            counts.count(Outcome.QUARANTINED, plan.reason)
             repo.quarantine_record(
-                conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id,
-                reason=plan.reason, detail=plan.detail, context=plan.context, run_id=ctx.run_id,
+                conn,
+                tenant=tenant,
+                source=SOURCE,
+                entity=ENTITY,
+                source_id=row.source_id,
+                reason=plan.reason,
+                detail=plan.detail,
+                context=plan.context,
+                run_id=ctx.run_id,
             )
-            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason=plan.reason)
+            repo.resolve_quarantine(
+                conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason=plan.reason
+            )
         else:
             # Fixed data leaves quarantine by itself (write refusals are load's to clear).
-            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected")
+            repo.resolve_quarantine(
+                conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id, keep_reason="hq_rejected"
+            )
             if isinstance(plan, NotWanted):
-                counts.count("skipped", plan.reason)
+                counts.count(Outcome.SKIPPED, plan.reason)
 
 
-def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Wanted | NotWanted | Quarantined) -> None:
-    key = {"tenant": tenant, "source": SOURCE, "entity": ENTITY, "source_id": source_id}
-    if isinstance(plan, Wanted):
-        repo.save_plan(conn, **key, plan="wanted", hq_parent_id=plan.hq_user_id, body=plan.body,
-                       version=plan.version, notes=list(plan.notes))
-    elif isinstance(plan, NotWanted):
-        repo.save_plan(conn, **key, plan="not_wanted", reason=plan.reason)
-    else:
-        repo.save_plan(conn, **key, plan="quarantined", reason=plan.reason)
+def _save_plan(conn: Connection, tenant: str, source_id: str, plan: Decision) -> None:
+    notes = list(plan.notes) if isinstance(plan, Wanted) else None
+    repo.save_plan(
+        conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=source_id, notes=notes, **plan_values(plan)
+    )
 
 
 def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
@@ -370,7 +287,9 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     """Store and show the run's counts: absences written (load) plus quarantine (transform)."""
     results = step_results or {}
     loaded = (results.get("load") or {}).get("absence") or {}
-    counts = repo.EntityCounts(**{k: loaded.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")})
+    counts = repo.EntityCounts(
+        **{k: loaded.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")}
+    )
     counts.details = dict(loaded.get("details") or {})
     planned = (results.get("transform") or {}).get("planned") or {}
     for reason, n in (planned.get("details") or {}).get("quarantined", {}).items():

@@ -25,12 +25,12 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hq_sync.clients.personio import PersonioClient
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import personio_absence_periods, personio_absence_types
+from hq_sync.staging import source_queries as queries
 from hq_sync.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,12 @@ class Calibration:
     disagreement: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"convention": self.convention.value if self.convention else None, "checked": self.checked,
-                "evidence": self.evidence, "disagreement": self.disagreement}
+        return {
+            "convention": self.convention.value if self.convention else None,
+            "checked": self.checked,
+            "evidence": self.evidence,
+            "disagreement": self.disagreement,
+        }
 
 
 def verdict(ends_at: date, days: set[date]) -> DayEnd | None:
@@ -84,14 +88,7 @@ def stored(conn: Connection, tenant: str) -> tuple[DayEnd | None, datetime | Non
 def candidates(conn: Connection, tenant: str) -> list[tuple[str, date]]:
     """(period id, ``ends_at`` date) of staged day-unit periods fit to calibrate with: finite,
     ending at midnight on a Tuesday–Friday, recently changed first, short ones first."""
-    p, t = personio_absence_periods, personio_absence_types
-    rows = conn.execute(
-        select(p.c.source_id, p.c.starts_at, p.c.ends_at)
-        .select_from(p.join(t, (t.c.tenant == p.c.tenant) & (t.c.source_id == p.c.absence_type_id)))
-        .where(p.c.tenant == tenant, p.c.deleted_at.is_(None), p.c.ends_at.is_not(None), t.c.unit == "DAY")
-        .order_by(p.c.source_updated_at.desc(), p.c.source_id)
-        .limit(CANDIDATE_POOL)
-    ).all()
+    rows = queries.day_unit_period_ends(conn, tenant, CANDIDATE_POOL)
     found: list[tuple[int, str, date]] = []
     for row in rows:
         try:
@@ -114,6 +111,29 @@ def calibrate(ctx: RunContext, client: PersonioClient, configured: str) -> Calib
     result = Calibration(convention=previous, previous=previous)
     if previous is not None and checked_at is not None and ctx.now - checked_at < RECHECK_EVERY:
         return result
+    verdicts = _ask_breakdowns(client, pool, result)
+    if not verdicts:
+        if result.evidence:  # suitable periods, but no conclusive breakdown: try again tomorrow
+            with ctx.staging.begin() as conn:
+                repo.set_cursor(conn, tenant, SOURCE, CHECKED, ctx.now.isoformat())
+        return result  # (nothing suitable staged yet: try again next run)
+    convention = max(set(verdicts), key=verdicts.count)
+    result.convention, result.checked = convention, True
+    problems = _problems(verdicts, convention, previous, configured)
+    if problems:
+        result.disagreement = (
+            f"Personio's breakdowns show day-unit ends_at as {convention.value} "
+            f"({'; '.join(problems)}); the sync follows the breakdowns"
+        )
+        log.warning("personio day end of %s: %s", tenant, result.disagreement)
+    with ctx.staging.begin() as conn:
+        repo.set_cursor(conn, tenant, SOURCE, FINDING, convention.value)
+        repo.set_cursor(conn, tenant, SOURCE, CHECKED, ctx.now.isoformat())
+    return result
+
+
+def _ask_breakdowns(client: PersonioClient, pool: list[tuple[str, date]], result: Calibration) -> list[DayEnd]:
+    """The verdicts of the pool's breakdowns, until two agree (each one's evidence into ``result``)."""
     verdicts: list[DayEnd] = []
     for period_id, ends_at in pool:
         if len(result.evidence) >= MAX_CANDIDATES or _settled(verdicts):
@@ -123,16 +143,16 @@ def calibrate(ctx: RunContext, client: PersonioClient, configured: str) -> Calib
             continue
         days = {date.fromisoformat(str(e["date"])[:10]) for e in entries if e.get("date")}
         found = verdict(ends_at, days)
-        result.evidence.append({"period": period_id, "ends_at": ends_at.isoformat(),
-                                "verdict": found.value if found else None})
+        result.evidence.append(
+            {"period": period_id, "ends_at": ends_at.isoformat(), "verdict": found.value if found else None}
+        )
         if found is not None:
             verdicts.append(found)
-    if not verdicts:
-        if result.evidence:  # suitable periods, but no conclusive breakdown: try again tomorrow
-            with ctx.staging.begin() as conn:
-                repo.set_cursor(conn, tenant, SOURCE, CHECKED, ctx.now.isoformat())
-        return result  # (nothing suitable staged yet: try again next run)
-    convention = max(set(verdicts), key=verdicts.count)
+    return verdicts
+
+
+def _problems(verdicts: list[DayEnd], convention: DayEnd, previous: DayEnd | None, configured: str) -> list[str]:
+    """What contradicts the finding: the breakdowns themselves, the previous finding, the tenant file."""
     problems = []
     if len(set(verdicts)) > 1:
         problems.append(f"breakdowns of {len(verdicts)} periods disagree ({', '.join(v.value for v in verdicts)})")
@@ -140,15 +160,7 @@ def calibrate(ctx: RunContext, client: PersonioClient, configured: str) -> Calib
         problems.append(f"Personio's day end changed from {previous.value} to {convention.value}")
     if convention.value != configured:
         problems.append(f"the tenant file says day_end: {configured}")
-    result.convention, result.checked = convention, True
-    if problems:
-        result.disagreement = (f"Personio's breakdowns show day-unit ends_at as {convention.value} "
-                               f"({'; '.join(problems)}); the sync follows the breakdowns")
-        log.warning("personio day end of %s: %s", tenant, result.disagreement)
-    with ctx.staging.begin() as conn:
-        repo.set_cursor(conn, tenant, SOURCE, FINDING, convention.value)
-        repo.set_cursor(conn, tenant, SOURCE, CHECKED, ctx.now.isoformat())
-    return result
+    return problems
 
 
 def _settled(verdicts: list[DayEnd]) -> bool:

@@ -15,13 +15,14 @@ the ``timesheets_inbox__<tenant>`` dispatcher or by hand). Rules: docs/timesheet
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time as time_module
 from datetime import time
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection
 
 from hq_sync.config import TimesheetsSource
 from hq_sync.errors import NotRetryable
@@ -31,7 +32,10 @@ from hq_sync.progress import summary_line
 from hq_sync.run import RunContext
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import planned_hq_state, quarantine, timesheet_files, timesheet_rows, utcnow
+from hq_sync.staging import source_queries as queries
+from hq_sync.staging import timesheet_queries as files_db
+from hq_sync.staging.schema import utcnow
+from hq_sync.staging.states import LinkState, Outcome, Plan
 from hq_sync.timesheets.files import (
     archive,
     claim,
@@ -70,9 +74,7 @@ def _cfg(ctx: RunContext) -> TimesheetsSource:
 
 
 def _file_row(conn: Connection, ctx: RunContext) -> Any:
-    return conn.execute(
-        select(timesheet_files).where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
-    ).one_or_none()
+    return files_db.file_of_run(conn, ctx.tenant.id, ctx.run_id)
 
 
 def quarantine_id(name: str, line: int) -> str:
@@ -136,29 +138,13 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "received_at": now,
         "finished_at": None,
     }
-    with ctx.staging.begin() as conn:
-        existing = _file_row(conn, ctx)
-        if existing is None:
-            inserted = conn.execute(timesheet_files.insert().values(**values)).inserted_primary_key
-            assert inserted is not None
-            file_id = inserted[0]
-        else:  # a re-run of this import: start over
-            file_id = existing.id
-            conn.execute(
-                update(timesheet_files)
-                .where(timesheet_files.c.id == file_id)
-                .values(**{k: v for k, v in values.items() if k != "received_at"})
-            )
-        conn.execute(delete(timesheet_rows).where(timesheet_rows.c.file_id == file_id))
+    with ctx.staging.begin() as conn:  # a re-run of this import starts over
+        file_id = files_db.start_file(conn, ctx.tenant.id, ctx.run_id, values)
     try:
         sheet = read_timesheet(path, cfg, name=name)
     except TimesheetRefused as exc:
         with ctx.staging.begin() as conn:
-            conn.execute(
-                update(timesheet_files)
-                .where(timesheet_files.c.id == file_id)
-                .values(status=FileStatus.REFUSED.value, error=str(exc), finished_at=utcnow())
-            )
+            files_db.update_file(conn, file_id, status=FileStatus.REFUSED.value, error=str(exc), finished_at=utcnow())
         write_refusal(path, str(exc))
         log.error("timesheet %s refused: %s", name, exc)
         raise
@@ -183,9 +169,7 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
         for r in sheet.rows
     ]
     with ctx.staging.begin() as conn:
-        for start in range(0, len(staged), 500):
-            conn.execute(timesheet_rows.insert(), staged[start : start + 500])
-        conn.execute(update(timesheet_files).where(timesheet_files.c.id == file_id).values(rows=len(staged)))
+        files_db.stage_rows(conn, file_id, staged)
     result = {
         "file": name,
         "kind": sheet.kind,
@@ -202,26 +186,11 @@ def read(ctx: RunContext, **_: Any) -> dict[str, Any]:
 
 def _staged_rows(conn: Connection, file_id: int) -> list[TimesheetRow]:
     rows = []
-    for r in conn.execute(
-        select(timesheet_rows).where(timesheet_rows.c.file_id == file_id).order_by(timesheet_rows.c.line)
-    ):
-        rows.append(
-            TimesheetRow(
-                line=r.line,
-                cells=dict(r.cells or {}),
-                work_date=r.work_date,
-                start_time=time.fromisoformat(r.start_time) if r.start_time else None,
-                duration_s=r.duration_s,
-                email=r.email,
-                person=r.person,
-                project=r.project,
-                project_number=r.project_number,
-                task=r.task,
-                comment=r.comment,
-                problem=r.problem,
-                detail=r.detail,
-            )
-        )
+    for r in files_db.staged_rows(conn, file_id):
+        values = {f.name: getattr(r, f.name) for f in dataclasses.fields(TimesheetRow)}
+        values["cells"] = dict(r.cells or {})
+        values["start_time"] = time.fromisoformat(r.start_time) if r.start_time else None
+        rows.append(TimesheetRow(**values))
     return rows
 
 
@@ -251,13 +220,15 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     removals = [
         link
         for link in links
-        if link.state in ("synced", "pending") and link.source_id not in keys and key_day(link.source_id) in covered
+        if link.state in (LinkState.SYNCED, LinkState.PENDING)
+        and link.source_id not in keys
+        and key_day(link.source_id) in covered
     ]
     kept = sorted(
         {
             f"{d[0]}|{d[1].isoformat()}"
             for d in held_days
-            if any(key_day(link.source_id) == d for link in links if link.state == "synced")
+            if any(key_day(link.source_id) == d for link in links if link.state == LinkState.SYNCED)
         }
     )
     now = utcnow()
@@ -267,7 +238,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             "source": SOURCE,
             "entity": ENTITY,
             "source_id": b.key,
-            "plan": "wanted",
+            "plan": Plan.WANTED,
             "reason": None,
             "hq_parent_id": str(b.hq_user_id),
             "body": b.body,
@@ -283,7 +254,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
             "source": SOURCE,
             "entity": ENTITY,
             "source_id": link.source_id,
-            "plan": "not_wanted",
+            "plan": Plan.NOT_WANTED,
             "reason": UNTOUCHED_REASON,
             "hq_parent_id": None,
             "body": None,
@@ -296,13 +267,10 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     counts = repo.EntityCounts()
     current = {quarantine_id(file.name, h.line) for h in held}
     with ctx.staging.begin() as conn:
-        conn.execute(
-            delete(planned_hq_state).where(planned_hq_state.c.tenant == tenant, planned_hq_state.c.source == SOURCE)
-        )
-        if plans:
-            conn.execute(planned_hq_state.insert(), plans)
+        queries.clear_plans(conn, tenant, SOURCE)
+        queries.insert_plans(conn, plans)
         for h in held:
-            counts.count("quarantined", h.reason)
+            counts.count(Outcome.QUARANTINED, h.reason)
             repo.quarantine_record(
                 conn,
                 tenant=tenant,
@@ -315,7 +283,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
                 run_id=ctx.run_id,
             )
         _resolve_other_items(conn, tenant, file.name, current)
-        conn.execute(update(timesheet_files).where(timesheet_files.c.id == file.id).values(held=len(held)))
+        files_db.update_file(conn, file.id, held=len(held))
     for b in bookings:
         for _note in b.notes:
             bucket = counts.details.setdefault("reported", {})
@@ -337,18 +305,9 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
 def _resolve_other_items(conn: Connection, tenant: str, name: str, current: set[str]) -> None:
     """Items of an earlier import of a file with this name that this import no longer holds back."""
     prefix = f"{name[:100]}#"
-    q = quarantine
-    for row in conn.execute(
-        select(q.c.source_id).where(
-            q.c.tenant == tenant,
-            q.c.source == SOURCE,
-            q.c.entity == ENTITY,
-            q.c.resolved_at.is_(None),
-            q.c.source_id.startswith(prefix, autoescape=True),
-        )
-    ):
-        if row.source_id not in current:
-            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=row.source_id)
+    for source_id in sorted(repo.open_quarantine_ids(conn, tenant, SOURCE, ENTITY)):
+        if source_id.startswith(prefix) and source_id not in current:
+            repo.resolve_quarantine(conn, tenant=tenant, source=SOURCE, entity=ENTITY, source_id=source_id)
 
 
 # -- load -----------------------------------------------------------------------------------------
@@ -384,10 +343,9 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     summary = record_report(ctx, {"reporting": counts})
     summary["file"] = (results.get("read") or {}).get("file")
     with ctx.staging.begin() as conn:
-        conn.execute(
-            update(timesheet_files)
-            .where(timesheet_files.c.tenant == ctx.tenant.id, timesheet_files.c.run_id == ctx.run_id)
-            .values(status=FileStatus.IMPORTED.value, summary=summary["entities"]["reporting"], finished_at=utcnow())
+        done_summary = summary["entities"]["reporting"]
+        files_db.finish_run_file(
+            conn, ctx.tenant.id, ctx.run_id, status=FileStatus.IMPORTED.value, summary=done_summary
         )
     return summary
 
@@ -402,11 +360,4 @@ def import_file(ctx: RunContext) -> dict[str, Any]:
 
 def held_rows(conn: Connection, tenant: str, name: str | None = None) -> list[dict[str, Any]]:
     """Open held-back rows of the tenant's timesheets (optionally of one file name), by line."""
-    q = quarantine
-    query = select(q).where(q.c.tenant == tenant, q.c.source == SOURCE, q.c.resolved_at.is_(None))
-    if name:
-        query = query.where(q.c.source_id.startswith(f"{name[:100]}#", autoescape=True))
-    items = [dict(r._mapping) for r in conn.execute(query)]
-    return sorted(
-        items, key=lambda i: (str(i["source_id"]).rsplit("#", 1)[0], int(str(i["source_id"]).rsplit("#", 1)[1]))
-    )
+    return files_db.held_rows(conn, tenant, SOURCE, name)

@@ -22,16 +22,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Table
 
 from hq_sync.clients.http import ApiError
+from hq_sync.pipelines.staged_reads import recheck, stage_pages
 from hq_sync.progress import summary_line
 from hq_sync.run import RunContext, RunMode
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
+from hq_sync.staging import source_queries as queries
 from hq_sync.staging.schema import (
     awork_tasks,
     awork_time_entries,
@@ -39,6 +41,15 @@ from hq_sync.staging.schema import (
     personio_absence_periods,
     personio_absence_types,
     personio_persons,
+)
+from hq_sync.staging.states import LinkState, Plan
+from hq_sync.timeutil import parse_timestamp
+from hq_sync.transform.source_rows import (
+    awork_entry_row,
+    awork_user_row,
+    personio_period_row,
+    personio_person_row,
+    personio_type_row,
 )
 from hq_sync.webhooks import inbox
 from hq_sync.webhooks.assets import receiver_path
@@ -52,7 +63,8 @@ CATCHUP_OVERLAP = timedelta(minutes=5)
 BULK_BY_PROJECT = 10  # more unlisted entries of one project than this: list the project instead
 
 
-def _pending(ctx: RunContext, source: str) -> list[inbox.Hint]:
+def pending_hints(ctx: RunContext, source: str) -> list[inbox.Hint]:
+    """The events of the tenant's ``source`` no run has consumed yet."""
     with ctx.staging.connect() as conn:
         return inbox.pending(conn, ctx.tenant.id, source)
 
@@ -64,45 +76,20 @@ def _consume(ctx: RunContext, source: str, hints: list[inbox.Hint]) -> int:
     return done
 
 
-def _staged_live(ctx: RunContext, table: Any, ids: set[str]) -> set[str]:
+def _staged_live(ctx: RunContext, table: Table, ids: set[str]) -> set[str]:
     """Which of ``ids`` are staged and not marked deleted."""
     if not ids:
         return set()
-    found: set[str] = set()
-    wanted = sorted(ids)
     with ctx.staging.connect() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            found |= {
-                r.source_id
-                for r in conn.execute(
-                    select(table.c.source_id).where(
-                        table.c.tenant == ctx.tenant.id, table.c.source_id.in_(chunk), table.c.deleted_at.is_(None)
-                    )
-                )
-            }
-    return found
+        return queries.live_ids(conn, table, ctx.tenant.id, ids)
 
 
-def _unknown_refs(ctx: RunContext, table: Any, column: str, refs_table: Any, where: Any = None) -> set[str]:
+def _unknown_refs(
+    ctx: RunContext, table: Table, column: str, refs_table: Table, where: ColumnElement[bool] | None = None
+) -> set[str]:
     """Values of ``table.column`` (live rows of the tenant) with no staged row in ``refs_table``."""
-    t = table
-    known = select(refs_table.c.source_id).where(refs_table.c.tenant == ctx.tenant.id)
-    query = (
-        select(t.c[column])
-        .distinct()
-        .where(
-            t.c.tenant == ctx.tenant.id,
-            t.c.deleted_at.is_(None),
-            t.c[column].is_not(None),
-            t.c[column] != "",
-            t.c[column].not_in(known),
-        )
-    )
-    if where is not None:
-        query = query.where(where)
     with ctx.staging.connect() as conn:
-        return {str(r[0]) for r in conn.execute(query)}
+        return queries.unknown_refs(conn, table, ctx.tenant.id, column, refs_table, where)
 
 
 # -- Personio ----------------------------------------------------------------------------------
@@ -113,7 +100,6 @@ def personio_catch_up(ctx: RunContext, client: Any, *, force: bool) -> dict[str,
     The first time it only notes the moment: nothing before it can have been missed.
     """
     from hq_sync.clients.webhooks import PersonioWebhooks
-    from hq_sync.timeutil import parse_timestamp
 
     tenant = ctx.tenant.id
     with ctx.staging.connect() as conn:
@@ -168,32 +154,20 @@ def personio_settle(
     ctx: RunContext, client: Any, hints: list[inbox.Hint], listed: set[str], *, persons_read: bool
 ) -> dict[str, Any]:
     """Read what the events name and the listing did not bring, then consume the events."""
-    from hq_sync.pipelines.personio_absences import _stage_pages, period_row, person_row
-
     periods = {h.entity_id for h in hints if h.entity_type == EntityType.ABSENCE_PERIOD and h.entity_id}
     persons_named = any(h.entity_type == EntityType.PERSON for h in hints)
     # Named, staged, not in the listing: changed without a new updated_at, or deleted (404).
     to_check = _staged_live(ctx, personio_absence_periods, periods - listed)
-    gone, still = [], []
-    for period_id in sorted(to_check):
-        current = client.absence_period(period_id)
-        if current is None:
-            gone.append(period_id)
-        else:
-            still.append(period_row(current))
-    with ctx.staging.begin() as conn:
-        deleted = repo.mark_source_deleted(conn, personio_absence_periods, ctx.tenant.id, gone)
-        if still:
-            repo.upsert_source_records(conn, personio_absence_periods, ctx.tenant.id, still)
+    checked = recheck(ctx, personio_absence_periods, to_check, client.absence_period, personio_period_row)
     persons = None
     if persons_named and not persons_read:
-        persons, _, _ = _stage_pages(ctx, personio_persons, client.persons(), person_row)
+        persons = stage_pages(ctx, personio_persons, client.persons(), personio_person_row).counts
     consumed = _consume(ctx, "personio", hints)
     return {
         "events": len(hints),
         "consumed": consumed,
         "read_by_id": len(to_check),
-        "deleted_by_event": deleted,
+        "deleted_by_event": checked.deleted,
         **({"persons": vars(persons)} if persons is not None else {}),
     }
 
@@ -205,28 +179,28 @@ def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
     ensure_schema(ctx.staging)
     tenant = ctx.tenant.id
     with ctx.staging.connect() as conn:
-        cursor = p._parse_ts(repo.get_cursor(conn, tenant, p.SOURCE, p.ENTITY))
+        cursor = parse_timestamp(repo.get_cursor(conn, tenant, p.SOURCE, p.ENTITY))
     if cursor is None:  # never synced: only a full read can start
         return {**p.extract(dataclasses.replace(ctx, mode=RunMode.FULL)), "mode_note": "first run: full read"}
     client = ctx.require_clients().personio()
     catch = personio_catch_up(ctx, client, force=False)
-    hints = _pending(ctx, "personio")
+    hints = pending_hints(ctx, "personio")
     pages = client.absence_periods(updated_since=cursor - p.UPDATED_OVERLAP)
-    periods, seen, newest = p._stage_pages(ctx, personio_absence_periods, pages, p.period_row)
-    settled = personio_settle(ctx, client, hints, seen, persons_read=False)
+    periods = stage_pages(ctx, personio_absence_periods, pages, personio_period_row)
+    settled = personio_settle(ctx, client, hints, periods.seen, persons_read=False)
     # Master data only when a record refers to something we have not staged.
     refreshed = {}
     if "persons" not in settled and _unknown_refs(ctx, personio_absence_periods, "person_id", personio_persons):
-        persons, _, _ = p._stage_pages(ctx, personio_persons, client.persons(), p.person_row)
-        refreshed["persons"] = vars(persons)
+        persons = stage_pages(ctx, personio_persons, client.persons(), personio_person_row)
+        refreshed["persons"] = vars(persons.counts)
     if _unknown_refs(ctx, personio_absence_periods, "absence_type_id", personio_absence_types):
-        types, _, _ = p._stage_pages(ctx, personio_absence_types, client.absence_types(), p.type_row)
-        refreshed["absence_types"] = vars(types)
-    if newest is not None and newest > cursor:
+        types = stage_pages(ctx, personio_absence_types, client.absence_types(), personio_type_row)
+        refreshed["absence_types"] = vars(types.counts)
+    if periods.newest is not None and periods.newest > cursor:
         with ctx.staging.begin() as conn:
-            repo.set_cursor(conn, tenant, p.SOURCE, p.ENTITY, newest.isoformat())
+            repo.set_cursor(conn, tenant, p.SOURCE, p.ENTITY, periods.newest.isoformat())
     result = {
-        "absence_periods": vars(periods),
+        "absence_periods": vars(periods.counts),
         **refreshed,
         "webhook_events": settled,
         **catch,
@@ -272,7 +246,7 @@ def awork_settle(
 ) -> dict[str, Any]:
     """Read the time entries the events name that the listing did not bring (by project when many),
     users when an event names one; then consume the events."""
-    from hq_sync.pipelines.awork_times import _stage, entry_row, linked_projects, user_row
+    from hq_sync.pipelines.awork_times import linked_projects
 
     named = awork_named(hints)
     to_check = _staged_live(ctx, awork_time_entries, set(named.entries) - listed)
@@ -284,30 +258,20 @@ def awork_settle(
     bulk_listed = 0
     for project, ids in by_project.items():
         if project in linked and len(ids) > BULK_BY_PROJECT:  # e.g. a project change fired one per entry
-            _, seen = _stage(ctx, awork_time_entries, client.time_entries(project_id=project), entry_row)
+            seen = stage_pages(ctx, awork_time_entries, client.time_entries(project_id=project), awork_entry_row).seen
             bulk_listed += 1
             to_check -= seen
-    gone, still = [], []
-    for entry_id in sorted(to_check):
-        current = client.time_entry(entry_id)
-        if current is None:
-            gone.append(entry_id)
-        else:
-            still.append(entry_row(current))
-    with ctx.staging.begin() as conn:
-        deleted = repo.mark_source_deleted(conn, awork_time_entries, ctx.tenant.id, gone)
-        if still:
-            repo.upsert_source_records(conn, awork_time_entries, ctx.tenant.id, still)
+    checked = recheck(ctx, awork_time_entries, to_check, client.time_entry, awork_entry_row)
     users = None
     if named.users and not users_read:
-        users, _ = _stage(ctx, awork_users, client.users(show_archived=True), user_row)
+        users = stage_pages(ctx, awork_users, client.users(show_archived=True), awork_user_row).counts
     consumed = _consume(ctx, "awork", hints)
     return {
         "events": len(hints),
         "consumed": consumed,
         "read_by_id": len(to_check),
         "projects_listed": bulk_listed,
-        "deleted_by_event": deleted,
+        "deleted_by_event": checked.deleted,
         **({"users": vars(users)} if users is not None else {}),
     }
 
@@ -315,55 +279,42 @@ def awork_settle(
 def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
     """The ``extract`` of an awork events run (see module doc). Links made in HQ (A3) and new
     projects are found by the polling runs."""
-    from datetime import UTC, datetime
-
     from hq_sync.pipelines import awork_times as a
+    from hq_sync.pipelines.awork_reads import stage_project_structure
 
     ensure_schema(ctx.staging)
     tenant = ctx.tenant.id
     with ctx.staging.connect() as conn:
-        cursor = a._ts(repo.get_cursor(conn, tenant, a.SOURCE, "time_entry"))
+        cursor = parse_timestamp(repo.get_cursor(conn, tenant, a.SOURCE, "time_entry"))
         linked = a.linked_projects(conn, tenant)
     if cursor is None:
         return {**a.extract(dataclasses.replace(ctx, mode=RunMode.FULL)), "mode_note": "first run: full read"}
     client = ctx.require_clients().awork()
     started = datetime.now(UTC)
-    hints = _pending(ctx, "awork")
+    hints = pending_hints(ctx, "awork")
     named = awork_named(hints)
     structure = set(linked) if named.all_projects else (named.projects & set(linked))
-    entries, seen = a._stage(
-        ctx, awork_time_entries, client.time_entries_updated_since(cursor - a.UPDATED_OVERLAP), a.entry_row
-    )
-    settled = awork_settle(ctx, client, hints, seen, users_read=False)
+    changed = client.time_entries_updated_since(cursor - a.UPDATED_OVERLAP)
+    entries = stage_pages(ctx, awork_time_entries, changed, awork_entry_row)
+    settled = awork_settle(ctx, client, hints, entries.seen, users_read=False)
     # Records that refer to what we have not staged: their project's tasks, the users.
-    unknown_tasks = _unknown_refs(
-        ctx, awork_time_entries, "task_id", awork_tasks, awork_time_entries.c.project_id.in_(list(linked))
-    )
+    in_linked = awork_time_entries.c.project_id.in_(list(linked))
+    unknown_tasks = _unknown_refs(ctx, awork_time_entries, "task_id", awork_tasks, in_linked)
     if unknown_tasks:
         with ctx.staging.connect() as conn:
-            structure |= {
-                r.project_id
-                for r in conn.execute(
-                    select(awork_time_entries.c.project_id)
-                    .distinct()
-                    .where(
-                        awork_time_entries.c.tenant == tenant, awork_time_entries.c.task_id.in_(sorted(unknown_tasks))
-                    )
-                )
-                if r.project_id in linked
-            }
+            structure |= queries.projects_of_entries_with_tasks(conn, tenant, unknown_tasks) & set(linked)
     for project_id in sorted(structure):
         project = client.project(project_id)
         if project is not None:  # a vanished project is the polling run's to unlink
-            a.stage_project_structure(ctx, client, project_id, project)
+            stage_project_structure(ctx, client, project_id, project)
     users = None
     if "users" not in settled and _unknown_refs(ctx, awork_time_entries, "user_id", awork_users):
-        users, _ = a._stage(ctx, awork_users, client.users(show_archived=True), a.user_row)
+        users = stage_pages(ctx, awork_users, client.users(show_archived=True), awork_user_row).counts
     with ctx.staging.begin() as conn:
         if started > cursor:
             repo.set_cursor(conn, tenant, a.SOURCE, "time_entry", started.isoformat())
     result = {
-        "time_entries": vars(entries),
+        "time_entries": vars(entries.counts),
         "projects_reread": len(structure),
         "webhook_events": settled,
         **({"users": vars(users)} if users is not None else {}),
@@ -385,30 +336,21 @@ def awork_structure_scope(ctx: RunContext, projects: list[int]) -> tuple[list[in
     """
     from hq_sync.load.reportings import plans_of
     from hq_sync.pipelines.awork_times import linked_projects
-    from hq_sync.staging.schema import webhook_inbox
 
     tenant = ctx.tenant.id
     with ctx.staging.connect() as conn:
         plans = list(plans_of(conn, tenant, "time_entry"))
         links = {link.source_id: link for link in repo.links(conn, tenant, "awork", "time_entry")}
         hq_of = linked_projects(conn, tenant)
-        consumed = conn.execute(
-            select(webhook_inbox.c.entity_type, webhook_inbox.c.entity_id, webhook_inbox.c.envelope).where(
-                webhook_inbox.c.tenant == tenant,
-                webhook_inbox.c.source == "awork",
-                webhook_inbox.c.consumed_by == ctx.run_id[:250],
-            )
-        ).all()
-    hints = [inbox.Hint(0, "", r.entity_type, r.entity_id, None, dict(r.envelope or {})) for r in consumed]
-    named = awork_named(hints)
+        named = awork_named(inbox.consumed_by(conn, tenant, "awork", ctx.run_id))
     need = set(projects) if named.all_projects else {hq_of[p] for p in named.projects if p in hq_of}
     known: dict[tuple[int, str], int] = {}
     for plan in plans:
-        if plan.plan != "wanted" or not plan.body:
+        if plan.plan != Plan.WANTED or not plan.body:
             continue
         project, sync = int(plan.body["ProjectId"]), str(plan.body["TaskSyncId"])
         link = links.get(plan.source_id)
-        written = (link.written or {}) if link is not None and link.state == "synced" else {}
+        written = (link.written or {}) if link is not None and link.state == LinkState.SYNCED else {}
         task = (written.get("body") or {}).get("TaskId")
         if (
             written.get("version") != plan.version

@@ -55,6 +55,19 @@ class Held:
     day: tuple[int, date] | None = None  # (HQ user, day) when both are known
 
 
+def _lookup(
+    key: str | None, by_key: dict[str, int], name: str | None, by_name: dict[str, set[int]]
+) -> tuple[int | None, int]:
+    """(the id ``key`` names (e-mail, number), else the one id called ``name``, else None; how many
+    ids are called ``name``)."""
+    if key:
+        found = by_key.get(_norm(key))
+        if found is not None:
+            return found, 0
+    ids = by_name.get(_norm(name), set()) if name else set()
+    return (next(iter(ids)) if len(ids) == 1 else None), len(ids)
+
+
 @dataclass
 class Matcher:
     """HQ master data, indexed for matching rows."""
@@ -81,21 +94,16 @@ class Matcher:
 
     # -- people -------------------------------------------------------------------------------
     def user(self, row: TimesheetRow) -> int | Held:
-        if row.email:
-            found = self.by_email.get(_norm(row.email))
-            if found is not None:
-                return found
-        if row.person:
-            ids = self.by_name.get(_norm(row.person), set())
-            if len(ids) == 1:
-                return next(iter(ids))
-            if len(ids) > 1:
-                return Held(
-                    row.line,
-                    "person_ambiguous",
-                    f"line {row.line}: {len(ids)} HQ users are called {row.person!r}; add an e-mail column",
-                    {"person": row.person},
-                )
+        found, named = _lookup(row.email, self.by_email, row.person, self.by_name)
+        if found is not None:
+            return found
+        if named > 1:
+            return Held(
+                row.line,
+                "person_ambiguous",
+                f"line {row.line}: {named} HQ users are called {row.person!r}; add an e-mail column",
+                {"person": row.person},
+            )
         who = row.email or row.person
         return Held(
             row.line,
@@ -107,21 +115,17 @@ class Matcher:
 
     # -- projects -----------------------------------------------------------------------------
     def project(self, row: TimesheetRow) -> int | Held:
-        if row.project_number:
-            found = self.by_number.get(_norm(row.project_number))
-            if found is not None:
-                return found
+        found, named = _lookup(row.project_number, self.by_number, row.project, self.by_project_name)
+        if found is not None:
+            return found
+        if named > 1:
+            return Held(
+                row.line,
+                "project_ambiguous",
+                f"line {row.line}: {named} HQ projects are called {row.project!r}; add a project number column",
+                {"project": row.project},
+            )
         if row.project:
-            ids = self.by_project_name.get(_norm(row.project), set())
-            if len(ids) == 1:
-                return next(iter(ids))
-            if len(ids) > 1:
-                return Held(
-                    row.line,
-                    "project_ambiguous",
-                    f"line {row.line}: {len(ids)} HQ projects are called {row.project!r}; add a project number column",
-                    {"project": row.project},
-                )
             prefix = re.match(r"^\s*(\S+?)\s*[-:]?\s+\S", row.project)
             if prefix and _norm(prefix.group(1)) in self.by_number:
                 return self.by_number[_norm(prefix.group(1))]

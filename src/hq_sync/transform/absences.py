@@ -1,48 +1,26 @@
 """Personio absence period → the HQ absence we want (product.md B2, B4, B5, B6).
 
-Pure functions over staged data: no API calls. Each period yields exactly one ``Plan``:
-``Wanted`` (an HQ absence body for one HQ user), ``NotWanted`` (the period must have no HQ absence,
-with the reason, e.g. still pending) or ``Quarantined`` (we cannot decide without a guess; the
-reason code and a sentence say why). The rules are documented in docs/personio.md.
+Pure functions over staged data: no API calls. Each period yields exactly one ``Decision``
+(``hq_sync.transform.plans``): ``Wanted`` (an HQ absence body for one HQ user), ``NotWanted`` (the
+period must have no HQ absence, with the reason, e.g. still pending) or ``Quarantined`` (we cannot
+decide without a guess; the reason code and a sentence say why). The rules are documented in docs/personio.md.
 """
 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from hq_sync.mappings import AbsenceTypeMapping, HqAbsenceType
+from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted
 
 FIRST_HALF = "FIRST_HALF"
 SECOND_HALF = "SECOND_HALF"
 HQ_DAY_FORMAT = "%Y-%m-%dT%H:%M:%S"
 UTC = ZoneInfo("UTC")
-
-
-@dataclass(frozen=True)
-class Wanted:
-    hq_user_id: str
-    body: dict[str, Any]  # the HQ v1 UserAbsence body (Type, Start, End, Note, IsApproved)
-    version: str  # what the body was derived from: a change here (not in the mapping) rewrites it
-    notes: tuple[str, ...] = ()  # e.g. "half day dropped: Elternzeit is nur ganztägig"
-
-
-@dataclass(frozen=True)
-class NotWanted:
-    reason: str  # not_approved | before_sync_start | deleted_in_source
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    reason: str  # machine code
-    detail: str  # one sentence a person understands
-    context: dict[str, Any] = field(default_factory=dict)
-
-
-Plan = Wanted | NotWanted | Quarantined
 
 
 @dataclass(frozen=True)
@@ -91,11 +69,11 @@ def plan_absence(
     hq_users: dict[str, str],  # casefolded e-mail → HQ user id
     rules: AbsenceRules,
     today: date,
-) -> Plan:
+) -> Decision:
     """The HQ absence one Personio period should have (see the module docstring)."""
     p = period.payload
     status = str((p.get("approval") or {}).get("status") or "").upper()
-    starts = (p.get("starts_from") or {})
+    starts = p.get("starts_from") or {}
     ends = p.get("ends_at") or None
     try:
         start_local = _parse_local(str(starts["date_time"]))
@@ -109,40 +87,14 @@ def plan_absence(
         return NotWanted("not_approved")
 
     person_id = str((p.get("person") or {}).get("id") or "")
-    email = persons.get(person_id)
-    if not email:
-        return Quarantined(
-            "unknown_person",
-            f"Personio person {person_id} is not known (or has no e-mail), so the absence cannot be matched to an HQ user",
-            {"person_id": person_id},
-        )
-    hq_user_id = hq_users.get(email.strip().casefold())
-    if hq_user_id is None:
-        return Quarantined(
-            "unknown_email",
-            f"no HQ user has the e-mail {email}; the absence is booked once that user exists in HQ",
-            {"email": email, "person_id": person_id},
-        )
-
-    type_id = str((p.get("absence_type") or {}).get("id") or "")
-    ptype = types.get(type_id)
-    if ptype is None:
-        which = f"absence type {type_id!r}, which Personio did not list" if type_id else "no absence type"
-        start_day = start_local.date().isoformat()
-        return Quarantined(
-            "unknown_absence_type",
-            f"Personio absence period {period.id} of {email} (starting {start_day}) has {which}; it is "
-            "booked once its type is readable (check the credential's access to absence types)",
-            {"absence_type_id": type_id or None, "period_id": period.id, "email": email, "person_id": person_id},
-        )
-    hq_type = rules.mapping.resolve(str(ptype.get("name") or ""))
-    if hq_type is None:
-        return Quarantined(
-            "unmapped_type",
-            f"Personio absence type {ptype.get('name')!r} is mapped to no HQ absence type; add it to the "
-            "tenant's absence_type_mapping",
-            {"absence_type": ptype.get("name"), "email": email},
-        )
+    user = _hq_user(person_id, persons, hq_users)
+    if isinstance(user, Quarantined):
+        return user
+    email, hq_user_id = user
+    typed = _absence_type(period, types, rules, email, person_id, start_local)
+    if isinstance(typed, Quarantined):
+        return typed
+    ptype, hq_type = typed
     unit = str(ptype.get("unit") or "DAY").upper()
     note = str(ptype.get("category") or ptype.get("name") or "")
 
@@ -164,19 +116,91 @@ def plan_absence(
                 {"absence_type": ptype.get("name"), "hq_type": hq_type.label, "email": email},
             )
         zone = ZoneInfo(str(p.get("timezone_id") or rules.timezone))
-        end = end_local or datetime.combine(horizon + timedelta(days=1), time())  # type: ignore[operator]
-        if end <= start_local:
-            return Quarantined("invalid_period", f"absence period {period.id} ends before it starts")
-        body = {
-            "Type": hq_type.enum,
-            "Start": start_local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "End": end.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Note": note,
-            "IsApproved": True,
-        }
-        return Wanted(hq_user_id, body, version)
+        return _hour_absence(period, hq_type, start_local, end_local, horizon, zone, note, hq_user_id, version)
 
-    return _day_absence(period, hq_type, start_local, end_local, horizon, starts, ends, note, hq_user_id, version, rules)
+    return _day_absence(
+        period, hq_type, start_local, end_local, horizon, starts, ends, note, hq_user_id, version, rules
+    )
+
+
+def _hq_user(person_id: str, persons: dict[str, str | None], hq_users: dict[str, str]) -> tuple[str, str] | Quarantined:
+    """(e-mail, HQ user id) of a Personio person, or why there is none."""
+    email = persons.get(person_id)
+    if not email:
+        return Quarantined(
+            "unknown_person",
+            f"Personio person {person_id} is not known (or has no e-mail), so the absence cannot be matched "
+            "to an HQ user",
+            {"person_id": person_id},
+        )
+    hq_user_id = hq_users.get(email.strip().casefold())
+    if hq_user_id is None:
+        return Quarantined(
+            "unknown_email",
+            f"no HQ user has the e-mail {email}; the absence is booked once that user exists in HQ",
+            {"email": email, "person_id": person_id},
+        )
+    return email, hq_user_id
+
+
+def _absence_type(
+    period: StagedPeriod,
+    types: dict[str, dict[str, Any]],
+    rules: AbsenceRules,
+    email: str,
+    person_id: str,
+    start_local: datetime,
+) -> tuple[dict[str, Any], HqAbsenceType] | Quarantined:
+    """The period's Personio absence type and the HQ type it maps to, or why there is none."""
+    type_id = str((period.payload.get("absence_type") or {}).get("id") or "")
+    ptype = types.get(type_id)
+    if ptype is None:
+        which = f"absence type {type_id!r}, which Personio did not list" if type_id else "no absence type"
+        start_day = start_local.date().isoformat()
+        return Quarantined(
+            "unknown_absence_type",
+            f"Personio absence period {period.id} of {email} (starting {start_day}) has {which}; it is "
+            "booked once its type is readable (check the credential's access to absence types)",
+            {"absence_type_id": type_id or None, "period_id": period.id, "email": email, "person_id": person_id},
+        )
+    hq_type = rules.mapping.resolve(str(ptype.get("name") or ""))
+    if hq_type is None:
+        return Quarantined(
+            "unmapped_type",
+            f"Personio absence type {ptype.get('name')!r} is mapped to no HQ absence type; add it to the "
+            "tenant's absence_type_mapping",
+            {"absence_type": ptype.get("name"), "email": email},
+        )
+    return ptype, hq_type
+
+
+def _hour_absence(
+    period: StagedPeriod,
+    hq_type: HqAbsenceType,
+    start_local: datetime,
+    end_local: datetime | None,
+    horizon: date | None,
+    zone: ZoneInfo,
+    note: str,
+    hq_user_id: str,
+    version: str,
+) -> Decision:
+    """Hour-unit period → HQ UTC instants (an open-ended one until the end of the horizon)."""
+    if end_local is not None:
+        end = end_local
+    else:
+        assert horizon is not None
+        end = datetime.combine(horizon + timedelta(days=1), time())
+    if end <= start_local:
+        return Quarantined("invalid_period", f"absence period {period.id} ends before it starts")
+    body = {
+        "Type": hq_type.enum,
+        "Start": start_local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "End": end.replace(tzinfo=zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "Note": note,
+        "IsApproved": True,
+    }
+    return Wanted(hq_user_id, body, version)
 
 
 def _day_absence(
@@ -191,7 +215,7 @@ def _day_absence(
     hq_user_id: str,
     version: str,
     rules: AbsenceRules,
-) -> Plan:
+) -> Decision:
     """Day-unit period → HQ day encoding: 00:00 start, exclusive end, T12:00 marks a half day."""
     first_day = start_local.date()
     if end_local is None:

@@ -43,7 +43,8 @@ def parse_list_name(raw: str) -> PhaseName:
     value = _VALUE.match(match.group(1))
     if value is None:
         return PhaseName(
-            text, None,
+            text,
+            None,
             f"the bracket [{match.group(1)}] in list name {text!r} is not a planned value like [5,4d] or "
             "[2,5h]; it stays in the phase name",
         )
@@ -68,10 +69,17 @@ class ListChoice:
 
 def _order_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
     order = item.get("order")
-    return (order is None, float(order) if order is not None else 0.0, str(item.get("name") or "").casefold(), str(item.get("id")))
+    return (
+        order is None,
+        float(order) if order is not None else 0.0,
+        str(item.get("name") or "").casefold(),
+        str(item.get("id")),
+    )
 
 
-def choose_list(memberships: Sequence[Mapping[str, Any]], lists: Mapping[str, Mapping[str, Any]] | None = None) -> ListChoice:
+def choose_list(
+    memberships: Sequence[Mapping[str, Any]], lists: Mapping[str, Mapping[str, Any]] | None = None
+) -> ListChoice:
     """The list a task's phase is named after: lowest ``order``, then name, then id.
 
     ``memberships`` are the task's ``lists`` (``{id, name, order}``); ``lists`` (by id), when

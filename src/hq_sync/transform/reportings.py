@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hq_sync.clients.hq import same_name
+from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _PROJECT_PATH = re.compile(rf"/projects/({_GUID})(?:/|$)")
@@ -40,7 +44,10 @@ def parse_awork_link(value: str | None) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not (host == "awork.com" or host.endswith(".awork.com")):
-        raise InvalidLink(f"{text!r} is neither an awork project address (https://<workspace>.awork.com/projects/<id>) nor a project id")
+        raise InvalidLink(
+            f"{text!r} is neither an awork project address (https://<workspace>.awork.com/projects/<id>) "
+            "nor a project id"
+        )
     match = _PROJECT_PATH.search(parts.path)
     if match is None:
         raise InvalidLink(f"{text!r} is an awork address but names no project (expected …/projects/<id>)")
@@ -69,25 +76,6 @@ def hq_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Wanted:
-    hq_user_id: str
-    body: dict[str, Any]  # UserId, ProjectId, TaskSyncId, StartDate, Duration, Description
-    version: str | None
-
-
-@dataclass(frozen=True)
-class NotWanted:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    reason: str
-    detail: str
-    context: dict[str, Any] = field(default_factory=dict)
-
-
 def plan_reporting(
     *,
     entry_id: str,
@@ -99,7 +87,7 @@ def plan_reporting(
     task_sync_id: str,
     sync_start: date,
     timezone: str,
-) -> Wanted | NotWanted | Quarantined:
+) -> Decision:
     """The HQ reporting one linked-project time entry should be (or why not)."""
     start = entry_start(payload, timezone)
     if start.astimezone(ZoneInfo(timezone)).date() < sync_start:
@@ -139,3 +127,83 @@ def plan_reporting(
         "Description": str(payload.get("note") or ""),
     }
     return Wanted(user, body, version)
+
+
+@dataclass(frozen=True)
+class StagedEntry:
+    """A staged awork time entry with what its link says (``hq_links``)."""
+
+    id: str
+    payload: dict[str, Any]  # the awork time entry as read
+    project_id: str | None
+    task_id: str | None
+    user_id: str | None
+    deleted: bool  # awork answered 404
+    booked_from: str | None  # the awork project it was booked from (the link's ``written``), if booked
+
+
+def plan_time_entry(
+    entry: StagedEntry,
+    *,
+    linked: Mapping[str, int],
+    task_sync_id: Callable[[str | None, str], str],
+    emails: Mapping[str, str | None],
+    hq_users: dict[str, str],
+    sync_start: date,
+    timezone: str,
+) -> Decision:
+    """The HQ reporting a staged entry should be: none when deleted or not (any more) in a linked
+    project (``linked``: awork project → HQ project), else ``plan_reporting``'s. ``task_sync_id``
+    names the HQ task (or phase) an entry of a task in a project is booked on."""
+    if entry.deleted:
+        return NotWanted("deleted_in_source")
+    project = entry.project_id
+    if project is None or project not in linked:
+        return NotWanted("project_unlinked" if entry.booked_from == project else "moved_out_of_linked_projects")
+    return plan_reporting(
+        entry_id=entry.id,
+        payload=entry.payload,
+        version=str((entry.payload or {}).get("updatedOn")),
+        email=emails.get(entry.user_id or ""),
+        hq_users=hq_users,
+        hq_project_id=str(linked[project]),
+        task_sync_id=task_sync_id(entry.task_id, project),
+        sync_start=sync_start,
+        timezone=timezone,
+    )
+
+
+@dataclass
+class ProjectLinks:
+    """The HQ projects' awork Links: awork project → HQ project, and the links that are not valid."""
+
+    wanted: dict[str, int] = field(default_factory=dict)
+    problems: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def plan_project_links(projects: Iterable[Mapping[str, Any]], link_field: str) -> ProjectLinks:
+    """Which awork project each HQ project's "awork Link" names (product.md A3). An invalid value and
+    a second link to the same awork project are problems (``invalid_awork_link``,
+    ``duplicate_awork_link``): by HQ project id, the first link to an awork project wins."""
+    links = ProjectLinks()
+    for project in sorted(projects, key=lambda p: int(p["Id"])):
+        hq_id = int(project["Id"])
+        fields = project.get("CustomFields") or []
+        value = next((f.get("Value") for f in fields if same_name(f.get("Name"), link_field)), None)
+        where = f"HQ project {project.get('Number') or ''} {project.get('Name')!r} (Id {hq_id})".replace("  ", " ")
+        try:
+            awork_id = parse_awork_link(value)
+        except InvalidLink as exc:
+            detail = f"{where}: {exc}; its times are not synced"
+            links.problems[(str(hq_id), "invalid_awork_link")] = (detail, {"value": value})
+            continue
+        if awork_id in links.wanted:
+            first = links.wanted[awork_id]
+            links.problems[(str(hq_id), "duplicate_awork_link")] = (
+                f"{where}: awork project {awork_id} is already linked to HQ project {first}; "
+                "only that one gets its times",
+                {"value": value, "awork_project_id": awork_id, "linked_to": first},
+            )
+            continue
+        links.wanted[awork_id] = hq_id
+    return links

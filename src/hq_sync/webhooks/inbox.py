@@ -102,6 +102,17 @@ def pending(conn: Connection, tenant: str, source: str) -> list[Hint]:
     ]
 
 
+def consumed_by(conn: Connection, tenant: str, source: str, run_id: str) -> list[Hint]:
+    """The events of a tenant and source that run ``run_id`` consumed (ids and times left out)."""
+    t = webhook_inbox
+    rows = conn.execute(
+        select(t.c.entity_type, t.c.entity_id, t.c.envelope).where(
+            t.c.tenant == tenant, t.c.source == source, t.c.consumed_by == run_id[:250]
+        )
+    ).all()
+    return [Hint(0, "", r.entity_type, r.entity_id, None, dict(r.envelope or {})) for r in rows]
+
+
 def consume(conn: Connection, ids: Iterable[int], run_id: str) -> int:
     """Mark events as read by ``run_id``; returns how many were still pending."""
     wanted = sorted(set(ids))
