@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -39,30 +38,14 @@ from airflow.plugins_manager import AirflowPlugin
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/hq-sync"
-STAGING_CONN_ID = "hq_sync_staging"
-
-_engine_lock = threading.Lock()
-_engine: Any = None
 
 
 def _staging_engine() -> Any:
-    """The staging engine (resolved like the tasks do: env, connection, SQLite), created once."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
+    """The staging engine (resolved like the tasks do: env, connection, SQLite), created once per
+    process and shared with the webhook receiver (``hq_sync.airflow.hooks.shared_staging_engine``)."""
+    from hq_sync.airflow.hooks import shared_staging_engine
 
-            uri = None
-            if not os.environ.get("HQ_SYNC_STAGING_URL"):
-                try:
-                    from airflow.models.connection import Connection
-
-                    uri = Connection.get_connection_from_secrets(STAGING_CONN_ID).get_uri()
-                except Exception:  # noqa: BLE001 - no such connection: the SQLite default
-                    uri = None
-            _engine = create_staging_engine(resolve_staging_url(uri))
-            ensure_schema(_engine)
-        return _engine
+    return shared_staging_engine()
 
 
 def _airflow_base_url(request: Request) -> str:
@@ -139,13 +122,10 @@ def _esc(text: str) -> str:
 
 def _tenant_source(dag_id: str) -> tuple[str | None, str | None]:
     """The tenant and source of a sync DAG id (``personio_absences__acme`` → acme, personio)."""
-    from hq_sync.config import DAG_ID_PREFIX, SOURCES
+    from hq_sync.kinds import SOURCES, kind_of_dag_id
 
-    for source in SOURCES:
-        prefix = DAG_ID_PREFIX[source] + "__"
-        if dag_id.startswith(prefix):
-            return dag_id.removeprefix(prefix), source
-    return None, None
+    found = kind_of_dag_id(dag_id, SOURCES)
+    return (found[1], found[0].id) if found else (None, None)
 
 
 def create_app() -> FastAPI:

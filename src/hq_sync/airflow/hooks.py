@@ -14,6 +14,7 @@ configured, so one budget holds across all workers; ``extra`` may set ``requests
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -24,16 +25,14 @@ from hq_sync.airflow.budgets import shared_budget
 from hq_sync.clients.http import RetryPolicy
 from hq_sync.config import TenantConfig
 from hq_sync.connection_extras import parse_extras
+from hq_sync.kinds import SYSTEMS
+from hq_sync.settings import settings
 from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
 
 log = logging.getLogger(__name__)
 
-STAGING_CONN_ID = "hq_sync_staging"
-DEFAULT_BASE_URLS = {
-    "hq": "https://api.hellohq.io/v1",
-    "awork": "https://api.awork.com/api/v1",
-    "personio": "https://api.personio.de",
-}
+STAGING_CONN_ID = "hq_sync_staging"  # the one name of the staging database's Airflow connection
+DEFAULT_BASE_URLS = {system.id: system.default_base_url for system in SYSTEMS.values()}  # hq_sync.kinds
 
 
 class MissingConnection(RuntimeError):
@@ -111,6 +110,30 @@ class StagingHook:
         log.info("staging database: %s", engine.url.render_as_string(hide_password=True))
         ensure_schema(engine)
         return engine
+
+
+_shared_lock = threading.Lock()
+_shared_engine: Engine | None = None
+
+
+def shared_staging_engine() -> Engine:
+    """The migrated staging engine of a long-lived process (the API server's plugins: status page,
+    webhook receiver), created once: ``$HQ_SYNC_STAGING_URL``, else the connection ``hq_sync_staging``
+    (secrets backends, environment, metadata database), else the SQLite default."""
+    global _shared_engine
+    with _shared_lock:
+        if _shared_engine is None:
+            uri = None
+            if not settings().staging_url:  # $HQ_SYNC_STAGING_URL
+                try:
+                    conn = cli_connection(STAGING_CONN_ID)
+                    uri = conn.get_uri() if conn is not None else None
+                except Exception:  # noqa: BLE001 - no metadata database here: the SQLite default
+                    uri = None
+            engine = create_staging_engine(resolve_staging_url(uri))
+            ensure_schema(engine)
+            _shared_engine = engine
+        return _shared_engine
 
 
 class ConnectionClients:

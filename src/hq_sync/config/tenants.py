@@ -29,20 +29,22 @@ from pydantic import (
     model_validator,
 )
 
+from hq_sync import kinds
 from hq_sync.mappings import MappingError, build_mapping
 from hq_sync.paths import tenants_dir
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
-SOURCES = ("personio", "awork", "hq_to_awork", "timesheets")
-DAG_ID_PREFIX = {
-    "personio": "personio_absences",
-    "awork": "awork_times",
-    "hq_to_awork": "hq_to_awork",
-    "hq_offer": "hq_offer_to_awork",  # manual: one offer → awork task lists and tasks (A4)
-    "timesheets": "timesheet_import",  # one run per timesheet file (C1, docs/timesheets.md)
-    "timesheets_inbox": "timesheets_inbox",  # asset-triggered: a file arrived → one import run per file
-    "audit": "audit",  # daily drift audit of source vs HQ (F2, docs/audit.md)
-}
+# The kinds and sources live in the registry (hq_sync.kinds); these names stay importable from here.
+SOURCES = kinds.SOURCES
+DAG_ID_PREFIX = kinds.DAG_ID_PREFIX
+BACKFILL_KINDS = kinds.BACKFILL_KINDS
+
+
+def _default_schedule(kind: str) -> str:
+    """A kind's default cron (``hq_sync.kinds``)."""
+    schedule = kinds.KINDS[kind].default_schedule
+    assert schedule is not None, f"{kind} has no default schedule"
+    return schedule
 
 
 def _check_cron(value: str) -> str:
@@ -128,7 +130,7 @@ class SourceBase(_Strict):
 
 
 class PersonioSource(SourceBase):
-    schedule: Cron = "0 */3 * * *"  # product.md B2: every three hours
+    schedule: Cron = _default_schedule("personio")  # product.md B2: every three hours
     # Per HQ absence type (German label or API enum), a comma-separated list of Personio type
     # names; replaces that HQ type's default list (include/mappings/personio_to_hq_default.yaml).
     absence_type_mapping: dict[str, str] = Field(default_factory=dict)
@@ -155,7 +157,7 @@ class PersonioSource(SourceBase):
 
 
 class AworkSource(SourceBase):
-    schedule: Cron = "0 * * * *"  # hourly by default
+    schedule: Cron = _default_schedule("awork")  # hourly
     phase_mode: PhaseMode = PhaseMode.AWORK_TIMES
     # Deletions (awork has no feed): time entries dated within [today - days, today + 31] are
     # re-read every run and the missing ones confirmed by a 404 (docs/awork.md).
@@ -170,7 +172,7 @@ class HqToAworkSource(_Strict):
     """HQ → awork (A2–A4): projects every 15 minutes, offers on demand. Uses the awork connection."""
 
     enabled: bool = True
-    schedule: Cron = "*/15 * * * *"
+    schedule: Cron = _default_schedule("hq_to_awork")
     prefix_project_number: bool = False  # awork project name = "<HQ number> <HQ name>"
     # The awork web address written into HQ's "awork Link", e.g. https://acme.awork.com; without
     # it the bare awork project id is written (both forms are understood when reading links).
@@ -241,7 +243,7 @@ class AuditSettings(_Strict):
     """The daily drift audit of source vs HQ (product.md F2, docs/audit.md)."""
 
     enabled: bool = True
-    schedule: Cron = "30 5 * * *"
+    schedule: Cron = _default_schedule("audit")
     # How many whole months back (plus the current one and what lies ahead) the daily audit
     # compares; None: everything since the sources' sync start dates.
     lookback_months: Annotated[int, Field(ge=0, le=120)] | None = None
@@ -288,8 +290,9 @@ class TenantConfig(_Strict):
 
     def connection_id(self, system: Literal["hq", "awork", "personio", "hq_to_awork"]) -> str:
         """The Airflow connection id holding this tenant's credentials for ``system``."""
-        system = "awork" if system == "hq_to_awork" else system  # HQ → awork writes with the awork connection
-        return getattr(self.connections, system) or f"{system}_{self.slug}"
+        kind = kinds.KINDS.get(system)
+        name = (kind.connection or system) if kind else system  # HQ → awork writes with the awork connection
+        return getattr(self.connections, name) or f"{name}_{self.slug}"
 
     def source(self, name: str) -> PersonioSource | AworkSource | HqToAworkSource | TimesheetsSource | None:
         return getattr(self.sources, name)
@@ -313,17 +316,6 @@ class TenantConfig(_Strict):
 def dag_id_for(source: str, tenant_id: str) -> str:
     """``personio_absences__<tenant>`` or ``awork_times__<tenant>``."""
     return f"{DAG_ID_PREFIX[source]}__{tenant_id}"
-
-
-def _read_by_date(source: str) -> bool:
-    """Whether ``source``'s settings are a ``SourceBase``: read on a schedule from its ``sync_start_date``."""
-    return any(isinstance(t, type) and issubclass(t, SourceBase) for t in get_args(Sources.model_fields[source].annotation))
-
-
-# The DAG kinds a backfill can replay (D2): the sources read by date, on a schedule, from their
-# ``sync_start_date``. The other kinds read the current state (hq_to_awork, audit) or run once per
-# offer or file (hq_offer, timesheets, timesheets_inbox): nothing to replay by date.
-BACKFILL_KINDS: tuple[str, ...] = tuple(s for s in SOURCES if s in DAG_ID_PREFIX and _read_by_date(s))
 
 
 @dataclass(frozen=True)
