@@ -42,11 +42,6 @@ KNOWN_VIOLATIONS: set[tuple[str, str]] = {
     ("hq_sync.audit.hours", "hq_sync.pipelines.context"),
     # the absence audit reuses the Personio pipeline's row functions
     ("hq_sync.audit.absences", "hq_sync.pipelines.personio_absences"),
-    # the Airflow hooks keep OAuth refresh tokens with the connect commands' store, while those
-    # commands (connect.awork, .hq, .webhooks) import airflow.tasks/hooks (the store belongs below both)
-    ("hq_sync.airflow.hooks", "hq_sync.connect.token_store"),
-    # the DAG factory's failure callback lives with the operators' tools
-    ("hq_sync.airflow.dag_factory", "hq_sync.ops.alerts"),
 }
 
 

@@ -38,12 +38,12 @@ from zoneinfo import ZoneInfo
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
+from hq_sync.airflow import alerts
 from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
 from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.config import TenantConfig, TenantFileError, dag_id_for, load_tenants
 from hq_sync.config.tenants import FieldProblem, StaleTenant
 from hq_sync.kinds import DEFAULT_POOL, KINDS, SYSTEMS, Kind
-from hq_sync.ops import alerts
 from hq_sync.webhooks.assets import asset_name, asset_uri
 
 log = logging.getLogger(__name__)

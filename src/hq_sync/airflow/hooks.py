@@ -192,7 +192,7 @@ class ConnectionClients:
             )
         if self.staging is None:
             raise RuntimeError("HQ OAuth needs the staging database to keep rotated refresh tokens")
-        from hq_sync.connect.token_store import StagingTokenStore
+        from hq_sync.staging.oauth_tokens import StagingTokenStore
 
         store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra.refresh_token)
         return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
@@ -212,9 +212,10 @@ class ConnectionClients:
         base = base_url_of(conn, "personio")
         cache: Any = None  # one token per tenant, shared by the run's steps (issue #12)
         if self.staging is not None:
-            from hq_sync.connect.token_store import StagingAccessTokenCache
+            from hq_sync.clients.personio import PROCESS_TOKENS
+            from hq_sync.staging.oauth_tokens import StagingAccessTokenCache
 
-            cache = StagingAccessTokenCache(self.staging, self.tenant.id)
+            cache = StagingAccessTokenCache(self.staging, self.tenant.id, process=PROCESS_TOKENS)
         try:
             return PersonioClient(
                 base,
@@ -248,7 +249,7 @@ class ConnectionClients:
             )
         if self.staging is None:
             raise RuntimeError("awork OAuth needs the staging database to keep rotated refresh tokens")
-        from hq_sync.connect.token_store import StagingTokenStore
+        from hq_sync.staging.oauth_tokens import StagingTokenStore
 
         store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra.refresh_token)
         return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)

@@ -12,7 +12,7 @@
 4. The code is redeemed; the refresh token is stored in the tenant's Airflow connection
    (``awork_<tenant>``: login = client id, password = client secret, extra ``{"auth": "oauth",
    "refresh_token": ...}``) *before* anything else uses it. Tasks keep the rotations in the staging
-   database (``hq_sync.connect.token_store``); a new connect replaces that chain.
+   database (``hq_sync.staging.oauth_tokens``); a new connect replaces that chain.
 
 Run it again whenever a run fails with "Re-authorise the tenant's awork connection".
 """

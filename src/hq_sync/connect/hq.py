@@ -15,7 +15,7 @@ refresh token, which HQ may replace on every refresh (issue #10).
 3. The code is redeemed at ``POST /Token`` (Basic ``AppId:AppSecret``); the refresh token is stored
    in the tenant's Airflow connection (``hq_<tenant>``: host = API base, login = AppId, password =
    AppSecret, extra ``{"auth": "oauth", "refresh_token": ...}``) before anything uses it. Tasks keep
-   the rotations in the staging database (``hq_sync.connect.token_store``, the same mechanism as
+   the rotations in the staging database (``hq_sync.staging.oauth_tokens``, the same mechanism as
    awork); running the command again replaces that chain.
 
 Run it again whenever a run fails with "Re-authorise the tenant's HQ connection". A static sync

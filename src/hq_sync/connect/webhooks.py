@@ -294,7 +294,7 @@ def vendor_client(tenant: TenantConfig, source: str, conn: Any) -> Any:
 
     if extra.auth == "oauth":
         from hq_sync.airflow.hooks import StagingHook
-        from hq_sync.connect.token_store import StagingTokenStore
+        from hq_sync.staging.oauth_tokens import StagingTokenStore
 
         if not extra.refresh_token:
             raise WebhookSetupError(
