@@ -182,20 +182,26 @@ class ConnectionClients:
         ``{"auth": "oauth", "refresh_token": ...}``; rotations are kept in the staging database."""
         from hq_sync.clients.hq import HqOAuthTokens, hq_token_url
 
-        extra = extras_of(conn, "hq")
-        if extra.auth == "token":
+        if extras_of(conn, "hq").auth == "token":
             return conn.password
+        store = self._refresh_token_store(conn, "hq", "HQ")
+        return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
+
+    def _refresh_token_store(self, conn: Any, system: str, vendor: str) -> Any:
+        """Where an OAuth connection's rotating refresh token lives: the staging database, seeded by
+        the connection's token (``hq_sync.staging.oauth_tokens``); ``MissingConnection`` when the
+        tenant was never authorised (``python -m hq_sync.connect.<system>``)."""
+        extra = extras_of(conn, system)
         if not extra.refresh_token or not conn.login:
             raise MissingConnection(
-                f"Airflow connection {conn.conn_id!r} has no HQ authorisation yet: run "
-                f"python -m hq_sync.connect.hq --tenant {self.tenant.id} (docs/runbook.md#connect-hq)"
+                f"Airflow connection {conn.conn_id!r} has no {vendor} authorisation yet: run "
+                f"python -m hq_sync.connect.{system} --tenant {self.tenant.id} (docs/runbook.md#connect-{system})"
             )
         if self.staging is None:
-            raise RuntimeError("HQ OAuth needs the staging database to keep rotated refresh tokens")
+            raise RuntimeError(f"{vendor} OAuth needs the staging database to keep rotated refresh tokens")
         from hq_sync.staging.oauth_tokens import StagingTokenStore
 
-        store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra.refresh_token)
-        return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
+        return StagingTokenStore(self.staging, self.tenant.id, system, extra.refresh_token)
 
     def hq(self) -> Any:
         return self._hq
@@ -239,19 +245,9 @@ class ConnectionClients:
         """
         from hq_sync.clients.awork import AworkApiKey, AworkOAuthTokens, token_url_for
 
-        extra = extras_of(conn, "awork")
-        if extra.auth == "api_key":
+        if extras_of(conn, "awork").auth == "api_key":
             return AworkApiKey(conn.password)
-        if not extra.refresh_token or not conn.login:
-            raise MissingConnection(
-                f"Airflow connection {conn.conn_id!r} has no awork authorisation yet: run "
-                f"python -m hq_sync.connect.awork --tenant {self.tenant.id} (docs/runbook.md#connect-awork)"
-            )
-        if self.staging is None:
-            raise RuntimeError("awork OAuth needs the staging database to keep rotated refresh tokens")
-        from hq_sync.staging.oauth_tokens import StagingTokenStore
-
-        store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra.refresh_token)
+        store = self._refresh_token_store(conn, "awork", "awork")
         return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)
 
     @cached_property
