@@ -42,7 +42,7 @@ from hq_sync.airflow import alerts
 from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
 from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.config import TenantConfig, TenantFileError, dag_id_for, load_tenants
-from hq_sync.config.tenants import FieldProblem, StaleTenant
+from hq_sync.config.tenants import AworkSource, FieldProblem, StaleTenant
 from hq_sync.kinds import DEFAULT_POOL, KINDS, SYSTEMS, Kind
 from hq_sync.webhooks.assets import asset_name, asset_uri
 
@@ -67,8 +67,11 @@ if os.environ.get(RETRY_DELAY_ENV):
     try:
         DEFAULT_ARGS["retry_delay"] = timedelta(seconds=float(os.environ[RETRY_DELAY_ENV]))
     except ValueError:  # a typo here must never break the parsing of every tenant's DAGs
-        log.error("%s=%r is not a number of seconds; keeping the default retry delay",
-                  RETRY_DELAY_ENV, os.environ[RETRY_DELAY_ENV])
+        log.error(
+            "%s=%r is not a number of seconds; keeping the default retry delay",
+            RETRY_DELAY_ENV,
+            os.environ[RETRY_DELAY_ENV],
+        )
 
 HQ_TO_AWORK_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # no history to backfill: catchup is off
 
@@ -113,25 +116,10 @@ def tenant_of_dag_id(dag_id: str) -> str | None:
 
 
 def _doc_md(tenant: TenantConfig, source: str) -> str:
-    cfg = tenant.source(source)
-    assert cfg is not None
+    cfg = tenant.synced_source(source)
     dag_id = tenant.dag_id(source)
     title, what = KINDS[source].title, KINDS[source].summary
-    options = ""
-    if source == "awork":
-        options = f"- **Phase mode:** `{cfg.phase_mode.value}` (A5/A6)\n"  # type: ignore[union-attr]
-    elif cfg.absence_type_mapping:  # type: ignore[union-attr]
-        overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())  # type: ignore[union-attr]
-        options = f"- **Absence type overrides:** {overrides}\n"
-    if source == "personio":
-        options += ("- **Re-map past absences** (B4, opt-in): trigger with the configuration JSON "
-                    '`{"remap_past": true}`\n')
-    if cfg.webhooks.enabled:  # type: ignore[union-attr]
-        options += (f"- **Webhooks:** on: a {source} event starts a run at once (asset "
-                    f"`{asset_name(tenant.id, source)}`); polling `{cfg.effective_schedule}` is the safety net "  # type: ignore[union-attr]
-                    "(docs/webhooks.md). A run started by events reads only the records they name, any other "
-                    'run polls; force one with the configuration JSON `{"run_mode": "events"}` or '
-                    '`{"run_mode": "full"}`\n')
+    options = _source_options(tenant, source)
     return f"""### {title}: {tenant.display_name} (`{tenant.id}`)
 
 Syncs {what}. Steps: `extract` (read the source page by page into staging) → `reconcile_deletions`
@@ -158,13 +146,36 @@ re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
 """
 
 
+def _source_options(tenant: TenantConfig, source: str) -> str:
+    """The source's options in its DAG doc: phase mode, absence type overrides, webhooks."""
+    cfg = tenant.synced_source(source)
+    options = ""
+    if isinstance(cfg, AworkSource):
+        options = f"- **Phase mode:** `{cfg.phase_mode.value}` (A5/A6)\n"
+    elif cfg.absence_type_mapping:
+        overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())
+        options = f"- **Absence type overrides:** {overrides}\n"
+    if source == "personio":
+        options += (
+            '- **Re-map past absences** (B4, opt-in): trigger with the configuration JSON `{"remap_past": true}`\n'
+        )
+    if cfg.webhooks.enabled:
+        options += (
+            f"- **Webhooks:** on: a {source} event starts a run at once (asset "
+            f"`{asset_name(tenant.id, source)}`); polling `{cfg.effective_schedule}` is the safety net "
+            "(docs/webhooks.md). A run started by events reads only the records they name, any other "
+            'run polls; force one with the configuration JSON `{"run_mode": "events"}` or '
+            '`{"run_mode": "full"}`\n'
+        )
+    return options
+
+
 def source_schedule(tenant: TenantConfig, source: str) -> CronDataIntervalTimetable | AssetOrTimeSchedule:
     """The schedule of a tenant's source DAG: its cron; with webhooks on (issue #14) its polling
     cron **or** the tenant's webhook asset, so a vendor event starts a run at once."""
-    cfg = tenant.source(source)
-    assert cfg is not None
-    cron = CronDataIntervalTimetable(cfg.effective_schedule, timezone=tenant.timezone)  # type: ignore[union-attr]
-    if not cfg.webhooks.enabled:  # type: ignore[union-attr]
+    cfg = tenant.synced_source(source)
+    cron = CronDataIntervalTimetable(cfg.effective_schedule, timezone=tenant.timezone)
+    if not cfg.webhooks.enabled:
         return cron
     asset = Asset(name=asset_name(tenant.id, source), uri=asset_uri(tenant.id, source), group="hq-sync-webhooks")
     return AssetOrTimeSchedule(timetable=cron, assets=asset)
@@ -172,8 +183,7 @@ def source_schedule(tenant: TenantConfig, source: str) -> CronDataIntervalTimeta
 
 def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     """The sync DAG of one tenant and source."""
-    cfg = tenant.source(source)
-    assert cfg is not None, f"{tenant.id} has no {source} source"
+    cfg = tenant.synced_source(source)
     tz = ZoneInfo(tenant.timezone)
     start = datetime(cfg.sync_start_date.year, cfg.sync_start_date.month, cfg.sync_start_date.day, tzinfo=tz)
     dag = DAG(
@@ -193,16 +203,26 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     return dag
 
 
-def with_run_lock(dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None) -> None:
+def with_run_lock(
+    dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None
+) -> None:
     """Chain ``steps`` between ``acquire_run_lock`` (``RunLockSensor`` in reschedule mode: waits, saying why,
     while another run of the tenant and source holds the lock) and the teardown ``release_run_lock``,
     so that one run per tenant and source runs at any time, whatever started it (issue 15)."""
     kwargs = {"tenant_id": tenant_id, "source": source}
-    lock = RunLockSensor(task_id="acquire_run_lock", dag=dag, tenant_id=tenant_id, source=source,
-                         mode="reschedule", poke_interval=poke_interval or run_lock_poke_interval(),
-                         timeout=RUN_LOCK_TIMEOUT.total_seconds(), pool=DEFAULT_POOL)
-    unlock = PythonOperator(task_id="release_run_lock", dag=dag, python_callable=release_run_lock,
-                            op_kwargs=kwargs, pool=DEFAULT_POOL)
+    lock = RunLockSensor(
+        task_id="acquire_run_lock",
+        dag=dag,
+        tenant_id=tenant_id,
+        source=source,
+        mode="reschedule",
+        poke_interval=poke_interval or run_lock_poke_interval(),
+        timeout=RUN_LOCK_TIMEOUT.total_seconds(),
+        pool=DEFAULT_POOL,
+    )
+    unlock = PythonOperator(
+        task_id="release_run_lock", dag=dag, python_callable=release_run_lock, op_kwargs=kwargs, pool=DEFAULT_POOL
+    )
     chain(lock, *steps, unlock.as_teardown(setups=lock))
 
 
@@ -247,7 +267,7 @@ def build_hq_to_awork_dag(tenant: TenantConfig) -> DAG:
         doc_md=f"""### HQ projects → awork: {tenant.display_name} (`{tenant.id}`)
 
 Every HQ project with "awork-Projekt anlegen" set and an empty "{cfg.link_field}" gets an awork
-project of the same name{' (prefixed with the HQ project number)' if cfg.prefix_project_number else ''};
+project of the same name{" (prefixed with the HQ project number)" if cfg.prefix_project_number else ""};
 its customer is set when a company of the same name (trimmed, exact) exists in both tools, and the
 awork address is written back to "{cfg.link_field}" (A2). Links set by hand are honoured; a link to a
 project that does not exist is reported (A3). Never two awork projects for one HQ project, also
@@ -316,8 +336,12 @@ def timesheet_asset(tenant: TenantConfig) -> Any:
 
 
 def _timesheet_common() -> dict[str, Any]:
-    return {"start_date": TIMESHEET_START, "catchup": False, "default_args": DEFAULT_ARGS,
-            "on_failure_callback": alerts.on_failure_callback()}
+    return {
+        "start_date": TIMESHEET_START,
+        "catchup": False,
+        "default_args": DEFAULT_ARGS,
+        "on_failure_callback": alerts.on_failure_callback(),
+    }
 
 
 def build_timesheets_inbox_dag(tenant: TenantConfig) -> DAG:
@@ -347,8 +371,12 @@ the files lying in the folder too when triggered with the configuration JSON
     )
     [dispatch] = _tasks(inbox, KINDS["timesheets_inbox"], tenant)
     start = TriggerDagRunOperator.partial(
-        task_id="start_import", dag=inbox, trigger_dag_id=tenant.dag_id("timesheets"), logical_date=None,
-        wait_for_completion=False, pool=DEFAULT_POOL,
+        task_id="start_import",
+        dag=inbox,
+        trigger_dag_id=tenant.dag_id("timesheets"),
+        logical_date=None,
+        wait_for_completion=False,
+        pool=DEFAULT_POOL,
     ).expand_kwargs(dispatch.output)
     dispatch >> start
     return inbox
@@ -388,7 +416,7 @@ Connection: `{tenant.connection_id("hq")}`. Rules and the column mapping: docs/t
 def build_audit_dag(tenant: TenantConfig) -> DAG:
     """The daily drift audit of a tenant: source vs HQ; unexplained drift fails the run (alert)."""
     sources = tenant.audited_sources()
-    start = min(tenant.source(s).sync_start_date for s in sources)  # type: ignore[union-attr]
+    start = min(tenant.synced_source(s).sync_start_date for s in sources)
     tz = ZoneInfo(tenant.timezone)
     dag = DAG(
         dag_id=tenant.dag_id("audit"),
@@ -457,9 +485,12 @@ LAST_VALID_TAG = "config:last-valid"  # a tenant whose file is broken runs on it
 def mark_last_valid(dags: Any, stale: StaleTenant) -> None:
     """Say on a broken tenant file's DAGs (doc and tag) that they run on its last valid copy."""
     log.error("%s\n  %s's DAGs keep %s", stale.error.message(), stale.error.tenant_hint, stale.note())
-    banner = (f"> **⚠ Tenant file `include/tenants/{stale.error.path.name}` is invalid**; this DAG keeps "
-              f"{stale.note()} until the file is fixed (Sync status page).\n>\n"
-              + "".join(f"> - `{p.field}`: {p.reason}\n" for p in stale.error.problems) + "\n")
+    banner = (
+        f"> **⚠ Tenant file `include/tenants/{stale.error.path.name}` is invalid**; this DAG keeps "
+        f"{stale.note()} until the file is fixed (Sync status page).\n>\n"
+        + "".join(f"> - `{p.field}`: {p.reason}\n" for p in stale.error.problems)
+        + "\n"
+    )
     for dag in dags:
         dag.doc_md = banner + (dag.doc_md or "")
         dag.tags = {*dag.tags, LAST_VALID_TAG, "config-error"}

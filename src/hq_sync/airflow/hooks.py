@@ -52,8 +52,8 @@ def _get_connection(conn_id: str) -> Any | None:
 def cli_connection(conn_id: str) -> Any | None:
     """A connection for a command-line tool run outside a task (the go-live probe): Airflow's
     secrets backends, environment variables and the metadata database; None when not defined."""
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.models.connection import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return Connection.get_connection_from_secrets(conn_id)
@@ -139,14 +139,15 @@ def shared_staging_engine() -> Engine:
 class ConnectionClients:
     """The tenant's API clients, built once per task from its Airflow connections."""
 
-    def __init__(self, tenant: TenantConfig, staging: Engine | None = None,
-                 get_connection: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self, tenant: TenantConfig, staging: Engine | None = None, get_connection: Callable[[str], Any] | None = None
+    ) -> None:
         self.tenant = tenant
         self.staging = staging  # where rotating OAuth refresh tokens are kept
         self._get_connection = get_connection or _get_connection  # cli_connection outside a task
 
     def _conn(self, system: str) -> Any:
-        conn_id = self.tenant.connection_id(system)  # type: ignore[arg-type]
+        conn_id = self.tenant.connection_id(system)
         conn = self._get_connection(conn_id)
         if conn is None:
             raise MissingConnection(

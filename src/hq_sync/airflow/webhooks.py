@@ -58,7 +58,7 @@ def connection_secrets(tenant_id: str, source: str) -> StoredSecrets | None:
     tenant = tenant_config(tenant_id)
     if tenant is None or tenant.source(source) is None:
         return None
-    conn_id = tenant.connection_id(source)  # type: ignore[arg-type]
+    conn_id = tenant.connection_id(source)
     try:
         conn = Connection.get_connection_from_secrets(conn_id)
     except Exception:  # noqa: BLE001 - AirflowNotFoundException and friends: no secret, no entry

@@ -8,13 +8,12 @@ as ``_``). ``load_tenants()`` validates every file on its own, so a broken file 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -225,7 +224,8 @@ class TimesheetsSource(_Strict):
     columns: TimesheetColumns = Field(default_factory=TimesheetColumns)
     # strptime formats tried in order for date cells written as text (Excel dates need none).
     date_formats: list[Annotated[str, Field(min_length=2)]] = Field(
-        default_factory=lambda: ["%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y"], min_length=1)
+        default_factory=lambda: ["%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y"], min_length=1
+    )
     duration_format: DurationFormat = DurationFormat.AUTO
     # "auto": a comma is the decimal separator when the text has no dot (German "1,5"); ","/".":
     # that one is the decimal separator and the other a thousands separator.
@@ -261,8 +261,10 @@ class Sources(_Strict):
     @model_validator(mode="after")
     def _has_a_source(self) -> Sources:
         if self.personio is None and self.awork is None and self.hq_to_awork is None and self.timesheets is None:
-            raise ValueError("configure at least one source (sources.personio, sources.awork, sources.hq_to_awork "
-                             "or sources.timesheets)")
+            raise ValueError(
+                "configure at least one source (sources.personio, sources.awork, sources.hq_to_awork "
+                "or sources.timesheets)"
+            )
         return self
 
 
@@ -288,14 +290,22 @@ class TenantConfig(_Strict):
         """The id as used in connection ids and env vars (``-`` → ``_``)."""
         return self.id.replace("-", "_")
 
-    def connection_id(self, system: Literal["hq", "awork", "personio", "hq_to_awork"]) -> str:
+    def connection_id(self, system: str) -> str:
         """The Airflow connection id holding this tenant's credentials for ``system``."""
         kind = kinds.KINDS.get(system)
         name = (kind.connection or system) if kind else system  # HQ → awork writes with the awork connection
         return getattr(self.connections, name) or f"{name}_{self.slug}"
 
     def source(self, name: str) -> PersonioSource | AworkSource | HqToAworkSource | TimesheetsSource | None:
-        return getattr(self.sources, name)
+        found: PersonioSource | AworkSource | HqToAworkSource | TimesheetsSource | None = getattr(self.sources, name)
+        return found
+
+    def synced_source(self, name: str) -> PersonioSource | AworkSource:
+        """The settings of a source read by date from its ``sync_start_date`` (Personio, awork)."""
+        found = self.source(name)
+        if not isinstance(found, PersonioSource | AworkSource):
+            raise ValueError(f"{self.id} has no {name} source read by date")
+        return found
 
     def enabled_sources(self) -> list[str]:
         """Sources with a DAG: configured, enabled, and the tenant itself enabled."""
@@ -413,11 +423,15 @@ def _read_tenant_yaml(path: Path, read: list[bytes] | None = None) -> Any:
     try:
         _check_size(raw, [MAX_TENANT_NODES])
     except (_TooManyNodes, RecursionError):
-        raise ValueError(f"more than {MAX_TENANT_NODES} values (YAML aliases expanded); a tenant file needs far fewer") from None
+        raise ValueError(
+            f"more than {MAX_TENANT_NODES} values (YAML aliases expanded); a tenant file needs far fewer"
+        ) from None
     return raw
 
 
-def parse_tenant_file(path: Path, *, expected_id: str | None = None, read: list[bytes] | None = None) -> TenantConfig | TenantFileError:
+def parse_tenant_file(
+    path: Path, *, expected_id: str | None = None, read: list[bytes] | None = None
+) -> TenantConfig | TenantFileError:
     """Validate one tenant file; returns the config or an error naming field and reason.
 
     ``expected_id``: the id the file must hold (default: its file name); ``read``: receives the bytes."""

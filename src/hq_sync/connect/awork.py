@@ -85,7 +85,9 @@ connect = AWORK.connect  # connect(conn_id=, client_id=, client_secret=, redirec
 
 def main(argv: list[str] | None = None) -> int:
     description = (__doc__ or "").split("\n\n")[0]
-    return AWORK.main(argv, description=description, client_option="--client-id", client_help="the awork OAuth client's id")
+    return AWORK.main(
+        argv, description=description, client_option="--client-id", client_help="the awork OAuth client's id"
+    )
 
 
 if __name__ == "__main__":

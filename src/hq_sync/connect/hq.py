@@ -113,7 +113,9 @@ def connect(*, app_id: str, app_secret: str, **authorisation: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     description = (__doc__ or "").split("\n\n")[0]
-    return HQ.main(argv, description=description, client_option="--app-id", client_help="the HQ app's AppId, e.g. 12345-hqsync")
+    return HQ.main(
+        argv, description=description, client_option="--app-id", client_help="the HQ app's AppId, e.g. 12345-hqsync"
+    )
 
 
 if __name__ == "__main__":

@@ -173,7 +173,7 @@ class OAuthVendor:
         try:
             tenant = load_tenant(args.tenant)
             summary = self.connect(
-                conn_id=tenant.connection_id(self.system),  # type: ignore[arg-type]
+                conn_id=tenant.connection_id(self.system),
                 client_id=args.client_id,
                 client_secret=self._secret(),
                 redirect_uri=args.redirect_uri,

@@ -335,7 +335,7 @@ def run(tenant: TenantConfig, base_url: str, action: str, sources: list[str] | N
         raise WebhookSetupError(f"tenant {tenant.id!r} has no Personio or awork source")
     lines: list[str] = []
     for source in wanted:
-        store = AirflowConnectionExtra(tenant.connection_id(source))  # type: ignore[arg-type]
+        store = AirflowConnectionExtra(tenant.connection_id(source))
         vendor: Vendor = (PersonioVendor if source == "personio" else AworkVendor)(
             vendor_client(tenant, source, store.connection())
         )
