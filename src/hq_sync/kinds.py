@@ -167,7 +167,7 @@ KINDS: dict[str, Kind] = {
             "audit",
             "audit",
             "Drift audit",
-            "nothing: compares the sources with HQ and explains the drift (F2, docs/audit.md)",
+            "nothing: it compares the sources' hours and absence days with HQ and explains the drift (F2)",
             "hq_sync.pipelines.audit",
             (Step("compare", "hq"), Step("verdict")),
             setting=None,  # daily, for the tenants whose audit is on
