@@ -19,7 +19,7 @@ PACKAGE = SRC / "hq_sync"
 #   commands on top (they use the Airflow connections); audit, timesheets and webhooks are libraries the
 #   pipelines use.
 TIERS: list[set[str]] = [
-    {"", "paths", "timeutil", "errors", "progress"},
+    {"", "paths", "timeutil", "errors", "progress", "kinds"},
     {"mappings"},
     {"config", "staging", "clients"},
     {"transform", "load", "webhooks", "timesheets"},
