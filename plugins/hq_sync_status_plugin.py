@@ -27,42 +27,24 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-
-from airflow.plugins_manager import AirflowPlugin
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/hq-sync"
-STAGING_CONN_ID = "hq_sync_staging"
-
-_engine_lock = threading.Lock()
-_engine: Any = None
 
 
 def _staging_engine() -> Any:
-    """The staging engine (resolved like the tasks do: env, connection, SQLite), created once."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
+    """The staging engine (resolved like the tasks do: env, connection, SQLite), created once per
+    process and shared with the webhook receiver (``hq_sync.airflow.hooks.shared_staging_engine``)."""
+    from hq_sync.airflow.hooks import shared_staging_engine
 
-            uri = None
-            if not os.environ.get("HQ_SYNC_STAGING_URL"):
-                try:
-                    from airflow.models.connection import Connection
-
-                    uri = Connection.get_connection_from_secrets(STAGING_CONN_ID).get_uri()
-                except Exception:  # noqa: BLE001 - no such connection: the SQLite default
-                    uri = None
-            _engine = create_staging_engine(resolve_staging_url(uri))
-            ensure_schema(_engine)
-        return _engine
+    return shared_staging_engine()
 
 
 def _airflow_base_url(request: Request) -> str:
@@ -94,10 +76,9 @@ def _token(request: Request) -> str | None:
 
 async def require_dag_reader(request: Request) -> Any:
     """Airflow's own authentication (JWT from header or UI cookie), then: may the user read DAGs."""
-    from fastapi.security import HTTPAuthorizationCredentials
-
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.security import HTTPAuthorizationCredentials
 
     header = request.headers.get("authorization", "")
     credentials = None
@@ -139,18 +120,13 @@ def _esc(text: str) -> str:
 
 def _tenant_source(dag_id: str) -> tuple[str | None, str | None]:
     """The tenant and source of a sync DAG id (``personio_absences__acme`` → acme, personio)."""
-    from hq_sync.config import DAG_ID_PREFIX, SOURCES
+    from hq_sync.kinds import SOURCES, kind_of_dag_id
 
-    for source in SOURCES:
-        prefix = DAG_ID_PREFIX[source] + "__"
-        if dag_id.startswith(prefix):
-            return dag_id.removeprefix(prefix), source
-    return None, None
+    found = kind_of_dag_id(dag_id, SOURCES)
+    return (found[1], found[0].id) if found else (None, None)
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="hq-sync status", description="Sync status of every hq-sync tenant and source.")
-
+def _add_login_redirect(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _refused(request: Request, exc: HTTPException) -> Any:
         # A person without a session is sent to the login page; tools get the status code.
@@ -165,6 +141,8 @@ def create_app() -> FastAPI:
             return RedirectResponse(login, status_code=302)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
+
+def _add_status_routes(app: FastAPI) -> None:
     @app.get("/status", response_class=HTMLResponse)
     def status_page(request: Request, user: User) -> HTMLResponse:
         from hq_sync.ops.audit_status import audit_section
@@ -177,6 +155,22 @@ def create_app() -> FastAPI:
     def status_json(request: Request, user: User) -> JSONResponse:
         return JSONResponse(_report(request).as_dict())
 
+
+def _causes_json(groups: list[Any]) -> list[dict[str, Any]]:
+    """The quarantine groups for JSON: each cause with its records' source ids instead of the records."""
+    return [
+        {
+            **{k: v for k, v in g.as_dict().items() if k != "causes"},
+            "causes": [
+                {k: v for k, v in c.items() if k != "items"} | {"source_ids": [i["source_id"] for i in c["items"]]}
+                for c in g.as_dict()["causes"]
+            ],
+        }
+        for g in groups
+    ]
+
+
+def _add_quarantine_routes(app: FastAPI) -> None:
     def _items(tenant: str, source: str | None, reason: str | None, limit: int) -> list[dict[str, Any]]:
         from hq_sync.ops.status import quarantine_items
 
@@ -185,7 +179,10 @@ def create_app() -> FastAPI:
 
     @app.get("/status/quarantine", response_class=HTMLResponse)
     def quarantine_page(
-        user: User, tenant: str, source: str | None = None, reason: str | None = None,
+        user: User,
+        tenant: str,
+        source: str | None = None,
+        reason: str | None = None,
         limit: Annotated[int, Query(ge=1, le=20000)] = 20000,
     ) -> HTMLResponse:
         from hq_sync.ops.status import quarantine_causes
@@ -197,25 +194,37 @@ def create_app() -> FastAPI:
 
     @app.get("/status/quarantine.json")
     def quarantine_json(
-        user: User, tenant: str, source: str | None = None, reason: str | None = None,
+        user: User,
+        tenant: str,
+        source: str | None = None,
+        reason: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> JSONResponse:
         from hq_sync.ops.status import quarantine_causes
 
         with _staging_engine().connect() as conn:
-            causes = [
-                {**{k: v for k, v in g.as_dict().items() if k != "causes"},
-                 "causes": [{k: v for k, v in c.items() if k != "items"} | {"source_ids": [i["source_id"] for i in c["items"]]}
-                            for c in g.as_dict()["causes"]]}
-                for g in quarantine_causes(conn, tenant, source or None, reason or None, limit=20000)
-            ]
-        return JSONResponse({"tenant": tenant, "source": source, "reason": reason,
-                             "items": _items(tenant, source, reason, limit), "causes": causes})
+            causes = _causes_json(quarantine_causes(conn, tenant, source or None, reason or None, limit=20000))
+        return JSONResponse(
+            {
+                "tenant": tenant,
+                "source": source,
+                "reason": reason,
+                "items": _items(tenant, source, reason, limit),
+                "causes": causes,
+            }
+        )
 
+
+def _add_chart_routes(app: FastAPI) -> None:
     @app.get("/status/charts", response_class=HTMLResponse)
     def charts_page(
-        request: Request, user: User, tenant: str | None = None, source: str | None = None, dag_id: str | None = None,
-        runs: Annotated[int, Query(ge=1, le=100)] = 30, days: Annotated[float | None, Query(gt=0, le=366)] = None,
+        request: Request,
+        user: User,
+        tenant: str | None = None,
+        source: str | None = None,
+        dag_id: str | None = None,
+        runs: Annotated[int, Query(ge=1, le=100)] = 30,
+        days: Annotated[float | None, Query(gt=0, le=366)] = None,
     ) -> HTMLResponse:
         """Charts per tenant and source (issue 15); ``dag_id``: the DAG tab of a sync DAG."""
         from hq_sync.ops.airflow_api import AirflowApi
@@ -225,20 +234,46 @@ def create_app() -> FastAPI:
         if dag_id:
             tenant, source = _tenant_source(dag_id)
             if tenant is None:
-                return HTMLResponse(f"<p style='font-family:sans-serif'>{_esc(dag_id)} is not a sync DAG of hq-sync: "
-                                    "charts are shown for the personio/awork/hq_to_awork/timesheets DAGs of a tenant.</p>")
+                return HTMLResponse(
+                    f"<p style='font-family:sans-serif'>{_esc(dag_id)} is not a sync DAG of hq-sync: "
+                    "charts are shown for the personio/awork/hq_to_awork/timesheets DAGs of a tenant.</p>"
+                )
         if not tenant:
             raise HTTPException(status_code=422, detail="give tenant (and optionally source) or dag_id")
         api = AirflowApi(_airflow_base_url(request), token=_token(request), timeout=20)
         data = charts_data(_staging_engine(), api, tenant, source, runs=runs, days=days)
-        return HTMLResponse(render_charts(data["histories"], tenant=tenant, display_name=data["display_name"],
-                                          source=source, runs=runs, days=days, config_note=data["config_note"],
-                                          base=URL_PREFIX, ui_base=_ui_base()))
+        return HTMLResponse(
+            render_charts(
+                data["histories"],
+                tenant=tenant,
+                display_name=data["display_name"],
+                source=source,
+                runs=runs,
+                days=days,
+                config_note=data["config_note"],
+                base=URL_PREFIX,
+                ui_base=_ui_base(),
+            )
+        )
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="hq-sync status", description="Sync status of every hq-sync tenant and source.")
+    _add_login_redirect(app)
+    _add_status_routes(app)
+    _add_quarantine_routes(app)
+    _add_chart_routes(app)
 
     from hq_sync.ops.audit_status import register_routes  # drift audit drill-down/exports, timesheets (issue 16)
 
-    register_routes(app, reader=require_dag_reader, writer=require_dag_runner, engine=_staging_engine,
-                    prefix=URL_PREFIX, ui_base=_ui_base)
+    register_routes(
+        app,
+        reader=require_dag_reader,
+        writer=require_dag_runner,
+        engine=_staging_engine,
+        prefix=URL_PREFIX,
+        ui_base=_ui_base,
+    )
 
     @app.get("/")
     def root() -> RedirectResponse:
@@ -258,7 +293,7 @@ class HqSyncStatusPlugin(AirflowPlugin):
             "category": "browse",
             "url_route": "hq-sync-status",
         },
-        {   # a tab on every DAG's page: the charts of its tenant source (issue 15)
+        {  # a tab on every DAG's page: the charts of its tenant source (issue 15)
             "name": "Sync charts",
             "href": f"{URL_PREFIX}/status/charts?dag_id={{DAG_ID}}",
             "destination": "dag",

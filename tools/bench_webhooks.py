@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     positions = {v: sandbox_log_position(v) for v in ("personio", "awork", "hq")}
     own_before = Counter(vendors.own)
     started = time.monotonic()
-    bench_started = datetime.now(tz=timezone.utc).isoformat(timespec="milliseconds")
+    bench_started = datetime.now(tz=UTC).isoformat(timespec="milliseconds")
     print(f"editing {len(changes)} records of {args.tenant} at random moments (gaps 0..{args.max_gap:g}s)", flush=True)
     try:
         pending = list(changes)
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     lost = [c for c in changes if c.latency is None]
     n = len(changes)
     print()
-    print(f"| changes | in HQ | p50 | p95 | max | source reads/change | source tokens | HQ reads/change | HQ writes/change | runs |")
+    print("| changes | in HQ | p50 | p95 | max | source reads/change | source tokens | HQ reads/change | HQ writes/change | runs |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     src_reads = counts["personio"]["read"] + counts["awork"]["read"]
     tokens = counts["personio"]["token"] + counts["awork"]["token"]

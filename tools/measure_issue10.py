@@ -26,12 +26,14 @@ sys.path.insert(0, str(ROOT / "src"))
 import requests  # noqa: E402
 
 from hq_sync.clients.awork import AworkClient  # noqa: E402
-from hq_sync.clients.awork_query import QuerySupport  # noqa: E402
+from hq_sync.clients.awork.query import QuerySupport  # noqa: E402
 from hq_sync.clients.hq import HqClient  # noqa: E402
 from hq_sync.clients.personio import PersonioClient, PersonioCredentials  # noqa: E402
 from hq_sync.config import TenantConfig  # noqa: E402
-from hq_sync.pipelines import RunContext  # noqa: E402
-from hq_sync.pipelines import personio_absences  # noqa: E402
+from hq_sync.pipelines import (
+    RunContext,  # noqa: E402
+    personio_absences,  # noqa: E402
+)
 from hq_sync.staging import create_staging_engine, upgrade  # noqa: E402
 from sandboxes.scenarios.demo import demo_credentials, demo_scenario  # noqa: E402
 from sandboxes.testing import SandboxServers  # noqa: E402

@@ -29,8 +29,11 @@ from hq_sync.clients.awork import AworkClient  # noqa: E402
 from hq_sync.clients.hq import HqClient  # noqa: E402
 from hq_sync.clients.personio import PersonioClient, PersonioCredentials  # noqa: E402
 from hq_sync.config import TenantConfig  # noqa: E402
-from hq_sync.pipelines import RunContext  # noqa: E402
-from hq_sync.pipelines import awork_times, personio_absences  # noqa: E402
+from hq_sync.pipelines import (  # noqa: E402
+    RunContext,  # noqa: E402
+    awork_times,
+    personio_absences,
+)
 from hq_sync.staging import create_staging_engine, upgrade  # noqa: E402
 from sandboxes.scenario import load_scenario  # noqa: E402
 from sandboxes.scenarios.demo import demo_credentials, demo_scenario  # noqa: E402

@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 import sqlalchemy as sa  # noqa: E402
+from measure_issue12_extract import Clients  # noqa: E402
 
 from hq_sync.config import TenantConfig  # noqa: E402
 from hq_sync.pipelines import RunContext, awork_times, personio_absences  # noqa: E402
 from hq_sync.staging import create_staging_engine, upgrade  # noqa: E402
-from measure_issue12_extract import Clients  # noqa: E402
 from sandboxes.scenario import load_scenario  # noqa: E402
 from sandboxes.scenarios.demo import demo_credentials, demo_scenario  # noqa: E402
 from sandboxes.testing import SandboxServers  # noqa: E402

@@ -7,12 +7,12 @@ environment as it is at each call (tests and commands change it); nothing is rea
 | variable | what | read by |
 | --- | --- | --- |
 | ``HQ_SYNC_INCLUDE_DIR``, ``HQ_SYNC_TENANTS_DIR``, ``HQ_SYNC_DATA_DIR`` | where files live | ``hq_sync.paths`` |
-| ``HQ_SYNC_STAGING_URL`` | the staging database | ``staging.engine``, ``airflow.webhooks`` |
+| ``HQ_SYNC_STAGING_URL`` | the staging database | ``staging.engine``, ``airflow.hooks`` |
 | ``HQ_SYNC_REDIS_URL``, ``HQ_SYNC_REDIS_PREFIX`` | the shared request budgets | ``hq_sync.airflow.budgets`` |
 | ``HQ_SYNC_AIRFLOW_URL``, ``_TOKEN``, ``_USERNAME``, ``_PASSWORD`` | REST API of ops commands | ``ops.airflow_api`` |
-| ``HQ_SYNC_ALERTS``, ``_ALERTS_TO``, ``_ALERTS_FROM``, ``_ALERTS_SMTP_CONN_ID`` | failure alerts | ``ops.alerts`` |
+| ``HQ_SYNC_ALERTS``, ``_ALERTS_TO``, ``_ALERTS_FROM``, ``_ALERTS_SMTP_CONN_ID`` | failure alerts | ``airflow.alerts`` |
 | ``HQ_SYNC_WEBHOOK_BASE_URL``, ``HQ_SYNC_WEBHOOK_COOLDOWN`` | webhooks | ``connect.webhooks``, webhooks plugin |
-| ``HQ_SYNC_FERNET_KEY`` | encrypts stored refresh tokens | ``hq_sync.connect.token_store`` |
+| ``HQ_SYNC_FERNET_KEY`` | encrypts stored refresh tokens | ``hq_sync.staging.oauth_tokens`` |
 | ``HQ_SYNC_HQ_APP_SECRET``, ``HQ_SYNC_AWORK_CLIENT_SECRET`` | OAuth secrets (connect) | ``connect.hq``, ``.awork`` |
 | ``HQ_SYNC_RETRY_DELAY_SECONDS`` | first retry delay of every task | ``hq_sync.airflow.dag_factory`` |
 

@@ -77,7 +77,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             tenant="acme", run_id="timesheet__x", name="kaputt.csv", path="/x", status="refused",
             error="kaputt.csv is not a timesheet: none of its first 20 rows ...", received_at=datetime.now(UTC)))
     plugin = load_plugin()
-    monkeypatch.setattr(plugin, "_engine", None)
+    from hq_sync.airflow import hooks
+
+    monkeypatch.setattr(hooks, "_shared_engine", None)  # the plugin's engine: this test's staging database
     monkeypatch.setattr(plugin, "_ui_base", lambda: "")
     fastapi_app = plugin.create_app()
     fastapi_app.dependency_overrides[plugin.require_dag_reader] = lambda: "reader"

@@ -27,8 +27,20 @@ TEST_RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=2.0, timeout=(5.0
 
 
 class _VendorHook(HttpHook):
+    """A vendor's connection type: ``class XHook(_VendorHook, vendor="x", vendor_name="X", secrets=...)``
+    names the type ``x``, its default connection ``x_default`` and its ``x_conn_id`` argument."""
+
     vendor = ""
     vendor_name = ""
+    secrets = ("", "")  # what the password holds: (with a static secret, with OAuth)
+
+    def __init_subclass__(cls, *, vendor: str, vendor_name: str, secrets: tuple[str, str], **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.vendor, cls.vendor_name, cls.secrets = vendor, vendor_name, secrets
+        cls.conn_type = vendor
+        cls.conn_name_attr = f"{vendor}_conn_id"
+        cls.default_conn_name = f"{vendor}_default"
+        cls.hook_name = f"{vendor_name} (hq-sync)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         conn_id = kwargs.pop(self.conn_name_attr, None) or self.default_conn_name
@@ -75,24 +87,14 @@ class _VendorHook(HttpHook):
         return f"Connected to {self.vendor_name} at {base}"
 
     def secret_name(self, extras: Any) -> str:
-        return "token"
+        return self.secrets[1] if getattr(extras, "auth", None) == "oauth" else self.secrets[0]
 
     def request_once(self, conn: Any, base: str, extras: Any, retry: RetryPolicy) -> None:
         raise NotImplementedError
 
 
-class HqHook(_VendorHook):
+class HqHook(_VendorHook, vendor="hq", vendor_name="helloHQ", secrets=("sync token", "App secret")):
     """helloHQ: host = API base (``…/v1``), password = sync token (or AppSecret, login = AppId, with OAuth)."""
-
-    conn_name_attr = "hq_conn_id"
-    default_conn_name = "hq_default"
-    conn_type = "hq"
-    hook_name = "helloHQ (hq-sync)"
-    vendor = "hq"
-    vendor_name = "helloHQ"
-
-    def secret_name(self, extras: Any) -> str:
-        return "App secret" if extras.auth == "oauth" else "sync token"
 
     def request_once(self, conn: Any, base: str, extras: Any, retry: RetryPolicy) -> None:
         from hq_sync.clients.hq import HqClient
@@ -100,18 +102,8 @@ class HqHook(_VendorHook):
         HqClient(base, conn.password, retry=retry).request("GET", "Users", params={"$top": 1, "$select": "Id"})
 
 
-class AworkHook(_VendorHook):
+class AworkHook(_VendorHook, vendor="awork", vendor_name="awork", secrets=("API key", "client secret")):
     """awork: host = API base (``…/api/v1``), password = API key (or client secret, login = client id, with OAuth)."""
-
-    conn_name_attr = "awork_conn_id"
-    default_conn_name = "awork_default"
-    conn_type = "awork"
-    hook_name = "awork (hq-sync)"
-    vendor = "awork"
-    vendor_name = "awork"
-
-    def secret_name(self, extras: Any) -> str:
-        return "client secret" if extras.auth == "oauth" else "API key"
 
     def request_once(self, conn: Any, base: str, extras: Any, retry: RetryPolicy) -> None:
         from hq_sync.clients.awork import AworkApiKey, AworkClient
@@ -119,18 +111,8 @@ class AworkHook(_VendorHook):
         AworkClient(base, AworkApiKey(conn.password), retry=retry).me()
 
 
-class PersonioHook(_VendorHook):
+class PersonioHook(_VendorHook, vendor="personio", vendor_name="Personio", secrets=("client secret", "client secret")):
     """Personio: host = API base, login = client id, password = client secret, extra ``app_id``."""
-
-    conn_name_attr = "personio_conn_id"
-    default_conn_name = "personio_default"
-    conn_type = "personio"
-    hook_name = "Personio (hq-sync)"
-    vendor = "personio"
-    vendor_name = "Personio"
-
-    def secret_name(self, extras: Any) -> str:
-        return "client secret"
 
     def request_once(self, conn: Any, base: str, extras: Any, retry: RetryPolicy) -> None:
         from hq_sync.clients.personio import PersonioClient, PersonioCredentials

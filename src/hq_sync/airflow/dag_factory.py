@@ -5,9 +5,9 @@ nothing but the configuration and the Airflow SDK (the task entry points below i
 pipelines when a task runs). It scales to hundreds of tenants (issue #11, docs/architecture.md
 "Parsing at scale", ``tools/bench_parse.py``):
 
-- **Kinds.** ``DAG_KINDS`` is the one list of DAG kinds: a name (its DAG id prefix in
-  ``hq_sync.config.DAG_ID_PREFIX``), when a tenant has it, and the builder of its DAG. A new kind
-  is one builder plus one entry there.
+- **Kinds.** ``hq_sync.kinds.KINDS`` is the one registry of DAG kinds (DAG id prefix, title,
+  steps and their pools, the tenant setting that enables it); ``BUILDERS`` holds the builder of each
+  kind's DAG. A new kind is one registry entry plus one builder here.
 - **Shards.** The tenants are spread over ``SHARDS`` DAG files (``dags/hq_sync_tenants_<n>.py``)
   by a stable hash of the tenant id, so the DAG processor parses them in parallel and no file
   grows past a fraction of the import timeout; a tenant's DAGs always live in the same file.
@@ -38,21 +38,19 @@ from zoneinfo import ZoneInfo
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, chain, get_parsing_context
 
+from hq_sync.airflow import alerts
 from hq_sync.airflow.run_lock import RUN_LOCK_TIMEOUT, RunLockSensor
 from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
-from hq_sync.config import DAG_ID_PREFIX, TenantConfig, TenantFileError, dag_id_for, load_tenants
-from hq_sync.config.tenants import FieldProblem, StaleTenant
-from hq_sync.ops import alerts
-from hq_sync.pipelines.steps import STEP_NAMES
+from hq_sync.config import TenantConfig, TenantFileError, dag_id_for, load_tenants
+from hq_sync.config.tenants import AworkSource, FieldProblem, StaleTenant
+from hq_sync.kinds import DEFAULT_POOL, KINDS, SYSTEMS, Kind
 from hq_sync.webhooks.assets import asset_name, asset_uri
 
 log = logging.getLogger(__name__)
 
 CONFIG_ERROR_PREFIX = "tenant_config_error"
-POOLS = {"personio": "personio_api", "awork": "awork_api", "hq": "hq_api"}
-DEFAULT_POOL_SLOTS = {"personio_api": 4, "awork_api": 4, "hq_api": 8}
-# Which external API each step talks to (its pool); None: staging database only.
-STEP_API = {"extract": "source", "reconcile_deletions": "source", "transform": None, "load": "hq", "report": None}
+# The Airflow pools of the external APIs and their default sizes (hq_sync.kinds.SYSTEMS).
+DEFAULT_POOL_SLOTS = {system.pool: system.pool_slots for system in SYSTEMS.values()}
 
 DEFAULT_ARGS = {
     "owner": "hq-sync",
@@ -69,18 +67,13 @@ if os.environ.get(RETRY_DELAY_ENV):
     try:
         DEFAULT_ARGS["retry_delay"] = timedelta(seconds=float(os.environ[RETRY_DELAY_ENV]))
     except ValueError:  # a typo here must never break the parsing of every tenant's DAGs
-        log.error("%s=%r is not a number of seconds; keeping the default retry delay",
-                  RETRY_DELAY_ENV, os.environ[RETRY_DELAY_ENV])
+        log.error(
+            "%s=%r is not a number of seconds; keeping the default retry delay",
+            RETRY_DELAY_ENV,
+            os.environ[RETRY_DELAY_ENV],
+        )
 
 HQ_TO_AWORK_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # no history to backfill: catchup is off
-
-SOURCE_TITLES = {
-    "personio": ("Personio absences → HQ", "absences from Personio into HQ (product.md B1–B7)"),
-    "awork": ("awork times → HQ", "awork time entries into HQ reportings, tasks and phases (A5–A9)"),
-    "hq_to_awork": ("HQ projects → awork", "HQ projects flagged 'awork-Projekt anlegen' into awork projects (A2, A3)"),
-    "hq_offer": ("HQ offer → awork tasks", "one HQ offer's groups and positions into awork task lists and tasks (A4)"),
-}
-
 
 SHARDS = 8  # DAG files dags/hq_sync_tenants_0.py … _7.py (tests/dags check that they exist)
 SLOW_TENANT_S = 1.0  # a tenant whose DAGs take longer than this to build is logged as slow
@@ -116,32 +109,17 @@ def fail_with_config_error(message: str) -> None:
 
 def tenant_of_dag_id(dag_id: str) -> str | None:
     """The tenant id a generated DAG id belongs to, or None for foreign DAG ids."""
-    for prefix in (*DAG_ID_PREFIX.values(), CONFIG_ERROR_PREFIX):
+    for prefix in (*(kind.dag_id_prefix for kind in KINDS.values()), CONFIG_ERROR_PREFIX):
         if dag_id.startswith(prefix + "__"):
             return dag_id.removeprefix(prefix + "__")
     return None
 
 
 def _doc_md(tenant: TenantConfig, source: str) -> str:
-    cfg = tenant.source(source)
-    assert cfg is not None
+    cfg = tenant.synced_source(source)
     dag_id = tenant.dag_id(source)
-    title, what = SOURCE_TITLES[source]
-    options = ""
-    if source == "awork":
-        options = f"- **Phase mode:** `{cfg.phase_mode.value}` (A5/A6)\n"  # type: ignore[union-attr]
-    elif cfg.absence_type_mapping:  # type: ignore[union-attr]
-        overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())  # type: ignore[union-attr]
-        options = f"- **Absence type overrides:** {overrides}\n"
-    if source == "personio":
-        options += ("- **Re-map past absences** (B4, opt-in): trigger with the configuration JSON "
-                    '`{"remap_past": true}`\n')
-    if cfg.webhooks.enabled:  # type: ignore[union-attr]
-        options += (f"- **Webhooks:** on: a {source} event starts a run at once (asset "
-                    f"`{asset_name(tenant.id, source)}`); polling `{cfg.effective_schedule}` is the safety net "  # type: ignore[union-attr]
-                    "(docs/webhooks.md). A run started by events reads only the records they name, any other "
-                    'run polls; force one with the configuration JSON `{"run_mode": "events"}` or '
-                    '`{"run_mode": "full"}`\n')
+    title, what = KINDS[source].title, KINDS[source].summary
+    options = _source_options(tenant, source)
     return f"""### {title}: {tenant.display_name} (`{tenant.id}`)
 
 Syncs {what}. Steps: `extract` (read the source page by page into staging) → `reconcile_deletions`
@@ -168,13 +146,36 @@ re-run: writes to HQ are keyed by the source record, so nothing is booked twice.
 """
 
 
+def _source_options(tenant: TenantConfig, source: str) -> str:
+    """The source's options in its DAG doc: phase mode, absence type overrides, webhooks."""
+    cfg = tenant.synced_source(source)
+    options = ""
+    if isinstance(cfg, AworkSource):
+        options = f"- **Phase mode:** `{cfg.phase_mode.value}` (A5/A6)\n"
+    elif cfg.absence_type_mapping:
+        overrides = ", ".join(f"{k}: {v}" for k, v in cfg.absence_type_mapping.items())
+        options = f"- **Absence type overrides:** {overrides}\n"
+    if source == "personio":
+        options += (
+            '- **Re-map past absences** (B4, opt-in): trigger with the configuration JSON `{"remap_past": true}`\n'
+        )
+    if cfg.webhooks.enabled:
+        options += (
+            f"- **Webhooks:** on: a {source} event starts a run at once (asset "
+            f"`{asset_name(tenant.id, source)}`); polling `{cfg.effective_schedule}` is the safety net "
+            "(docs/webhooks.md). A run started by events reads only the records they name, any other "
+            'run polls; force one with the configuration JSON `{"run_mode": "events"}` or '
+            '`{"run_mode": "full"}`\n'
+        )
+    return options
+
+
 def source_schedule(tenant: TenantConfig, source: str) -> CronDataIntervalTimetable | AssetOrTimeSchedule:
     """The schedule of a tenant's source DAG: its cron; with webhooks on (issue #14) its polling
     cron **or** the tenant's webhook asset, so a vendor event starts a run at once."""
-    cfg = tenant.source(source)
-    assert cfg is not None
-    cron = CronDataIntervalTimetable(cfg.effective_schedule, timezone=tenant.timezone)  # type: ignore[union-attr]
-    if not cfg.webhooks.enabled:  # type: ignore[union-attr]
+    cfg = tenant.synced_source(source)
+    cron = CronDataIntervalTimetable(cfg.effective_schedule, timezone=tenant.timezone)
+    if not cfg.webhooks.enabled:
         return cron
     asset = Asset(name=asset_name(tenant.id, source), uri=asset_uri(tenant.id, source), group="hq-sync-webhooks")
     return AssetOrTimeSchedule(timetable=cron, assets=asset)
@@ -182,14 +183,13 @@ def source_schedule(tenant: TenantConfig, source: str) -> CronDataIntervalTimeta
 
 def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
     """The sync DAG of one tenant and source."""
-    cfg = tenant.source(source)
-    assert cfg is not None, f"{tenant.id} has no {source} source"
+    cfg = tenant.synced_source(source)
     tz = ZoneInfo(tenant.timezone)
     start = datetime(cfg.sync_start_date.year, cfg.sync_start_date.month, cfg.sync_start_date.day, tzinfo=tz)
     dag = DAG(
         dag_id=tenant.dag_id(source),
-        dag_display_name=f"{SOURCE_TITLES[source][0]}: {tenant.display_name}",
-        description=f"{SOURCE_TITLES[source][0]} for {tenant.display_name}",
+        dag_display_name=_display_name(source, tenant),
+        description=f"{KINDS[source].title} for {tenant.display_name}",
         schedule=source_schedule(tenant, source),
         start_date=start,
         catchup=False,
@@ -199,44 +199,49 @@ def build_source_dag(tenant: TenantConfig, source: str) -> DAG:
         doc_md=_doc_md(tenant, source),
         on_failure_callback=alerts.on_failure_callback(),  # off unless HQ_SYNC_ALERTS is set
     )
-    operators = []
-    for step in STEP_NAMES:
-        api = STEP_API[step]
-        pool = POOLS[source] if api == "source" else POOLS["hq"] if api == "hq" else None
-        operators.append(
-            PythonOperator(
-                task_id=step,
-                dag=dag,
-                python_callable=run_step,
-                op_kwargs={"source": source, "step": step, "tenant_id": tenant.id},
-                pool=pool or "default_pool",
-            )
-        )
-    with_run_lock(dag, tenant.id, source, operators)
+    with_run_lock(dag, tenant.id, source, _tasks(dag, KINDS[source], tenant))
     return dag
 
 
-def with_run_lock(dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None) -> None:
+def with_run_lock(
+    dag: DAG, tenant_id: str, source: str, steps: list[Any], *, poke_interval: float | None = None
+) -> None:
     """Chain ``steps`` between ``acquire_run_lock`` (``RunLockSensor`` in reschedule mode: waits, saying why,
     while another run of the tenant and source holds the lock) and the teardown ``release_run_lock``,
     so that one run per tenant and source runs at any time, whatever started it (issue 15)."""
     kwargs = {"tenant_id": tenant_id, "source": source}
-    lock = RunLockSensor(task_id="acquire_run_lock", dag=dag, tenant_id=tenant_id, source=source,
-                         mode="reschedule", poke_interval=poke_interval or run_lock_poke_interval(),
-                         timeout=RUN_LOCK_TIMEOUT.total_seconds(), pool="default_pool")
-    unlock = PythonOperator(task_id="release_run_lock", dag=dag, python_callable=release_run_lock,
-                            op_kwargs=kwargs, pool="default_pool")
+    lock = RunLockSensor(
+        task_id="acquire_run_lock",
+        dag=dag,
+        tenant_id=tenant_id,
+        source=source,
+        mode="reschedule",
+        poke_interval=poke_interval or run_lock_poke_interval(),
+        timeout=RUN_LOCK_TIMEOUT.total_seconds(),
+        pool=DEFAULT_POOL,
+    )
+    unlock = PythonOperator(
+        task_id="release_run_lock", dag=dag, python_callable=release_run_lock, op_kwargs=kwargs, pool=DEFAULT_POOL
+    )
     chain(lock, *steps, unlock.as_teardown(setups=lock))
 
 
-def _task(dag: DAG, source: str, step: str, tenant: TenantConfig, pool: str) -> PythonOperator:
-    return PythonOperator(
-        task_id=step,
-        dag=dag,
-        python_callable=run_step,
-        op_kwargs={"source": source, "step": step, "tenant_id": tenant.id},
-        pool=pool,
-    )
+def _tasks(dag: DAG, kind: Kind, tenant: TenantConfig) -> list[PythonOperator]:
+    """One task per step of the kind (``hq_sync.kinds``), in the pool of the system it calls."""
+    return [
+        PythonOperator(
+            task_id=step.name,
+            dag=dag,
+            python_callable=run_step,
+            op_kwargs={"source": kind.id, "step": step.name, "tenant_id": tenant.id},
+            pool=step.pool,
+        )
+        for step in kind.steps
+    ]
+
+
+def _display_name(kind: str, tenant: TenantConfig) -> str:
+    return f"{KINDS[kind].title}: {tenant.display_name}"
 
 
 def _hq_to_awork_common() -> dict[str, Any]:
@@ -255,14 +260,14 @@ def build_hq_to_awork_dag(tenant: TenantConfig) -> DAG:
     assert cfg is not None
     projects = DAG(
         dag_id=tenant.dag_id("hq_to_awork"),
-        dag_display_name=f"{SOURCE_TITLES['hq_to_awork'][0]}: {tenant.display_name}",
+        dag_display_name=_display_name("hq_to_awork", tenant),
         description=f"HQ projects → awork for {tenant.display_name}",
         schedule=CronDataIntervalTimetable(cfg.schedule, timezone=tenant.timezone),
         tags=["hq-sync", f"tenant:{tenant.id}", "source:hq_to_awork"],
         doc_md=f"""### HQ projects → awork: {tenant.display_name} (`{tenant.id}`)
 
 Every HQ project with "awork-Projekt anlegen" set and an empty "{cfg.link_field}" gets an awork
-project of the same name{' (prefixed with the HQ project number)' if cfg.prefix_project_number else ''};
+project of the same name{" (prefixed with the HQ project number)" if cfg.prefix_project_number else ""};
 its customer is set when a company of the same name (trimmed, exact) exists in both tools, and the
 awork address is written back to "{cfg.link_field}" (A2). Links set by hand are honoured; a link to a
 project that does not exist is reported (A3). Never two awork projects for one HQ project, also
@@ -271,8 +276,7 @@ Schedule `{cfg.schedule}`. Counts: the `report` task's XCom.
 """,
         **_hq_to_awork_common(),
     )
-    chain(_task(projects, "hq_to_awork", "sync_projects", tenant, POOLS["awork"]),
-          _task(projects, "hq_to_awork", "report", tenant, "default_pool"))
+    chain(*_tasks(projects, KINDS["hq_to_awork"], tenant))
     return projects
 
 
@@ -280,7 +284,7 @@ def build_hq_offer_dag(tenant: TenantConfig) -> DAG:
     """One HQ offer → awork task lists and tasks, triggered by hand with its number (A4)."""
     offer = DAG(
         dag_id=tenant.dag_id("hq_offer"),
-        dag_display_name=f"{SOURCE_TITLES['hq_offer'][0]}: {tenant.display_name}",
+        dag_display_name=_display_name("hq_offer", tenant),
         description=f"One HQ offer → awork task lists and tasks for {tenant.display_name}",
         schedule=None,
         tags=["hq-sync", f"tenant:{tenant.id}", "source:hq_offer"],
@@ -299,8 +303,7 @@ added.
 """,
         **_hq_to_awork_common(),
     )
-    chain(_task(offer, "hq_offer", "sync_offer", tenant, POOLS["awork"]),
-          _task(offer, "hq_offer", "report", tenant, "default_pool"))
+    chain(*_tasks(offer, KINDS["hq_offer"], tenant))
     return offer
 
 
@@ -333,8 +336,12 @@ def timesheet_asset(tenant: TenantConfig) -> Any:
 
 
 def _timesheet_common() -> dict[str, Any]:
-    return {"start_date": TIMESHEET_START, "catchup": False, "default_args": DEFAULT_ARGS,
-            "on_failure_callback": alerts.on_failure_callback()}
+    return {
+        "start_date": TIMESHEET_START,
+        "catchup": False,
+        "default_args": DEFAULT_ARGS,
+        "on_failure_callback": alerts.on_failure_callback(),
+    }
 
 
 def build_timesheets_inbox_dag(tenant: TenantConfig) -> DAG:
@@ -346,7 +353,7 @@ def build_timesheets_inbox_dag(tenant: TenantConfig) -> DAG:
     folder = folder_of(tenant)
     inbox = DAG(
         dag_id=tenant.dag_id("timesheets_inbox"),
-        dag_display_name=f"Timesheets arrived: {tenant.display_name}",
+        dag_display_name=_display_name("timesheets_inbox", tenant),
         description=f"Starts one timesheet import per file dropped into {folder}",
         schedule=[timesheet_asset(tenant)],
         max_active_runs=1,
@@ -362,10 +369,14 @@ the files lying in the folder too when triggered with the configuration JSON
 """,
         **_timesheet_common(),
     )
-    dispatch = _task(inbox, "timesheets_inbox", "dispatch", tenant, "default_pool")
+    [dispatch] = _tasks(inbox, KINDS["timesheets_inbox"], tenant)
     start = TriggerDagRunOperator.partial(
-        task_id="start_import", dag=inbox, trigger_dag_id=tenant.dag_id("timesheets"), logical_date=None,
-        wait_for_completion=False, pool="default_pool",
+        task_id="start_import",
+        dag=inbox,
+        trigger_dag_id=tenant.dag_id("timesheets"),
+        logical_date=None,
+        wait_for_completion=False,
+        pool=DEFAULT_POOL,
     ).expand_kwargs(dispatch.output)
     dispatch >> start
     return inbox
@@ -380,7 +391,7 @@ def build_timesheet_import_dag(tenant: TenantConfig) -> DAG:
     folder = folder_of(tenant)
     importer = DAG(
         dag_id=tenant.dag_id("timesheets"),
-        dag_display_name=f"Timesheet → HQ: {tenant.display_name}",
+        dag_display_name=_display_name("timesheets", tenant),
         description=f"One timesheet file → HQ reportings for {tenant.display_name}",
         schedule=None,
         max_active_runs=1,  # imports of a tenant run one after the other (one plan at a time)
@@ -398,19 +409,18 @@ Connection: `{tenant.connection_id("hq")}`. Rules and the column mapping: docs/t
 """,
         **_timesheet_common(),
     )
-    chain(*(_task(importer, "timesheets", step, tenant, "hq_api" if step in ("transform", "load") else "default_pool")
-            for step in ("read", "transform", "load", "report")))
+    chain(*_tasks(importer, KINDS["timesheets"], tenant))
     return importer
 
 
 def build_audit_dag(tenant: TenantConfig) -> DAG:
     """The daily drift audit of a tenant: source vs HQ; unexplained drift fails the run (alert)."""
     sources = tenant.audited_sources()
-    start = min(tenant.source(s).sync_start_date for s in sources)  # type: ignore[union-attr]
+    start = min(tenant.synced_source(s).sync_start_date for s in sources)
     tz = ZoneInfo(tenant.timezone)
     dag = DAG(
         dag_id=tenant.dag_id("audit"),
-        dag_display_name=f"Drift audit: {tenant.display_name}",
+        dag_display_name=_display_name("audit", tenant),
         description=f"Does HQ still match {' and '.join(sources)}? ({tenant.display_name})",
         schedule=CronDataIntervalTimetable(tenant.audit.schedule, timezone=tenant.timezone),
         start_date=datetime(start.year, start.month, start.day, tzinfo=tz),
@@ -431,7 +441,7 @@ Schedule `{tenant.audit.schedule}`. One month only: trigger with the configurati
 Rules: docs/audit.md.
 """,
     )
-    chain(_task(dag, "audit", "compare", tenant, "hq_api"), _task(dag, "audit", "verdict", tenant, "default_pool"))
+    chain(*_tasks(dag, KINDS["audit"], tenant))
     return dag
 
 
@@ -475,9 +485,12 @@ LAST_VALID_TAG = "config:last-valid"  # a tenant whose file is broken runs on it
 def mark_last_valid(dags: Any, stale: StaleTenant) -> None:
     """Say on a broken tenant file's DAGs (doc and tag) that they run on its last valid copy."""
     log.error("%s\n  %s's DAGs keep %s", stale.error.message(), stale.error.tenant_hint, stale.note())
-    banner = (f"> **⚠ Tenant file `include/tenants/{stale.error.path.name}` is invalid**; this DAG keeps "
-              f"{stale.note()} until the file is fixed (Sync status page).\n>\n"
-              + "".join(f"> - `{p.field}`: {p.reason}\n" for p in stale.error.problems) + "\n")
+    banner = (
+        f"> **⚠ Tenant file `include/tenants/{stale.error.path.name}` is invalid**; this DAG keeps "
+        f"{stale.note()} until the file is fixed (Sync status page).\n>\n"
+        + "".join(f"> - `{p.field}`: {p.reason}\n" for p in stale.error.problems)
+        + "\n"
+    )
     for dag in dags:
         dag.doc_md = banner + (dag.doc_md or "")
         dag.tags = {*dag.tags, LAST_VALID_TAG, "config-error"}
@@ -486,8 +499,8 @@ def mark_last_valid(dags: Any, stale: StaleTenant) -> None:
 # -- the kinds of generated DAGs ---------------------------------------------------------------
 @dataclass(frozen=True)
 class DagKind:
-    """One kind of generated DAG: id ``<DAG_ID_PREFIX[name]>__<tenant>``, built for the tenants
-    it is ``enabled`` for by ``build`` (one tenant in, one DAG out; nothing but the tenant read)."""
+    """One kind of generated DAG (``hq_sync.kinds``): id ``<dag_id_prefix>__<tenant>``, built for the
+    tenants it is ``enabled`` for by ``build`` (one tenant in, one DAG out; nothing but the tenant read)."""
 
     name: str
     enabled: Callable[[TenantConfig], bool]
@@ -499,15 +512,25 @@ def has_source(source: str) -> Callable[[TenantConfig], bool]:
     return lambda tenant: source in tenant.enabled_sources()
 
 
-DAG_KINDS: tuple[DagKind, ...] = (
-    DagKind("personio", has_source("personio"), lambda tenant: build_source_dag(tenant, "personio")),
-    DagKind("awork", has_source("awork"), lambda tenant: build_source_dag(tenant, "awork")),
-    DagKind("hq_to_awork", has_source("hq_to_awork"), build_hq_to_awork_dag),
-    DagKind("hq_offer", has_source("hq_to_awork"), build_hq_offer_dag),  # manual, comes with hq_to_awork
-    DagKind("timesheets_inbox", has_source("timesheets"), build_timesheets_inbox_dag),  # C1: a file arrived
-    DagKind("timesheets", has_source("timesheets"), build_timesheet_import_dag),  # C1: one file → HQ
-    DagKind("audit", lambda tenant: bool(tenant.audited_sources()), build_audit_dag),  # F2: daily drift audit
-)
+def _enabled(kind: Kind) -> Callable[[TenantConfig], bool]:
+    """A kind comes with its tenant setting (``sources.<setting>``); the audit with audited sources."""
+    if kind.setting is None:
+        return lambda tenant: bool(tenant.audited_sources())
+    return has_source(kind.setting)
+
+
+# The builder of each kind's DAG (one per entry of hq_sync.kinds.KINDS).
+BUILDERS: dict[str, Callable[[TenantConfig], DAG]] = {
+    "personio": lambda tenant: build_source_dag(tenant, "personio"),
+    "awork": lambda tenant: build_source_dag(tenant, "awork"),
+    "hq_to_awork": build_hq_to_awork_dag,  # A2/A3
+    "hq_offer": build_hq_offer_dag,  # A4: manual, comes with hq_to_awork
+    "timesheets_inbox": build_timesheets_inbox_dag,  # C1: a file arrived
+    "timesheets": build_timesheet_import_dag,  # C1: one file → HQ
+    "audit": build_audit_dag,  # F2: daily drift audit
+}
+
+DAG_KINDS: tuple[DagKind, ...] = tuple(DagKind(kind.id, _enabled(kind), BUILDERS[kind.id]) for kind in KINDS.values())
 
 
 def _tenant_dags(tenant: TenantConfig, wanted: str | None) -> tuple[dict[str, DAG], list[FieldProblem]]:

@@ -14,6 +14,7 @@ configured, so one budget holds across all workers; ``extra`` may set ``requests
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -24,16 +25,14 @@ from hq_sync.airflow.budgets import shared_budget
 from hq_sync.clients.http import RetryPolicy
 from hq_sync.config import TenantConfig
 from hq_sync.connection_extras import parse_extras
+from hq_sync.kinds import SYSTEMS
+from hq_sync.settings import settings
 from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
 
 log = logging.getLogger(__name__)
 
-STAGING_CONN_ID = "hq_sync_staging"
-DEFAULT_BASE_URLS = {
-    "hq": "https://api.hellohq.io/v1",
-    "awork": "https://api.awork.com/api/v1",
-    "personio": "https://api.personio.de",
-}
+STAGING_CONN_ID = "hq_sync_staging"  # the one name of the staging database's Airflow connection
+DEFAULT_BASE_URLS = {system.id: system.default_base_url for system in SYSTEMS.values()}  # hq_sync.kinds
 
 
 class MissingConnection(RuntimeError):
@@ -53,8 +52,8 @@ def _get_connection(conn_id: str) -> Any | None:
 def cli_connection(conn_id: str) -> Any | None:
     """A connection for a command-line tool run outside a task (the go-live probe): Airflow's
     secrets backends, environment variables and the metadata database; None when not defined."""
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.models.connection import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return Connection.get_connection_from_secrets(conn_id)
@@ -113,17 +112,42 @@ class StagingHook:
         return engine
 
 
+_shared_lock = threading.Lock()
+_shared_engine: Engine | None = None
+
+
+def shared_staging_engine() -> Engine:
+    """The migrated staging engine of a long-lived process (the API server's plugins: status page,
+    webhook receiver), created once: ``$HQ_SYNC_STAGING_URL``, else the connection ``hq_sync_staging``
+    (secrets backends, environment, metadata database), else the SQLite default."""
+    global _shared_engine
+    with _shared_lock:
+        if _shared_engine is None:
+            uri = None
+            if not settings().staging_url:  # $HQ_SYNC_STAGING_URL
+                try:
+                    conn = cli_connection(STAGING_CONN_ID)
+                    uri = conn.get_uri() if conn is not None else None
+                except Exception:  # noqa: BLE001 - no metadata database here: the SQLite default
+                    uri = None
+            engine = create_staging_engine(resolve_staging_url(uri))
+            ensure_schema(engine)
+            _shared_engine = engine
+        return _shared_engine
+
+
 class ConnectionClients:
     """The tenant's API clients, built once per task from its Airflow connections."""
 
-    def __init__(self, tenant: TenantConfig, staging: Engine | None = None,
-                 get_connection: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self, tenant: TenantConfig, staging: Engine | None = None, get_connection: Callable[[str], Any] | None = None
+    ) -> None:
         self.tenant = tenant
         self.staging = staging  # where rotating OAuth refresh tokens are kept
         self._get_connection = get_connection or _get_connection  # cli_connection outside a task
 
     def _conn(self, system: str) -> Any:
-        conn_id = self.tenant.connection_id(system)  # type: ignore[arg-type]
+        conn_id = self.tenant.connection_id(system)
         conn = self._get_connection(conn_id)
         if conn is None:
             raise MissingConnection(
@@ -159,20 +183,26 @@ class ConnectionClients:
         ``{"auth": "oauth", "refresh_token": ...}``; rotations are kept in the staging database."""
         from hq_sync.clients.hq import HqOAuthTokens, hq_token_url
 
-        extra = extras_of(conn, "hq")
-        if extra.auth == "token":
+        if extras_of(conn, "hq").auth == "token":
             return conn.password
+        store = self._refresh_token_store(conn, "hq", "HQ")
+        return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
+
+    def _refresh_token_store(self, conn: Any, system: str, vendor: str) -> Any:
+        """Where an OAuth connection's rotating refresh token lives: the staging database, seeded by
+        the connection's token (``hq_sync.staging.oauth_tokens``); ``MissingConnection`` when the
+        tenant was never authorised (``python -m hq_sync.connect.<system>``)."""
+        extra = extras_of(conn, system)
         if not extra.refresh_token or not conn.login:
             raise MissingConnection(
-                f"Airflow connection {conn.conn_id!r} has no HQ authorisation yet: run "
-                f"python -m hq_sync.connect.hq --tenant {self.tenant.id} (docs/runbook.md#connect-hq)"
+                f"Airflow connection {conn.conn_id!r} has no {vendor} authorisation yet: run "
+                f"python -m hq_sync.connect.{system} --tenant {self.tenant.id} (docs/runbook.md#connect-{system})"
             )
         if self.staging is None:
-            raise RuntimeError("HQ OAuth needs the staging database to keep rotated refresh tokens")
-        from hq_sync.connect.token_store import StagingTokenStore
+            raise RuntimeError(f"{vendor} OAuth needs the staging database to keep rotated refresh tokens")
+        from hq_sync.staging.oauth_tokens import StagingTokenStore
 
-        store = StagingTokenStore(self.staging, self.tenant.id, "hq", extra.refresh_token)
-        return HqOAuthTokens(conn.login, conn.password, hq_token_url(base_url), store, tenant=self.tenant.id)
+        return StagingTokenStore(self.staging, self.tenant.id, system, extra.refresh_token)
 
     def hq(self) -> Any:
         return self._hq
@@ -189,9 +219,10 @@ class ConnectionClients:
         base = base_url_of(conn, "personio")
         cache: Any = None  # one token per tenant, shared by the run's steps (issue #12)
         if self.staging is not None:
-            from hq_sync.connect.token_store import StagingAccessTokenCache
+            from hq_sync.clients.personio import PROCESS_TOKENS
+            from hq_sync.staging.oauth_tokens import StagingAccessTokenCache
 
-            cache = StagingAccessTokenCache(self.staging, self.tenant.id)
+            cache = StagingAccessTokenCache(self.staging, self.tenant.id, process=PROCESS_TOKENS)
         try:
             return PersonioClient(
                 base,
@@ -215,19 +246,9 @@ class ConnectionClients:
         """
         from hq_sync.clients.awork import AworkApiKey, AworkOAuthTokens, token_url_for
 
-        extra = extras_of(conn, "awork")
-        if extra.auth == "api_key":
+        if extras_of(conn, "awork").auth == "api_key":
             return AworkApiKey(conn.password)
-        if not extra.refresh_token or not conn.login:
-            raise MissingConnection(
-                f"Airflow connection {conn.conn_id!r} has no awork authorisation yet: run "
-                f"python -m hq_sync.connect.awork --tenant {self.tenant.id} (docs/runbook.md#connect-awork)"
-            )
-        if self.staging is None:
-            raise RuntimeError("awork OAuth needs the staging database to keep rotated refresh tokens")
-        from hq_sync.connect.token_store import StagingTokenStore
-
-        store = StagingTokenStore(self.staging, self.tenant.id, "awork", extra.refresh_token)
+        store = self._refresh_token_store(conn, "awork", "awork")
         return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)
 
     @cached_property

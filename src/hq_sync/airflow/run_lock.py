@@ -58,8 +58,9 @@ def _run_type(dag_run: Any) -> str | None:
 
 def acquire(tenant_id: str, source: str, **context: Any) -> bool:
     """The sensor's poke: True once this run holds the lock of ``tenant_id``/``source``."""
+    from hq_sync.airflow import run_notes
     from hq_sync.airflow.hooks import StagingHook
-    from hq_sync.staging.run_control import NoteKind, acquire_run_lock, clear_note, write_note
+    from hq_sync.staging.run_control import NoteKind, acquire_run_lock
 
     dag_run = context["dag_run"]
     engine = StagingHook().get_engine()
@@ -73,7 +74,7 @@ def acquire(tenant_id: str, source: str, **context: Any) -> bool:
         is_active=is_run_active,
     )
     if attempt.acquired:
-        clear_note(engine, dag_id=dag_run.dag_id, run_id=dag_run.run_id, kinds=(NoteKind.LOCK,))
+        run_notes.clear(engine, dag_run, NoteKind.LOCK)
         if attempt.took_over and attempt.holder is not None:
             log.warning(
                 "run lock of %s/%s taken over from %s: that run is no longer active (its worker was "
@@ -99,12 +100,11 @@ def acquire(tenant_id: str, source: str, **context: Any) -> bool:
         noted = run_note(conn, dag_run.dag_id, dag_run.run_id)
     if noted is not None and noted.kind is NoteKind.LOCK and noted.reason == reason:
         return False  # already noted: keep "since" at the first look
-    write_note(
+    run_notes.note(
         engine,
+        dag_run,
         tenant=tenant_id,
         source=source,
-        dag_id=dag_run.dag_id,
-        run_id=dag_run.run_id,
         task_id=getattr(ti, "task_id", "acquire_run_lock"),
         kind=NoteKind.LOCK,
         reason=reason,

@@ -30,12 +30,8 @@ def load_tenant(tenant_id: str) -> TenantConfig:
     if not result.tenants:
         raise TenantConfigInvalid(f"no tenant file for {tenant_id!r} in include/tenants/")
     if tenant_id in result.stale:
-        import logging
-
         stale = result.stale[tenant_id]
-        logging.getLogger(__name__).warning(
-            "%s\nThis run uses the tenant's last valid configuration: %s", stale.error.message(), stale.note()
-        )
+        log.warning("%s\nThis run uses the tenant's last valid configuration: %s", stale.error.message(), stale.note())
     return result.tenants[0]
 
 
@@ -70,9 +66,10 @@ def _clear_note(staging: Any, context: dict[str, Any]) -> None:
     if dag_run is None:
         return
     try:
-        from hq_sync.staging.run_control import NoteKind, clear_note
+        from hq_sync.airflow import run_notes
+        from hq_sync.staging.run_control import NoteKind
 
-        clear_note(staging, dag_id=dag_run.dag_id, run_id=dag_run.run_id, kinds=(NoteKind.RETRY, NoteKind.FAILED))
+        run_notes.clear(staging, dag_run, NoteKind.RETRY, NoteKind.FAILED)
     except Exception:  # noqa: BLE001 - a note must never break a run
         log.warning("could not clear the run note", exc_info=True)
 
@@ -102,7 +99,8 @@ def _note_failure(
     if staging is None or dag_run is None:
         return
     try:
-        from hq_sync.staging.run_control import NoteKind, write_note
+        from hq_sync.airflow import run_notes
+        from hq_sync.staging.run_control import NoteKind
         from hq_sync.staging.schema import utcnow
 
         try_number = int(getattr(ti, "try_number", 0) or 0) or None
@@ -112,12 +110,11 @@ def _note_failure(
         note_kind = NoteKind.RETRY if will_retry else NoteKind.FAILED
         retry_at = next_try_at(context.get("task"), try_number or 1, utcnow()) if will_retry else None
         text = reason if kind.retryable else f"{kind.label}: {reason}"
-        write_note(
+        run_notes.note(
             staging,
+            dag_run,
             tenant=tenant_id,
             source=source,
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
             task_id=step,
             kind=note_kind,
             reason=text,

@@ -28,7 +28,7 @@ class TimesheetFolderTrigger(BaseEventTrigger):
     """Yields ``{"tenant", "file", "name", "size"}`` once per file dropped into ``directory``."""
 
     def __init__(self, directory: str, tenant: str = "", poke_interval: float = 10.0, **kwargs: Any) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's trigger base is not typed
         self.directory = directory
         self.tenant = tenant
         self.poke_interval = poke_interval
@@ -54,6 +54,7 @@ class TimesheetFolderTrigger(BaseEventTrigger):
                 claimed = await asyncio.to_thread(claim, folder, name)
                 if claimed is not None:
                     self.log.info("timesheet %s arrived for tenant %s (queued as %s)", name, self.tenant, claimed.name)
-                    yield TriggerEvent({"tenant": self.tenant, "file": str(claimed), "name": name, "size": stat[0]})
+                    event = {"tenant": self.tenant, "file": str(claimed), "name": name, "size": stat[0]}
+                    yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # not typed in Airflow
             seen = current
             await asyncio.sleep(self.poke_interval)

@@ -20,16 +20,12 @@ from sqlalchemy import Engine
 
 from hq_sync.config import TenantConfig, parse_tenant_file
 from hq_sync.paths import tenants_dir
-from hq_sync.settings import settings
 from hq_sync.webhooks.assets import asset_name, asset_uri
 from hq_sync.webhooks.auth import StoredSecrets
 
 log = logging.getLogger(__name__)
 
-STAGING_CONN_ID = "hq_sync_staging"
-
 _lock = threading.Lock()
-_engine: Engine | None = None
 _tenants: dict[str, tuple[float, TenantConfig | None]] = {}
 
 
@@ -62,7 +58,7 @@ def connection_secrets(tenant_id: str, source: str) -> StoredSecrets | None:
     tenant = tenant_config(tenant_id)
     if tenant is None or tenant.source(source) is None:
         return None
-    conn_id = tenant.connection_id(source)  # type: ignore[arg-type]
+    conn_id = tenant.connection_id(source)
     try:
         conn = Connection.get_connection_from_secrets(conn_id)
     except Exception:  # noqa: BLE001 - AirflowNotFoundException and friends: no secret, no entry
@@ -87,21 +83,8 @@ def emit_asset_event(tenant_id: str, source: str, extra: dict[str, Any]) -> bool
 
 
 def staging_engine() -> Engine:
-    """The migrated staging engine ($HQ_SYNC_STAGING_URL, connection ``hq_sync_staging``, SQLite)."""
-    global _engine
-    with _lock:
-        if _engine is None:
-            from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
+    """The migrated staging engine ($HQ_SYNC_STAGING_URL, connection ``hq_sync_staging``, SQLite),
+    shared with the status page (``hq_sync.airflow.hooks.shared_staging_engine``)."""
+    from hq_sync.airflow.hooks import shared_staging_engine
 
-            uri = None
-            if not settings().staging_url:  # $HQ_SYNC_STAGING_URL
-                try:
-                    from airflow.models.connection import Connection
-
-                    uri = Connection.get_connection_from_secrets(STAGING_CONN_ID).get_uri()
-                except Exception:  # noqa: BLE001 - no such connection: the SQLite default
-                    uri = None
-            engine = create_staging_engine(resolve_staging_url(uri))
-            ensure_schema(engine)
-            _engine = engine
-        return _engine
+    return shared_staging_engine()

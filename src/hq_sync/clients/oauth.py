@@ -5,7 +5,7 @@ refresh (awork always rotates, awork.md §2b; HQ "can return a new refresh token
 mechanism, kept in one place:
 
 - the refresh token lives in a ``TokenStore`` (the staging database between task runs,
-  ``hq_sync.connect.token_store``);
+  ``hq_sync.staging.oauth_tokens``);
 - on first use, shortly before the access token expires, and once after a 401, the stored refresh
   token is redeemed at the token endpoint (form-encoded, HTTP Basic client authentication);
 - a **new refresh token is saved before the new access token is used**: if saving fails, the

@@ -8,13 +8,12 @@ as ``_``). ``load_tenants()`` validates every file on its own, so a broken file 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -29,20 +28,22 @@ from pydantic import (
     model_validator,
 )
 
+from hq_sync import kinds
 from hq_sync.mappings import MappingError, build_mapping
 from hq_sync.paths import tenants_dir
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
-SOURCES = ("personio", "awork", "hq_to_awork", "timesheets")
-DAG_ID_PREFIX = {
-    "personio": "personio_absences",
-    "awork": "awork_times",
-    "hq_to_awork": "hq_to_awork",
-    "hq_offer": "hq_offer_to_awork",  # manual: one offer → awork task lists and tasks (A4)
-    "timesheets": "timesheet_import",  # one run per timesheet file (C1, docs/timesheets.md)
-    "timesheets_inbox": "timesheets_inbox",  # asset-triggered: a file arrived → one import run per file
-    "audit": "audit",  # daily drift audit of source vs HQ (F2, docs/audit.md)
-}
+# The kinds and sources live in the registry (hq_sync.kinds); these names stay importable from here.
+SOURCES = kinds.SOURCES
+DAG_ID_PREFIX = kinds.DAG_ID_PREFIX
+BACKFILL_KINDS = kinds.BACKFILL_KINDS
+
+
+def _default_schedule(kind: str) -> str:
+    """A kind's default cron (``hq_sync.kinds``)."""
+    schedule = kinds.KINDS[kind].default_schedule
+    assert schedule is not None, f"{kind} has no default schedule"
+    return schedule
 
 
 def _check_cron(value: str) -> str:
@@ -128,7 +129,7 @@ class SourceBase(_Strict):
 
 
 class PersonioSource(SourceBase):
-    schedule: Cron = "0 */3 * * *"  # product.md B2: every three hours
+    schedule: Cron = _default_schedule("personio")  # product.md B2: every three hours
     # Per HQ absence type (German label or API enum), a comma-separated list of Personio type
     # names; replaces that HQ type's default list (include/mappings/personio_to_hq_default.yaml).
     absence_type_mapping: dict[str, str] = Field(default_factory=dict)
@@ -155,7 +156,7 @@ class PersonioSource(SourceBase):
 
 
 class AworkSource(SourceBase):
-    schedule: Cron = "0 * * * *"  # hourly by default
+    schedule: Cron = _default_schedule("awork")  # hourly
     phase_mode: PhaseMode = PhaseMode.AWORK_TIMES
     # Deletions (awork has no feed): time entries dated within [today - days, today + 31] are
     # re-read every run and the missing ones confirmed by a 404 (docs/awork.md).
@@ -170,7 +171,7 @@ class HqToAworkSource(_Strict):
     """HQ → awork (A2–A4): projects every 15 minutes, offers on demand. Uses the awork connection."""
 
     enabled: bool = True
-    schedule: Cron = "*/15 * * * *"
+    schedule: Cron = _default_schedule("hq_to_awork")
     prefix_project_number: bool = False  # awork project name = "<HQ number> <HQ name>"
     # The awork web address written into HQ's "awork Link", e.g. https://acme.awork.com; without
     # it the bare awork project id is written (both forms are understood when reading links).
@@ -223,7 +224,8 @@ class TimesheetsSource(_Strict):
     columns: TimesheetColumns = Field(default_factory=TimesheetColumns)
     # strptime formats tried in order for date cells written as text (Excel dates need none).
     date_formats: list[Annotated[str, Field(min_length=2)]] = Field(
-        default_factory=lambda: ["%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y"], min_length=1)
+        default_factory=lambda: ["%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y"], min_length=1
+    )
     duration_format: DurationFormat = DurationFormat.AUTO
     # "auto": a comma is the decimal separator when the text has no dot (German "1,5"); ","/".":
     # that one is the decimal separator and the other a thousands separator.
@@ -241,7 +243,7 @@ class AuditSettings(_Strict):
     """The daily drift audit of source vs HQ (product.md F2, docs/audit.md)."""
 
     enabled: bool = True
-    schedule: Cron = "30 5 * * *"
+    schedule: Cron = _default_schedule("audit")
     # How many whole months back (plus the current one and what lies ahead) the daily audit
     # compares; None: everything since the sources' sync start dates.
     lookback_months: Annotated[int, Field(ge=0, le=120)] | None = None
@@ -259,8 +261,10 @@ class Sources(_Strict):
     @model_validator(mode="after")
     def _has_a_source(self) -> Sources:
         if self.personio is None and self.awork is None and self.hq_to_awork is None and self.timesheets is None:
-            raise ValueError("configure at least one source (sources.personio, sources.awork, sources.hq_to_awork "
-                             "or sources.timesheets)")
+            raise ValueError(
+                "configure at least one source (sources.personio, sources.awork, sources.hq_to_awork "
+                "or sources.timesheets)"
+            )
         return self
 
 
@@ -286,13 +290,22 @@ class TenantConfig(_Strict):
         """The id as used in connection ids and env vars (``-`` → ``_``)."""
         return self.id.replace("-", "_")
 
-    def connection_id(self, system: Literal["hq", "awork", "personio", "hq_to_awork"]) -> str:
+    def connection_id(self, system: str) -> str:
         """The Airflow connection id holding this tenant's credentials for ``system``."""
-        system = "awork" if system == "hq_to_awork" else system  # HQ → awork writes with the awork connection
-        return getattr(self.connections, system) or f"{system}_{self.slug}"
+        kind = kinds.KINDS.get(system)
+        name = (kind.connection or system) if kind else system  # HQ → awork writes with the awork connection
+        return getattr(self.connections, name) or f"{name}_{self.slug}"
 
     def source(self, name: str) -> PersonioSource | AworkSource | HqToAworkSource | TimesheetsSource | None:
-        return getattr(self.sources, name)
+        found: PersonioSource | AworkSource | HqToAworkSource | TimesheetsSource | None = getattr(self.sources, name)
+        return found
+
+    def synced_source(self, name: str) -> PersonioSource | AworkSource:
+        """The settings of a source read by date from its ``sync_start_date`` (Personio, awork)."""
+        found = self.source(name)
+        if not isinstance(found, PersonioSource | AworkSource):
+            raise ValueError(f"{self.id} has no {name} source read by date")
+        return found
 
     def enabled_sources(self) -> list[str]:
         """Sources with a DAG: configured, enabled, and the tenant itself enabled."""
@@ -313,17 +326,6 @@ class TenantConfig(_Strict):
 def dag_id_for(source: str, tenant_id: str) -> str:
     """``personio_absences__<tenant>`` or ``awork_times__<tenant>``."""
     return f"{DAG_ID_PREFIX[source]}__{tenant_id}"
-
-
-def _read_by_date(source: str) -> bool:
-    """Whether ``source``'s settings are a ``SourceBase``: read on a schedule from its ``sync_start_date``."""
-    return any(isinstance(t, type) and issubclass(t, SourceBase) for t in get_args(Sources.model_fields[source].annotation))
-
-
-# The DAG kinds a backfill can replay (D2): the sources read by date, on a schedule, from their
-# ``sync_start_date``. The other kinds read the current state (hq_to_awork, audit) or run once per
-# offer or file (hq_offer, timesheets, timesheets_inbox): nothing to replay by date.
-BACKFILL_KINDS: tuple[str, ...] = tuple(s for s in SOURCES if s in DAG_ID_PREFIX and _read_by_date(s))
 
 
 @dataclass(frozen=True)
@@ -421,11 +423,15 @@ def _read_tenant_yaml(path: Path, read: list[bytes] | None = None) -> Any:
     try:
         _check_size(raw, [MAX_TENANT_NODES])
     except (_TooManyNodes, RecursionError):
-        raise ValueError(f"more than {MAX_TENANT_NODES} values (YAML aliases expanded); a tenant file needs far fewer") from None
+        raise ValueError(
+            f"more than {MAX_TENANT_NODES} values (YAML aliases expanded); a tenant file needs far fewer"
+        ) from None
     return raw
 
 
-def parse_tenant_file(path: Path, *, expected_id: str | None = None, read: list[bytes] | None = None) -> TenantConfig | TenantFileError:
+def parse_tenant_file(
+    path: Path, *, expected_id: str | None = None, read: list[bytes] | None = None
+) -> TenantConfig | TenantFileError:
     """Validate one tenant file; returns the config or an error naming field and reason.
 
     ``expected_id``: the id the file must hold (default: its file name); ``read``: receives the bytes."""

@@ -15,7 +15,7 @@ refresh token, which HQ may replace on every refresh (issue #10).
 3. The code is redeemed at ``POST /Token`` (Basic ``AppId:AppSecret``); the refresh token is stored
    in the tenant's Airflow connection (``hq_<tenant>``: host = API base, login = AppId, password =
    AppSecret, extra ``{"auth": "oauth", "refresh_token": ...}``) before anything uses it. Tasks keep
-   the rotations in the staging database (``hq_sync.connect.token_store``, the same mechanism as
+   the rotations in the staging database (``hq_sync.staging.oauth_tokens``, the same mechanism as
    awork); running the command again replaces that chain.
 
 Run it again whenever a run fails with "Re-authorise the tenant's HQ connection". A static sync
@@ -24,110 +24,98 @@ token (password only, no ``auth`` in the extra) keeps working as before.
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import secrets
 import sys
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from hq_sync.clients.hq import OAUTH_SCOPE, hq_root, hq_token_url
-from hq_sync.clients.http import ApiError, AuthError
 from hq_sync.clients.oauth import InvalidGrant, TokenEndpoint, TokenGrant, code_from_callback
-from hq_sync.connect.awork import AirflowConnectionStore, ConnectError, validate_redirect_uri
-from hq_sync.settings import settings
+from hq_sync.connect.oauth import Authorisation, ConnectError, OAuthVendor
 
 HQ_API_URL = "https://api.hellohq.io/v1"
 SECRET_ENV = "HQ_SYNC_HQ_APP_SECRET"
+
+__all__ = ["ConnectError", "authorize_url", "connect", "main", "validate_app_id"]
 
 
 def validate_app_id(app_id: str) -> str:
     """HQ's AppId is ``{customerId}-{clientId}`` (hq.md §3); returns it or raises ConnectError."""
     customer, dash, client = (app_id or "").partition("-")
     if not (dash and customer.isdigit() and client):
-        raise ConnectError(f"HQ AppId {app_id!r} is invalid: it looks like '12345-hqsync' ({{customerId}}-{{clientId}}, "
-                           "as shown in HQ Admin → API clients)")
+        raise ConnectError(
+            f"HQ AppId {app_id!r} is invalid: it looks like '12345-hqsync' ({{customerId}}-{{clientId}}, "
+            "as shown in HQ Admin → API clients)"
+        )
     return app_id
 
 
 def authorize_url(api_url: str, app_id: str, redirect_uri: str, state: str) -> str:
     """HQ's ``/Account/Authorize`` URL for this app (scopes ``read_all write_all``)."""
-    params = {"response_type": "code", "client_id": app_id, "state": state, "redirect_uri": redirect_uri, "scope": OAUTH_SCOPE}
+    params = {
+        "response_type": "code",
+        "client_id": app_id,
+        "state": state,
+        "redirect_uri": redirect_uri,
+        "scope": OAUTH_SCOPE,
+    }
     return f"{hq_root(api_url)}/Account/Authorize?{urlencode(params)}"
 
 
-def connect(
-    *,
-    conn_id: str,
-    app_id: str,
-    app_secret: str,
-    redirect_uri: str,
-    api_url: str,
-    callback: Callable[[str], str],
-    store: Any | None = None,
-) -> str:
-    """Run the authorisation and store the refresh token; returns a one-line summary (no secret)."""
-    validate_app_id(app_id)
-    validate_redirect_uri(redirect_uri)
-    if not app_secret:
-        raise ConnectError(f"no AppSecret: set {SECRET_ENV} or type it at the prompt")
-    store = store or AirflowConnectionStore(conn_id, api_url, app_id, app_secret, redirect_uri,
-                                            description="HQ OAuth (hq_sync.connect.hq); the refresh token rotates in staging",
-                                            conn_type="hq")
+def _exchange(auth: Authorisation) -> str:
+    """HQ's code flow: ``/Account/Authorize``, then ``POST /Token`` (Basic ``AppId:AppSecret``)."""
     state = secrets.token_urlsafe(16)
-    endpoint = TokenEndpoint(hq_token_url(api_url), app_id, app_secret, vendor="hq",
-                             reauthorise="start the authorisation again")
+    endpoint = TokenEndpoint(
+        hq_token_url(auth.api_url),
+        auth.client_id,
+        auth.client_secret,
+        vendor="hq",
+        reauthorise="start the authorisation again",
+    )
     try:
-        code = code_from_callback(callback(authorize_url(api_url, app_id, redirect_uri, state)), state, "HQ")
-        grant: TokenGrant = endpoint.grant({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
+        url = authorize_url(auth.api_url, auth.client_id, auth.redirect_uri, state)
+        code = code_from_callback(auth.callback(url), state, "HQ")
+        body = {"grant_type": "authorization_code", "code": code, "redirect_uri": auth.redirect_uri}
+        grant: TokenGrant = endpoint.grant(body)
     except InvalidGrant as exc:
         raise ConnectError(f"HQ refused the authorization code ({exc.reason}); start the authorisation again") from None
-    except ApiError as exc:
-        raise ConnectError(str(exc)) from exc
     if not grant.refresh_token:
         raise ConnectError("HQ issued no refresh token; check the app's settings in HQ Admin → API clients")
     try:
-        store.save(grant.refresh_token)
+        auth.store.save(grant.refresh_token)
     except Exception as exc:  # noqa: BLE001 - any failure: nothing usable was stored
         raise ConnectError(f"the HQ refresh token could not be stored ({type(exc).__name__}); start again") from exc
-    return (f"HQ connected: connection {conn_id!r} holds the authorisation (AppId {app_id}, access tokens valid "
-            f"{int(grant.expires_in)} s, renewed automatically); the secret is not shown")
+    return (
+        f"HQ connected: connection {auth.conn_id!r} holds the authorisation (AppId {auth.client_id}, access tokens "
+        f"valid {int(grant.expires_in)} s, renewed automatically); the secret is not shown"
+    )
 
 
-def _prompt_callback(url: str) -> str:
-    print("Open this URL as an HQ admin, approve the access, then paste the URL your browser was")
-    print("sent back to (it starts with the redirect URI):\n")
-    print(f"  {url}\n", flush=True)
-    return input("Callback URL: ").strip()
+HQ = OAuthVendor(
+    name="HQ",
+    system="hq",
+    client_label="AppId",
+    secret_label="AppSecret",
+    secret_env=SECRET_ENV,
+    approver="an HQ admin",
+    default_api_url=HQ_API_URL,
+    validate_client_id=validate_app_id,
+    exchange=_exchange,
+    store_description="HQ OAuth (hq_sync.connect.hq); the refresh token rotates in staging",
+)
+
+
+def connect(*, app_id: str, app_secret: str, **authorisation: Any) -> str:
+    """Run the authorisation and store the refresh token; returns a one-line summary (no secret).
+    ``authorisation``: ``conn_id``, ``redirect_uri``, ``api_url``, ``callback``, optionally ``store``."""
+    return HQ.connect(client_id=app_id, client_secret=app_secret, **authorisation)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hq_sync.connect.hq", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tenant", required=True, help="tenant id (include/tenants/<id>.yaml)")
-    parser.add_argument("--app-id", required=True, help="the HQ app's AppId, e.g. 12345-hqsync")
-    parser.add_argument("--redirect-uri", required=True, help="the app's registered redirect URI")
-    parser.add_argument("--api-url", default=None, help=f"HQ API base (default {HQ_API_URL})")
-    args = parser.parse_args(argv)
-
-    from hq_sync.airflow.tasks import TenantConfigInvalid, load_tenant
-
-    try:
-        tenant = load_tenant(args.tenant)
-        secret = settings().hq_app_secret or getpass.getpass("HQ AppSecret (hidden): ")  # $HQ_SYNC_HQ_APP_SECRET
-        summary = connect(
-            conn_id=tenant.connection_id("hq"),
-            app_id=args.app_id,
-            app_secret=secret,
-            redirect_uri=args.redirect_uri,
-            api_url=(args.api_url or HQ_API_URL).rstrip("/"),
-            callback=_prompt_callback,
-        )
-    except (ConnectError, TenantConfigInvalid, AuthError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(summary)
-    return 0
+    description = (__doc__ or "").split("\n\n")[0]
+    return HQ.main(
+        argv, description=description, client_option="--app-id", client_help="the HQ app's AppId, e.g. 12345-hqsync"
+    )
 
 
 if __name__ == "__main__":

@@ -84,7 +84,34 @@ class Vendor(Protocol):
     def delete(self, sub: Subscription) -> bool: ...
 
 
-class PersonioVendor:
+class _VendorSubscriptions:
+    """A ``Vendor`` on a vendor's webhook API (``self.api``): subclasses translate its records
+    (``_sub``) and write the body of our subscription (``_body``)."""
+
+    name = ""
+    api: Any
+
+    @staticmethod
+    def _sub(item: dict[str, Any]) -> Subscription:
+        raise NotImplementedError
+
+    def _body(self, url: str, secret: str, tenant: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def list(self) -> list[Subscription]:
+        return [self._sub(i) for i in self.api.list()]
+
+    def create(self, url: str, secret: str, tenant: str) -> Subscription:
+        return self._sub(self.api.create(self._body(url, secret, tenant)))
+
+    def update(self, sub: Subscription, url: str, secret: str, tenant: str) -> Subscription:
+        return self._sub(self.api.update(sub.id, self._body(url, secret, tenant)))  # also re-enables a paused one
+
+    def delete(self, sub: Subscription) -> bool:
+        return bool(self.api.delete(sub.id))
+
+
+class PersonioVendor(_VendorSubscriptions):
     name = "personio"
 
     def __init__(self, client: Any) -> None:
@@ -102,9 +129,6 @@ class PersonioVendor:
             f"auth {item.get('auth_type')}",
         )
 
-    def list(self) -> list[Subscription]:
-        return [self._sub(i) for i in self.api.list()]
-
     def _body(self, url: str, secret: str, tenant: str) -> dict[str, Any]:
         return {
             "url": url,
@@ -115,17 +139,8 @@ class PersonioVendor:
             "enabled_events": list(PERSONIO_EVENTS),
         }
 
-    def create(self, url: str, secret: str, tenant: str) -> Subscription:
-        return self._sub(self.api.create(self._body(url, secret, tenant)))
 
-    def update(self, sub: Subscription, url: str, secret: str, tenant: str) -> Subscription:
-        return self._sub(self.api.update(sub.id, self._body(url, secret, tenant)))
-
-    def delete(self, sub: Subscription) -> bool:
-        return self.api.delete(sub.id)
-
-
-class AworkVendor:
+class AworkVendor(_VendorSubscriptions):
     name = "awork"
 
     def __init__(self, client: Any) -> None:
@@ -144,9 +159,6 @@ class AworkVendor:
             str(item.get("lastFailureReason") or ""),
         )
 
-    def list(self) -> list[Subscription]:
-        return [self._sub(i) for i in self.api.list()]
-
     def _body(self, url: str, secret: str, tenant: str) -> dict[str, Any]:
         return {
             "name": f"hq-sync {tenant}",
@@ -157,15 +169,6 @@ class AworkVendor:
             "authentication": f"{AWORK_SECRET_HEADER}={secret}",
             "onlyTriggerForMainEntityChanges": False,
         }
-
-    def create(self, url: str, secret: str, tenant: str) -> Subscription:
-        return self._sub(self.api.create(self._body(url, secret, tenant)))
-
-    def update(self, sub: Subscription, url: str, secret: str, tenant: str) -> Subscription:
-        return self._sub(self.api.update(sub.id, self._body(url, secret, tenant)))  # also re-enables a paused one
-
-    def delete(self, sub: Subscription) -> bool:
-        return self.api.delete(sub.id)
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -294,7 +297,7 @@ def vendor_client(tenant: TenantConfig, source: str, conn: Any) -> Any:
 
     if extra.auth == "oauth":
         from hq_sync.airflow.hooks import StagingHook
-        from hq_sync.connect.token_store import StagingTokenStore
+        from hq_sync.staging.oauth_tokens import StagingTokenStore
 
         if not extra.refresh_token:
             raise WebhookSetupError(
@@ -332,7 +335,7 @@ def run(tenant: TenantConfig, base_url: str, action: str, sources: list[str] | N
         raise WebhookSetupError(f"tenant {tenant.id!r} has no Personio or awork source")
     lines: list[str] = []
     for source in wanted:
-        store = AirflowConnectionExtra(tenant.connection_id(source))  # type: ignore[arg-type]
+        store = AirflowConnectionExtra(tenant.connection_id(source))
         vendor: Vendor = (PersonioVendor if source == "personio" else AworkVendor)(
             vendor_client(tenant, source, store.connection())
         )

@@ -297,7 +297,7 @@ def _open_ended_verdict(client: Any, open_ended: dict[str, Any] | None) -> Verdi
 # -- awork ------------------------------------------------------------------------------------
 def awork_time_entries(client: Any) -> Verdict:
     """Does /timeentries honour filterby and orderby?"""
-    from hq_sync.clients.awork_query import QuerySupport
+    from hq_sync.clients.awork.query import QuerySupport
 
     before = client.requests_sent
     support = client.time_entry_query_support()

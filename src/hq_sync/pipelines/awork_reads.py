@@ -18,7 +18,7 @@ from typing import Any
 
 from hq_sync.clients.awork import MAX_PAGE_SIZE as MAX_PAGE
 from hq_sync.clients.awork import AworkClient, all_of, datetime_literal
-from hq_sync.clients.awork_query import QuerySupport
+from hq_sync.clients.awork.query import QuerySupport
 from hq_sync.pipelines.staged_reads import stage_pages
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
@@ -131,7 +131,7 @@ class Structure:
 
 class TimeEntryQuery:
     """What this tenant's awork does with filterby/orderby on /timeentries (issue #10,
-    ``hq_sync.clients.awork_query``): checked once a day (3 requests), remembered in
+    ``hq_sync.clients.awork.query``): checked once a day (3 requests), remembered in
     ``sync_cursors``, and corrected whenever a read proves it wrong. Where awork ignores the
     filter, one read of all entries (filtered here) replaces the reads per project."""
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from hq_sync.clients.awork import AworkClient
-from hq_sync.clients.awork_query import QueryIgnoredError
+from hq_sync.clients.awork.query import QueryIgnoredError
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.hq_tasks import StructureLoader
 from hq_sync.load.reportings import load_reportings, plans_of

@@ -13,13 +13,15 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hq_sync.kinds import KINDS, SYNC_STEPS
+
 if TYPE_CHECKING:  # the DAG factory imports this module at parse time: staging loads only when a step runs
     from hq_sync.run import RunContext
     from hq_sync.staging import repository as repo
 
 log = logging.getLogger(__name__)
 
-STEP_NAMES = ("extract", "reconcile_deletions", "transform", "load", "report")
+STEP_NAMES = SYNC_STEPS
 Step = Callable[..., dict[str, Any]]
 
 
@@ -67,26 +69,17 @@ def report_line(counts: dict[str, Any]) -> str:
     return " ".join(parts) or "nothing to do"
 
 
-# Per DAG kind: the module holding its steps, and the steps in order (each a task).
-PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "personio": ("hq_sync.pipelines.personio_absences", STEP_NAMES),
-    "awork": ("hq_sync.pipelines.awork_times", STEP_NAMES),
-    "hq_to_awork": ("hq_sync.pipelines.hq_to_awork", ("sync_projects", "report")),
-    "hq_offer": ("hq_sync.pipelines.hq_to_awork", ("sync_offer", "report")),
-    "timesheets": ("hq_sync.pipelines.timesheets", ("read", "transform", "load", "report")),
-    "timesheets_inbox": ("hq_sync.pipelines.timesheets", ("dispatch",)),
-    "audit": ("hq_sync.pipelines.audit", ("compare", "verdict")),
-}
+# Per DAG kind: the module holding its steps, and the steps in order (each a task); from the registry.
+PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {kind.id: (kind.module, kind.step_names) for kind in KINDS.values()}
 
 
 def step_names(kind: str) -> tuple[str, ...]:
-    return PIPELINES[kind][1]
+    return KINDS[kind].step_names
 
 
 def steps_for(kind: str) -> dict[str, Step]:
     """The step functions of a DAG kind, by step name (imported when a task needs them)."""
     import importlib
 
-    module_name, names = PIPELINES[kind]
-    module = importlib.import_module(module_name)
-    return {name: getattr(module, name) for name in names}
+    module = importlib.import_module(KINDS[kind].module)
+    return {name: getattr(module, name) for name in KINDS[kind].step_names}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hq_sync.clients.personio import PersonioClient, PersonioCredentials, ProcessTokenCache, credentials_key
-from hq_sync.connect.token_store import StagingAccessTokenCache
+from hq_sync.staging.oauth_tokens import StagingAccessTokenCache
 from hq_sync.staging import create_staging_engine, upgrade
 from sandboxes.personio.seed import seed_tenant
 

@@ -17,7 +17,7 @@ from hq_sync.airflow.hooks import ConnectionClients
 from hq_sync.clients.awork import AworkAuthorizationRevoked
 from hq_sync.config import load_tenants
 from hq_sync.connect.awork import ConnectError, connect, validate_client_id
-from hq_sync.connect.token_store import StagingTokenStore, TokenStoreError
+from hq_sync.staging.oauth_tokens import StagingTokenStore, TokenStoreError
 from hq_sync.staging import create_staging_engine, upgrade
 from sandboxes.awork.seed import seed_tenant
 

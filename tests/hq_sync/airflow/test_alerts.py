@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hq_sync.ops import alerts
+from hq_sync.airflow import alerts
 
 
 def test_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
