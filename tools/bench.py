@@ -683,11 +683,26 @@ def throughput_sample(scale: float, minutes: int, tmp: Path) -> dict[str, Any]:
     finished_early = not load.get("stopped")
     return {"scale": scale, "minutes": minutes, "rate_limit_per_minute": HQ_RATE_LIMIT_PER_MINUTE, "set_by": how,
             "hq_requests_served": served, "hq_requests_429": limited, "allowed": allowed,
-            "share": round(served / allowed, 4), "finished_early": finished_early,
+            "share": round(served / allowed, 4), "finished_early": finished_early, "budget_per_minute": hq_budget_per_minute(),
             "rss_peak_mb": load.get("rss_peak_mb")}
 
 
 # -- summary, targets, table ----------------------------------------------------------------------
+def steady(run: dict[str, Any]) -> bool:
+    """A no-change run in steady state: its previous run started once the seeded data was older than
+    the re-read overlap (JSON of the bench before the settle run has no previous run's time: not steady)."""
+    return bool(run.get("settled")) and run.get("previous_run_since_seed_s") is not None
+
+
+def hq_budget_per_minute() -> int | None:
+    """The HQ connection's default request budget per minute (what the throughput sample runs with)."""
+    try:
+        from hq_sync.airflow.budgets import DEFAULT_LIMITS
+    except ImportError:
+        return None
+    return DEFAULT_LIMITS["hq"][0]
+
+
 def summarise_run(s: Scale, source: str, run: str, data: dict[str, Any]) -> dict[str, Any]:
     requests_by_vendor = {v: Counter() for v in VENDORS}
     for step in data["steps"].values():
@@ -776,10 +791,10 @@ def evaluate(out: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         row("first run requests / contract minimum, every vendor", limit, max(firsts, default=None), not_judged)
     settled = [(runs["no_change"]["total_requests"], f"{k} {src}") for k, sc in scales.items()
-               for src, runs in sc["runs"].items() if "no_change" in runs and runs["no_change"].get("settled")]
-    unsettled = any("no_change" in runs and not runs["no_change"].get("settled") for sc in scales.values() for runs in sc["runs"].values())
+               for src, runs in sc["runs"].items() if "no_change" in runs and steady(runs["no_change"])]
+    unsettled = any("no_change" in runs and not steady(runs["no_change"]) for sc in scales.values() for runs in sc["runs"].values())
     row("no-change run requests per pipeline (steady state)", TARGETS["no_change_requests"], max(settled, default=None),
-        "some runs not settled (--settle 0): those not judged" if unsettled else "")
+        "some runs not in steady state (marked *): those not judged" if unsettled else "")
     keys = sorted(scales, key=lambda k: scales[k]["scale"])
     if len(keys) >= 2:
         lo, hi = scales[keys[0]], scales[keys[-1]]
@@ -803,9 +818,12 @@ def evaluate(out: dict[str, Any]) -> list[dict[str, Any]]:
     tp = out.get("throughput")
     if tp:
         note = "load finished before the window ended: not rate-bound" if tp["finished_early"] else ""
+        budget = tp.get("budget_per_minute") or hq_budget_per_minute()
+        of_budget = (f"; {tp['hq_requests_served'] / (budget * tp['minutes']):.1%} of the HQ connection's default budget "
+                     f"({budget}/min = {budget / tp['rate_limit_per_minute']:.0%} of the limit)") if budget else ""
         row("load throughput / rate-limit-bound throughput", TARGETS["throughput_share"],
             (tp["share"], f"{tp['hq_requests_served']} HQ requests in {tp['minutes']} min at {tp['rate_limit_per_minute']}/min, "
-                          f"{tp['hq_requests_429']} answered 429"), note, higher_is_better=True)
+                          f"{tp['hq_requests_429']} answered 429{of_budget}"), note, higher_is_better=True)
     else:
         row("load throughput / rate-limit-bound throughput", TARGETS["throughput_share"], None, "not measured (--no-throughput)")
     return rows
@@ -822,7 +840,7 @@ def table(out: dict[str, Any]) -> str:
             f" {'safeg':>5} {'floor':>6} {'r/floor':>7}")
         for src, runs in sc["runs"].items():
             for run, data in runs.items():
-                label = run + ("*" if run == "no_change" and not data.get("settled") else "") + ("!" if data.get("stopped") else "")
+                label = run + ("*" if run == "no_change" and not steady(data) else "") + ("!" if data.get("stopped") else "")
                 for vendor, v in data["vendors"].items():
                     r = v["requests"]
                     ratio = f"{v['ratio']:.3f}" if v["ratio"] is not None else "-"
@@ -843,7 +861,7 @@ def table(out: dict[str, Any]) -> str:
                 for step, m in data["steps"].items():
                     add(f"{src:<12} {run:<10} {step:<20} {m['wall_s']:>7.2f} {m['http_s']:>7.2f} {m['staging_s']:>9.2f} "
                         f"{m['rest_s']:>7.2f} {m['rss_baseline_mb']:>11.0f} {m['rss_peak_mb']:>11.0f}")
-    if any(not d.get("settled") for sc in out["scales"].values() for runs in sc["runs"].values() for r, d in runs.items() if r == "no_change"):
+    if any(not steady(d) for sc in out["scales"].values() for runs in sc["runs"].values() for r, d in runs.items() if r == "no_change"):
         add("* no-change run not settled: its previous run started less than the pipelines' re-read overlap after "
             "seeding (so it re-reads the seeded data)")
     for key, sc in out["scales"].items():
