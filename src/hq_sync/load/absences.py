@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hq_sync.clients.hq import HqClient
 from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
@@ -26,7 +27,6 @@ from hq_sync.load.exactly_once import Chunk, Create, Effect, ExactlyOnce, LinkSp
 from hq_sync.pipelines.context import RunContext
 from hq_sync.progress import Progress, summary_line
 from hq_sync.staging import repository as repo
-from hq_sync.staging.schema import planned_hq_state
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,15 @@ class AbsenceLoader:
             context=link is not None and (link.state == "synced" or replacing),
         ))
 
-    def load(self, plans: list[Any], links: dict[str, repo.Link]) -> None:
-        progress = Progress(f"load {self.tenant} absences", len(plans), logger=log)
+    def load(self, total: int, chunks: Iterator[tuple[list[Any], dict[str, repo.Link]]]) -> None:
+        """Apply the plan chunk by chunk (``repo.plan_chunks``: one chunk's plans and links in memory)."""
+        progress = Progress(f"load {self.tenant} absences", total, logger=log)
         try:
-            for start in range(0, len(plans), DEFAULT_CHUNK):
-                part = plans[start:start + DEFAULT_CHUNK]
+            while True:
+                with self.timing.staging():
+                    part, links = next(chunks, ([], {}))
+                if not part:
+                    break
                 chunk = Chunk()
                 for plan in part:
                     self.decide(chunk, plan, links.get(plan.source_id))
@@ -191,20 +195,12 @@ def load_absences(ctx: RunContext, *, remap_past: bool = False, stats: dict[str,
     loader = AbsenceLoader(ctx, hq, remap_past)
     before = hq.requests_sent
     with loader.timing.staging(), ctx.staging.connect() as conn:
-        plans = list(_plans(conn, ctx.tenant.id))
-        links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, SOURCE, ENTITY)}
+        total = repo.count_plans(conn, ctx.tenant.id, SOURCE, ENTITY)
         loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, SOURCE, ENTITY)
-    loader.load(plans, links)
+    loader.load(total, repo.plan_chunks(ctx.staging, ctx.tenant.id, SOURCE, ENTITY, DEFAULT_CHUNK))
     timing = loader.timing.as_dict()
     if stats is not None:
         stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)
     log.info("load %s absences: %s; %d HQ requests; %s", ctx.tenant.id, summary_line(loader.counts.as_dict()),
              hq.requests_sent - before, summary_line(timing))
     return loader.counts
-
-
-def _plans(conn: Connection, tenant: str) -> Any:
-    t = planned_hq_state
-    return conn.execute(
-        select(t).where(t.c.tenant == tenant, t.c.source == SOURCE, t.c.entity == ENTITY).order_by(t.c.source_id)
-    ).all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -288,11 +289,15 @@ class ReportingLoader:
                 return self._link(source_id, "deleted", hq_id=None, user=link.hq_parent_id, written=None)
             chunk.settle.append(settle)
 
-    def load(self, plans: list[Any], links: dict[str, repo.Link]) -> None:
-        progress = Progress(f"load {self.tenant} reportings ({self.source})", len(plans), logger=log)
+    def load(self, total: int, chunks: Iterator[tuple[list[Any], dict[str, repo.Link]]]) -> None:
+        """Apply the plan chunk by chunk (``repo.plan_chunks``: one chunk's plans and links in memory)."""
+        progress = Progress(f"load {self.tenant} reportings ({self.source})", total, logger=log)
         try:
-            for start in range(0, len(plans), DEFAULT_CHUNK):
-                part = plans[start:start + DEFAULT_CHUNK]
+            while True:
+                with self.timing.staging():
+                    part, links = next(chunks, ([], {}))
+                if not part:
+                    break
                 chunk = Chunk()
                 for plan in part:
                     self.decide(chunk, plan, links.get(plan.source_id))
@@ -311,10 +316,9 @@ def load_reportings(ctx: RunContext, hq: HqClient, sync_map: SyncMap, *, stats: 
     loader = ReportingLoader(ctx, hq, sync_map, **loader_options)
     before = hq.requests_sent
     with loader.timing.staging(), ctx.staging.connect() as conn:
-        plans = list(plans_of(conn, ctx.tenant.id, loader.entity, source=loader.source))
-        links = {l.source_id: l for l in repo.links(conn, ctx.tenant.id, loader.source, loader.entity)}
+        total = repo.count_plans(conn, ctx.tenant.id, loader.source, loader.entity)
         loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, loader.source, loader.entity, LOAD_REASONS)
-    loader.load(plans, links)
+    loader.load(total, repo.plan_chunks(ctx.staging, ctx.tenant.id, loader.source, loader.entity, DEFAULT_CHUNK))
     timing = loader.timing.as_dict()
     if stats is not None:
         stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)
