@@ -45,6 +45,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import signal
 import subprocess
@@ -56,6 +57,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -326,6 +328,35 @@ def classify(entries: list[dict[str, Any]]) -> dict[str, int]:
         else:
             counts["reads"] += 1
     return {k: counts[k] for k in ("total", "reads", "writes", "auth", "rate_limited")}
+
+
+# Requests the contract requires beyond the listing minimum (issue 10: don't trust what could not
+# be verified). Recognised in the sandboxes' request logs, so the table says which part of a first
+# run's excess over the minimum is this floor: (vendor, label, predicate on a log entry).
+SAFEGUARDS: tuple[tuple[str, str, Any], ...] = (
+    ("personio", "Personio day-end calibration (GET /v2/absence-periods/{id}/breakdowns, issue 10)",
+     lambda e: e["method"] == "GET" and e["path"].endswith("/breakdowns")),
+    ("awork", "awork filterby/orderby check (GET /timeentries pageSize=1, issue 10)",
+     lambda e: e["method"] == "GET" and e["path"].endswith("/timeentries")
+     and parse_qs(e.get("query") or "").get("pageSize") == ["1"]),
+)
+_ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}|[0-9a-fA-F]{24,})$")
+_ODATA_KEY = re.compile(r"\([^)]*\)")
+
+
+def endpoint(entry: dict[str, Any]) -> str:
+    """``METHOD /path`` with ids replaced by ``{id}`` (path segments and OData keys)."""
+    path = _ODATA_KEY.sub("({id})", entry["path"])
+    path = "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/"))
+    return f"{entry['method']} {path}"
+
+
+def safeguard(vendor: str, entry: dict[str, Any]) -> str | None:
+    """The safeguard a request belongs to (``SAFEGUARDS``), if any."""
+    for who, label, matches in SAFEGUARDS:
+        if who == vendor and matches(entry):
+            return label
+    return None
 
 
 def set_rate_limit(sb: Any, vendor: str, per_minute: int | None, tenant: str | None = None) -> str:
@@ -652,11 +683,26 @@ def throughput_sample(scale: float, minutes: int, tmp: Path) -> dict[str, Any]:
     finished_early = not load.get("stopped")
     return {"scale": scale, "minutes": minutes, "rate_limit_per_minute": HQ_RATE_LIMIT_PER_MINUTE, "set_by": how,
             "hq_requests_served": served, "hq_requests_429": limited, "allowed": allowed,
-            "share": round(served / allowed, 4), "finished_early": finished_early,
+            "share": round(served / allowed, 4), "finished_early": finished_early, "budget_per_minute": hq_budget_per_minute(),
             "rss_peak_mb": load.get("rss_peak_mb")}
 
 
 # -- summary, targets, table ----------------------------------------------------------------------
+def steady(run: dict[str, Any]) -> bool:
+    """A no-change run in steady state: its previous run started once the seeded data was older than
+    the re-read overlap (JSON of the bench before the settle run has no previous run's time: not steady)."""
+    return bool(run.get("settled")) and run.get("previous_run_since_seed_s") is not None
+
+
+def hq_budget_per_minute() -> int | None:
+    """The HQ connection's default request budget per minute (what the throughput sample runs with)."""
+    try:
+        from hq_sync.airflow.budgets import DEFAULT_LIMITS
+    except ImportError:
+        return None
+    return DEFAULT_LIMITS["hq"][0]
+
+
 def summarise_run(s: Scale, source: str, run: str, data: dict[str, Any]) -> dict[str, Any]:
     requests_by_vendor = {v: Counter() for v in VENDORS}
     for step in data["steps"].values():
@@ -665,6 +711,15 @@ def summarise_run(s: Scale, source: str, run: str, data: dict[str, Any]) -> dict
     report = data["results"].get("report") or {}
     changed = changed_records(source, report)
     minimum = contract_minimum(source, run, s.records, changed)
+    endpoints: dict[str, Counter[str]] = {v: Counter() for v in VENDORS}
+    guards: dict[str, Counter[str]] = {v: Counter() for v in VENDORS}
+    for step in data["steps"].values():
+        for vendor, entries in (step.get("_log") or {}).items():
+            for e in entries:
+                endpoints[vendor][endpoint(e)] += 1
+                label = safeguard(vendor, e)
+                if label:
+                    guards[vendor][label] += 1
     vendors = {}
     for vendor in VENDORS:
         got = dict(requests_by_vendor[vendor])
@@ -672,8 +727,13 @@ def summarise_run(s: Scale, source: str, run: str, data: dict[str, Any]) -> dict
         got_total = got.get("total", 0)
         if not got_total and not need:
             continue
+        safe = sum(guards[vendor].values())
         vendors[vendor] = {"requests": {k: got.get(k, 0) for k in ("total", "reads", "writes", "auth", "rate_limited")},
-                           "minimum": minimum[vendor], "ratio": round(got_total / need, 3) if need else None}
+                           "minimum": minimum[vendor], "ratio": round(got_total / need, 3) if need else None,
+                           # the floor: the minimum plus the safeguards the contract requires (SAFEGUARDS)
+                           "safeguards": dict(guards[vendor]), "floor": need + safe,
+                           "ratio_beyond_floor": round((got_total - safe) / need, 3) if need else None,
+                           "endpoints": dict(endpoints[vendor].most_common())}
     steps = {}
     for name, m in data["steps"].items():
         steps[name] = {k: m.get(k) for k in ("wall_s", "http_s", "staging_s", "rest_s", "http_calls", "staging_calls",
@@ -685,7 +745,7 @@ def summarise_run(s: Scale, source: str, run: str, data: dict[str, Any]) -> dict
         m = data["steps"][data["stopped"]]
         summary["stopped"] = f"{data['stopped']} stopped after {m.get('wall_s', 0):.0f} s"
         for v in vendors.values():
-            v["ratio"] = None
+            v["ratio"] = v["ratio_beyond_floor"] = None
     return summary
 
 
@@ -706,19 +766,35 @@ def evaluate(out: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"target": target, "limit": limit, "value": round(value, 3), "verdict": "PASS" if ok else "MISS",
                      "where": where + (f"; {note}" if note else "")})
 
-    firsts = [(v["ratio"] if v["ratio"] is not None else math.inf, f"{k} {src} {vendor}")
-              for k, sc in scales.items() for src, runs in sc["runs"].items()
-              if "first" in runs and not runs["first"].get("stopped")
-              for vendor, v in runs["first"]["vendors"].items()]
+    limit = TARGETS["first_run_ratio"]
+    judged = [(k, src, vendor, v) for k, sc in scales.items() for src, runs in sc["runs"].items()
+              if "first" in runs and not runs["first"].get("stopped") for vendor, v in runs["first"]["vendors"].items()]
+    firsts = [(v["ratio"] if v["ratio"] is not None else math.inf, f"{k} {src} {vendor}") for k, src, vendor, v in judged]
     stopped = [f"{k} {src}: {runs['first']['stopped']}" for k, sc in scales.items() for src, runs in sc["runs"].items()
                if runs.get("first", {}).get("stopped")]
-    row("first run requests / contract minimum, every vendor", TARGETS["first_run_ratio"], max(firsts, default=None),
-        f"not judged ({'; '.join(stopped)})" if stopped else "")
+    not_judged = f"not judged ({'; '.join(stopped)})" if stopped else ""
+    over = [(k, src, vendor, v) for k, src, vendor, v in judged if v["ratio"] is None or v["ratio"] > limit]
+    net = [v.get("ratio_beyond_floor") if v.get("ratio_beyond_floor") is not None else math.inf for *_, v in over]
+    if over and max(net) <= limit:
+        # Every vendor over the limit is over it only by the safeguards the contract requires: at
+        # the contract's floor. Say by how much and which requests (counted in the request logs).
+        value, where = max(firsts)
+        def excess(v: dict[str, Any]) -> str:
+            other = v["requests"]["total"] - v["minimum"]["total"] - sum(v["safeguards"].values())
+            return " + ".join([f"{n} {label}" for label, n in v["safeguards"].items()]
+                              + ([f"{other} other (within the 5 %)"] if other > 0 else []))
+        parts = [f"{k} {src} {vendor} {v['requests']['total']}/{v['minimum']['total']} = +{v['requests']['total'] - v['minimum']['total']}: "
+                 + excess(v) for k, src, vendor, v in over]
+        rows.append({"target": "first run requests / contract minimum, every vendor", "limit": limit, "value": round(value, 3),
+                     "verdict": "FLOOR", "value_beyond_floor": round(max(net), 3),
+                     "where": "; ".join(parts) + f"; without them at most {max(net):.3f}" + (f"; {not_judged}" if not_judged else "")})
+    else:
+        row("first run requests / contract minimum, every vendor", limit, max(firsts, default=None), not_judged)
     settled = [(runs["no_change"]["total_requests"], f"{k} {src}") for k, sc in scales.items()
-               for src, runs in sc["runs"].items() if "no_change" in runs and runs["no_change"].get("settled")]
-    unsettled = any("no_change" in runs and not runs["no_change"].get("settled") for sc in scales.values() for runs in sc["runs"].values())
+               for src, runs in sc["runs"].items() if "no_change" in runs and steady(runs["no_change"])]
+    unsettled = any("no_change" in runs and not steady(runs["no_change"]) for sc in scales.values() for runs in sc["runs"].values())
     row("no-change run requests per pipeline (steady state)", TARGETS["no_change_requests"], max(settled, default=None),
-        "some runs not settled (--settle 0): those not judged" if unsettled else "")
+        "some runs not in steady state (marked *): those not judged" if unsettled else "")
     keys = sorted(scales, key=lambda k: scales[k]["scale"])
     if len(keys) >= 2:
         lo, hi = scales[keys[0]], scales[keys[-1]]
@@ -737,14 +813,17 @@ def evaluate(out: dict[str, Any]) -> list[dict[str, Any]]:
         for src, runs in sc["runs"].items():
             m = runs.get("first", {}).get("steps", {}).get(LOAD_STEP[src])
             if m and m.get("wall_s"):
-                shares.append((m["staging_s"] / m["wall_s"], f"{k} {src} {LOAD_STEP[src]} {m['staging_s']:.1f}/{m['wall_s']:.1f} s"))
+                shares.append((m["staging_s"] / m["wall_s"], f"{k} {src} {LOAD_STEP[src]} {m['staging_s']:.2f}/{m['wall_s']:.2f} s"))
     row("staging share of the load step (first run)", TARGETS["staging_share_of_load"], max(shares, default=None))
     tp = out.get("throughput")
     if tp:
         note = "load finished before the window ended: not rate-bound" if tp["finished_early"] else ""
+        budget = tp.get("budget_per_minute") or hq_budget_per_minute()
+        of_budget = (f"; {tp['hq_requests_served'] / (budget * tp['minutes']):.1%} of the HQ connection's default budget "
+                     f"({budget}/min = {budget / tp['rate_limit_per_minute']:.0%} of the limit)") if budget else ""
         row("load throughput / rate-limit-bound throughput", TARGETS["throughput_share"],
             (tp["share"], f"{tp['hq_requests_served']} HQ requests in {tp['minutes']} min at {tp['rate_limit_per_minute']}/min, "
-                          f"{tp['hq_requests_429']} answered 429"), note, higher_is_better=True)
+                          f"{tp['hq_requests_429']} answered 429{of_budget}"), note, higher_is_better=True)
     else:
         row("load throughput / rate-limit-bound throughput", TARGETS["throughput_share"], None, "not measured (--no-throughput)")
     return rows
@@ -757,23 +836,34 @@ def table(out: dict[str, Any]) -> str:
     for key, sc in out["scales"].items():
         add("")
         add(f"== {key}: {sc['records']['summary']} (seeded in {sc['seed_s']:.0f} s)")
-        add(f"{'pipeline':<12} {'run':<9} {'vendor':<9} {'requests':>8} {'reads':>6} {'writes':>6} {'auth':>4} {'minimum':>8} {'ratio':>6}")
+        add(f"{'pipeline':<12} {'run':<10} {'vendor':<9} {'requests':>8} {'reads':>6} {'writes':>6} {'auth':>4} {'minimum':>8} {'ratio':>6}"
+            f" {'safeg':>5} {'floor':>6} {'r/floor':>7}")
         for src, runs in sc["runs"].items():
             for run, data in runs.items():
-                label = run + ("" if run == "first" or data.get("settled") else "*") + ("!" if data.get("stopped") else "")
+                label = run + ("*" if run == "no_change" and not steady(data) else "") + ("!" if data.get("stopped") else "")
                 for vendor, v in data["vendors"].items():
                     r = v["requests"]
                     ratio = f"{v['ratio']:.3f}" if v["ratio"] is not None else "-"
-                    add(f"{src:<12} {label:<9} {vendor:<9} {r['total']:>8} {r['reads']:>6} {r['writes']:>6} {r['auth']:>4} "
-                        f"{v['minimum']['total']:>8} {ratio:>6}")
-        add(f"{'pipeline':<12} {'run':<9} {'step':<20} {'wall s':>7} {'HTTP s':>7} {'staging s':>9} {'rest s':>7} {'RSS base MB':>11} {'RSS peak MB':>11}")
+                    floor = v.get("floor", v["minimum"]["total"])
+                    beyond = f"{r['total'] / floor:.3f}" if floor and v["ratio"] is not None else "-"
+                    add(f"{src:<12} {label:<10} {vendor:<9} {r['total']:>8} {r['reads']:>6} {r['writes']:>6} {r['auth']:>4} "
+                        f"{v['minimum']['total']:>8} {ratio:>6} {sum(v.get('safeguards', {}).values()):>5} {floor:>6} {beyond:>7}")
+        add("requests per endpoint (sandboxes' request logs; [floor] = a safeguard the contract requires, counted in 'safeg'):")
+        for src, runs in sc["runs"].items():
+            for run, data in runs.items():
+                for vendor, v in data["vendors"].items():
+                    eps = ", ".join(f"{ep} {n}" for ep, n in v.get("endpoints", {}).items())
+                    guards = "".join(f"; [floor] {n} {label}" for label, n in v.get("safeguards", {}).items())
+                    add(f"  {src} {run} {vendor}: {eps}{guards}")
+        add(f"{'pipeline':<12} {'run':<10} {'step':<20} {'wall s':>7} {'HTTP s':>7} {'staging s':>9} {'rest s':>7} {'RSS base MB':>11} {'RSS peak MB':>11}")
         for src, runs in sc["runs"].items():
             for run, data in runs.items():
                 for step, m in data["steps"].items():
-                    add(f"{src:<12} {run:<9} {step:<20} {m['wall_s']:>7.2f} {m['http_s']:>7.2f} {m['staging_s']:>9.2f} "
+                    add(f"{src:<12} {run:<10} {step:<20} {m['wall_s']:>7.2f} {m['http_s']:>7.2f} {m['staging_s']:>9.2f} "
                         f"{m['rest_s']:>7.2f} {m['rss_baseline_mb']:>11.0f} {m['rss_peak_mb']:>11.0f}")
-    if any(not d.get("settled") for sc in out["scales"].values() for runs in sc["runs"].values() for r, d in runs.items() if r == "no_change"):
-        add("* no-change run not settled: the seeded data was newer than the pipelines' re-read overlap")
+    if any(not steady(d) for sc in out["scales"].values() for runs in sc["runs"].values() for r, d in runs.items() if r == "no_change"):
+        add("* no-change run not settled: its previous run started less than the pipelines' re-read overlap after "
+            "seeding (so it re-reads the seeded data)")
     for key, sc in out["scales"].items():
         for src, runs in sc["runs"].items():
             if runs.get("first", {}).get("stopped"):
@@ -786,9 +876,13 @@ def table(out: dict[str, Any]) -> str:
             f"{tp['hq_requests_429']} answered 429; allowed {tp['allowed']}: {tp['share']:.1%}")
     add("")
     add(f"{'target':<55} {'limit':>6} {'value':>7} verdict  where")
+    floor_note = ("FLOOR: over the limit only by the safeguards the contract requires beyond the listing minimum "
+                  "(issue 10; 'safeg' above, recognised per endpoint in the request logs): the contract's floor")
     for t in out["targets"]:
         value = "-" if t["value"] is None else f"{t['value']:.3f}"
         add(f"{t['target']:<55} {t['limit']:>6g} {value:>7} {t['verdict']:<8} {t['where']}")
+    if any(t["verdict"] == "FLOOR" for t in out["targets"]):
+        add(floor_note)
     return "\n".join(lines)
 
 
@@ -830,7 +924,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop a first run's load step after this long (its RSS and time split are kept; "
                              "its requests are not judged and it gets no no-change run)")
     parser.add_argument("--json", type=Path, default=ROOT / ".data" / "bench" / "bench.json")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: judge the targets again and print the table of a bench's JSON output")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        saved["targets"] = evaluate(saved)
+        print(table(saved))
+        return 0
     scales = args.scales or ([0.1, 1.0] if args.quick else [1.0, 10.0])
     sources = tuple(args.source or SOURCES)
     settle = (0.0 if args.quick else overlap_seconds() + 30) if args.settle == "auto" else float(args.settle)
@@ -856,6 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hq-sync-bench-") as tmp_name:
         tmp = Path(tmp_name)
         runs: list[Scale] = []
+        started: dict[tuple[str, str], float] = {}  # (scale, pipeline): when its latest run started
         try:
             # First runs at every scale, then the no-change runs once the data has settled (the
             # smaller scales settle while the larger ones seed and run).
@@ -867,6 +969,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry = out["scales"][s.label()] = {"scale": scale, "persons": s.size[0], "entry_days": s.size[1],
                                                    "records": s.records, "seed_s": round(s.seed_s, 1), "runs": {}}
                 for source in sources:
+                    started[(s.label(), source)] = time.time()
                     data = s.run(source, "first", load_limit=args.max_load_minutes * 60 if args.max_load_minutes else None)
                     entry["runs"][source] = {"first": summarise_run(s, source, "first", data)}
                     save()
@@ -878,11 +981,24 @@ def main(argv: list[str] | None = None) -> int:
                 for source in sources:
                     if out["scales"][s.label()]["runs"][source]["first"].get("stopped"):
                         continue
+                    # A run reads what changed since the previous run's start minus the overlap: a
+                    # run that follows one started within the overlap after seeding re-reads the
+                    # seeded data. Steady state is the run after one started once it had settled:
+                    # an unmeasured-for-the-target "settle" run first (kept in the table and JSON).
+                    if settle > 0 and started[(s.label(), source)] - s.seeded_at < overlap_seconds():
+                        started[(s.label(), source)] = time.time()
+                        data = s.run(source, "settle")
+                        summary = summarise_run(s, source, "settle", data)
+                        summary["since_seed_s"] = round(started[(s.label(), source)] - s.seeded_at)
+                        out["scales"][s.label()]["runs"][source]["settle"] = summary
+                        save()
                     since_seed = time.time() - s.seeded_at
+                    previous_since_seed = started[(s.label(), source)] - s.seeded_at
                     data = s.run(source, "no_change")
                     summary = summarise_run(s, source, "no_change", data)
-                    summary["settled"] = since_seed >= overlap_seconds()
+                    summary["settled"] = previous_since_seed >= overlap_seconds()
                     summary["since_seed_s"] = round(since_seed)
+                    summary["previous_run_since_seed_s"] = round(previous_since_seed)
                     out["scales"][s.label()]["runs"][source]["no_change"] = summary
                     save()
                 s.stop()

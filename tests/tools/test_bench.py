@@ -62,6 +62,39 @@ def test_bench_runs_and_counts_add_up(tmp_path: Path) -> None:
     assert runs["no_change"]["changed"] == {"awork": 0, "hq": 0}
     assert runs["no_change"]["settled"] is False
     targets = {t["target"]: t for t in out["targets"]}
-    assert len(targets) == 5 and all(t["verdict"] in ("PASS", "MISS", "n/a") for t in targets.values())
+    assert len(targets) == 5 and all(t["verdict"] in ("PASS", "MISS", "FLOOR", "n/a") for t in targets.values())
     ratio = targets["first run requests / contract minimum, every vendor"]
-    assert ratio["verdict"] in ("PASS", "MISS") and ratio["value"] == max(v["ratio"] for v in first["vendors"].values())
+    assert ratio["verdict"] in ("PASS", "MISS", "FLOOR") and ratio["value"] == max(v["ratio"] for v in first["vendors"].values())
+
+
+def _first_run(bench: ModuleType, vendor: str, log: list[dict[str, str]], minimum: int) -> dict[str, object]:
+    """A first run's vendor summary from a request log, as ``summarise_run`` builds it."""
+    guards = [bench.safeguard(vendor, e) for e in log]
+    safe = sum(1 for g in guards if g)
+    return {"requests": {"total": len(log)}, "minimum": {"total": minimum}, "ratio": round(len(log) / minimum, 3),
+            "safeguards": {g: guards.count(g) for g in set(guards) if g}, "floor": minimum + safe,
+            "ratio_beyond_floor": round((len(log) - safe) / minimum, 3)}
+
+
+def test_first_run_over_the_minimum_only_by_the_safeguards_is_at_the_floor() -> None:
+    bench = _bench()
+    listing = {"method": "GET", "path": "/v2/absence-periods", "query": "limit=100"}
+    breakdown = {"method": "GET", "path": "/v2/absence-periods/4711/breakdowns", "query": ""}
+    probe = {"method": "GET", "path": "/api/v1/timeentries", "query": "page=1&pageSize=1"}
+    page = {"method": "GET", "path": "/api/v1/timeentries", "query": "page=1&pageSize=1000"}
+    assert bench.endpoint(breakdown) == "GET /v2/absence-periods/{id}/breakdowns"
+    assert bench.safeguard("personio", listing) is None and bench.safeguard("awork", page) is None
+    personio = _first_run(bench, "personio", [listing] * 10 + [breakdown] * 2, minimum=10)
+    awork = _first_run(bench, "awork", [page] * 31 + [probe] * 3, minimum=31)
+    assert personio["floor"] == 12 and awork["floor"] == 34
+
+    def judged(**vendors: object) -> dict[str, object]:
+        out = {"scales": {"1x": {"scale": 1, "runs": {"personio": {"first": {"vendors": vendors, "steps": {}}}}}}}
+        return next(t for t in bench.evaluate(out) if t["target"].startswith("first run"))
+
+    at_floor = judged(personio=personio, awork=awork)
+    assert at_floor["verdict"] == "FLOOR" and at_floor["value"] == 1.2 and at_floor["value_beyond_floor"] == 1.0
+    assert "2 Personio day-end calibration" in at_floor["where"] and "3 awork filterby/orderby check" in at_floor["where"]
+    # One request beyond the floor more than 5 % of the minimum: a miss, not the floor.
+    over = _first_run(bench, "personio", [listing] * 11 + [breakdown] * 2, minimum=10)
+    assert judged(personio=over)["verdict"] == "MISS"

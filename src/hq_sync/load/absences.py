@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from hq_sync.clients.hq import HqClient
-from hq_sync.load.concurrency import LoadTiming, WritePool
+from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
 from hq_sync.load.exactly_once import Chunk, Create, CreateResult, Effect, ExactlyOnce, LinkSpec
 from hq_sync.progress import Progress, summary_line
 from hq_sync.run import RunContext
@@ -220,11 +220,12 @@ class AbsenceLoader:
             context=link is not None and (link.state is LinkState.SYNCED or replacing),
         )
 
-    def load(self, plans: list[PlannedRecord], links: dict[str, Link]) -> None:
-        progress = Progress(f"load {self.tenant} absences", len(plans), logger=log)
+    def load(self, total: int, chunks: Iterator[tuple[list[PlannedRecord], dict[str, Link]]]) -> None:
+        """Apply the plan chunk by chunk (``repo.plan_chunks``: one chunk's plans and links in memory)."""
+        progress = Progress(f"load {self.tenant} absences", total, logger=log)
         self.once.run_chunks(
-            plans,
-            lambda chunk, plan: self.decide(chunk, plan, links.get(plan.source_id)),
+            ([(plan, links.get(plan.source_id)) for plan in plans] for plans, links in chunks),
+            lambda chunk, item: self.decide(chunk, *item),
             self._after_creates,
             progress,
         )
@@ -239,10 +240,9 @@ def load_absences(
     loader = AbsenceLoader(ctx, hq, remap_past)
     before = hq.requests_sent
     with loader.timing.staging(), ctx.staging.connect() as conn:
-        plans = repo.planned_records(conn, ctx.tenant.id, SOURCE, ENTITY)
-        links = {link.source_id: link for link in repo.links(conn, ctx.tenant.id, SOURCE, ENTITY)}
+        total = repo.count_plans(conn, ctx.tenant.id, SOURCE, ENTITY)
         loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, SOURCE, ENTITY)
-    loader.load(plans, links)
+    loader.load(total, repo.plan_chunks(ctx.staging, ctx.tenant.id, SOURCE, ENTITY, DEFAULT_CHUNK))
     timing = loader.timing.as_dict()
     if stats is not None:
         stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)

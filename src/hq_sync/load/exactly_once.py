@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from hq_sync.clients.http import AmbiguousWriteError, ClientError
-from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
+from hq_sync.load.concurrency import LoadTiming, WritePool
 from hq_sync.progress import Progress
 from hq_sync.staging import repository as repo
 from hq_sync.staging.states import LinkState
@@ -333,18 +333,21 @@ class ExactlyOnce:
 
     def run_chunks(
         self,
-        records: Sequence[R],
+        chunks: Iterable[Sequence[R]],
         decide: Callable[[Chunk, R], None],
         after: After | None,
         progress: Progress,
-        *,
-        size: int = DEFAULT_CHUNK,
     ) -> None:
-        """A loader's whole load: ``records`` in chunks of ``size``, each ``decide``d into a ``Chunk``
-        and run (``run_chunk``, one staging transaction per chunk); the pool is closed at the end."""
+        """A loader's whole load: ``chunks`` (read lazily, one chunk in memory at a time; reading one
+        counts as staging time), each record ``decide``d into a ``Chunk`` that is then run
+        (``run_chunk``, one staging transaction per chunk); the pool is closed at the end."""
         try:
-            for start in range(0, len(records), size):
-                part = records[start : start + size]
+            parts = iter(chunks)
+            while True:
+                with self.timing.staging():
+                    part = next(parts, None)
+                if not part:
+                    break
                 chunk = Chunk()
                 for record in part:
                     decide(chunk, record)

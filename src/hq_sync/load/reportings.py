@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from hq_sync.clients.hq import HqClient, odata_literal
 from hq_sync.clients.http import ClientError
-from hq_sync.load.concurrency import LoadTiming, WritePool
+from hq_sync.load.concurrency import DEFAULT_CHUNK, LoadTiming, WritePool
 from hq_sync.load.exactly_once import Chunk, Create, CreateResult, Effect, ExactlyOnce, LinkSpec
 from hq_sync.load.hq_tasks import SyncMap
 from hq_sync.progress import Progress, summary_line
@@ -406,11 +406,12 @@ class ReportingLoader:
 
             chunk.settle.append(settle)
 
-    def load(self, plans: list[PlannedRecord], links: dict[str, Link]) -> None:
-        progress = Progress(f"load {self.tenant} reportings ({self.source})", len(plans), logger=log)
+    def load(self, total: int, chunks: Iterator[tuple[list[PlannedRecord], dict[str, Link]]]) -> None:
+        """Apply the plan chunk by chunk (``repo.plan_chunks``: one chunk's plans and links in memory)."""
+        progress = Progress(f"load {self.tenant} reportings ({self.source})", total, logger=log)
         self.once.run_chunks(
-            plans,
-            lambda chunk, plan: self.decide(chunk, plan, links.get(plan.source_id)),
+            ([(plan, links.get(plan.source_id)) for plan in plans] for plans, links in chunks),
+            lambda chunk, item: self.decide(chunk, *item),
             self._after_creates,
             progress,
         )
@@ -425,10 +426,9 @@ def load_reportings(
     loader = ReportingLoader(ctx, hq, sync_map, **loader_options)
     before = hq.requests_sent
     with loader.timing.staging(), ctx.staging.connect() as conn:
-        plans = repo.planned_records(conn, ctx.tenant.id, loader.source, loader.entity)
-        links = {link.source_id: link for link in repo.links(conn, ctx.tenant.id, loader.source, loader.entity)}
+        total = repo.count_plans(conn, ctx.tenant.id, loader.source, loader.entity)
         loader.open_items = repo.open_quarantine_ids(conn, ctx.tenant.id, loader.source, loader.entity, LOAD_REASONS)
-    loader.load(plans, links)
+    loader.load(total, repo.plan_chunks(ctx.staging, ctx.tenant.id, loader.source, loader.entity, DEFAULT_CHUNK))
     timing = loader.timing.as_dict()
     if stats is not None:
         stats.update(requests=hq.requests_sent - before, timing=timing, workers=loader.pool.workers)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hq_sync.staging.schema import (
@@ -284,6 +284,19 @@ def links(conn: Connection, tenant: str, source: str, entity: str, state: LinkSt
     return [_link_of(row) for row in conn.execute(query.order_by(hq_links.c.id))]
 
 
+def links_of(conn: Connection, tenant: str, source: str, entity: str, source_ids: Collection[str]) -> dict[str, Link]:
+    """The links of these source records (a load chunk's), by source id."""
+    if not source_ids:
+        return {}
+    query = select(hq_links).where(
+        hq_links.c.tenant == tenant,
+        hq_links.c.source == source,
+        hq_links.c.entity == entity,
+        hq_links.c.source_id.in_(list(source_ids)),
+    )
+    return {row.source_id: _link_of(row) for row in conn.execute(query)}
+
+
 # -- Planned HQ state (transform → load) ----------------------------------------------------------
 @dataclass(frozen=True)
 class PlannedRecord:
@@ -317,6 +330,36 @@ def planned_records(conn: Connection, tenant: str, source: str, entity: str) -> 
         PlannedRecord(**{**{f: getattr(row, f) for f in fields}, "plan": Plan(row.plan)})
         for row in conn.execute(query.order_by(t.c.source_id))
     ]
+
+
+def count_plans(conn: Connection, tenant: str, source: str, entity: str) -> int:
+    """How many planned HQ records one source's entity has."""
+    t = planned_hq_state
+    query = select(func.count()).select_from(t).where(t.c.tenant == tenant, t.c.source == source, t.c.entity == entity)
+    return int(conn.execute(query).scalar() or 0)
+
+
+def plan_chunks(
+    engine: Engine, tenant: str, source: str, entity: str, size: int
+) -> Iterator[tuple[list[PlannedRecord], dict[str, Link]]]:
+    """The planned HQ state of one source's entity in chunks of ``size`` records by source id (keyset),
+    each with the links of its records, read in a short transaction of its own per chunk: a load
+    holds one chunk in memory, not the whole plan (issue #12: flat memory at 10x), and sees the links
+    as the chunks before it left them."""
+    t = planned_hq_state
+    fields = PlannedRecord.__dataclass_fields__
+    after: str | None = None
+    while True:
+        query = select(t).where(t.c.tenant == tenant, t.c.source == source, t.c.entity == entity)
+        if after is not None:
+            query = query.where(t.c.source_id > after)
+        with engine.connect() as conn:
+            rows = list(conn.execute(query.order_by(t.c.source_id).limit(size)).all())
+            if not rows:
+                return
+            chunk_links = links_of(conn, tenant, source, entity, [r.source_id for r in rows])
+        yield [PlannedRecord(**{**{f: getattr(r, f) for f in fields}, "plan": Plan(r.plan)}) for r in rows], chunk_links
+        after = rows[-1].source_id
 
 
 def save_plan(

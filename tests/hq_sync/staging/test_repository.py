@@ -106,7 +106,12 @@ def test_link_lifecycle_pending_then_synced(staging_engine):
         link = repo.get_link(conn, **key)
         assert link.state == "pending" and link.hq_id is None and link.synced_at is None
         repo.save_link(
-            conn, **key, hq_entity="Absence", state="synced", hq_id="42", hq_parent_id="7",
+            conn,
+            **key,
+            hq_entity="Absence",
+            state="synced",
+            hq_id="42",
+            hq_parent_id="7",
             written={"Type": "Vacation"},
         )
     with staging_engine.connect() as conn:
@@ -156,3 +161,55 @@ def test_cursor_roundtrip(staging_engine):
         repo.set_cursor(conn, "acme", "personio", "absence_period", "2026-03-01T09:00:00Z")
         repo.set_cursor(conn, "acme", "personio", "absence_period", "2026-03-02T09:00:00Z")
         assert repo.get_cursor(conn, "acme", "personio", "absence_period") == "2026-03-02T09:00:00Z"
+
+
+def test_a_load_reads_the_plan_in_chunks_with_each_chunks_links(staging_engine):
+    """Issue #12 (flat memory at 10x): the loaders hold one chunk of the plan and its links, not the
+    whole plan; every planned record comes exactly once, in source-id order, and a later chunk sees
+    the links the chunks before it wrote."""
+    with staging_engine.begin() as conn:
+        for i in range(5):
+            repo.save_plan(
+                conn,
+                tenant="acme",
+                source="awork",
+                entity="time_entry",
+                source_id=f"e{i}",
+                plan="wanted",
+                hq_parent_id="7",
+                body={"n": i},
+            )
+        repo.save_plan(
+            conn, tenant="acme", source="awork", entity="task", source_id="e9", plan="wanted"
+        )  # other entity
+        repo.save_plan(conn, tenant="other", source="awork", entity="time_entry", source_id="e1", plan="wanted")
+        repo.save_link(
+            conn,
+            tenant="acme",
+            source="awork",
+            entity="time_entry",
+            source_id="e1",
+            hq_entity="Reporting",
+            state="synced",
+            hq_id="101",
+            hq_parent_id="7",
+        )
+        assert repo.count_plans(conn, "acme", "awork", "time_entry") == 5
+
+    chunks = repo.plan_chunks(staging_engine, "acme", "awork", "time_entry", 2)
+    part, links = next(chunks)
+    assert [p.source_id for p in part] == ["e0", "e1"] and set(links) == {"e1"} and links["e1"].hq_id == "101"
+    with staging_engine.begin() as conn:  # the load of the first chunk links a record of the next one
+        repo.save_link(
+            conn,
+            tenant="acme",
+            source="awork",
+            entity="time_entry",
+            source_id="e3",
+            hq_entity="Reporting",
+            state="pending",
+            hq_parent_id="7",
+        )
+    rest = list(chunks)
+    assert [[p.source_id for p in part] for part, _ in rest] == [["e2", "e3"], ["e4"]]
+    assert rest[0][1]["e3"].state == "pending" and set(rest[1][1]) == set()
