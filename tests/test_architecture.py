@@ -2,8 +2,8 @@
 
 Reads the sources with ``ast`` (nothing is imported) and checks every ``hq_sync`` import, wherever it
 stands (module level, inside a function, under ``TYPE_CHECKING``): a module may import its own
-package and packages of a LOWER tier only. The known exceptions are listed edge by edge; the test
-fails on any new violation and also when a listed one is gone, so that the list only shrinks.
+package and packages of a LOWER tier only. There are no exceptions (the cycles issue 13 found are
+gone): any import against the direction fails the test.
 """
 
 from __future__ import annotations
@@ -32,12 +32,6 @@ TIERS: list[set[str]] = [
     {"ops", "connect"},
 ]
 TIER = {package: rank for rank, packages in enumerate(TIERS) for package in packages}
-
-# Edges (importing module, imported module) that break the direction today. Remove an entry when its
-# import is gone (the test says so); never add one to make a new import pass.
-KNOWN_VIOLATIONS: set[tuple[str, str]] = {
-}
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC).with_suffix("").parts)
@@ -107,20 +101,13 @@ def test_the_walk_sees_the_imports():
 
 
 def test_dependencies_point_one_way():
-    new = violations() - KNOWN_VIOLATIONS
+    new = violations()
     assert not new, (
         "imports against the dependency direction (docs/architecture.md, 'Dependency direction and checks'): "
         + "; ".join(
             f"{s} -> {t} ({package_of(s) or 'hq_sync'} may not import {package_of(t) or 'hq_sync'})"
             for s, t in sorted(new)
         )
-    )
-
-
-def test_known_violations_only_shrink():
-    gone = KNOWN_VIOLATIONS - violations()
-    assert not gone, "fixed, well done: remove from KNOWN_VIOLATIONS: " + "; ".join(
-        f"{s} -> {t}" for s, t in sorted(gone)
     )
 
 
