@@ -19,10 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from hq_sync.staging import status_queries
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of
-from hq_sync.staging.schema import quarantine, run_summaries
 
 DEFAULT_RUNS = 30
 LATE_FACTOR = 2.0  # data is late when the last success is older than this many schedule intervals
@@ -100,44 +100,18 @@ class SourceHistory:
 
 def reported_runs(conn: Connection, tenant: str, source: str, runs: int, since: datetime | None) -> list[RunPoint]:
     """The last ``runs`` reported runs (oldest first), summed over their entities."""
-    query = (
-        select(
-            run_summaries.c.run_id,
-            run_summaries.c.recorded_at,
-            run_summaries.c.created,
-            run_summaries.c.updated,
-            run_summaries.c.deleted,
-            run_summaries.c.quarantined,
-        )
-        .where(run_summaries.c.tenant == tenant, run_summaries.c.source == source)
-        .order_by(run_summaries.c.recorded_at.desc())
-        .limit(runs * 8)
-    )
-    if since is not None:
-        query = query.where(run_summaries.c.recorded_at >= since)
-    points: dict[str, RunPoint] = {}
-    for row in conn.execute(query):
-        point = points.get(row.run_id)
-        if point is None:
-            if len(points) >= runs:
-                continue
-            point = points[row.run_id] = RunPoint(row.run_id, row.recorded_at, 0, 0)
-        point.at = max(point.at, row.recorded_at)
-        point.written = (point.written or 0) + int(row.created or 0) + int(row.updated or 0) + int(row.deleted or 0)
-        point.held_back = (point.held_back or 0) + int(row.quarantined or 0)
-    return sorted(points.values(), key=lambda p: p.at)
+    return [
+        RunPoint(r.run_id, r.recorded_at, r.written, r.held_back)
+        for r in status_queries.reported_runs(conn, tenant, source, runs, since)
+    ]
 
 
 def backlog(
     conn: Connection, tenant: str, source: str, times: list[datetime], now: datetime
 ) -> tuple[list[tuple[int, float | None]], int, float | None]:
     """Held-back items open at each of ``times`` and the age (days) of the oldest; and now."""
-    rows = conn.execute(
-        select(quarantine.c.reason, quarantine.c.first_seen_at, quarantine.c.resolved_at).where(
-            quarantine.c.tenant == tenant, quarantine.c.source == source
-        )
-    ).all()
-    held = [(r.first_seen_at, r.resolved_at) for r in rows if outcome_of(r.reason) is QuarantineOutcome.HELD_BACK]
+    spans = status_queries.quarantine_spans(conn, tenant, source)
+    held = [(s.first_seen_at, s.resolved_at) for s in spans if outcome_of(s.reason) is QuarantineOutcome.HELD_BACK]
 
     def at(t: datetime) -> tuple[int, float | None]:
         open_since = [first for first, resolved in held if first <= t and (resolved is None or resolved > t)]

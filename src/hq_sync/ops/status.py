@@ -21,11 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine
 
 from hq_sync.config import SOURCES, dag_id_for, load_tenants
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
-from hq_sync.staging.schema import quarantine, run_summaries
+from hq_sync.staging.states import Outcome
+from hq_sync.staging.status_queries import (
+    last_reports,
+    open_quarantine_by_reason,
+    open_quarantine_items,
+    reported_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -206,62 +212,36 @@ def _iso(value: datetime | None) -> str | None:
 # -- staging --------------------------------------------------------------------------------------
 def last_summaries(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (tenant, source): the run that reported last, with its counts per entity and in total."""
-    newest = (
-        select(run_summaries.c.tenant, run_summaries.c.source, func.max(run_summaries.c.recorded_at).label("m"))
-        .group_by(run_summaries.c.tenant, run_summaries.c.source)
-        .subquery()
-    )
-    last_run = (
-        select(run_summaries.c.tenant, run_summaries.c.source, run_summaries.c.dag_id, run_summaries.c.run_id)
-        .join(newest, and_(run_summaries.c.tenant == newest.c.tenant, run_summaries.c.source == newest.c.source,
-                           run_summaries.c.recorded_at == newest.c.m))
-        .distinct()
-        .subquery()
-    )
-    rows = conn.execute(
-        select(run_summaries).join(
-            last_run,
-            and_(run_summaries.c.tenant == last_run.c.tenant, run_summaries.c.source == last_run.c.source,
-                 run_summaries.c.dag_id == last_run.c.dag_id, run_summaries.c.run_id == last_run.c.run_id),
-        )
-    )
     result: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row.tenant, row.source)
-        entry = result.get(key)
-        if entry is not None and entry["run_id"] != row.run_id:
-            # Two runs reported in the same instant (only in tests): keep one, deterministically.
-            if row.run_id < entry["run_id"]:
-                continue
-            entry = None
-        if entry is None:
-            entry = result[key] = {"run_id": row.run_id, "recorded_at": row.recorded_at,
-                                   "totals": dict.fromkeys(COUNT_FIELDS, 0), "entities": {}}
-        entry["recorded_at"] = max(entry["recorded_at"], row.recorded_at)
-        counts = {f: int(getattr(row, f) or 0) for f in COUNT_FIELDS}
-        entry["entities"][row.entity] = {**counts, "details": row.details or {}}
-        for f in COUNT_FIELDS:
-            entry["totals"][f] += counts[f]
+    for key, reports in last_reports(conn).items():
+        entry: dict[str, Any] = {
+            "run_id": reports[0].run_id,
+            "recorded_at": max(r.recorded_at for r in reports),
+            "totals": dict.fromkeys(COUNT_FIELDS, 0),
+            "entities": {},
+        }
+        for report in reports:
+            counts = {f: report.counts[Outcome(f)] for f in COUNT_FIELDS}
+            entry["entities"][report.entity] = {**counts, "details": report.details}
+            for f in COUNT_FIELDS:
+                entry["totals"][f] += counts[f]
+        result[key] = entry
     return result
 
 
 def quarantine_groups(conn: Connection, now: datetime) -> dict[tuple[str, str], list[QuarantineGroup]]:
     """Open quarantine items per (tenant, source), grouped by reason: count, oldest, newest."""
-    rows = conn.execute(
-        select(
-            quarantine.c.tenant, quarantine.c.source, quarantine.c.reason,
-            func.count().label("n"),
-            func.min(quarantine.c.first_seen_at).label("oldest"),
-            func.max(quarantine.c.first_seen_at).label("newest"),
-        )
-        .where(quarantine.c.resolved_at.is_(None))
-        .group_by(quarantine.c.tenant, quarantine.c.source, quarantine.c.reason)
-    )
     result: dict[tuple[str, str], list[QuarantineGroup]] = {}
-    for row in rows:
+    for row in open_quarantine_by_reason(conn):
         result.setdefault((row.tenant, row.source), []).append(
-            QuarantineGroup(row.reason, int(row.n), row.oldest, row.newest,
-                            round((now - row.oldest).total_seconds() / 86400, 1), outcome_of(row.reason).value)
+            QuarantineGroup(
+                row.reason,
+                row.count,
+                row.oldest,
+                row.newest,
+                round((now - row.oldest).total_seconds() / 86400, 1),
+                outcome_of(row.reason).value,
+            )
         )
     for groups in result.values():
         groups.sort(key=lambda g: (g.outcome != QuarantineOutcome.HELD_BACK, -g.count, g.reason))
@@ -272,30 +252,27 @@ def quarantine_items(
     conn: Connection, tenant: str, source: str | None = None, reason: str | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """The open quarantine records behind a group (oldest first): who, what, why, since when."""
-    query = select(quarantine).where(quarantine.c.tenant == tenant, quarantine.c.resolved_at.is_(None))
-    if source:
-        query = query.where(quarantine.c.source == source)
-    if reason:
-        query = query.where(quarantine.c.reason == reason)
     items = []
-    for row in conn.execute(query.order_by(quarantine.c.first_seen_at, quarantine.c.id).limit(limit)):
-        context = dict(row.context or {})
+    for row in open_quarantine_items(conn, tenant, source, reason, limit):
+        context = row.context
         who = context.get("email") or context.get("person_id") or context.get("hq_user_id")
-        items.append({
-            "id": row.id,
-            "tenant": row.tenant,
-            "source": row.source,
-            "entity": row.entity,
-            "source_id": row.source_id,
-            "reason": row.reason,
-            "outcome": outcome_of(row.reason).value,
-            "who": str(who) if who is not None else None,
-            "detail": row.detail,
-            "context": context,
-            "since": _iso(row.first_seen_at),
-            "last_seen": _iso(row.last_seen_at),
-            "last_run_id": row.last_run_id,
-        })
+        items.append(
+            {
+                "id": row.id,
+                "tenant": row.tenant,
+                "source": row.source,
+                "entity": row.entity,
+                "source_id": row.source_id,
+                "reason": row.reason,
+                "outcome": outcome_of(row.reason).value,
+                "who": str(who) if who is not None else None,
+                "detail": row.detail,
+                "context": context,
+                "since": _iso(row.first_seen_at),
+                "last_seen": _iso(row.last_seen_at),
+                "last_run_id": row.last_run_id,
+            }
+        )
     return items
 
 
@@ -536,8 +513,8 @@ def charts_data(
         if config is not None:
             sources = [s for s in SOURCES if s in config.enabled_sources()]
         else:  # unknown or broken without a copy: the sources staging has data of
-            found = conn.execute(select(run_summaries.c.source).where(run_summaries.c.tenant == tenant_id).distinct())
-            sources = [s for s in SOURCES if s in {r.source for r in found}]
+            reported = reported_sources(conn, tenant_id)
+            sources = [s for s in SOURCES if s in reported]
         histories = []
         for src in sources:
             if source and src != source:
