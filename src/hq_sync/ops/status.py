@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from hq_sync.config import SOURCES, dag_id_for, load_tenants
+from hq_sync.config import SOURCES, TenantFileError, dag_id_for, load_tenants
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
 from hq_sync.staging.states import Outcome
 from hq_sync.staging.status_queries import (
@@ -85,7 +85,9 @@ class RunNoteInfo:
 
     @property
     def label(self) -> str:
-        return {"retry": "up for retry", "failed": "failed", "lock": "waiting for the run lock"}.get(self.kind, self.kind)
+        return {"retry": "up for retry", "failed": "failed", "lock": "waiting for the run lock"}.get(
+            self.kind, self.kind
+        )
 
 
 # A note belongs to the run while the run is in one of these states (else it is history).
@@ -180,12 +182,14 @@ class StatusReport:
             d = asdict(s)
             d["counts_recorded_at"] = _iso(s.counts_recorded_at)
             d["counts_are_of_last_run"] = s.counts_are_of_last_run
-            d["quarantine"] = [
-                {**asdict(g), "oldest": _iso(g.oldest), "newest": _iso(g.newest)} for g in s.quarantine
-            ]
+            d["quarantine"] = [{**asdict(g), "oldest": _iso(g.oldest), "newest": _iso(g.newest)} for g in s.quarantine]
             if s.run_note is not None:
-                d["run_note"] = {**asdict(s.run_note), "label": s.run_note.label, "since": _iso(s.run_note.since),
-                                 "retry_at": _iso(s.run_note.retry_at)}
+                d["run_note"] = {
+                    **asdict(s.run_note),
+                    "label": s.run_note.label,
+                    "since": _iso(s.run_note.since),
+                    "retry_at": _iso(s.run_note.retry_at),
+                }
             return d
 
         return {
@@ -194,8 +198,12 @@ class StatusReport:
             "airflow_error": self.airflow_error,
             "config_errors": [_config_error(e) for e in self.config_errors],
             "tenants": [
-                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources],
-                 "config_error": _config_error(t.config_error) if t.config_error else None}
+                {
+                    "id": t.id,
+                    "display_name": t.display_name,
+                    "sources": [source(s) for s in t.sources],
+                    "config_error": _config_error(t.config_error) if t.config_error else None,
+                }
                 for t in self.tenants
             ],
         }
@@ -292,13 +300,22 @@ def last_run_notes(engine: Engine, runs: dict[str, dict[str, Any]]) -> dict[str,
     result = {}
     for (dag_id, _run_id), note in found.items():
         if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind.value, ()):
-            result[dag_id] = RunNoteInfo(note.kind.value, note.task_id, note.reason, note.since, note.try_number,
-                                         note.max_tries, note.retry_at)
+            result[dag_id] = RunNoteInfo(
+                note.kind.value, note.task_id, note.reason, note.since, note.try_number, note.max_tries, note.retry_at
+            )
     return result
 
 
-ENTITY_NOUNS = {"time_entry": "entries", "reporting": "entries", "absence_period": "absences", "absence": "absences",
-                "task": "tasks", "phase": "phases", "project": "projects", "timesheet_row": "rows"}
+ENTITY_NOUNS = {
+    "time_entry": "entries",
+    "reporting": "entries",
+    "absence_period": "absences",
+    "absence": "absences",
+    "task": "tasks",
+    "phase": "phases",
+    "project": "projects",
+    "timesheet_row": "rows",
+}
 
 
 @dataclass
@@ -350,7 +367,9 @@ def quarantine_causes(
     groups: dict[tuple[str, str, str], dict[str | None, list[dict[str, Any]]]] = {}
     for item in items:
         info = reason_info(item["reason"])
-        value = next((str(item["context"][k]) for k in info.cause_keys if item["context"].get(k) not in (None, "")), None)
+        value = next(
+            (str(item["context"][k]) for k in info.cause_keys if item["context"].get(k) not in (None, "")), None
+        )
         groups.setdefault((item["source"], item["entity"], item["reason"]), {}).setdefault(value, []).append(item)
 
     def hours(rows: list[dict[str, Any]]) -> float:
@@ -371,7 +390,11 @@ def quarantine_causes(
         )
         n, h = sum(c.count for c in causes), round(sum(c.hours for c in causes), 2)
         named = [c.value for c in causes if c.value is not None]
-        fix = info.fix.format(causes=_listing(named)) if named or "{causes}" not in info.fix else info.fix.replace(" {causes}", "")
+        fix = (
+            info.fix.format(causes=_listing(named))
+            if named or "{causes}" not in info.fix
+            else info.fix.replace(" {causes}", "")
+        )
         noun = ENTITY_NOUNS.get(entity, "records")
         if info.outcome is QuarantineOutcome.HELD_BACK:
             sentence = f"{fix[:1].upper()}{fix[1:]} to release {_amount(n, noun, h)}"
@@ -399,6 +422,62 @@ def _last_run(run: dict[str, Any], ui_base: str) -> LastRun:
 
 
 # -- assembly -------------------------------------------------------------------------------------
+def _read_airflow(
+    airflow: AirflowReader | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], str | None]:
+    """The DAGs (by id) and their latest runs from Airflow's REST API, and why they are missing."""
+    if airflow is None:
+        return {}, {}, "Airflow REST API not queried"
+    dags: dict[str, dict[str, Any]] = {}
+    try:
+        dags = {d["dag_id"]: d for d in airflow.dags()}
+        return dags, airflow.latest_runs(sorted(dags)), None
+    except Exception as exc:  # noqa: BLE001 - the page shows staging data and the reason
+        log.warning("Airflow REST API failed for the status page: %s", exc)
+        return dags, {}, f"{type(exc).__name__}: {exc}"
+
+
+def _config_error_of(error: TenantFileError, last_valid_from: datetime | None = None) -> ConfigError:
+    """A broken tenant file as the page shows it (``last_valid_from``: its last valid copy's time)."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
+    return ConfigError(
+        file=error.path.name,
+        tenant_hint=error.tenant_hint,
+        dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
+        problems=[{"field": p.field, "reason": p.reason} for p in error.problems],
+        last_valid_from=last_valid_from,
+    )
+
+
+def _with_airflow(
+    status: SourceStatus, dag: dict[str, Any] | None, run: dict[str, Any] | None, note: RunNoteInfo | None, ui_base: str
+) -> None:
+    """Fill in what Airflow says of the source's DAG: paused, next run, last run (and its note)."""
+    if dag is not None:
+        status.in_airflow = True
+        status.paused = bool(dag.get("is_paused"))
+        status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
+    if run is not None:
+        status.last_run = _last_run(run, ui_base)
+        status.run_note = note
+
+
+def _with_staging(status: SourceStatus, summary: dict[str, Any] | None, groups: list[QuarantineGroup]) -> None:
+    """Fill in what staging says of the source: the last reported counts and the open quarantine."""
+    if summary is not None:
+        status.counts = summary["totals"]
+        status.counts_run_id = summary["run_id"]
+        status.counts_recorded_at = summary["recorded_at"]
+        status.entities = summary["entities"]
+    status.quarantine = groups
+    status.open_quarantine = sum(g.count for g in groups)
+    status.open_conflicts = sum(g.count for g in groups if g.reason in CONFLICT_REASONS)
+    status.held_back = sum(g.count for g in groups if g.outcome == QuarantineOutcome.HELD_BACK)
+    status.written_with_warning = status.open_quarantine - status.held_back
+
+
 def build_status(
     engine: Engine,
     airflow: AirflowReader | None,
@@ -422,33 +501,13 @@ def build_status(
         groups = quarantine_groups(conn, now)
     timings["staging"] = (time.perf_counter() - t0) * 1000
 
-    dags: dict[str, dict[str, Any]] = {}
-    runs: dict[str, dict[str, Any]] = {}
-    airflow_error = None
     t0 = time.perf_counter()
-    if airflow is not None:
-        try:
-            dags = {d["dag_id"]: d for d in airflow.dags()}
-            runs = airflow.latest_runs(sorted(dags))
-        except Exception as exc:  # noqa: BLE001 - the page shows staging data and the reason
-            log.warning("Airflow REST API failed for the status page: %s", exc)
-            airflow_error = f"{type(exc).__name__}: {exc}"
-    else:
-        airflow_error = "Airflow REST API not queried"
+    dags, runs, airflow_error = _read_airflow(airflow)
     timings["airflow_api"] = (time.perf_counter() - t0) * 1000
     notes = last_run_notes(engine, runs)
 
-    def config_error(error: Any, last_valid_from: datetime | None = None) -> ConfigError:
-        import re
-
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
-        return ConfigError(
-            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
-            problems=[{"field": p.field, "reason": p.reason} for p in error.problems], last_valid_from=last_valid_from,
-        )
-
-    errors = [config_error(e) for e in loaded.errors]
-    errors += [config_error(st.error, st.saved_at) for st in loaded.stale.values()]
+    errors = [_config_error_of(e) for e in loaded.errors]
+    errors += [_config_error_of(st.error, st.saved_at) for st in loaded.stale.values()]
     errors.sort(key=lambda e: e.file)
     by_tenant = {e.tenant_hint: e for e in errors}
     # A broken file without a last valid copy keeps its tenant in the table: its last data from staging.
@@ -467,25 +526,8 @@ def build_status(
         for source in enabled:
             dag_id = dag_id_for(source, tenant_id)
             status = SourceStatus(tenant=tenant_id, source=source, dag_id=dag_id)
-            dag = dags.get(dag_id)
-            if dag is not None:
-                status.in_airflow = True
-                status.paused = bool(dag.get("is_paused"))
-                status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
-            if dag_id in runs:
-                status.last_run = _last_run(runs[dag_id], ui_base)
-                status.run_note = notes.get(dag_id)
-            summary = summaries.get((tenant_id, source))
-            if summary is not None:
-                status.counts = summary["totals"]
-                status.counts_run_id = summary["run_id"]
-                status.counts_recorded_at = summary["recorded_at"]
-                status.entities = summary["entities"]
-            status.quarantine = groups.get((tenant_id, source), [])
-            status.open_quarantine = sum(g.count for g in status.quarantine)
-            status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
-            status.held_back = sum(g.count for g in status.quarantine if g.outcome == QuarantineOutcome.HELD_BACK)
-            status.written_with_warning = status.open_quarantine - status.held_back
+            _with_airflow(status, dags.get(dag_id), runs.get(dag_id), notes.get(dag_id), ui_base)
+            _with_staging(status, summaries.get((tenant_id, source)), groups.get((tenant_id, source), []))
             status.freshness = _freshness(status, configs.get(tenant_id), now)
             sources.append(status)
         tenants.append(TenantStatus(tenant_id, display_name, sources, by_tenant.get(tenant_id)))
@@ -493,8 +535,15 @@ def build_status(
 
 
 def charts_data(
-    engine: Engine, airflow: Any, tenant_id: str, source: str | None = None, *, runs: int = 30,
-    days: float | None = None, now: datetime | None = None, tenants_dir: Path | None = None,
+    engine: Engine,
+    airflow: Any,
+    tenant_id: str,
+    source: str | None = None,
+    *,
+    runs: int = 30,
+    days: float | None = None,
+    now: datetime | None = None,
+    tenants_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The charts of one tenant (or one source): ``histories`` (``hq_sync.ops.history.SourceHistory``
     per source), ``display_name`` and ``config_note`` (a broken file: the error and how it syncs)."""
@@ -526,9 +575,18 @@ def charts_data(
                     airflow_runs = airflow.dag_runs(dag_id, order_by="-run_after", limit=min(runs, 100))
                 except Exception as exc:  # noqa: BLE001 - charts without durations, and the reason
                     error = f"{type(exc).__name__}: {exc}"[:300]
-            history = source_history(conn, tenant_id, src, dag_id, cron=source_cron(config, src),
-                                     timezone=config.timezone if config else "UTC", airflow_runs=airflow_runs,
-                                     runs=runs, days=days, now=now)
+            history = source_history(
+                conn,
+                tenant_id,
+                src,
+                dag_id,
+                cron=source_cron(config, src),
+                timezone=config.timezone if config else "UTC",
+                airflow_runs=airflow_runs,
+                runs=runs,
+                days=days,
+                now=now,
+            )
             history.airflow_error = error
             histories.append(history)
     return {"histories": histories, "display_name": config.display_name if config else tenant_id, "config_note": note}
