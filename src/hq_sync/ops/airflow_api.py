@@ -18,6 +18,7 @@ import argparse
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +27,23 @@ import requests
 DEFAULT_URL = "http://localhost:8080"
 PAGE = 100  # Airflow's default [api] maximum_page_limit
 TENANT_TAG = "hq-sync"  # every DAG the factory generates carries it
+
+
+class RunState(StrEnum):
+    """A DAG run's ``state`` in the API's answers (Airflow's ``DagRunState``; this client does not
+    import Airflow)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class TaskState(StrEnum):
+    """The task instance ``state`` values the ops commands look for (Airflow's ``TaskInstanceState``)."""
+
+    UP_FOR_RETRY = "up_for_retry"
+    UP_FOR_RESCHEDULE = "up_for_reschedule"  # a sensor in reschedule mode: the run lock waits so
 
 
 class AirflowApiError(RuntimeError):

@@ -35,9 +35,10 @@ from zoneinfo import ZoneInfo
 
 from hq_sync.config import BACKFILL_KINDS, DAG_ID_PREFIX, TenantConfig, load_tenants
 from hq_sync.config.tenants import SourceBase
-from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError
+from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError, RunState, TaskState
+from hq_sync.staging.run_control import NoteKind
 
-FINISHED = {"success", "failed"}
+FINISHED = {RunState.SUCCESS, RunState.FAILED}
 LOCKED_RETRIES = 4
 
 
@@ -162,27 +163,27 @@ def waiting_reasons(api: AirflowApi, dag_id: str, runs: list[dict[str, Any]], no
     gives the run's note from the staging database when it is reachable (the reason), else None."""
     reasons: dict[str, str] = {}
     for run in runs:
-        if run["state"] not in ("running", "queued"):
+        if run["state"] not in (RunState.RUNNING, RunState.QUEUED):
             continue
-        if run["state"] == "queued":
+        if run["state"] == RunState.QUEUED:
             reasons[run["dag_run_id"]] = "queued: waits for a free run slot of the backfill (--max-active-runs)"
             continue
         tis = {ti["task_id"]: ti for ti in api.task_instances(dag_id, run["dag_run_id"])}
         note = notes(dag_id, run["dag_run_id"]) if notes else None
-        retrying = [t for t, ti in tis.items() if ti.get("state") == "up_for_retry"]
+        retrying = [t for t, ti in tis.items() if ti.get("state") == TaskState.UP_FOR_RETRY]
         if retrying:
             ti = tis[retrying[0]]
-            why = f": {note.reason}" if note is not None and note.kind == "retry" else ""
+            why = f": {note.reason}" if note is not None and note.kind == NoteKind.RETRY else ""
             when = (
                 f", next try not before {note.retry_at:%H:%M:%S} UTC"
-                if note is not None and note.kind == "retry" and note.retry_at
+                if note is not None and note.kind == NoteKind.RETRY and note.retry_at
                 else ""
             )
             reasons[run["dag_run_id"]] = f"{retrying[0]} is up for retry (try {ti.get('try_number')} failed{why}){when}"
-        elif (tis.get("acquire_run_lock") or {}).get("state") == "up_for_reschedule":
+        elif (tis.get("acquire_run_lock") or {}).get("state") == TaskState.UP_FOR_RESCHEDULE:
             why = (
                 note.reason
-                if note is not None and note.kind == "lock"
+                if note is not None and note.kind == NoteKind.LOCK
                 else ("waits for the run lock: another run of this tenant and source is running")
             )
             reasons[run["dag_run_id"]] = why
@@ -220,7 +221,7 @@ def staging_notes() -> Any:
 
 def progress_line(runs: list[dict[str, Any]]) -> str:
     states = Counter(r["state"] for r in runs)
-    done = states["success"] + states["failed"]
+    done = states[RunState.SUCCESS] + states[RunState.FAILED]
     detail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     return f"{done}/{len(runs)} runs finished ({detail or 'no runs yet'})"
 
@@ -243,7 +244,7 @@ def wait_for(api: AirflowApi, dag_id: str, backfill_id: int, *, poll: float, tim
                 said[run_id] = reason
         finished = runs and all(r["state"] in FINISHED for r in runs)
         if backfill.get("completed_at") and (finished or not runs):
-            failed = [r for r in runs if r["state"] == "failed"]
+            failed = [r for r in runs if r["state"] == RunState.FAILED]
             for run in failed:
                 print(f"failed: {run['dag_run_id']} (logical date {run['logical_date']})")
             if failed:

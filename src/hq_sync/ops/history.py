@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from sqlalchemy import Connection
 
+from hq_sync.ops.airflow_api import RunState
 from hq_sync.staging import status_queries
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of
 
@@ -47,12 +49,21 @@ def schedule_interval(cron: str | None, timezone: str, now: datetime) -> float |
         return None
 
 
+class FreshnessState(StrEnum):
+    """How current a tenant source's data is."""
+
+    FRESH = "fresh"  # the last success is within LATE_FACTOR schedule intervals
+    LATE = "late"
+    NEVER = "never"  # no successful run yet
+    UNSCHEDULED = "unscheduled"  # not on a schedule (e.g. timesheets): never late
+
+
 @dataclass
 class Freshness:
     last_success_at: datetime | None
     age_s: float | None  # now - last_success_at
     interval_s: float | None  # the schedule's interval; None: not on a schedule
-    state: str  # fresh | late | never | unscheduled
+    state: FreshnessState
 
     def as_dict(self) -> dict[str, Any]:
         at = self.last_success_at
@@ -60,17 +71,18 @@ class Freshness:
             "last_success_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None,
             "age_s": self.age_s,
             "interval_s": self.interval_s,
-            "state": self.state,
+            "state": self.state.value,
         }
 
 
 def freshness(last_success_at: datetime | None, interval_s: float | None, now: datetime) -> Freshness:
     if last_success_at is None:
-        return Freshness(None, None, interval_s, "never")
+        return Freshness(None, None, interval_s, FreshnessState.NEVER)
     age = max((now - last_success_at).total_seconds(), 0.0)
     if interval_s is None:
-        return Freshness(last_success_at, age, None, "unscheduled")
-    return Freshness(last_success_at, age, interval_s, "late" if age > LATE_FACTOR * interval_s + 300 else "fresh")
+        return Freshness(last_success_at, age, None, FreshnessState.UNSCHEDULED)
+    late = age > LATE_FACTOR * interval_s + 300
+    return Freshness(last_success_at, age, interval_s, FreshnessState.LATE if late else FreshnessState.FRESH)
 
 
 @dataclass
@@ -159,7 +171,7 @@ def source_history(
     # A reported run succeeded (the report is its last step); Airflow's state wins when known.
     last_success: datetime | None = None
     for point in ordered:
-        if point.state in (None, "success") and (point.written is not None or point.state == "success"):
+        if point.state in (None, RunState.SUCCESS) and (point.written is not None or point.state == RunState.SUCCESS):
             point.gap_s = (point.at - last_success).total_seconds() if last_success else None
             last_success = point.at
     series, count, age = backlog(conn, tenant, source, [p.at for p in ordered], now)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hq_sync.config import DAG_ID_PREFIX
-from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError
+from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError, RunState
 
 CONFIG_ERROR_PREFIX = "tenant_config_error__"
 
@@ -74,7 +74,7 @@ def find_failed(
 ) -> Plan:
     """The tenant DAGs whose latest run failed, with that run and the tasks that would be cleared."""
     plan = Plan()
-    failed_dags = api.dags(last_dag_run_state="failed")
+    failed_dags = api.dags(last_dag_run_state=RunState.FAILED.value)
     wanted: list[str] = []
     for dag in failed_dags:
         dag_id = dag["dag_id"]
@@ -92,7 +92,7 @@ def find_failed(
     latest = api.latest_runs(wanted)
     for dag_id in wanted:
         run = latest.get(dag_id)
-        if run is None or run["state"] != "failed":  # changed since the DAG list was read
+        if run is None or run["state"] != RunState.FAILED:  # changed since the DAG list was read
             continue
         entry = {"dag_id": dag_id, "run_id": run["dag_run_id"], "run_after": run.get("run_after")}
         run_after = _when(run.get("run_after"))

@@ -24,7 +24,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine
 
 from hq_sync.config import SOURCES, TenantFileError, dag_id_for, load_tenants
+from hq_sync.ops.airflow_api import RunState
+from hq_sync.ops.history import FreshnessState
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
+from hq_sync.staging.run_control import NoteKind
 from hq_sync.staging.states import Outcome
 from hq_sync.staging.status_queries import (
     last_reports,
@@ -35,7 +38,7 @@ from hq_sync.staging.status_queries import (
 
 log = logging.getLogger(__name__)
 
-COUNT_FIELDS = ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")
+COUNT_FIELDS: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)  # the counters of a run
 CONFLICT_REASONS = ("billed_conflict",)
 CONFIG_ERROR_PREFIX = "tenant_config_error"  # as hq_sync.airflow.dag_factory (not imported: no Airflow SDK here)
 
@@ -71,11 +74,18 @@ class LastRun:
     grid_url: str
 
 
+NOTE_LABELS: dict[str, str] = {
+    NoteKind.RETRY: "up for retry",
+    NoteKind.FAILED: "failed",
+    NoteKind.LOCK: "waiting for the run lock",
+}
+
+
 @dataclass
 class RunNoteInfo:
     """Why the last run does not move or failed (issue 15; ``hq_sync.staging.run_control``)."""
 
-    kind: str  # NoteKind: retry | failed | lock
+    kind: str  # a NoteKind
     task_id: str
     reason: str
     since: datetime
@@ -85,13 +95,15 @@ class RunNoteInfo:
 
     @property
     def label(self) -> str:
-        return {"retry": "up for retry", "failed": "failed", "lock": "waiting for the run lock"}.get(
-            self.kind, self.kind
-        )
+        return NOTE_LABELS.get(self.kind, self.kind)
 
 
 # A note belongs to the run while the run is in one of these states (else it is history).
-NOTE_RUN_STATES = {"retry": ("running",), "lock": ("running", "queued"), "failed": ("failed",)}
+NOTE_RUN_STATES = {
+    NoteKind.RETRY: (RunState.RUNNING,),
+    NoteKind.LOCK: (RunState.RUNNING, RunState.QUEUED),
+    NoteKind.FAILED: (RunState.FAILED,),
+}
 
 
 @dataclass
@@ -123,10 +135,10 @@ class SourceStatus:
 
     @property
     def needs_attention(self) -> bool:
-        failed = self.last_run is not None and self.last_run.state == "failed"
-        retrying = self.run_note is not None and self.run_note.kind == "retry"
-        late = self.freshness is not None and self.freshness["state"] == "late"
-        return failed or retrying or late or self.held_back > 0 or self.counts["conflicts"] > 0
+        failed = self.last_run is not None and self.last_run.state == RunState.FAILED
+        retrying = self.run_note is not None and self.run_note.kind == NoteKind.RETRY
+        late = self.freshness is not None and self.freshness["state"] == FreshnessState.LATE
+        return failed or retrying or late or self.held_back > 0 or self.counts[Outcome.CONFLICTS] > 0
 
 
 @dataclass
@@ -163,14 +175,16 @@ class StatusReport:
         return {
             "tenants": len(self.tenants),
             "dags": len(sources),
-            "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == "failed"),
-            "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
-            "up_for_retry": sum(1 for s in sources if s.run_note and s.run_note.kind == "retry"),
+            "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == RunState.FAILED),
+            "running": sum(
+                1 for s in sources if s.last_run and s.last_run.state in (RunState.RUNNING, RunState.QUEUED)
+            ),
+            "up_for_retry": sum(1 for s in sources if s.run_note and s.run_note.kind == NoteKind.RETRY),
             "open_quarantine": sum(s.open_quarantine for s in sources),
             "held_back": sum(s.held_back for s in sources),
-            "late": sum(1 for s in sources if s.freshness and s.freshness["state"] == "late"),
+            "late": sum(1 for s in sources if s.freshness and s.freshness["state"] == FreshnessState.LATE),
             "written_with_warning": sum(s.written_with_warning for s in sources),
-            "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
+            "conflicts_last_run": sum(s.counts[Outcome.CONFLICTS] for s in sources),
             "open_conflicts": sum(s.open_conflicts for s in sources),
             "config_errors": len(self.config_errors),
         }
@@ -299,7 +313,7 @@ def last_run_notes(engine: Engine, runs: dict[str, dict[str, Any]]) -> dict[str,
         return {}
     result = {}
     for (dag_id, _run_id), note in found.items():
-        if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind.value, ()):
+        if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind, ()):
             result[dag_id] = RunNoteInfo(
                 note.kind.value, note.task_id, note.reason, note.since, note.try_number, note.max_tries, note.retry_at
             )
@@ -603,7 +617,7 @@ def _freshness(status: SourceStatus, tenant: Any, now: datetime) -> dict[str, An
 
     last = status.counts_recorded_at  # a run that reported succeeded (the report is its last step)
     run = status.last_run
-    if run is not None and run.state == "success" and run.end_date:
+    if run is not None and run.state == RunState.SUCCESS and run.end_date:
         ended = datetime.fromisoformat(run.end_date.replace("Z", "+00:00"))
         last = max(last, ended) if last else ended
     interval = schedule_interval(source_cron(tenant, status.source), tenant.timezone, now) if tenant else None
