@@ -18,6 +18,7 @@ import argparse
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +27,23 @@ import requests
 DEFAULT_URL = "http://localhost:8080"
 PAGE = 100  # Airflow's default [api] maximum_page_limit
 TENANT_TAG = "hq-sync"  # every DAG the factory generates carries it
+
+
+class RunState(StrEnum):
+    """A DAG run's ``state`` in the API's answers (Airflow's ``DagRunState``; this client does not
+    import Airflow)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class TaskState(StrEnum):
+    """The task instance ``state`` values the ops commands look for (Airflow's ``TaskInstanceState``)."""
+
+    UP_FOR_RETRY = "up_for_retry"
+    UP_FOR_RESCHEDULE = "up_for_reschedule"  # a sensor in reschedule mode: the run lock waits so
 
 
 class AirflowApiError(RuntimeError):
@@ -63,14 +81,20 @@ class AirflowApi:
         from hq_sync.settings import settings
 
         env = settings()
-        group.add_argument("--airflow-url", default=env.airflow_url or DEFAULT_URL,
-                           help="API server base URL (env HQ_SYNC_AIRFLOW_URL; default %(default)s)")
-        group.add_argument("--token", default=env.airflow_token,
-                           help="a JWT for the API (env HQ_SYNC_AIRFLOW_TOKEN)")
-        group.add_argument("--username", default=env.airflow_username,
-                           help="user for POST /auth/token (env HQ_SYNC_AIRFLOW_USERNAME)")
-        group.add_argument("--password", default=env.airflow_password,
-                           help="password for POST /auth/token (env HQ_SYNC_AIRFLOW_PASSWORD)")
+        group.add_argument(
+            "--airflow-url",
+            default=env.airflow_url or DEFAULT_URL,
+            help="API server base URL (env HQ_SYNC_AIRFLOW_URL; default %(default)s)",
+        )
+        group.add_argument("--token", default=env.airflow_token, help="a JWT for the API (env HQ_SYNC_AIRFLOW_TOKEN)")
+        group.add_argument(
+            "--username", default=env.airflow_username, help="user for POST /auth/token (env HQ_SYNC_AIRFLOW_USERNAME)"
+        )
+        group.add_argument(
+            "--password",
+            default=env.airflow_password,
+            help="password for POST /auth/token (env HQ_SYNC_AIRFLOW_PASSWORD)",
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> AirflowApi:
@@ -85,10 +109,12 @@ class AirflowApi:
     def login(self) -> str:
         """Fetch a JWT with ``POST /auth/token`` and use it from now on."""
         url = f"{self.base_url}/auth/token"
-        resp = self.session.post(url, json={"username": self._username, "password": self._password}, timeout=self.timeout)
+        resp = self.session.post(
+            url, json={"username": self._username, "password": self._password}, timeout=self.timeout
+        )
         if resp.status_code not in (200, 201):
             raise AirflowApiError("POST", url, resp.status_code, resp.text)
-        token = resp.json()["access_token"]
+        token: str = resp.json()["access_token"]
         self.session.headers["Authorization"] = f"Bearer {token}"
         return token
 
@@ -130,16 +156,21 @@ class AirflowApi:
         return dags
 
     def dag(self, dag_id: str) -> dict[str, Any]:
-        return self.get(f"/dags/{quote(dag_id, safe='')}")
+        dag: dict[str, Any] = self.get(f"/dags/{quote(dag_id, safe='')}")
+        return dag
 
     def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
-        return self.patch(f"/dags/{quote(dag_id, safe='')}", {"is_paused": paused}, update_mask="is_paused")
+        dag: dict[str, Any] = self.patch(
+            f"/dags/{quote(dag_id, safe='')}", {"is_paused": paused}, update_mask="is_paused"
+        )
+        return dag
 
     # -- DAG runs ---------------------------------------------------------------------------
     def dag_runs(self, dag_id: str, **params: Any) -> list[dict[str, Any]]:
         """Runs of one DAG (one page; pass ``limit``/``order_by``/filters)."""
         params.setdefault("limit", PAGE)
-        return self.get(f"/dags/{quote(dag_id, safe='')}/dagRuns", **params)["dag_runs"]
+        runs: list[dict[str, Any]] = self.get(f"/dags/{quote(dag_id, safe='')}/dagRuns", **params)["dag_runs"]
+        return runs
 
     def latest_runs(self, dag_ids: Iterable[str], since: datetime | None = None) -> dict[str, dict[str, Any]]:
         """The latest run (by ``run_after``) of each DAG, with few requests for many DAGs.
@@ -167,35 +198,52 @@ class AirflowApi:
                 break
         return latest
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None) -> dict[str, Any]:
-        return self.post(f"/dags/{quote(dag_id, safe='')}/dagRuns", {"conf": conf or {}, "logical_date": logical_date})
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
+    ) -> dict[str, Any]:
+        run: dict[str, Any] = self.post(
+            f"/dags/{quote(dag_id, safe='')}/dagRuns", {"conf": conf or {}, "logical_date": logical_date}
+        )
+        return run
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances"
-        return self.get(path, limit=PAGE)["task_instances"]
+        tis: list[dict[str, Any]] = self.get(path, limit=PAGE)["task_instances"]
+        return tis
 
     def clear_failed(self, dag_id: str, run_id: str, *, dry_run: bool = False) -> list[dict[str, Any]]:
         """Clear the failed (and upstream-failed) tasks of one run; returns the task instances."""
-        body = {"dag_run_id": run_id, "only_failed": True, "dry_run": dry_run, "reset_dag_runs": True,
-                "note": "cleared by hq_sync.ops.rerun_failed"}
+        body = {
+            "dag_run_id": run_id,
+            "only_failed": True,
+            "dry_run": dry_run,
+            "reset_dag_runs": True,
+            "note": "cleared by hq_sync.ops.rerun_failed",
+        }
         result = self.post(f"/dags/{quote(dag_id, safe='')}/clearTaskInstances", body)
         return list(result.get("task_instances", []))
 
     # -- backfills --------------------------------------------------------------------------
     def backfills(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.get("/backfills", dag_id=dag_id, limit=PAGE, order_by="-id")["backfills"]
+        backfills: list[dict[str, Any]] = self.get("/backfills", dag_id=dag_id, limit=PAGE, order_by="-id")["backfills"]
+        return backfills
 
     def backfill(self, backfill_id: int) -> dict[str, Any]:
-        return self.get(f"/backfills/{backfill_id}")
+        backfill: dict[str, Any] = self.get(f"/backfills/{backfill_id}")
+        return backfill
 
     def iter_backfill_runs(self, dag_id: str, backfill_id: int) -> Iterator[dict[str, Any]]:
         """The runs of one backfill (run type ``backfill``, matched by the backfill id)."""
         offset = 0
         while True:
-            page = self.get(f"/dags/{quote(dag_id, safe='')}/dagRuns", run_type="backfill", limit=PAGE,
-                            offset=offset, order_by="logical_date")["dag_runs"]
-            for run in page:
-                yield run
+            page = self.get(
+                f"/dags/{quote(dag_id, safe='')}/dagRuns",
+                run_type="backfill",
+                limit=PAGE,
+                offset=offset,
+                order_by="logical_date",
+            )["dag_runs"]
+            yield from page
             if len(page) < PAGE:
                 return
             offset += PAGE

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,12 +24,12 @@ import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, select_autoescape
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from hq_sync.audit.model import Explanation
 from hq_sync.audit.report import CELL_HEADERS, DIFF_HEADERS, audit_run, frames, latest_audits, to_csv, to_xlsx
 from hq_sync.config import TenantConfig, load_tenants
-from hq_sync.staging.schema import timesheet_files
+from hq_sync.staging.status_queries import recent_timesheet_files
 
 _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True
@@ -267,15 +268,7 @@ def timesheet_tenants(engine: Engine, tenants: list[TenantConfig] | None = None)
             cfg = t.sources.timesheets
             if cfg is None or "timesheets" not in t.enabled_sources():
                 continue
-            files = [
-                _run_dict(dict(r._mapping))
-                for r in conn.execute(
-                    select(timesheet_files)
-                    .where(timesheet_files.c.tenant == t.id)
-                    .order_by(timesheet_files.c.received_at.desc(), timesheet_files.c.id.desc())
-                    .limit(MAX_UPLOAD_ROWS)
-                )
-            ]
+            files = [_run_dict(asdict(f)) for f in recent_timesheet_files(conn, t.id, MAX_UPLOAD_ROWS)]
             out.append(
                 {
                     "id": t.id,

@@ -34,9 +34,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hq_sync.config import BACKFILL_KINDS, DAG_ID_PREFIX, TenantConfig, load_tenants
-from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError
+from hq_sync.config.tenants import SourceBase
+from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError, RunState, TaskState
+from hq_sync.staging.run_control import NoteKind
 
-FINISHED = {"success", "failed"}
+FINISHED = {RunState.SUCCESS, RunState.FAILED}
 LOCKED_RETRIES = 4
 
 
@@ -55,7 +57,8 @@ def _kind(value: str) -> str:
     if value in DAG_ID_PREFIX:
         raise argparse.ArgumentTypeError(
             f"{value!r} DAGs cannot be backfilled: they have no date range to replay (they read the current state, "
-            f"or run once per offer or file). Backfillable, from their sync_start_date: {choices}")
+            f"or run once per offer or file). Backfillable, from their sync_start_date: {choices}"
+        )
     raise argparse.ArgumentTypeError(f"{value!r} is not a source; backfillable: {choices}")
 
 
@@ -63,9 +66,13 @@ def resolve_range(tenant: TenantConfig, source: str, start: date | None, end: da
     cfg = tenant.source(source)
     if cfg is None:
         raise SystemExit(f"tenant {tenant.id} has no {source} source (include/tenants/{tenant.id}.yaml)")
+    if not isinstance(cfg, SourceBase):
+        raise SystemExit(f"{source!r} DAGs cannot be backfilled: they have no date range to replay")
     if source not in tenant.enabled_sources():
-        raise SystemExit(f"tenant {tenant.id}: its {source} source (or the tenant) is disabled, so it has no DAG to "
-                         f"backfill (include/tenants/{tenant.id}.yaml)")
+        raise SystemExit(
+            f"tenant {tenant.id}: its {source} source (or the tenant) is disabled, so it has no DAG to "
+            f"backfill (include/tenants/{tenant.id}.yaml)"
+        )
     start = start or cfg.sync_start_date
     end = end or datetime.now(ZoneInfo(tenant.timezone)).date()
     if start < cfg.sync_start_date:
@@ -95,10 +102,24 @@ def airflow_cli() -> str:
     return str(beside) if beside.exists() else (shutil.which("airflow") or "airflow")
 
 
-def create_with_cli(dag_id: str, start: datetime, end: datetime, max_active_runs: int, reprocess: str,
-                    dry_run: bool) -> int:
-    cmd = [airflow_cli(), "backfill", "create", "--dag-id", dag_id, "--from-date", _iso(start),
-           "--to-date", _iso(end), "--max-active-runs", str(max_active_runs), "--reprocess-behavior", reprocess]
+def create_with_cli(
+    dag_id: str, start: datetime, end: datetime, max_active_runs: int, reprocess: str, dry_run: bool
+) -> int:
+    cmd = [
+        airflow_cli(),
+        "backfill",
+        "create",
+        "--dag-id",
+        dag_id,
+        "--from-date",
+        _iso(start),
+        "--to-date",
+        _iso(end),
+        "--max-active-runs",
+        str(max_active_runs),
+        "--reprocess-behavior",
+        reprocess,
+    ]
     if dry_run:
         cmd.append("--dry-run")
     print("$ airflow " + " ".join(cmd[1:]), flush=True)
@@ -125,7 +146,8 @@ def backfill_runs(api: AirflowApi, dag_id: str, backfill: dict[str, Any]) -> lis
     """The backfill runs of the DAG whose logical dates fall in the backfill's range (both ends in)."""
     start, end = _moment(backfill["from_date"]), _moment(backfill["to_date"])
     return [
-        r for r in api.iter_backfill_runs(dag_id, backfill["id"])
+        r
+        for r in api.iter_backfill_runs(dag_id, backfill["id"])
         if r.get("logical_date") and start <= _moment(r["logical_date"]) <= end
     ]
 
@@ -135,30 +157,35 @@ def running_backfill(api: AirflowApi, dag_id: str) -> dict[str, Any] | None:
     return next((b for b in api.backfills(dag_id) if not b.get("completed_at")), None)
 
 
-def waiting_reasons(api: AirflowApi, dag_id: str, runs: list[dict[str, Any]],
-                    notes: Any = None) -> dict[str, str]:
+def waiting_reasons(api: AirflowApi, dag_id: str, runs: list[dict[str, Any]], notes: Any = None) -> dict[str, str]:
     """Why each running run of the backfill does not move, by run id: a task up for retry (and
     why it failed), or waiting for the run lock (and which run holds it). ``notes(dag_id, run_id)``
     gives the run's note from the staging database when it is reachable (the reason), else None."""
     reasons: dict[str, str] = {}
     for run in runs:
-        if run["state"] not in ("running", "queued"):
+        if run["state"] not in (RunState.RUNNING, RunState.QUEUED):
             continue
-        if run["state"] == "queued":
+        if run["state"] == RunState.QUEUED:
             reasons[run["dag_run_id"]] = "queued: waits for a free run slot of the backfill (--max-active-runs)"
             continue
         tis = {ti["task_id"]: ti for ti in api.task_instances(dag_id, run["dag_run_id"])}
         note = notes(dag_id, run["dag_run_id"]) if notes else None
-        retrying = [t for t, ti in tis.items() if ti.get("state") == "up_for_retry"]
+        retrying = [t for t, ti in tis.items() if ti.get("state") == TaskState.UP_FOR_RETRY]
         if retrying:
             ti = tis[retrying[0]]
-            why = f": {note.reason}" if note is not None and note.kind == "retry" else ""
-            when = (f", next try not before {note.retry_at:%H:%M:%S} UTC"
-                    if note is not None and note.kind == "retry" and note.retry_at else "")
+            why = f": {note.reason}" if note is not None and note.kind == NoteKind.RETRY else ""
+            when = (
+                f", next try not before {note.retry_at:%H:%M:%S} UTC"
+                if note is not None and note.kind == NoteKind.RETRY and note.retry_at
+                else ""
+            )
             reasons[run["dag_run_id"]] = f"{retrying[0]} is up for retry (try {ti.get('try_number')} failed{why}){when}"
-        elif (tis.get("acquire_run_lock") or {}).get("state") == "up_for_reschedule":
-            why = note.reason if note is not None and note.kind == "lock" else (
-                "waits for the run lock: another run of this tenant and source is running")
+        elif (tis.get("acquire_run_lock") or {}).get("state") == TaskState.UP_FOR_RESCHEDULE:
+            why = (
+                note.reason
+                if note is not None and note.kind == NoteKind.LOCK
+                else ("waits for the run lock: another run of this tenant and source is running")
+            )
             reasons[run["dag_run_id"]] = why
     return reasons
 
@@ -194,7 +221,7 @@ def staging_notes() -> Any:
 
 def progress_line(runs: list[dict[str, Any]]) -> str:
     states = Counter(r["state"] for r in runs)
-    done = states["success"] + states["failed"]
+    done = states[RunState.SUCCESS] + states[RunState.FAILED]
     detail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     return f"{done}/{len(runs)} runs finished ({detail or 'no runs yet'})"
 
@@ -217,120 +244,200 @@ def wait_for(api: AirflowApi, dag_id: str, backfill_id: int, *, poll: float, tim
                 said[run_id] = reason
         finished = runs and all(r["state"] in FINISHED for r in runs)
         if backfill.get("completed_at") and (finished or not runs):
-            failed = [r for r in runs if r["state"] == "failed"]
+            failed = [r for r in runs if r["state"] == RunState.FAILED]
             for run in failed:
                 print(f"failed: {run['dag_run_id']} (logical date {run['logical_date']})")
             if failed:
-                print("re-run the failed runs: python -m hq_sync.ops.rerun_failed (latest run only) or Grid → "
-                      "the run → Clear → 'Only failed tasks'")
+                print(
+                    "re-run the failed runs: python -m hq_sync.ops.rerun_failed (latest run only) or Grid → "
+                    "the run → Clear → 'Only failed tasks'"
+                )
                 return 1
             print(f"backfill {backfill_id} of {dag_id} done: {len(runs)} run(s) succeeded")
             return 0
         if timeout is not None and clock.monotonic() - started > timeout:
-            print(f"still running after {timeout:.0f}s; follow it in the UI (DAG → Backfills) or run this "
-                  f"command again with --attach {backfill_id}")
+            print(
+                f"still running after {timeout:.0f}s; follow it in the UI (DAG → Backfills) or run this "
+                f"command again with --attach {backfill_id}"
+            )
             return 3
         clock.sleep(poll)
 
 
-def main(argv: list[str] | None = None) -> int:
+class _Stop(Exception):
+    """Ends the command early with this exit code (what went wrong is printed before)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hq_sync.ops.backfill",
         description="Backfill one tenant and source from its sync start date (or a range), then show progress.",
     )
     parser.add_argument("--tenant", required=True, help="tenant id (include/tenants/<id>.yaml)")
-    parser.add_argument("--source", required=True, type=_kind, metavar="{" + ",".join(BACKFILL_KINDS) + "}",
-                        help="the source whose DAG to backfill (the DAG kinds read by date from a sync start date)")
-    parser.add_argument("--from", dest="start", type=_date,
-                        help="first day, in the tenant's time zone (default: the sync start date)")
-    parser.add_argument("--to", dest="end", type=_date,
-                        help="last day, inclusive, in the tenant's time zone (default: today there)")
-    parser.add_argument("--max-active-runs", type=int, default=1,
-                        help="runs at once (default 1: respects the vendor's rate limit)")
-    parser.add_argument("--reprocess-behavior", choices=("none", "failed", "completed"), default="none",
-                        help="dates that already have a run: none (skip them, default), failed, completed")
+    parser.add_argument(
+        "--source",
+        required=True,
+        type=_kind,
+        metavar="{" + ",".join(BACKFILL_KINDS) + "}",
+        help="the source whose DAG to backfill (the DAG kinds read by date from a sync start date)",
+    )
+    parser.add_argument(
+        "--from", dest="start", type=_date, help="first day, in the tenant's time zone (default: the sync start date)"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=_date, help="last day, inclusive, in the tenant's time zone (default: today there)"
+    )
+    parser.add_argument(
+        "--max-active-runs", type=int, default=1, help="runs at once (default 1: respects the vendor's rate limit)"
+    )
+    parser.add_argument(
+        "--reprocess-behavior",
+        choices=("none", "failed", "completed"),
+        default="none",
+        help="dates that already have a run: none (skip them, default), failed, completed",
+    )
     parser.add_argument("--dry-run", action="store_true", help="show the runs it would create; change nothing")
-    parser.add_argument("--api", action="store_true", help="create via POST /api/v2/backfills instead of the airflow CLI")
+    parser.add_argument(
+        "--api", action="store_true", help="create via POST /api/v2/backfills instead of the airflow CLI"
+    )
     parser.add_argument("--no-wait", action="store_true", help="return once the backfill is created")
     parser.add_argument("--attach", type=int, metavar="BACKFILL_ID", help="only follow an existing backfill")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between progress checks (default 5)")
     parser.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds")
-    parser.add_argument("--tenants-dir", type=Path, default=None, help="default: $HQ_SYNC_TENANTS_DIR or include/tenants")
+    parser.add_argument(
+        "--tenants-dir", type=Path, default=None, help="default: $HQ_SYNC_TENANTS_DIR or include/tenants"
+    )
     AirflowApi.add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.max_active_runs < 1:
-        parser.error("--max-active-runs must be at least 1")
+    return parser
 
+
+def _tenant(args: argparse.Namespace) -> TenantConfig:
+    """The tenant of ``--tenant`` from its file; a broken or missing file stops the command (2)."""
     loaded = load_tenants(args.tenants_dir, only=args.tenant)
     if loaded.errors:
         print(loaded.errors[0].message(), file=sys.stderr)
-        return 2
+        raise _Stop(2)
     if not loaded.tenants:
         print(f"no tenant file for {args.tenant!r} in {args.tenants_dir or 'the tenants directory'}", file=sys.stderr)
-        return 2
-    tenant = loaded.tenants[0]
-    dag_id = tenant.dag_id(args.source)
-    api = AirflowApi.from_args(args)
+        raise _Stop(2)
+    return loaded.tenants[0]
 
+
+def _dag(api: AirflowApi, dag_id: str) -> dict[str, Any]:
+    """The DAG from the REST API; a DAG Airflow does not know stops the command (2)."""
     try:
+        return api.dag(dag_id)
+    except AirflowApiError as exc:
+        if exc.status == 404:
+            print(
+                f"Airflow has no DAG {dag_id} (yet): is the tenant file deployed and parsed? "
+                "(airflow dags reserialize)",
+                file=sys.stderr,
+            )
+            raise _Stop(2) from exc
+        raise
+
+
+def _refuse_overlap(api: AirflowApi, dag_id: str) -> None:
+    """Stop (2) while another backfill of the DAG is running: two would overlap."""
+    running = running_backfill(api, dag_id)
+    if running is not None:
+        print(
+            f"a backfill of {dag_id} is still running (id {running['id']}, {running['from_date']} … "
+            f"{running['to_date']}); two would overlap. Follow it with --attach {running['id']}, or wait "
+            "until it is done (DAG → Backfills)",
+            file=sys.stderr,
+        )
+        raise _Stop(2)
+
+
+def _unpause(api: AirflowApi, dag_id: str, dag: dict[str, Any], dry_run: bool) -> None:
+    if dag.get("is_paused"):
+        if dry_run:
+            print(f"would unpause {dag_id} (paused DAGs leave backfill runs queued)")
+        else:
+            api.set_paused(dag_id, False)
+            print(f"unpaused {dag_id} (paused DAGs leave backfill runs queued)")
+
+
+def _create_via_api(api: AirflowApi, args: argparse.Namespace, dag_id: str, first: datetime, last: datetime) -> int:
+    """``POST /backfills`` (``--dry-run``: list the runs and stop with 0); the new backfill's id."""
+    body = {
+        "dag_id": dag_id,
+        "from_date": _iso(first),
+        "to_date": _iso(last),
+        "max_active_runs": args.max_active_runs,
+        "reprocess_behavior": args.reprocess_behavior,
+    }
+    if args.dry_run:
+        result = api.post("/backfills/dry_run", body)
+        for info in result.get("backfills", []):
+            print(f"  would run logical date {info.get('logical_date')}")
+        raise _Stop(0)
+    try:
+        return int(api.post("/backfills", body)["id"])
+    except AirflowApiError as exc:
+        print(f"could not create the backfill: {exc}", file=sys.stderr)
+        raise _Stop(2) from exc
+
+
+def _create_via_cli(api: AirflowApi, args: argparse.Namespace, dag_id: str, first: datetime, last: datetime) -> int:
+    """``airflow backfill create`` (``--dry-run``: stop with its exit code); the new backfill's id."""
+    before = {b["id"] for b in api.backfills(dag_id)}
+    code = create_with_cli(dag_id, first, last, args.max_active_runs, args.reprocess_behavior, args.dry_run)
+    if args.dry_run:
+        raise _Stop(code)
+    created = [b for b in api.backfills(dag_id) if b["id"] not in before]
+    if code != 0 and created:  # e.g. "database is locked" after the CLI had committed it
+        print(f"(the airflow CLI failed after creating backfill {max(b['id'] for b in created)}; following it)")
+    if not created:
+        print(
+            "the backfill was not created (see the output above; 'No runs to create' means every date "
+            "in the range already has a run: use --reprocess-behavior failed or completed)",
+            file=sys.stderr,
+        )
+        raise _Stop(2)
+    return int(max(b["id"] for b in created))
+
+
+def _start(api: AirflowApi, args: argparse.Namespace, tenant: TenantConfig, dag_id: str) -> int:
+    """Check the range and the DAG, unpause it, create the backfill; its id."""
+    start, end = resolve_range(tenant, args.source, args.start, args.end)
+    dag = _dag(api, dag_id)
+    first, last = window(tenant, start, end)
+    print(
+        f"backfill {dag_id} from {start} to {end}, both inclusive, in the tenant's time zone {tenant.timezone} "
+        f"(logical dates {_iso(first)} … {_iso(last)}; max {args.max_active_runs} run(s) at once, "
+        f"reprocess: {args.reprocess_behavior})"
+    )
+    _refuse_overlap(api, dag_id)
+    _unpause(api, dag_id, dag, args.dry_run)
+    create = _create_via_api if args.api else _create_via_cli
+    return create(api, args, dag_id, first, last)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.max_active_runs < 1:
+        parser.error("--max-active-runs must be at least 1")
+    try:
+        tenant = _tenant(args)
+        dag_id = tenant.dag_id(args.source)
+        api = AirflowApi.from_args(args)
         if args.attach is not None:
             return wait_for(api, dag_id, args.attach, poll=args.poll, timeout=args.timeout)
-        start, end = resolve_range(tenant, args.source, args.start, args.end)
-        try:
-            dag = api.dag(dag_id)
-        except AirflowApiError as exc:
-            if exc.status == 404:
-                print(f"Airflow has no DAG {dag_id} (yet): is the tenant file deployed and parsed? "
-                      "(airflow dags reserialize)", file=sys.stderr)
-                return 2
-            raise
-        first, last = window(tenant, start, end)
-        print(f"backfill {dag_id} from {start} to {end}, both inclusive, in the tenant's time zone {tenant.timezone} "
-              f"(logical dates {_iso(first)} … {_iso(last)}; max {args.max_active_runs} run(s) at once, "
-              f"reprocess: {args.reprocess_behavior})")
-        running = running_backfill(api, dag_id)
-        if running is not None:
-            print(f"a backfill of {dag_id} is still running (id {running['id']}, {running['from_date']} … "
-                  f"{running['to_date']}); two would overlap. Follow it with --attach {running['id']}, or wait "
-                  "until it is done (DAG → Backfills)", file=sys.stderr)
-            return 2
-        if dag.get("is_paused"):
-            if args.dry_run:
-                print(f"would unpause {dag_id} (paused DAGs leave backfill runs queued)")
-            else:
-                api.set_paused(dag_id, False)
-                print(f"unpaused {dag_id} (paused DAGs leave backfill runs queued)")
-
-        if args.api:
-            body = {"dag_id": dag_id, "from_date": _iso(first), "to_date": _iso(last),
-                    "max_active_runs": args.max_active_runs, "reprocess_behavior": args.reprocess_behavior}
-            if args.dry_run:
-                result = api.post("/backfills/dry_run", body)
-                for info in result.get("backfills", []):
-                    print(f"  would run logical date {info.get('logical_date')}")
-                return 0
-            try:
-                backfill_id = int(api.post("/backfills", body)["id"])
-            except AirflowApiError as exc:
-                print(f"could not create the backfill: {exc}", file=sys.stderr)
-                return 2
-        else:
-            before = {b["id"] for b in api.backfills(dag_id)}
-            code = create_with_cli(dag_id, first, last, args.max_active_runs, args.reprocess_behavior, args.dry_run)
-            if args.dry_run:
-                return code
-            created = [b for b in api.backfills(dag_id) if b["id"] not in before]
-            if code != 0 and created:  # e.g. "database is locked" after the CLI had committed it
-                print(f"(the airflow CLI failed after creating backfill {max(b['id'] for b in created)}; following it)")
-            if not created:
-                print("the backfill was not created (see the output above; 'No runs to create' means every date "
-                      "in the range already has a run: use --reprocess-behavior failed or completed)", file=sys.stderr)
-                return 2
-            backfill_id = max(b["id"] for b in created)
+        backfill_id = _start(api, args, tenant, dag_id)
         print(f"backfill {backfill_id} created; UI: DAG {dag_id} → Backfills")
         if args.no_wait:
             return 0
         return wait_for(api, dag_id, backfill_id, poll=args.poll, timeout=args.timeout)
+    except _Stop as stop:
+        return stop.code
     except AirflowApiError as exc:
         print(f"Airflow REST API error: {exc}", file=sys.stderr)
         return 2

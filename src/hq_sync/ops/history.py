@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from hq_sync.ops.airflow_api import RunState
+from hq_sync.staging import status_queries
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of
-from hq_sync.staging.schema import quarantine, run_summaries
 
 DEFAULT_RUNS = 30
 LATE_FACTOR = 2.0  # data is late when the last success is older than this many schedule intervals
@@ -47,12 +49,21 @@ def schedule_interval(cron: str | None, timezone: str, now: datetime) -> float |
         return None
 
 
+class FreshnessState(StrEnum):
+    """How current a tenant source's data is."""
+
+    FRESH = "fresh"  # the last success is within LATE_FACTOR schedule intervals
+    LATE = "late"
+    NEVER = "never"  # no successful run yet
+    UNSCHEDULED = "unscheduled"  # not on a schedule (e.g. timesheets): never late
+
+
 @dataclass
 class Freshness:
     last_success_at: datetime | None
     age_s: float | None  # now - last_success_at
     interval_s: float | None  # the schedule's interval; None: not on a schedule
-    state: str  # fresh | late | never | unscheduled
+    state: FreshnessState
 
     def as_dict(self) -> dict[str, Any]:
         at = self.last_success_at
@@ -60,17 +71,18 @@ class Freshness:
             "last_success_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None,
             "age_s": self.age_s,
             "interval_s": self.interval_s,
-            "state": self.state,
+            "state": self.state.value,
         }
 
 
 def freshness(last_success_at: datetime | None, interval_s: float | None, now: datetime) -> Freshness:
     if last_success_at is None:
-        return Freshness(None, None, interval_s, "never")
+        return Freshness(None, None, interval_s, FreshnessState.NEVER)
     age = max((now - last_success_at).total_seconds(), 0.0)
     if interval_s is None:
-        return Freshness(last_success_at, age, None, "unscheduled")
-    return Freshness(last_success_at, age, interval_s, "late" if age > LATE_FACTOR * interval_s + 300 else "fresh")
+        return Freshness(last_success_at, age, None, FreshnessState.UNSCHEDULED)
+    late = age > LATE_FACTOR * interval_s + 300
+    return Freshness(last_success_at, age, interval_s, FreshnessState.LATE if late else FreshnessState.FRESH)
 
 
 @dataclass
@@ -100,44 +112,18 @@ class SourceHistory:
 
 def reported_runs(conn: Connection, tenant: str, source: str, runs: int, since: datetime | None) -> list[RunPoint]:
     """The last ``runs`` reported runs (oldest first), summed over their entities."""
-    query = (
-        select(
-            run_summaries.c.run_id,
-            run_summaries.c.recorded_at,
-            run_summaries.c.created,
-            run_summaries.c.updated,
-            run_summaries.c.deleted,
-            run_summaries.c.quarantined,
-        )
-        .where(run_summaries.c.tenant == tenant, run_summaries.c.source == source)
-        .order_by(run_summaries.c.recorded_at.desc())
-        .limit(runs * 8)
-    )
-    if since is not None:
-        query = query.where(run_summaries.c.recorded_at >= since)
-    points: dict[str, RunPoint] = {}
-    for row in conn.execute(query):
-        point = points.get(row.run_id)
-        if point is None:
-            if len(points) >= runs:
-                continue
-            point = points[row.run_id] = RunPoint(row.run_id, row.recorded_at, 0, 0)
-        point.at = max(point.at, row.recorded_at)
-        point.written = (point.written or 0) + int(row.created or 0) + int(row.updated or 0) + int(row.deleted or 0)
-        point.held_back = (point.held_back or 0) + int(row.quarantined or 0)
-    return sorted(points.values(), key=lambda p: p.at)
+    return [
+        RunPoint(r.run_id, r.recorded_at, r.written, r.held_back)
+        for r in status_queries.reported_runs(conn, tenant, source, runs, since)
+    ]
 
 
 def backlog(
     conn: Connection, tenant: str, source: str, times: list[datetime], now: datetime
 ) -> tuple[list[tuple[int, float | None]], int, float | None]:
     """Held-back items open at each of ``times`` and the age (days) of the oldest; and now."""
-    rows = conn.execute(
-        select(quarantine.c.reason, quarantine.c.first_seen_at, quarantine.c.resolved_at).where(
-            quarantine.c.tenant == tenant, quarantine.c.source == source
-        )
-    ).all()
-    held = [(r.first_seen_at, r.resolved_at) for r in rows if outcome_of(r.reason) is QuarantineOutcome.HELD_BACK]
+    spans = status_queries.quarantine_spans(conn, tenant, source)
+    held = [(s.first_seen_at, s.resolved_at) for s in spans if outcome_of(s.reason) is QuarantineOutcome.HELD_BACK]
 
     def at(t: datetime) -> tuple[int, float | None]:
         open_since = [first for first, resolved in held if first <= t and (resolved is None or resolved > t)]
@@ -185,7 +171,7 @@ def source_history(
     # A reported run succeeded (the report is its last step); Airflow's state wins when known.
     last_success: datetime | None = None
     for point in ordered:
-        if point.state in (None, "success") and (point.written is not None or point.state == "success"):
+        if point.state in (None, RunState.SUCCESS) and (point.written is not None or point.state == RunState.SUCCESS):
             point.gap_s = (point.at - last_success).total_seconds() if last_success else None
             last_success = point.at
     series, count, age = backlog(conn, tenant, source, [p.at for p in ordered], now)

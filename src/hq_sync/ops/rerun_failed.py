@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hq_sync.config import DAG_ID_PREFIX
-from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError
+from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError, RunState
 
 CONFIG_ERROR_PREFIX = "tenant_config_error__"
 
@@ -38,8 +38,12 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", value)
     if match:
         n, unit = int(match.group(1)), match.group(2)
-        return now - {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
-                      "w": timedelta(weeks=n)}[unit]
+        return (
+            now
+            - {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[
+                unit
+            ]
+        )
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:
@@ -70,7 +74,7 @@ def find_failed(
 ) -> Plan:
     """The tenant DAGs whose latest run failed, with that run and the tasks that would be cleared."""
     plan = Plan()
-    failed_dags = api.dags(last_dag_run_state="failed")
+    failed_dags = api.dags(last_dag_run_state=RunState.FAILED.value)
     wanted: list[str] = []
     for dag in failed_dags:
         dag_id = dag["dag_id"]
@@ -88,7 +92,7 @@ def find_failed(
     latest = api.latest_runs(wanted)
     for dag_id in wanted:
         run = latest.get(dag_id)
-        if run is None or run["state"] != "failed":  # changed since the DAG list was read
+        if run is None or run["state"] != RunState.FAILED:  # changed since the DAG list was read
             continue
         entry = {"dag_id": dag_id, "run_id": run["dag_run_id"], "run_after": run.get("run_after")}
         run_after = _when(run.get("run_after"))
@@ -106,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         "tenants are left alone.",
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would be cleared, change nothing")
-    parser.add_argument("--since", type=parse_since, default=None,
-                        help="only runs since then: 12h, 2d, 1w or a date/time such as 2026-11-27")
+    parser.add_argument(
+        "--since",
+        type=parse_since,
+        default=None,
+        help="only runs since then: 12h, 2d, 1w or a date/time such as 2026-11-27",
+    )
     parser.add_argument("--tenant", action="append", help="only this tenant (repeatable)")
     parser.add_argument("--source", choices=sorted(DAG_ID_PREFIX), help="only this source")
     AirflowApi.add_arguments(parser)
@@ -116,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = find_failed(api, since=args.since, tenants=args.tenant, source=args.source)
     for dag_id in plan.config_errors:
-        print(f"skip  {dag_id}: a tenant file is broken; fix include/tenants/{dag_id.removeprefix(CONFIG_ERROR_PREFIX)}.* "
-              "(the DAG's description names field and reason), not a re-run")
+        print(
+            f"skip  {dag_id}: a tenant file is broken; "
+            f"fix include/tenants/{dag_id.removeprefix(CONFIG_ERROR_PREFIX)}.* "
+            "(the DAG's description names field and reason), not a re-run"
+        )
     for entry in plan.too_old:
         print(f"skip  {entry['dag_id']} run {entry['run_id']} (run_after {entry['run_after']}): older than --since")
     if not plan.to_clear:
@@ -136,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         tasks = ", ".join(sorted({ti["task_id"] for ti in tis})) or "no task (already cleared?)"
         print(f"{verb} {entry['dag_id']} run {entry['run_id']}: {tasks}")
     done = len(plan.to_clear) - errors
-    print(f"{'dry run: ' if args.dry_run else ''}{done} tenant DAG run(s) {verb}" + (f", {errors} failed" if errors else ""))
+    print(
+        f"{'dry run: ' if args.dry_run else ''}{done} tenant DAG run(s) {verb}"
+        + (f", {errors} failed" if errors else "")
+    )
     return 1 if errors else 0
 
 

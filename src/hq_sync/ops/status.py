@@ -21,15 +21,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine
 
-from hq_sync.config import SOURCES, dag_id_for, load_tenants
+from hq_sync.config import SOURCES, TenantFileError, dag_id_for, load_tenants
+from hq_sync.ops.airflow_api import RunState
+from hq_sync.ops.history import FreshnessState
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
-from hq_sync.staging.schema import quarantine, run_summaries
+from hq_sync.staging.run_control import NoteKind
+from hq_sync.staging.states import Outcome
+from hq_sync.staging.status_queries import (
+    last_reports,
+    open_quarantine_by_reason,
+    open_quarantine_items,
+    reported_sources,
+)
 
 log = logging.getLogger(__name__)
 
-COUNT_FIELDS = ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")
+COUNT_FIELDS: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)  # the counters of a run
 CONFLICT_REASONS = ("billed_conflict",)
 CONFIG_ERROR_PREFIX = "tenant_config_error"  # as hq_sync.airflow.dag_factory (not imported: no Airflow SDK here)
 
@@ -65,11 +74,18 @@ class LastRun:
     grid_url: str
 
 
+NOTE_LABELS: dict[str, str] = {
+    NoteKind.RETRY: "up for retry",
+    NoteKind.FAILED: "failed",
+    NoteKind.LOCK: "waiting for the run lock",
+}
+
+
 @dataclass
 class RunNoteInfo:
     """Why the last run does not move or failed (issue 15; ``hq_sync.staging.run_control``)."""
 
-    kind: str  # NoteKind: retry | failed | lock
+    kind: str  # a NoteKind
     task_id: str
     reason: str
     since: datetime
@@ -79,11 +95,15 @@ class RunNoteInfo:
 
     @property
     def label(self) -> str:
-        return {"retry": "up for retry", "failed": "failed", "lock": "waiting for the run lock"}.get(self.kind, self.kind)
+        return NOTE_LABELS.get(self.kind, self.kind)
 
 
 # A note belongs to the run while the run is in one of these states (else it is history).
-NOTE_RUN_STATES = {"retry": ("running",), "lock": ("running", "queued"), "failed": ("failed",)}
+NOTE_RUN_STATES = {
+    NoteKind.RETRY: (RunState.RUNNING,),
+    NoteKind.LOCK: (RunState.RUNNING, RunState.QUEUED),
+    NoteKind.FAILED: (RunState.FAILED,),
+}
 
 
 @dataclass
@@ -115,10 +135,10 @@ class SourceStatus:
 
     @property
     def needs_attention(self) -> bool:
-        failed = self.last_run is not None and self.last_run.state == "failed"
-        retrying = self.run_note is not None and self.run_note.kind == "retry"
-        late = self.freshness is not None and self.freshness["state"] == "late"
-        return failed or retrying or late or self.held_back > 0 or self.counts["conflicts"] > 0
+        failed = self.last_run is not None and self.last_run.state == RunState.FAILED
+        retrying = self.run_note is not None and self.run_note.kind == NoteKind.RETRY
+        late = self.freshness is not None and self.freshness["state"] == FreshnessState.LATE
+        return failed or retrying or late or self.held_back > 0 or self.counts[Outcome.CONFLICTS] > 0
 
 
 @dataclass
@@ -155,14 +175,16 @@ class StatusReport:
         return {
             "tenants": len(self.tenants),
             "dags": len(sources),
-            "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == "failed"),
-            "running": sum(1 for s in sources if s.last_run and s.last_run.state in ("running", "queued")),
-            "up_for_retry": sum(1 for s in sources if s.run_note and s.run_note.kind == "retry"),
+            "failed_last_run": sum(1 for s in sources if s.last_run and s.last_run.state == RunState.FAILED),
+            "running": sum(
+                1 for s in sources if s.last_run and s.last_run.state in (RunState.RUNNING, RunState.QUEUED)
+            ),
+            "up_for_retry": sum(1 for s in sources if s.run_note and s.run_note.kind == NoteKind.RETRY),
             "open_quarantine": sum(s.open_quarantine for s in sources),
             "held_back": sum(s.held_back for s in sources),
-            "late": sum(1 for s in sources if s.freshness and s.freshness["state"] == "late"),
+            "late": sum(1 for s in sources if s.freshness and s.freshness["state"] == FreshnessState.LATE),
             "written_with_warning": sum(s.written_with_warning for s in sources),
-            "conflicts_last_run": sum(s.counts["conflicts"] for s in sources),
+            "conflicts_last_run": sum(s.counts[Outcome.CONFLICTS] for s in sources),
             "open_conflicts": sum(s.open_conflicts for s in sources),
             "config_errors": len(self.config_errors),
         }
@@ -174,12 +196,14 @@ class StatusReport:
             d = asdict(s)
             d["counts_recorded_at"] = _iso(s.counts_recorded_at)
             d["counts_are_of_last_run"] = s.counts_are_of_last_run
-            d["quarantine"] = [
-                {**asdict(g), "oldest": _iso(g.oldest), "newest": _iso(g.newest)} for g in s.quarantine
-            ]
+            d["quarantine"] = [{**asdict(g), "oldest": _iso(g.oldest), "newest": _iso(g.newest)} for g in s.quarantine]
             if s.run_note is not None:
-                d["run_note"] = {**asdict(s.run_note), "label": s.run_note.label, "since": _iso(s.run_note.since),
-                                 "retry_at": _iso(s.run_note.retry_at)}
+                d["run_note"] = {
+                    **asdict(s.run_note),
+                    "label": s.run_note.label,
+                    "since": _iso(s.run_note.since),
+                    "retry_at": _iso(s.run_note.retry_at),
+                }
             return d
 
         return {
@@ -188,8 +212,12 @@ class StatusReport:
             "airflow_error": self.airflow_error,
             "config_errors": [_config_error(e) for e in self.config_errors],
             "tenants": [
-                {"id": t.id, "display_name": t.display_name, "sources": [source(s) for s in t.sources],
-                 "config_error": _config_error(t.config_error) if t.config_error else None}
+                {
+                    "id": t.id,
+                    "display_name": t.display_name,
+                    "sources": [source(s) for s in t.sources],
+                    "config_error": _config_error(t.config_error) if t.config_error else None,
+                }
                 for t in self.tenants
             ],
         }
@@ -206,62 +234,36 @@ def _iso(value: datetime | None) -> str | None:
 # -- staging --------------------------------------------------------------------------------------
 def last_summaries(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (tenant, source): the run that reported last, with its counts per entity and in total."""
-    newest = (
-        select(run_summaries.c.tenant, run_summaries.c.source, func.max(run_summaries.c.recorded_at).label("m"))
-        .group_by(run_summaries.c.tenant, run_summaries.c.source)
-        .subquery()
-    )
-    last_run = (
-        select(run_summaries.c.tenant, run_summaries.c.source, run_summaries.c.dag_id, run_summaries.c.run_id)
-        .join(newest, and_(run_summaries.c.tenant == newest.c.tenant, run_summaries.c.source == newest.c.source,
-                           run_summaries.c.recorded_at == newest.c.m))
-        .distinct()
-        .subquery()
-    )
-    rows = conn.execute(
-        select(run_summaries).join(
-            last_run,
-            and_(run_summaries.c.tenant == last_run.c.tenant, run_summaries.c.source == last_run.c.source,
-                 run_summaries.c.dag_id == last_run.c.dag_id, run_summaries.c.run_id == last_run.c.run_id),
-        )
-    )
     result: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row.tenant, row.source)
-        entry = result.get(key)
-        if entry is not None and entry["run_id"] != row.run_id:
-            # Two runs reported in the same instant (only in tests): keep one, deterministically.
-            if row.run_id < entry["run_id"]:
-                continue
-            entry = None
-        if entry is None:
-            entry = result[key] = {"run_id": row.run_id, "recorded_at": row.recorded_at,
-                                   "totals": dict.fromkeys(COUNT_FIELDS, 0), "entities": {}}
-        entry["recorded_at"] = max(entry["recorded_at"], row.recorded_at)
-        counts = {f: int(getattr(row, f) or 0) for f in COUNT_FIELDS}
-        entry["entities"][row.entity] = {**counts, "details": row.details or {}}
-        for f in COUNT_FIELDS:
-            entry["totals"][f] += counts[f]
+    for key, reports in last_reports(conn).items():
+        entry: dict[str, Any] = {
+            "run_id": reports[0].run_id,
+            "recorded_at": max(r.recorded_at for r in reports),
+            "totals": dict.fromkeys(COUNT_FIELDS, 0),
+            "entities": {},
+        }
+        for report in reports:
+            counts = {f: report.counts[Outcome(f)] for f in COUNT_FIELDS}
+            entry["entities"][report.entity] = {**counts, "details": report.details}
+            for f in COUNT_FIELDS:
+                entry["totals"][f] += counts[f]
+        result[key] = entry
     return result
 
 
 def quarantine_groups(conn: Connection, now: datetime) -> dict[tuple[str, str], list[QuarantineGroup]]:
     """Open quarantine items per (tenant, source), grouped by reason: count, oldest, newest."""
-    rows = conn.execute(
-        select(
-            quarantine.c.tenant, quarantine.c.source, quarantine.c.reason,
-            func.count().label("n"),
-            func.min(quarantine.c.first_seen_at).label("oldest"),
-            func.max(quarantine.c.first_seen_at).label("newest"),
-        )
-        .where(quarantine.c.resolved_at.is_(None))
-        .group_by(quarantine.c.tenant, quarantine.c.source, quarantine.c.reason)
-    )
     result: dict[tuple[str, str], list[QuarantineGroup]] = {}
-    for row in rows:
+    for row in open_quarantine_by_reason(conn):
         result.setdefault((row.tenant, row.source), []).append(
-            QuarantineGroup(row.reason, int(row.n), row.oldest, row.newest,
-                            round((now - row.oldest).total_seconds() / 86400, 1), outcome_of(row.reason).value)
+            QuarantineGroup(
+                row.reason,
+                row.count,
+                row.oldest,
+                row.newest,
+                round((now - row.oldest).total_seconds() / 86400, 1),
+                outcome_of(row.reason).value,
+            )
         )
     for groups in result.values():
         groups.sort(key=lambda g: (g.outcome != QuarantineOutcome.HELD_BACK, -g.count, g.reason))
@@ -272,30 +274,27 @@ def quarantine_items(
     conn: Connection, tenant: str, source: str | None = None, reason: str | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """The open quarantine records behind a group (oldest first): who, what, why, since when."""
-    query = select(quarantine).where(quarantine.c.tenant == tenant, quarantine.c.resolved_at.is_(None))
-    if source:
-        query = query.where(quarantine.c.source == source)
-    if reason:
-        query = query.where(quarantine.c.reason == reason)
     items = []
-    for row in conn.execute(query.order_by(quarantine.c.first_seen_at, quarantine.c.id).limit(limit)):
-        context = dict(row.context or {})
+    for row in open_quarantine_items(conn, tenant, source, reason, limit):
+        context = row.context
         who = context.get("email") or context.get("person_id") or context.get("hq_user_id")
-        items.append({
-            "id": row.id,
-            "tenant": row.tenant,
-            "source": row.source,
-            "entity": row.entity,
-            "source_id": row.source_id,
-            "reason": row.reason,
-            "outcome": outcome_of(row.reason).value,
-            "who": str(who) if who is not None else None,
-            "detail": row.detail,
-            "context": context,
-            "since": _iso(row.first_seen_at),
-            "last_seen": _iso(row.last_seen_at),
-            "last_run_id": row.last_run_id,
-        })
+        items.append(
+            {
+                "id": row.id,
+                "tenant": row.tenant,
+                "source": row.source,
+                "entity": row.entity,
+                "source_id": row.source_id,
+                "reason": row.reason,
+                "outcome": outcome_of(row.reason).value,
+                "who": str(who) if who is not None else None,
+                "detail": row.detail,
+                "context": context,
+                "since": _iso(row.first_seen_at),
+                "last_seen": _iso(row.last_seen_at),
+                "last_run_id": row.last_run_id,
+            }
+        )
     return items
 
 
@@ -314,14 +313,23 @@ def last_run_notes(engine: Engine, runs: dict[str, dict[str, Any]]) -> dict[str,
         return {}
     result = {}
     for (dag_id, _run_id), note in found.items():
-        if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind.value, ()):
-            result[dag_id] = RunNoteInfo(note.kind.value, note.task_id, note.reason, note.since, note.try_number,
-                                         note.max_tries, note.retry_at)
+        if runs[dag_id].get("state") in NOTE_RUN_STATES.get(note.kind, ()):
+            result[dag_id] = RunNoteInfo(
+                note.kind.value, note.task_id, note.reason, note.since, note.try_number, note.max_tries, note.retry_at
+            )
     return result
 
 
-ENTITY_NOUNS = {"time_entry": "entries", "reporting": "entries", "absence_period": "absences", "absence": "absences",
-                "task": "tasks", "phase": "phases", "project": "projects", "timesheet_row": "rows"}
+ENTITY_NOUNS = {
+    "time_entry": "entries",
+    "reporting": "entries",
+    "absence_period": "absences",
+    "absence": "absences",
+    "task": "tasks",
+    "phase": "phases",
+    "project": "projects",
+    "timesheet_row": "rows",
+}
 
 
 @dataclass
@@ -373,7 +381,9 @@ def quarantine_causes(
     groups: dict[tuple[str, str, str], dict[str | None, list[dict[str, Any]]]] = {}
     for item in items:
         info = reason_info(item["reason"])
-        value = next((str(item["context"][k]) for k in info.cause_keys if item["context"].get(k) not in (None, "")), None)
+        value = next(
+            (str(item["context"][k]) for k in info.cause_keys if item["context"].get(k) not in (None, "")), None
+        )
         groups.setdefault((item["source"], item["entity"], item["reason"]), {}).setdefault(value, []).append(item)
 
     def hours(rows: list[dict[str, Any]]) -> float:
@@ -394,7 +404,11 @@ def quarantine_causes(
         )
         n, h = sum(c.count for c in causes), round(sum(c.hours for c in causes), 2)
         named = [c.value for c in causes if c.value is not None]
-        fix = info.fix.format(causes=_listing(named)) if named or "{causes}" not in info.fix else info.fix.replace(" {causes}", "")
+        fix = (
+            info.fix.format(causes=_listing(named))
+            if named or "{causes}" not in info.fix
+            else info.fix.replace(" {causes}", "")
+        )
         noun = ENTITY_NOUNS.get(entity, "records")
         if info.outcome is QuarantineOutcome.HELD_BACK:
             sentence = f"{fix[:1].upper()}{fix[1:]} to release {_amount(n, noun, h)}"
@@ -422,6 +436,62 @@ def _last_run(run: dict[str, Any], ui_base: str) -> LastRun:
 
 
 # -- assembly -------------------------------------------------------------------------------------
+def _read_airflow(
+    airflow: AirflowReader | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], str | None]:
+    """The DAGs (by id) and their latest runs from Airflow's REST API, and why they are missing."""
+    if airflow is None:
+        return {}, {}, "Airflow REST API not queried"
+    dags: dict[str, dict[str, Any]] = {}
+    try:
+        dags = {d["dag_id"]: d for d in airflow.dags()}
+        return dags, airflow.latest_runs(sorted(dags)), None
+    except Exception as exc:  # noqa: BLE001 - the page shows staging data and the reason
+        log.warning("Airflow REST API failed for the status page: %s", exc)
+        return dags, {}, f"{type(exc).__name__}: {exc}"
+
+
+def _config_error_of(error: TenantFileError, last_valid_from: datetime | None = None) -> ConfigError:
+    """A broken tenant file as the page shows it (``last_valid_from``: its last valid copy's time)."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
+    return ConfigError(
+        file=error.path.name,
+        tenant_hint=error.tenant_hint,
+        dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
+        problems=[{"field": p.field, "reason": p.reason} for p in error.problems],
+        last_valid_from=last_valid_from,
+    )
+
+
+def _with_airflow(
+    status: SourceStatus, dag: dict[str, Any] | None, run: dict[str, Any] | None, note: RunNoteInfo | None, ui_base: str
+) -> None:
+    """Fill in what Airflow says of the source's DAG: paused, next run, last run (and its note)."""
+    if dag is not None:
+        status.in_airflow = True
+        status.paused = bool(dag.get("is_paused"))
+        status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
+    if run is not None:
+        status.last_run = _last_run(run, ui_base)
+        status.run_note = note
+
+
+def _with_staging(status: SourceStatus, summary: dict[str, Any] | None, groups: list[QuarantineGroup]) -> None:
+    """Fill in what staging says of the source: the last reported counts and the open quarantine."""
+    if summary is not None:
+        status.counts = summary["totals"]
+        status.counts_run_id = summary["run_id"]
+        status.counts_recorded_at = summary["recorded_at"]
+        status.entities = summary["entities"]
+    status.quarantine = groups
+    status.open_quarantine = sum(g.count for g in groups)
+    status.open_conflicts = sum(g.count for g in groups if g.reason in CONFLICT_REASONS)
+    status.held_back = sum(g.count for g in groups if g.outcome == QuarantineOutcome.HELD_BACK)
+    status.written_with_warning = status.open_quarantine - status.held_back
+
+
 def build_status(
     engine: Engine,
     airflow: AirflowReader | None,
@@ -445,33 +515,13 @@ def build_status(
         groups = quarantine_groups(conn, now)
     timings["staging"] = (time.perf_counter() - t0) * 1000
 
-    dags: dict[str, dict[str, Any]] = {}
-    runs: dict[str, dict[str, Any]] = {}
-    airflow_error = None
     t0 = time.perf_counter()
-    if airflow is not None:
-        try:
-            dags = {d["dag_id"]: d for d in airflow.dags()}
-            runs = airflow.latest_runs(sorted(dags))
-        except Exception as exc:  # noqa: BLE001 - the page shows staging data and the reason
-            log.warning("Airflow REST API failed for the status page: %s", exc)
-            airflow_error = f"{type(exc).__name__}: {exc}"
-    else:
-        airflow_error = "Airflow REST API not queried"
+    dags, runs, airflow_error = _read_airflow(airflow)
     timings["airflow_api"] = (time.perf_counter() - t0) * 1000
     notes = last_run_notes(engine, runs)
 
-    def config_error(error: Any, last_valid_from: datetime | None = None) -> ConfigError:
-        import re
-
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
-        return ConfigError(
-            file=error.path.name, tenant_hint=error.tenant_hint, dag_id=f"{CONFIG_ERROR_PREFIX}__{safe}",
-            problems=[{"field": p.field, "reason": p.reason} for p in error.problems], last_valid_from=last_valid_from,
-        )
-
-    errors = [config_error(e) for e in loaded.errors]
-    errors += [config_error(st.error, st.saved_at) for st in loaded.stale.values()]
+    errors = [_config_error_of(e) for e in loaded.errors]
+    errors += [_config_error_of(st.error, st.saved_at) for st in loaded.stale.values()]
     errors.sort(key=lambda e: e.file)
     by_tenant = {e.tenant_hint: e for e in errors}
     # A broken file without a last valid copy keeps its tenant in the table: its last data from staging.
@@ -490,25 +540,8 @@ def build_status(
         for source in enabled:
             dag_id = dag_id_for(source, tenant_id)
             status = SourceStatus(tenant=tenant_id, source=source, dag_id=dag_id)
-            dag = dags.get(dag_id)
-            if dag is not None:
-                status.in_airflow = True
-                status.paused = bool(dag.get("is_paused"))
-                status.next_run = None if status.paused else dag.get("next_dagrun_run_after")
-            if dag_id in runs:
-                status.last_run = _last_run(runs[dag_id], ui_base)
-                status.run_note = notes.get(dag_id)
-            summary = summaries.get((tenant_id, source))
-            if summary is not None:
-                status.counts = summary["totals"]
-                status.counts_run_id = summary["run_id"]
-                status.counts_recorded_at = summary["recorded_at"]
-                status.entities = summary["entities"]
-            status.quarantine = groups.get((tenant_id, source), [])
-            status.open_quarantine = sum(g.count for g in status.quarantine)
-            status.open_conflicts = sum(g.count for g in status.quarantine if g.reason in CONFLICT_REASONS)
-            status.held_back = sum(g.count for g in status.quarantine if g.outcome == QuarantineOutcome.HELD_BACK)
-            status.written_with_warning = status.open_quarantine - status.held_back
+            _with_airflow(status, dags.get(dag_id), runs.get(dag_id), notes.get(dag_id), ui_base)
+            _with_staging(status, summaries.get((tenant_id, source)), groups.get((tenant_id, source), []))
             status.freshness = _freshness(status, configs.get(tenant_id), now)
             sources.append(status)
         tenants.append(TenantStatus(tenant_id, display_name, sources, by_tenant.get(tenant_id)))
@@ -516,8 +549,15 @@ def build_status(
 
 
 def charts_data(
-    engine: Engine, airflow: Any, tenant_id: str, source: str | None = None, *, runs: int = 30,
-    days: float | None = None, now: datetime | None = None, tenants_dir: Path | None = None,
+    engine: Engine,
+    airflow: Any,
+    tenant_id: str,
+    source: str | None = None,
+    *,
+    runs: int = 30,
+    days: float | None = None,
+    now: datetime | None = None,
+    tenants_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The charts of one tenant (or one source): ``histories`` (``hq_sync.ops.history.SourceHistory``
     per source), ``display_name`` and ``config_note`` (a broken file: the error and how it syncs)."""
@@ -536,8 +576,8 @@ def charts_data(
         if config is not None:
             sources = [s for s in SOURCES if s in config.enabled_sources()]
         else:  # unknown or broken without a copy: the sources staging has data of
-            found = conn.execute(select(run_summaries.c.source).where(run_summaries.c.tenant == tenant_id).distinct())
-            sources = [s for s in SOURCES if s in {r.source for r in found}]
+            reported = reported_sources(conn, tenant_id)
+            sources = [s for s in SOURCES if s in reported]
         histories = []
         for src in sources:
             if source and src != source:
@@ -549,9 +589,18 @@ def charts_data(
                     airflow_runs = airflow.dag_runs(dag_id, order_by="-run_after", limit=min(runs, 100))
                 except Exception as exc:  # noqa: BLE001 - charts without durations, and the reason
                     error = f"{type(exc).__name__}: {exc}"[:300]
-            history = source_history(conn, tenant_id, src, dag_id, cron=source_cron(config, src),
-                                     timezone=config.timezone if config else "UTC", airflow_runs=airflow_runs,
-                                     runs=runs, days=days, now=now)
+            history = source_history(
+                conn,
+                tenant_id,
+                src,
+                dag_id,
+                cron=source_cron(config, src),
+                timezone=config.timezone if config else "UTC",
+                airflow_runs=airflow_runs,
+                runs=runs,
+                days=days,
+                now=now,
+            )
             history.airflow_error = error
             histories.append(history)
     return {"histories": histories, "display_name": config.display_name if config else tenant_id, "config_note": note}
@@ -568,7 +617,7 @@ def _freshness(status: SourceStatus, tenant: Any, now: datetime) -> dict[str, An
 
     last = status.counts_recorded_at  # a run that reported succeeded (the report is its last step)
     run = status.last_run
-    if run is not None and run.state == "success" and run.end_date:
+    if run is not None and run.state == RunState.SUCCESS and run.end_date:
         ended = datetime.fromisoformat(run.end_date.replace("Z", "+00:00"))
         last = max(last, ended) if last else ended
     interval = schedule_interval(source_cron(tenant, status.source), tenant.timezone, now) if tenant else None
