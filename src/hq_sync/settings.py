@@ -15,11 +15,14 @@ environment as it is at each call (tests and commands change it); nothing is rea
 | ``HQ_SYNC_FERNET_KEY`` | encrypts stored refresh tokens | ``hq_sync.staging.oauth_tokens`` |
 | ``HQ_SYNC_HQ_APP_SECRET``, ``HQ_SYNC_AWORK_CLIENT_SECRET`` | OAuth secrets (connect) | ``connect.hq``, ``.awork`` |
 | ``HQ_SYNC_RETRY_DELAY_SECONDS`` | first retry delay of every task | ``hq_sync.airflow.dag_factory`` |
+| ``HQ_SYNC_RUN_LOCK_POKE_SECONDS`` | how often a run waiting for its run lock looks | ``hq_sync.airflow.run_lock`` |
+| ``HQ_SYNC_LAST_VALID_DIR`` | copies of the last valid tenant files (``off``: none) | ``hq_sync.config.last_valid`` |
 
 Secrets are kept out of ``repr``. A value of the wrong type names its variable
 (``HQ_SYNC_WEBHOOK_COOLDOWN: Input should be a valid number``) — except
-``HQ_SYNC_RETRY_DELAY_SECONDS``, read while DAG files are parsed: a typo there is logged and the
-default kept, so it never breaks the parsing of every tenant's DAGs.
+``HQ_SYNC_RETRY_DELAY_SECONDS`` and ``HQ_SYNC_RUN_LOCK_POKE_SECONDS``, read while DAG files are
+parsed: a typo there is logged and the default kept, so it never breaks the parsing of every
+tenant's DAGs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -64,16 +67,17 @@ class Settings(BaseSettings):
     hq_app_secret: str | None = Field(None, repr=False)
     awork_client_secret: str | None = Field(None, repr=False)
     retry_delay_seconds: float | None = None
+    run_lock_poke_seconds: float | None = None
+    last_valid_dir: str | None = None
 
-    @field_validator("retry_delay_seconds", mode="before")
+    @field_validator("retry_delay_seconds", "run_lock_poke_seconds", mode="before")
     @classmethod
-    def _lenient_retry_delay(cls, value: Any) -> Any:
+    def _lenient_seconds(cls, value: Any, info: ValidationInfo) -> Any:
         try:
             return None if value is None else float(value)
-        except (TypeError, ValueError):  # a typo here must never break the parsing of every tenant's DAGs
-            log.error(
-                "%sRETRY_DELAY_SECONDS=%r is not a number of seconds; keeping the default retry delay", PREFIX, value
-            )
+        except (TypeError, ValueError):  # read while DAG files are parsed: a typo must not break every DAG
+            name = f"{PREFIX}{(info.field_name or '').upper()}"
+            log.error("%s=%r is not a number of seconds; keeping the default", name, value)
             return None
 
 

@@ -24,7 +24,6 @@ pipelines when a task runs). It scales to hundreds of tenants (issue #11, docs/a
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import zlib
@@ -44,6 +43,7 @@ from hq_sync.airflow.run_lock import poke_interval as run_lock_poke_interval
 from hq_sync.config import TenantConfig, TenantFileError, dag_id_for, load_tenants
 from hq_sync.config.tenants import AworkSource, FieldProblem, StaleTenant
 from hq_sync.kinds import DEFAULT_POOL, KINDS, SYSTEMS, Kind
+from hq_sync.settings import settings
 from hq_sync.webhooks.assets import asset_name, asset_uri
 
 log = logging.getLogger(__name__)
@@ -62,16 +62,9 @@ DEFAULT_ARGS = {
 }
 # The first retry's delay in seconds, for every process that parses the DAG files (default 120;
 # the distributed demo and its test use a few seconds so that a killed worker's task retries soon).
-RETRY_DELAY_ENV = "HQ_SYNC_RETRY_DELAY_SECONDS"
-if os.environ.get(RETRY_DELAY_ENV):
-    try:
-        DEFAULT_ARGS["retry_delay"] = timedelta(seconds=float(os.environ[RETRY_DELAY_ENV]))
-    except ValueError:  # a typo here must never break the parsing of every tenant's DAGs
-        log.error(
-            "%s=%r is not a number of seconds; keeping the default retry delay",
-            RETRY_DELAY_ENV,
-            os.environ[RETRY_DELAY_ENV],
-        )
+# ``HQ_SYNC_RETRY_DELAY_SECONDS`` (hq_sync.settings: a typo is logged and the default kept).
+if (_retry_delay := settings().retry_delay_seconds) is not None:
+    DEFAULT_ARGS["retry_delay"] = timedelta(seconds=_retry_delay)
 
 HQ_TO_AWORK_START = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))  # no history to backfill: catchup is off
 

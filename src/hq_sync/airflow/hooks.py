@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -28,6 +28,11 @@ from hq_sync.connection_extras import parse_extras
 from hq_sync.kinds import SYSTEMS
 from hq_sync.settings import settings
 from hq_sync.staging import create_staging_engine, ensure_schema, resolve_staging_url
+
+if TYPE_CHECKING:  # imported where used: building a client is a task's work, not the DAG parser's
+    from hq_sync.clients.awork import AworkClient
+    from hq_sync.clients.hq import HqClient
+    from hq_sync.clients.personio import PersonioClient
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +165,7 @@ class ConnectionClients:
         return conn
 
     @cached_property
-    def _hq(self) -> Any:
+    def _hq(self) -> HqClient:
         from hq_sync.clients.hq import HqClient
 
         conn = self._conn("hq")
@@ -204,11 +209,11 @@ class ConnectionClients:
 
         return StagingTokenStore(self.staging, self.tenant.id, system, extra.refresh_token)
 
-    def hq(self) -> Any:
+    def hq(self) -> HqClient:
         return self._hq
 
     @cached_property
-    def _personio(self) -> Any:
+    def _personio(self) -> PersonioClient:
         from hq_sync.clients.personio import PersonioClient, PersonioCredentials
 
         conn = self._conn("personio")
@@ -234,7 +239,7 @@ class ConnectionClients:
         except ValueError as exc:  # e.g. an app_id that is not UPPER_SNAKE_CASE: a set-up problem
             raise MissingConnection(f"Airflow connection {conn.conn_id!r} is invalid: {exc}") from exc
 
-    def personio(self) -> Any:
+    def personio(self) -> PersonioClient:
         return self._personio
 
     def _awork_auth(self, conn: Any, base_url: str) -> Any:
@@ -252,7 +257,7 @@ class ConnectionClients:
         return AworkOAuthTokens(conn.login, conn.password, token_url_for(base_url), store, tenant=self.tenant.id)
 
     @cached_property
-    def _awork(self) -> Any:
+    def _awork(self) -> AworkClient:
         from hq_sync.clients.awork import AworkClient
 
         conn = self._conn("awork")
@@ -263,7 +268,7 @@ class ConnectionClients:
         budget = shared_budget("awork", conn, base)
         return AworkClient(base, self._awork_auth(conn, base), budget=budget, retry=retry)
 
-    def awork(self) -> Any:
+    def awork(self) -> AworkClient:
         """awork client: connection ``awork_<tenant>``, host = API base (``…/api/v1``), password =
         API key; extra may set ``requests_per_minute`` / ``requests_per_second`` / ``rate_account``
         (the workspace's budget, hq_sync.airflow.budgets) and ``timeout``."""

@@ -21,15 +21,15 @@ The lock is a row in the staging database (SQLite or PostgreSQL), never a proces
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
+from hq_sync.settings import settings
+
 log = logging.getLogger(__name__)
 
-POKE_ENV = "HQ_SYNC_RUN_LOCK_POKE_SECONDS"
 DEFAULT_POKE_S = 30.0
 RUN_LOCK_TIMEOUT = timedelta(hours=12)
 ACTIVE_STATES = ("queued", "running")
@@ -37,11 +37,8 @@ ACTIVE_STATES = ("queued", "running")
 
 def poke_interval() -> float:
     """Seconds between looks at a held lock (``$HQ_SYNC_RUN_LOCK_POKE_SECONDS``, default 30)."""
-    try:
-        return max(1.0, float(os.environ.get(POKE_ENV) or DEFAULT_POKE_S))
-    except ValueError:
-        log.error("%s=%r is not a number of seconds; using %s", POKE_ENV, os.environ.get(POKE_ENV), DEFAULT_POKE_S)
-        return DEFAULT_POKE_S
+    configured = settings().run_lock_poke_seconds  # a typo is logged there and the default kept
+    return DEFAULT_POKE_S if configured is None else max(1.0, configured)
 
 
 def is_run_active(dag_id: str, run_id: str) -> bool:

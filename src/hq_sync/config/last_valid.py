@@ -30,10 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hq_sync.paths import data_dir
+from hq_sync.settings import settings
 
 log = logging.getLogger(__name__)
 
-ENV = "HQ_SYNC_LAST_VALID_DIR"
 _warned: set[str] = set()
 
 
@@ -64,7 +64,7 @@ class LastValidStore:
     @classmethod
     def for_tenants_dir(cls, directory: Path) -> LastValidStore | None:
         """The store of one tenants directory (None when ``$HQ_SYNC_LAST_VALID_DIR`` is ``off``)."""
-        base = os.environ.get(ENV) or ""
+        base = settings().last_valid_dir or ""
         if base.strip().lower() in ("off", "none", "false", "0"):
             return None
         root = Path(base) if base else data_dir() / "tenants-last-valid"
