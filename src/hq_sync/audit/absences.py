@@ -26,6 +26,7 @@ from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
 from hq_sync.staging.schema import personio_absence_periods
+from hq_sync.staging.states import LinkState
 from hq_sync.transform.absences import AbsenceRules, StagedPeriod, plan_absence
 from hq_sync.transform.plans import Quarantined, Wanted
 from hq_sync.transform.source_rows import personio_period_row as period_row
@@ -261,7 +262,7 @@ class _AbsenceAudit:
         if link is None or not link.hq_id:
             return None
         found = self.hq_absences.get(str(link.hq_id))
-        if found is None and link.state == "synced" and link.hq_parent_id and self.lookups < MAX_LOOKUPS:
+        if found is None and link.state == LinkState.SYNCED and link.hq_parent_id and self.lookups < MAX_LOOKUPS:
             self.lookups += 1
             absence = self.hq.get(f"Users({int(link.hq_parent_id)})/Absences({int(link.hq_id)})")
             found = (absence, self.emails_by_hq.get(int(link.hq_parent_id)) or "") if absence else None
@@ -283,7 +284,7 @@ class _AbsenceAudit:
         source, version = self.source_side(p)
         link = self.links.get(pid)
         absence = self.find(link)
-        synced = link is not None and link.state == "synced" and bool(link.hq_id)
+        synced = link is not None and link.state == LinkState.SYNCED and bool(link.hq_id)
         if not source and absence is None and not synced:
             return None  # not wanted in HQ (pending, before the sync start, ...) and not there
         self.read.records += 1
@@ -312,7 +313,7 @@ class _AbsenceAudit:
         written = self.written_side(link)
         if (
             link is not None
-            and link.state == "synced"
+            and link.state == LinkState.SYNCED
             and absence is not None
             and not pair.record_changed
             and (link.written or {}).get("version") == version
@@ -351,7 +352,7 @@ class _AbsenceAudit:
             return None  # someone else's, on no weekday of the window
         link = owned.get(absence_id)
         pair = Pair(AuditKind.ABSENCE_DAYS, link.source_id if link else None, absence_id, hq=side)
-        if link is not None and link.state == "synced":
+        if link is not None and link.state == LinkState.SYNCED:
             pair.record_changed = not same_absence(absence, (link.written or {}).get("body") or {})
         if link is None:
             creator = who(absence.get("CreatedBy"), self.emails_by_hq)
@@ -382,7 +383,9 @@ class _AbsenceAudit:
     def owned(self) -> dict[str, repo.Link]:
         """The links of the HQ absences the sync owns, by HQ id."""
         return {
-            str(link.hq_id): link for link in self.links.values() if link.hq_id and link.state in ("synced", "pending")
+            str(link.hq_id): link
+            for link in self.links.values()
+            if link.hq_id and link.state in (LinkState.SYNCED, LinkState.PENDING)
         }
 
     def _period_state(self, source_id: str) -> tuple[str, datetime | None]:

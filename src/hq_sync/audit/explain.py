@@ -8,6 +8,7 @@ from typing import Any
 from hq_sync.audit.common import who
 from hq_sync.audit.model import AuditKind, Cell, Explanation, Pair
 from hq_sync.staging import repository as repo
+from hq_sync.staging.states import LinkState
 
 SEEN_SLACK = timedelta(hours=1)  # a change this long before a run completed may not have been read by it
 
@@ -34,7 +35,7 @@ def explain(
     ref = pair.source_ref or "?"
     unit = "d" if pair.kind is AuditKind.ABSENCE_DAYS else "h"
     noun = "absence" if pair.kind is AuditKind.ABSENCE_DAYS else "reporting"
-    if link is not None and link.state == "synced" and link.hq_id:
+    if link is not None and link.state == LinkState.SYNCED and link.hq_id:
         if hq_record is None:
             pair.explain(
                 Explanation.UNEXPLAINED,
@@ -63,7 +64,7 @@ def explain(
     if reasons:
         pair.explain(Explanation.QUARANTINE, reasons[0]["reason"], reasons[0]["detail"])
         return
-    if link is not None and link.state == "pending":
+    if link is not None and link.state == LinkState.PENDING:
         pair.explain(
             Explanation.AWAITING_SYNC,
             "write_in_progress",

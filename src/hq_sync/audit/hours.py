@@ -26,6 +26,7 @@ from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
 from hq_sync.staging.schema import awork_time_entries
+from hq_sync.staging.states import LinkState
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.transform.reportings import entry_start
 
@@ -195,7 +196,7 @@ class _HoursAudit:
         self.owned = {
             str(link.hq_id): link
             for link in self.entry_links.values()
-            if link.hq_id and link.state in ("synced", "pending")
+            if link.hq_id and link.state in (LinkState.SYNCED, LinkState.PENDING)
         }
 
     def stage_missing(self, orphans: dict[str, dict[str, Any]]) -> None:
@@ -239,7 +240,7 @@ class _HoursAudit:
         if link is None or not link.hq_id:
             return None
         rep = self.reportings.get(str(link.hq_id))
-        if rep is None and link.state == "synced" and link.hq_parent_id and self.lookups < MAX_LOOKUPS:
+        if rep is None and link.state == LinkState.SYNCED and link.hq_parent_id and self.lookups < MAX_LOOKUPS:
             self.lookups += 1
             rep = self.hq.reporting(link.hq_parent_id, link.hq_id)
         return rep
@@ -255,7 +256,7 @@ class _HoursAudit:
         if rep is not None:
             pair.hq = self.hq_side(rep)
             paired_hq.add(str(rep["Id"]))
-        if link is not None and link.state == "synced" and link.hq_id:
+        if link is not None and link.state == LinkState.SYNCED and link.hq_id:
             pair.record_changed = rep is None or not same_as_written(rep, link)
         if pair.differs():
             known = self.staged.get(entry_id)
@@ -282,7 +283,7 @@ class _HoursAudit:
         if link is None and int(rep.get("ProjectId") or 0) not in self.linked_hq:
             return None  # another project: not audited
         pair = Pair(AuditKind.HOURS, link.source_id if link else None, rep_id, hq=self.hq_side(rep))
-        pair.record_changed = link is not None and link.state == "synced" and not same_as_written(rep, link)
+        pair.record_changed = link is not None and link.state == LinkState.SYNCED and not same_as_written(rep, link)
         if link is None:
             self._explain_others(pair, rep_id, rep)
             return pair

@@ -28,7 +28,7 @@ from hq_sync.ops.airflow_api import RunState
 from hq_sync.ops.history import FreshnessState
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of, reason_info
 from hq_sync.staging.run_control import NoteKind
-from hq_sync.staging.states import Outcome
+from hq_sync.staging.states import COUNT_FIELDS, Outcome
 from hq_sync.staging.status_queries import (
     last_reports,
     open_quarantine_by_reason,
@@ -38,7 +38,6 @@ from hq_sync.staging.status_queries import (
 
 log = logging.getLogger(__name__)
 
-COUNT_FIELDS: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)  # the counters of a run
 CONFLICT_REASONS = ("billed_conflict",)
 CONFIG_ERROR_PREFIX = "tenant_config_error"  # as hq_sync.airflow.dag_factory (not imported: no Airflow SDK here)
 

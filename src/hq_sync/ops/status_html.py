@@ -15,8 +15,9 @@ from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
 from hq_sync.ops.history import RunPoint, SourceHistory
-from hq_sync.ops.status import COUNT_FIELDS, CauseGroup, StatusReport
+from hq_sync.ops.status import CauseGroup, StatusReport
 from hq_sync.staging.reasons import QuarantineOutcome, reason_info
+from hq_sync.staging.states import COUNT_FIELDS
 
 _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True

@@ -39,7 +39,7 @@ from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
 from hq_sync.staging.reasons import WARNING_REASONS
 from hq_sync.staging.schema import awork_time_entries, awork_types_of_work, awork_users, utcnow
-from hq_sync.staging.states import LinkState, Outcome, Plan
+from hq_sync.staging.states import COUNT_FIELDS, LinkState, Outcome, Plan
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.transform.plans import Decision, NotWanted, Quarantined, hq_users_by_email, plan_values
 from hq_sync.transform.reportings import StagedEntry, plan_project_links, plan_time_entry
@@ -538,9 +538,7 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     out: dict[str, repo.EntityCounts] = {}
     for entity in ("reporting", "task", "phase"):
         done = loaded.get(entity) or {}
-        counts = repo.EntityCounts(
-            **{k: done.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")}
-        )
+        counts = repo.EntityCounts(**{k: done.get(k, 0) for k in COUNT_FIELDS})
         counts.details = {k: dict(v) for k, v in (done.get("details") or {}).items()}
         for outcome, reasons in ((planned.get(entity) or {}).get("details") or {}).items():
             for reason, n in reasons.items():

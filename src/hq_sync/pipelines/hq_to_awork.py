@@ -25,7 +25,7 @@ from hq_sync.pipelines.steps import record_report
 from hq_sync.run import RunContext
 from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
-from hq_sync.staging.states import Outcome
+from hq_sync.staging.states import COUNT_FIELDS, Outcome
 from hq_sync.transform.offers import PlannedTask, plan_offer
 from hq_sync.transform.reportings import InvalidLink, parse_awork_link
 
@@ -358,12 +358,7 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     for result in (step_results or {}).values():
         for entity, value in (result or {}).items():
             if isinstance(value, dict) and "created" in value:
-                c = repo.EntityCounts(
-                    **{
-                        k: value.get(k, 0)
-                        for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")
-                    }
-                )
+                c = repo.EntityCounts(**{k: value.get(k, 0) for k in COUNT_FIELDS})
                 c.details = dict(value.get("details") or {})
                 counts[entity] = c
     return record_report(ctx, counts)

@@ -34,7 +34,7 @@ from hq_sync.staging import ensure_schema
 from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
 from hq_sync.staging.schema import personio_absence_periods, personio_absence_types, personio_persons, utcnow
-from hq_sync.staging.states import Outcome
+from hq_sync.staging.states import COUNT_FIELDS, Outcome
 from hq_sync.timeutil import parse_timestamp
 from hq_sync.transform.absences import AbsenceRules, StagedPeriod, plan_absence
 from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted, hq_users_by_email, plan_values
@@ -287,9 +287,7 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     """Store and show the run's counts: absences written (load) plus quarantine (transform)."""
     results = step_results or {}
     loaded = (results.get("load") or {}).get("absence") or {}
-    counts = repo.EntityCounts(
-        **{k: loaded.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")}
-    )
+    counts = repo.EntityCounts(**{k: loaded.get(k, 0) for k in COUNT_FIELDS})
     counts.details = dict(loaded.get("details") or {})
     planned = (results.get("transform") or {}).get("planned") or {}
     for reason, n in (planned.get("details") or {}).get("quarantined", {}).items():

@@ -48,17 +48,15 @@ def record_report(ctx: RunContext, counts_by_entity: dict[str, repo.EntityCounts
     return {"tenant": ctx.tenant.id, "run_id": ctx.run_id, "entities": summary}
 
 
-REPORT_COUNTS = ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")
-
-
 def report_line(counts: dict[str, Any]) -> str:
     """One entity's counts as a line a person reads in the log view (issue 15), each count with its
     reasons: ``created=12 skipped=3 (before_sync_start=3) quarantined=2 (unknown_email=2)``."""
     from hq_sync.progress import summary_line
+    from hq_sync.staging.states import COUNT_FIELDS
 
     details = dict(counts.get("details") or {})
     parts = []
-    for key in REPORT_COUNTS:
+    for key in COUNT_FIELDS:
         if not counts.get(key):
             continue
         reasons = details.pop(key, None)

@@ -35,7 +35,7 @@ from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
 from hq_sync.staging import timesheet_queries as files_db
 from hq_sync.staging.schema import utcnow
-from hq_sync.staging.states import LinkState, Outcome, Plan
+from hq_sync.staging.states import COUNT_FIELDS, LinkState, Outcome, Plan
 from hq_sync.timesheets.files import (
     archive,
     claim,
@@ -326,9 +326,7 @@ def report(ctx: RunContext, *, step_results: dict[str, Any] | None = None, **_: 
     """Counts of the import (written + held back) into run_summaries and the file's record."""
     results = step_results or {}
     done = (results.get("load") or {}).get("reporting") or {}
-    counts = repo.EntityCounts(
-        **{k: done.get(k, 0) for k in ("created", "updated", "deleted", "skipped", "quarantined", "conflicts")}
-    )
+    counts = repo.EntityCounts(**{k: done.get(k, 0) for k in COUNT_FIELDS})
     counts.details = {k: dict(v) for k, v in (done.get("details") or {}).items()}
     planned = (results.get("transform") or {}).get("planned") or {}
     for outcome, reasons in (planned.get("details") or {}).items():

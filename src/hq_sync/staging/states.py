@@ -35,3 +35,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     QUARANTINED = "quarantined"
     CONFLICTS = "conflicts"
+
+
+# The counters of a run, in report order (run_summaries' columns, the run report, the status page).
+COUNT_FIELDS: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)
