@@ -156,8 +156,11 @@ SOURCE_TABLES: dict[tuple[str, str], Table] = {
     ("awork", "time_entry"): awork_time_entries,
 }
 
-# -- What we wrote to HQ --------------------------------------------------------------------------
-# One row per source record that has (or had, or is about to have) an HQ counterpart. A write is
+# -- What we wrote to the target system -------------------------------------------------------------
+# One row per source record that has (or had, or is about to have) a counterpart in the system we
+# write to: HQ for the awork, Personio and timesheet sources; awork for ``hq_to_awork`` (source
+# ``hq_to_awork``, ``hq_entity`` ``awork_project`` / ``awork_task_list`` / ``awork_task``, ``hq_id`` the
+# awork id). The table keeps its historical name (renaming it is a migration for no behaviour). A write is
 # recorded as 'pending' with its intended content *before* it is sent, so that after a crash or a
 # lost answer the next run looks the object up in HQ instead of creating it twice.
 hq_links = Table(
