@@ -223,12 +223,7 @@ class AbsenceLoader:
     def load(self, total: int, chunks: Iterator[tuple[list[PlannedRecord], dict[str, Link]]]) -> None:
         """Apply the plan chunk by chunk (``repo.plan_chunks``: one chunk's plans and links in memory)."""
         progress = Progress(f"load {self.tenant} absences", total, logger=log)
-        self.once.run_chunks(
-            ([(plan, links.get(plan.source_id)) for plan in plans] for plans, links in chunks),
-            lambda chunk, item: self.decide(chunk, *item),
-            self._after_creates,
-            progress,
-        )
+        self.once.run_plan(chunks, self.decide, self._after_creates, progress)
 
 
 def load_absences(

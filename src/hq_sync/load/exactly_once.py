@@ -357,6 +357,22 @@ class ExactlyOnce:
             self.pool.close()
         progress.finish()
 
+    def run_plan(
+        self,
+        chunks: Iterable[tuple[list[repo.PlannedRecord], dict[str, repo.Link]]],
+        decide: Callable[[Chunk, repo.PlannedRecord, repo.Link | None], None],
+        after: After | None,
+        progress: Progress,
+    ) -> None:
+        """A loader's whole load of planned records: ``chunks`` as ``repo.plan_chunks`` reads them (one
+        chunk's plans and their links in memory), each plan decided with its link (``run_chunks``)."""
+        self.run_chunks(
+            ([(plan, links.get(plan.source_id)) for plan in plans] for plans, links in chunks),
+            lambda chunk, item: decide(chunk, *item),
+            after,
+            progress,
+        )
+
     def _apply(self, effects: list[Effect]) -> None:
         if not effects:
             return

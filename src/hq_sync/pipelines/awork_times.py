@@ -480,19 +480,7 @@ def _plan_row(
     body: Any,
     version: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "tenant": tenant,
-        "source": SOURCE,
-        "entity": entity,
-        "source_id": source_id,
-        "plan": plan,
-        "reason": reason,
-        "hq_parent_id": hq_parent_id,
-        "body": body,
-        "version": version,
-        "notes": None,
-        "planned_at": now,
-    }
+    return repo.plan_row(tenant, SOURCE, entity, source_id, plan, reason, hq_parent_id, body, version, planned_at=now)
 
 
 # -- load -------------------------------------------------------------------------------------

@@ -362,6 +362,38 @@ def plan_chunks(
         after = rows[-1].source_id
 
 
+def plan_row(
+    tenant: str,
+    source: str,
+    entity: str,
+    source_id: str,
+    plan: Plan | str,
+    reason: str | None = None,
+    hq_parent_id: str | None = None,
+    body: Any = None,
+    version: str | None = None,
+    notes: list[str] | None = None,
+    planned_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One ``planned_hq_state`` row's values (``save_plan`` writes one; bulk writers many); an
+    unknown ``plan`` raises ``ValueError``."""
+    if plan not in tuple(Plan):
+        raise ValueError(f"unknown plan {plan!r}")
+    return {
+        "tenant": tenant,
+        "source": source,
+        "entity": entity,
+        "source_id": source_id,
+        "plan": plan,
+        "reason": reason,
+        "hq_parent_id": hq_parent_id,
+        "body": body,
+        "version": version,
+        "notes": notes or None,
+        "planned_at": planned_at or utcnow(),
+    }
+
+
 def save_plan(
     conn: Connection,
     *,
@@ -378,21 +410,7 @@ def save_plan(
 ) -> None:
     """Record what one source record should be in HQ: ``wanted`` (with body), ``not_wanted`` or
     ``quarantined`` (with the reason); replaces the previous plan of that record."""
-    if plan not in tuple(Plan):
-        raise ValueError(f"unknown plan {plan!r}")
-    values = {
-        "tenant": tenant,
-        "source": source,
-        "entity": entity,
-        "source_id": source_id,
-        "plan": plan,
-        "reason": reason,
-        "hq_parent_id": hq_parent_id,
-        "body": body,
-        "version": version,
-        "notes": notes or None,
-        "planned_at": utcnow(),
-    }
+    values = plan_row(tenant, source, entity, source_id, plan, reason, hq_parent_id, body, version, notes)
     keys = ["tenant", "source", "entity", "source_id"]
     stmt = dialect_insert(conn, planned_hq_state).values(**values)
     conn.execute(
