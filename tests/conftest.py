@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,26 @@ import pytest  # noqa: E402
 from sandboxes.testing import SandboxServers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _uses_airflow_world(item: pytest.Item | None) -> bool:
+    return item is not None and "airflow_world" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The shared Airflow (tests/ops/harness.py) stops after the last test that uses it, instead of
+    idling on the cores until the session ends (a later test that needs it starts it again)."""
+    if _uses_airflow_world(item) and not _uses_airflow_world(nextitem):
+        harness = sys.modules.get("tests.ops.harness")
+        if harness is not None:
+            harness.stop_shared_world()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    harness = sys.modules.get("tests.ops.harness")
+    if harness is not None:
+        harness.stop_shared_world()
 
 
 @pytest.fixture(scope="session")
