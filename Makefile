@@ -21,8 +21,11 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt constraints-tes
 	$(BIN)/python -m pip install --quiet --no-deps -e . -e packaging/sandboxes
 	touch $(STAMP)
 
+# Two pytest-xdist workers (the machines have 2 cores): the shared Airflow's tests form one group,
+# tests marked `serial` run alone (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Code health (issue 13): lint, formatting and strict typing, configured in pyproject.toml.
 LINT_PATHS := src dags plugins

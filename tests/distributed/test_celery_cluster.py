@@ -43,6 +43,9 @@ AWORK_PER_SECOND, AWORK_PER_MINUTE = 3, 120  # the low limit of test 1 (muster-a
 STATE: dict[str, Any] = {}  # what one test leaves for the next (file order)
 # The sync DAGs run on their cron here; the manual (offer, timesheet import), asset-started
 # (timesheet inbox) and audit DAGs have their own end-to-end tests.
+# The whole module runs alone on the cores (its processes are most of the machine), its tests on one
+# xdist worker, in file order (tests/conftest.py).
+pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("celery_cluster")]
 SYNC_PREFIXES = tuple(f"{prefix}__" for prefix in ("personio_absences", "awork_times", "hq_to_awork"))
 
 

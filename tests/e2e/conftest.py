@@ -293,7 +293,10 @@ def world(
     monkeypatch.setenv("HQ_SYNC_TENANTS_DIR", str(tenants_dir))
     monkeypatch.setenv("HQ_SYNC_STAGING_URL", staging_url)
     for key, value in (
-        _conn_env("hq_acme", {"host": f"{fresh_sandboxes.url('hq')}/v1", "password": hq_token}),
+        # Every client's back-off waits are capped at 0.25 s (Retry-After at 1 s): the fault tests
+        # retry as often as in production, without its seconds of waiting.
+        _conn_env("hq_acme", {"host": f"{fresh_sandboxes.url('hq')}/v1", "password": hq_token,
+                              "extra": {"max_retry_delay": 0.25}}),
         _conn_env(
             "awork_acme",
             {"host": f"{fresh_sandboxes.url('awork')}/api/v1", "password": AWORK_KEY,
@@ -302,7 +305,7 @@ def world(
         _conn_env(
             "personio_acme",
             {"host": fresh_sandboxes.url("personio"), "login": "acme-personio", "password": "acme-secret",
-             "extra": {"app_id": "HQ_SYNC_TEST", "timeout": 3}},
+             "extra": {"app_id": "HQ_SYNC_TEST", "timeout": 3, "max_retry_delay": 0.25}},
         ),
     ):
         monkeypatch.setenv(key, value)

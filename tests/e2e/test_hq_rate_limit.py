@@ -74,6 +74,7 @@ def redis_client() -> Any:
     return client
 
 
+@pytest.mark.serial  # paced against the wall clock: alone on the cores
 def test_a_load_at_the_limit_books_everything_once_at_the_limits_pace(fresh_sandboxes: SandboxServers, tmp_path: Path,
                                                                       redis_client: Any) -> None:
     sb = fresh_sandboxes

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.ops.harness import World, shared_world, stop_shared_world
+from tests.ops.harness import World, shared_world
 
 
-@pytest.fixture(scope="session")
-def airflow_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    yield from shared_world(tmp_path_factory)
-    stop_shared_world()
+@pytest.fixture
+def airflow_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The shared Airflow (started on first use, stopped after its last test: tests/conftest.py)."""
+    return shared_world(tmp_path_factory)

@@ -1,7 +1,8 @@
-"""A real Airflow for the ops and status-page tests, started once per test session.
+"""A real Airflow for the ops and status-page tests, started once for all of them.
 
 ``airflow standalone`` (API server with our plugin, scheduler, DAG processor, triggerer) in a temp
-AIRFLOW_HOME on a free port, SimpleAuthManager with a known user, ``airflow db migrate`` first.
+AIRFLOW_HOME on a free port, SimpleAuthManager with a known user (standalone creates the metadata
+database itself before it starts the components: no separate ``airflow db migrate``).
 Tenants come from a temp tenants dir:
 
 - ``acme`` (Personio + awork), ``beta`` (Personio), ``delta`` (awork, paused: backfilled): valid;
@@ -24,7 +25,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,7 +167,6 @@ class World:
         raise AssertionError(f"timed out waiting for {what} ({last_exc!r})\n--- standalone.log tail ---\n{tail}")
 
     def start(self) -> None:
-        self.airflow("db", "migrate")
         log = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
@@ -189,11 +188,12 @@ class World:
             return
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=5)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
         # The components (scheduler, dag-processor, ...) may outlive standalone: end the whole group.
-        deadline = time.monotonic() + 20
+        # Nothing of this throwaway Airflow needs a graceful end: 5 s, then SIGKILL (tests wait for it).
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
                 os.killpg(self.proc.pid, 0)
@@ -253,8 +253,10 @@ def make_world(root: Path) -> World:
 _WORLD: World | None = None
 
 
-def shared_world(tmp_path_factory: Any) -> Iterator[World]:
-    """One Airflow for the whole session (the plugin and the ops tests share it)."""
+def shared_world(tmp_path_factory: Any) -> World:
+    """One Airflow for the plugin and the ops tests, started by the first of them. tests/conftest.py
+    stops it after the last of them (they run one after the other: one xdist group) and at the end
+    of the session; a test that needs it after that gets a new one."""
     global _WORLD
     if _WORLD is None:
         world = make_world(tmp_path_factory.mktemp("airflow-world"))
@@ -264,7 +266,7 @@ def shared_world(tmp_path_factory: Any) -> Iterator[World]:
             world.stop()
             raise
         _WORLD = world
-    yield _WORLD
+    return _WORLD
 
 
 def stop_shared_world() -> None:

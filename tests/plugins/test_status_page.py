@@ -19,7 +19,7 @@ from tests.plugins.seed import (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def auth(seeded_world: World) -> dict[str, str]:
     return {"Authorization": f"Bearer {seeded_world.token()}"}
 

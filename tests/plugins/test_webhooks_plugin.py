@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -36,6 +37,7 @@ def _inbox(world) -> list[dict]:
         engine.dispose()
 
 
+@pytest.mark.serial  # a 3 s acknowledgement budget: alone on the cores
 def test_a_burst_of_500_events_becomes_one_or_two_asset_triggered_runs(airflow_world):
     url = f"{airflow_world.url}/hq-sync-webhooks/echo/personio"
     refused = requests.post(url, json=personio_envelope("p-0"), headers={"Authorization": "hqsw_wrong"}, timeout=10)

@@ -11,6 +11,8 @@ import os
 import time
 from datetime import date, timedelta
 
+import pytest
+
 from sandboxes.awork.seed import seed_tenant
 
 from .awork_helpers import AworkSandbox
@@ -18,6 +20,7 @@ from .awork_helpers import AworkSandbox
 ENTRIES_PER_USER_DAY = 2
 
 
+@pytest.mark.serial  # a time budget: alone on the cores
 def test_filtered_page_of_1000_is_fast(aw: AworkSandbox) -> None:
     wanted = int(os.environ.get("AWORK_PERF_ENTRIES", "4000"))
     users = 25

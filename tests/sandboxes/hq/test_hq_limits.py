@@ -75,6 +75,7 @@ def big_tenant(tmp_path: Path) -> tuple[SandboxServers, dict[str, int]]:
     restarted.stop()
 
 
+@pytest.mark.serial  # a time budget: alone on the cores
 def test_a_filtered_page_of_1000_out_of_15000_answers_fast(big_tenant: tuple[SandboxServers, dict[str, int]]) -> None:
     servers, ids = big_tenant
     client = Client(servers.url("hq"), ACME_SYNC)  # the registration survived the restart too

@@ -127,6 +127,7 @@ def test_seed_errors_name_the_problem(personio, section, message):
         seed_tenant(personio.url, "acme", section)
 
 
+@pytest.mark.serial  # time budgets: alone on the cores
 def test_demo_size_seeds_quickly_and_pages_fast(personio):
     started = time.monotonic()
     for tenant in ("acme", "globex"):
