@@ -11,6 +11,8 @@
   zone for day-based ones). Returns an aware datetime when the text has a zone, else a naive one.
 - ``parse_day``: the day of an ISO date or date-time (awork's ``startDateUtc``, Personio's
   breakdown ``date``). Returns a ``date``.
+- ``parse_time_of_day``: awork's ``startTimeUtc`` (``09:21:00``, fractions may follow). Returns a
+  naive ``time``.
 - ``parse_http_date``: an HTTP ``Date`` header (RFC 7231). Returns an aware UTC datetime, None when
   absent or unreadable.
 """
@@ -18,7 +20,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -71,6 +73,12 @@ def parse_day(value: Any) -> date:
     """The day of an ISO date or date-time text (its first ten characters); ``ValueError`` when
     unreadable."""
     return date.fromisoformat(str(value)[:10])
+
+
+def parse_time_of_day(value: Any) -> time:
+    """The time of day of an ``HH:MM:SS`` text (its first eight characters, fractions dropped);
+    ``ValueError`` when unreadable."""
+    return time.fromisoformat(str(value)[:8])
 
 
 def parse_http_date(value: str | None) -> datetime | None:

@@ -3,7 +3,7 @@ in ``../shared/api`` show it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -13,6 +13,7 @@ from hq_sync.timeutil import (
     parse_hq_datetime,
     parse_http_date,
     parse_personio_local,
+    parse_time_of_day,
     parse_timestamp,
 )
 
@@ -67,6 +68,13 @@ def test_the_day_of_a_date_or_date_time() -> None:
     assert parse_day("2026-06-05") == date(2026, 6, 5)  # Personio breakdown date
     with pytest.raises(ValueError):
         parse_day("")
+
+
+def test_the_time_of_day_of_an_awork_entry() -> None:
+    assert parse_time_of_day("09:21:00") == time(9, 21)  # awork startTimeUtc
+    assert parse_time_of_day("09:21:00.1234567") == time(9, 21)
+    with pytest.raises(ValueError):
+        parse_time_of_day("")
 
 
 def test_the_http_date_header() -> None:

@@ -10,7 +10,7 @@ is every absence of every HQ user overlapping the window (one read per user).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
 from hq_sync.staging.schema import personio_absence_periods
 from hq_sync.staging.states import LinkState
+from hq_sync.timeutil import parse_day, parse_hq_datetime
 from hq_sync.transform.absences import AbsenceRules, StagedPeriod, plan_absence
 from hq_sync.transform.plans import Quarantined, Wanted
 from hq_sync.transform.source_rows import personio_period_row as period_row
@@ -46,16 +47,10 @@ class Period:
     deleted_at: datetime | None = None
 
 
-def _parse(value: Any) -> datetime:
-    """An HQ Start/End value (aware when it carries a zone, naive local otherwise)."""
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed
-
-
 def absence_days(type_enum: str, start: Any, end: Any, window: Window, tz: str) -> dict[str, float]:
     """Days per month of one HQ-encoded absence, within the window (see the module docstring)."""
     hq_type = next((t for t in load_catalogue() if t.enum == type_enum), None)
-    s, e = _parse(start), _parse(end)
+    s, e = parse_hq_datetime(start), parse_hq_datetime(end)
     if hq_type is not None and hq_type.hour_based:
         s = s.replace(tzinfo=UTC) if s.tzinfo is None else s
         e = e.replace(tzinfo=UTC) if e.tzinfo is None else e
@@ -234,7 +229,7 @@ class _AbsenceAudit:
         name = str((self.types.get(type_id) or {}).get("name") or type_id)
         pid = str((p.payload.get("person") or {}).get("id") or "")
         try:
-            start_day, end_day = date.fromisoformat(starts), date.fromisoformat(ends)
+            start_day, end_day = parse_day(starts), parse_day(ends)
         except ValueError:
             return {}
         exclusive = self.cfg.day_end == "exclusive" and end_day > start_day
@@ -272,7 +267,7 @@ class _AbsenceAudit:
         body = (link.written or {}).get("body") or {}
         if not body:
             return None
-        start = datetime.fromisoformat(str(body["Start"]).replace("Z", "+00:00"))
+        start = parse_hq_datetime(body["Start"])
         person = self.emails_by_hq.get(int(link.hq_parent_id or 0)) or "(no e-mail)"
         label = self.labels.get(body["Type"], body["Type"])
         return Cell(AuditKind.ABSENCE_DAYS, person, body["Type"], label, month_of(start.date()))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -29,6 +29,7 @@ from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.repository import Link, PlannedRecord
 from hq_sync.staging.states import LinkState, Outcome, Plan
+from hq_sync.timeutil import parse_hq_datetime
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +41,13 @@ LIVE = (LinkState.SYNCED, LinkState.PENDING)  # links whose HQ absence may exist
 Finder = Callable[[set[str]], dict[str, Any] | None]
 
 
-def _moment(value: Any) -> datetime:
-    """HQ Start/End values compared as instants (day types: naive local; hour types: UTC)."""
-    text = str(value).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    return parsed.replace(tzinfo=None) if parsed.tzinfo is None else parsed
-
-
 def same_absence(existing: dict[str, Any], body: dict[str, Any]) -> bool:
     """Whether an HQ absence is the one ``body`` describes."""
     try:
         return (
             existing.get("Type") == body["Type"]
-            and _moment(existing.get("Start")) == _moment(body["Start"])
-            and _moment(existing.get("End")) == _moment(body["End"])
+            and parse_hq_datetime(existing.get("Start")) == parse_hq_datetime(body["Start"])
+            and parse_hq_datetime(existing.get("End")) == parse_hq_datetime(body["End"])
             and (existing.get("Note") or "") == (body.get("Note") or "")
         )
     except (TypeError, ValueError):
@@ -61,8 +55,8 @@ def same_absence(existing: dict[str, Any], body: dict[str, Any]) -> bool:
 
 
 def _days(body: dict[str, Any]) -> tuple[date, date]:
-    start = _moment(body["Start"]).date()
-    end = _moment(body["End"]).date() + timedelta(days=1)
+    start = parse_hq_datetime(body["Start"]).date()
+    end = parse_hq_datetime(body["End"]).date() + timedelta(days=1)
     return start - timedelta(days=1), end
 
 

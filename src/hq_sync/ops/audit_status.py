@@ -30,6 +30,7 @@ from hq_sync.audit.model import Explanation
 from hq_sync.audit.report import CELL_HEADERS, DIFF_HEADERS, audit_run, frames, latest_audits, to_csv, to_xlsx
 from hq_sync.config import TenantConfig, load_tenants
 from hq_sync.staging.status_queries import recent_timesheet_files
+from hq_sync.timeutil import parse_timestamp
 
 _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True
@@ -41,7 +42,7 @@ def _when(value: Any) -> str:
     if not value:
         return "–"
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = parse_timestamp(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value)

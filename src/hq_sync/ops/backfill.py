@@ -37,6 +37,7 @@ from hq_sync.config import BACKFILL_KINDS, DAG_ID_PREFIX, TenantConfig, load_ten
 from hq_sync.config.tenants import SourceBase
 from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError, RunState, TaskState
 from hq_sync.staging.run_control import NoteKind
+from hq_sync.timeutil import parse_timestamp
 
 FINISHED = {RunState.SUCCESS, RunState.FAILED}
 LOCKED_RETRIES = 4
@@ -139,7 +140,10 @@ def create_with_cli(
 
 
 def _moment(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = parse_timestamp(value)
+    if moment is None:
+        raise ValueError(f"no time stamp: {value!r}")
+    return moment
 
 
 def backfill_runs(api: AirflowApi, dag_id: str, backfill: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from hq_sync.ops.airflow_api import RunState
 from hq_sync.staging import status_queries
 from hq_sync.staging.reasons import QuarantineOutcome, outcome_of
+from hq_sync.timeutil import parse_timestamp
 
 DEFAULT_RUNS = 30
 LATE_FACTOR = 2.0  # data is late when the last success is older than this many schedule intervals
@@ -135,9 +136,8 @@ def backlog(
 
 
 def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    moment = parse_timestamp(value)
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def source_history(

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from hq_sync.clients.http import ApiError
 from hq_sync.config import TenantConfig
+from hq_sync.timeutil import parse_day, parse_personio_local
 
 if TYPE_CHECKING:
     from hq_sync.pipelines.personio_day_end import DayEnd
@@ -202,8 +203,8 @@ def _day_end_candidates(client: Any) -> tuple[list[tuple[int, str, date]], dict[
             if not ends or not ends.get("date_time"):
                 open_ended = open_ended or period
                 continue
-            start = datetime.fromisoformat(str(period["starts_from"]["date_time"])[:19])
-            end = datetime.fromisoformat(str(ends["date_time"])[:19])
+            start = parse_personio_local(period["starts_from"]["date_time"])
+            end = parse_personio_local(ends["date_time"])
             if end.time() == datetime.min.time() and end.weekday() in (1, 2, 3, 4):
                 candidates.append(((end - start).days, str(period["id"]), end.date()))
         if number + 1 >= PERIOD_PAGES or (len(candidates) >= BREAKDOWNS and open_ended):
@@ -218,7 +219,7 @@ def _breakdown_verdicts(client: Any, candidates: list[tuple[int, str, date]]) ->
     verdicts: list[tuple[DayEnd, str]] = []
     for _, period_id, ends_at in sorted(candidates)[:BREAKDOWNS]:
         entries = client.absence_period_breakdown(period_id) or []
-        found = verdict(ends_at, {date.fromisoformat(str(e["date"])[:10]) for e in entries if e.get("date")})
+        found = verdict(ends_at, {parse_day(e["date"]) for e in entries if e.get("date")})
         if found is not None:
             verdicts.append((found, period_id))
         if len(verdicts) >= 2 and verdicts[0][0] == verdicts[1][0]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from hq_sync.config import DAG_ID_PREFIX
 from hq_sync.ops.airflow_api import AirflowApi, AirflowApiError, RunState
+from hq_sync.timeutil import parse_timestamp
 
 CONFIG_ERROR_PREFIX = "tenant_config_error__"
 
@@ -45,14 +46,12 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
             ]
         )
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--since {value!r}: use e.g. 12h, 2d or 2026-11-27") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+        parsed = parse_timestamp(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"--since {value!r}: use e.g. 12h, 2d or 2026-11-27")
+    return parsed
 
 
 def tenant_source(dag_id: str) -> tuple[str, str] | None:
@@ -95,7 +94,7 @@ def find_failed(
         if run is None or run["state"] != RunState.FAILED:  # changed since the DAG list was read
             continue
         entry = {"dag_id": dag_id, "run_id": run["dag_run_id"], "run_after": run.get("run_after")}
-        run_after = _when(run.get("run_after"))
+        run_after = parse_timestamp(run.get("run_after"))
         if since is not None and run_after is not None and run_after < since:
             plan.too_old.append(entry)
             continue

@@ -35,6 +35,7 @@ from hq_sync.staging.status_queries import (
     open_quarantine_items,
     reported_sources,
 )
+from hq_sync.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -616,8 +617,8 @@ def _freshness(status: SourceStatus, tenant: Any, now: datetime) -> dict[str, An
 
     last = status.counts_recorded_at  # a run that reported succeeded (the report is its last step)
     run = status.last_run
-    if run is not None and run.state == RunState.SUCCESS and run.end_date:
-        ended = datetime.fromisoformat(run.end_date.replace("Z", "+00:00"))
+    ended = parse_timestamp(run.end_date) if run is not None and run.state == RunState.SUCCESS else None
+    if ended is not None:
         last = max(last, ended) if last else ended
     interval = schedule_interval(source_cron(tenant, status.source), tenant.timezone, now) if tenant else None
     return freshness(last, interval, now).as_dict()

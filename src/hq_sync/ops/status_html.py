@@ -18,6 +18,7 @@ from hq_sync.ops.history import RunPoint, SourceHistory
 from hq_sync.ops.status import CauseGroup, StatusReport
 from hq_sync.staging.reasons import QuarantineOutcome, reason_info
 from hq_sync.staging.states import COUNT_FIELDS
+from hq_sync.timeutil import parse_timestamp
 
 _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True
@@ -28,8 +29,8 @@ def _when(value: Any) -> str:
     """A time stamp as 'YYYY-MM-DD HH:MM UTC' (input: ISO string or datetime)."""
     if not value:
         return "–"
-    moment: datetime = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    moment: datetime | None = parse_timestamp(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else "–"
 
 
 def _duration(seconds: float | None) -> str:

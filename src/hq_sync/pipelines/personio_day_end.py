@@ -31,7 +31,7 @@ from hq_sync.clients.personio import PersonioClient
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging import source_queries as queries
-from hq_sync.timeutil import parse_timestamp
+from hq_sync.timeutil import parse_day, parse_personio_local, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ def candidates(conn: Connection, tenant: str) -> list[tuple[str, date]]:
     found: list[tuple[int, str, date]] = []
     for row in rows:
         try:
-            start = datetime.fromisoformat(str(row.starts_at)[:19])
-            end = datetime.fromisoformat(str(row.ends_at)[:19])
+            start = parse_personio_local(row.starts_at)
+            end = parse_personio_local(row.ends_at)
         except ValueError:
             continue
         if end.time() != datetime.min.time() or end.weekday() not in (1, 2, 3, 4):
@@ -141,7 +141,7 @@ def _ask_breakdowns(client: PersonioClient, pool: list[tuple[str, date]], result
         entries = client.absence_period_breakdown(period_id)
         if entries is None:  # deleted meanwhile
             continue
-        days = {date.fromisoformat(str(e["date"])[:10]) for e in entries if e.get("date")}
+        days = {parse_day(e["date"]) for e in entries if e.get("date")}
         found = verdict(ends_at, days)
         result.evidence.append(
             {"period": period_id, "ends_at": ends_at.isoformat(), "verdict": found.value if found else None}

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from hq_sync.mappings import AbsenceTypeMapping, HqAbsenceType
+from hq_sync.timeutil import parse_personio_local
 from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted
 
 FIRST_HALF = "FIRST_HALF"
@@ -44,11 +45,6 @@ class StagedPeriod:
     updated_at: datetime | None
 
 
-def _parse_local(value: str) -> datetime:
-    """Personio's ``date_time``: local, without zone, optionally with milliseconds."""
-    return datetime.fromisoformat(value.replace("Z", "")[:19])
-
-
 def _end_of_horizon(today: date, months: int) -> date:
     """The last day of the month ``months`` after today's month."""
     year, month = today.year, today.month + months
@@ -76,8 +72,8 @@ def plan_absence(
     starts = p.get("starts_from") or {}
     ends = p.get("ends_at") or None
     try:
-        start_local = _parse_local(str(starts["date_time"]))
-        end_local = _parse_local(str(ends["date_time"])) if ends and ends.get("date_time") else None
+        start_local = parse_personio_local(starts["date_time"])
+        end_local = parse_personio_local(ends["date_time"]) if ends and ends.get("date_time") else None
     except (KeyError, ValueError) as exc:
         return Quarantined("invalid_period", f"absence period {period.id} has an unreadable start or end ({exc})")
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hq_sync.clients.hq import same_name
+from hq_sync.timeutil import parse_day, parse_time_of_day
 from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -62,14 +63,14 @@ def entry_start(payload: dict[str, Any], default_zone: str) -> datetime:
     """
     start_time = payload.get("startTimeUtc")
     if start_time:
-        day = date.fromisoformat(str(payload["startDateUtc"])[:10])
-        return datetime.combine(day, time.fromisoformat(str(start_time)[:8]), UTC)
-    local = str(payload.get("startDateLocal") or payload.get("startDateUtc") or "")[:10]
+        day = parse_day(payload["startDateUtc"])
+        return datetime.combine(day, parse_time_of_day(start_time), UTC)
+    local = payload.get("startDateLocal") or payload.get("startDateUtc") or ""
     try:
         zone = ZoneInfo(str(payload.get("timezone") or default_zone))
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo(default_zone)
-    return datetime.combine(date.fromisoformat(local), time(), zone).astimezone(UTC)
+    return datetime.combine(parse_day(local), time(), zone).astimezone(UTC)
 
 
 def hq_datetime(value: datetime) -> str:

@@ -8,11 +8,10 @@ webhook runs re-read with them and the audit compares with them (issue 13: one h
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from hq_sync.clients.awork import user_email
-from hq_sync.timeutil import parse_timestamp
+from hq_sync.timeutil import parse_day, parse_timestamp
 
 
 def _base(item: dict[str, Any], updated_key: str) -> dict[str, Any]:
@@ -53,13 +52,12 @@ def awork_task_row(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def awork_entry_row(item: dict[str, Any]) -> dict[str, Any]:
-    start = str(item.get("startDateUtc") or item.get("startDateLocal") or "1970-01-01")[:10]
     return {
         **_base(item, "updatedOn"),
         "user_id": str(item.get("userId") or ""),
         "project_id": item.get("projectId"),
         "task_id": item.get("taskId"),
-        "start_date": date.fromisoformat(start),
+        "start_date": parse_day(item.get("startDateUtc") or item.get("startDateLocal") or "1970-01-01"),
         "duration_s": int(item.get("duration") or 0),
         "is_billed": bool(item.get("isBilled")),
     }

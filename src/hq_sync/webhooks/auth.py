@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hq_sync.timeutil import parse_timestamp
+
 AWORK_SECRET_HEADER = "X-Hq-Sync-Secret"
 SECRET_HEADER = {"personio": "Authorization", "awork": AWORK_SECRET_HEADER}
 SECRET_EXTRA = "webhook_secret"
@@ -71,11 +73,9 @@ class StoredSecrets:
         extra = extra or {}
         until = extra.get(PREVIOUS_UNTIL_EXTRA)
         try:
-            until_at = datetime.fromisoformat(str(until)) if until else None
+            until_at = parse_timestamp(until)
         except ValueError:
             until_at = None
-        if until_at is not None and until_at.tzinfo is None:
-            until_at = until_at.replace(tzinfo=UTC)
         return cls(extra.get(SECRET_EXTRA) or None, extra.get(PREVIOUS_EXTRA) or None, until_at)
 
 
