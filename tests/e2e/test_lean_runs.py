@@ -149,3 +149,39 @@ def test_where_a_task_change_leaves_its_project_alone_every_project_is_read(worl
     read = {r["path"].split("/")[4] for r in log if r["path"].endswith("/projecttasks")}
     assert read == {awork.project("Website")["id"], awork.project("App")["id"]}  # every linked project
     assert any(t[1].endswith("/Styleguide 2.0") for t in hq_state(world)["tasks"])
+
+
+def hq_reads(log: list[dict]) -> dict[str, list[str]]:
+    """What a run read from HQ: collection → the ``$filter`` of each read (ProjectTasks by project)."""
+    out: dict[str, list[str]] = {}
+    for r in log:
+        if r["method"] == "GET":
+            out.setdefault(r["path"].rsplit("/", 1)[-1], []).append(parse_qs(r["query"]).get("$filter", [""])[0])
+    return out
+
+
+def test_an_awork_no_change_run_reads_no_hq_tasks_and_a_change_reads_only_its_project(world):
+    awork = awork_world(world, bumps=True)
+    world.run("awork")
+    settle()
+    world.run("awork")  # its workspace-wide incremental read stages entries the first run had no need of
+
+    settle()
+    start, hq_start = position(world, "awork"), position(world, "hq")
+    world.run("awork")
+    log, hq_log = requests_since(world, "awork", start), requests_since(world, "hq", hq_start)
+    read = hq_reads(hq_log)
+    # Nothing changed: the phases and tasks are what we wrote, users and task types as last read.
+    assert not {"ProjectTasks", "Users", "TaskTypes"} & set(read), read
+    assert [r for r in hq_log if r["method"] != "GET"] == []
+    assert len(log) + len(hq_log) <= 10, [r["path"] for r in log + hq_log]
+
+    awork.rename_task("Website", "Styleguide", "Styleguide 2.0")
+    settle()
+    hq_start = position(world, "hq")
+    world.run("awork")
+    read = hq_reads(requests_since(world, "hq", hq_start))
+    [renamed] = [t for t in world.hq("ProjectTasks")["value"] if t["Name"] == "Styleguide 2.0"]
+    assert read["ProjectTasks"] == [f"ProjectId eq {renamed['ProjectId']}"]  # that project only, once
+    assert "Users" in read and "TaskTypes" in read  # awork changed: planned with what HQ says now
+    assert any(t[1].endswith("/Styleguide 2.0") for t in hq_state(world)["tasks"])

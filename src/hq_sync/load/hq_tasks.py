@@ -7,6 +7,12 @@ HQ, never duplicated. A create whose answer was lost is settled by looking the `
 again before re-sending (``hq_sync.load.exactly_once``), so creates are idempotent. Phases and
 tasks are never deleted (HQ refuses to delete tasks with reportings, and the hours stay where they
 were booked).
+
+What a phase or task was made to be is kept in its ``hq_links`` row (entity ``phase``/``task``,
+``written`` = the plan's body, ``hq_id`` = the HQ task): a project whose planned phases and tasks
+all equal what we wrote is not read again (``StructureLoader.unchanged``, issue #12) — like the
+reporting and absence loaders, a no-change run compares the plan with what we wrote; a phase or
+task changed in HQ behind the sync's back is drift, found by the audit (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from hq_sync.load.exactly_once import Create, ExactlyOnce
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
 from hq_sync.staging.repository import PlannedRecord
-from hq_sync.staging.states import Outcome
+from hq_sync.staging.states import LinkState, Outcome
 
 log = logging.getLogger(__name__)
 
 SOURCE = "awork"
+HQ_ENTITY = "ProjectTask"
 SyncMap = dict[tuple[int, str], int]  # (HQ project id, SyncId) -> HQ task id
 
 
@@ -45,6 +52,8 @@ class StructureLoader:
         self.sync_map: SyncMap = {}
         self.once = ExactlyOnce(ctx.staging, None, WritePool(1))
         self._open: dict[str, set[str]] | None = None
+        self._links: dict[str, dict[str, repo.Link]] = {}  # the links of the project being loaded
+        self._written: list[dict[str, Any]] = []  # its links to save
 
     def _quarantine(self, entity: str, source_id: str, exc: ClientError, context: dict[str, Any]) -> None:
         with self.ctx.staging.begin() as conn:
@@ -62,20 +71,64 @@ class StructureLoader:
         self.counts[entity].count(Outcome.QUARANTINED, "hq_rejected")
 
     def _accepted(self, entity: str, source_id: str) -> None:
-        if self._open is None:  # records with an open hq_rejected item: read once per run
-            with self.ctx.staging.connect() as conn:
-                self._open = {
-                    e: repo.open_quarantine_ids(conn, self.tenant, SOURCE, e, ("hq_rejected",))
-                    for e in ("phase", "task")
-                }
-        if source_id not in self._open.get(entity, set()):
+        if source_id not in self._open_items().get(entity, set()):
             return  # nothing to resolve: a run without problems commits nothing per phase or task
         with self.ctx.staging.begin() as conn:
             repo.resolve_quarantine(
                 conn, tenant=self.tenant, source=SOURCE, entity=entity, source_id=source_id, reasons=("hq_rejected",)
             )
 
+    def _open_items(self) -> dict[str, set[str]]:
+        if self._open is None:  # records with an open hq_rejected item: read once per run
+            with self.ctx.staging.connect() as conn:
+                self._open = {
+                    e: repo.open_quarantine_ids(conn, self.tenant, SOURCE, e, ("hq_rejected",))
+                    for e in ("phase", "task")
+                }
+        return self._open
+
+    def unchanged(self, project_id: int, phases: list[PlannedRecord], tasks: list[PlannedRecord]) -> bool:
+        """True when every planned phase and task of the project is what we wrote (its link is
+        synced, in this project, with the plan's body) and none has an open ``hq_rejected`` item:
+        then the project is not read from HQ; its task ids come from the links and its phases and
+        tasks count as skipped (unchanged), as a read would have found them. Otherwise (a change, a
+        missing link) nothing is recorded and the caller loads the project (``load_project``)."""
+        plans = [("phase", p) for p in phases] + [("task", t) for t in tasks]
+        if not plans:
+            return False
+        open_items = self._open_items()
+        with self.ctx.staging.connect() as conn:
+            found = {
+                e: repo.links_of(conn, self.tenant, SOURCE, e, [p.source_id for k, p in plans if k == e])
+                for e in ("phase", "task")
+            }
+        known: SyncMap = {}
+        for entity, plan in plans:
+            link = found[entity].get(plan.source_id)
+            if (
+                plan.source_id in open_items.get(entity, set())
+                or plan.body is None
+                or link is None
+                or link.state != LinkState.SYNCED
+                or link.hq_id is None
+                or link.hq_parent_id != str(project_id)
+                or link.fingerprint != repo.written_fingerprint(plan.body)
+            ):
+                return False
+            known[(project_id, str(plan.body["SyncId"]))] = int(link.hq_id)
+        self.sync_map.update(known)
+        for entity, _ in plans:
+            self.counts[entity].count(Outcome.SKIPPED, "unchanged")
+        return True
+
     def load_project(self, project_id: int, phases: Iterable[PlannedRecord], tasks: Iterable[PlannedRecord]) -> None:
+        phases, tasks = list(phases), list(tasks)
+        with self.ctx.staging.connect() as conn:
+            self._links = {
+                "phase": repo.links_of(conn, self.tenant, SOURCE, "phase", [p.source_id for p in phases]),
+                "task": repo.links_of(conn, self.tenant, SOURCE, "task", [t.source_id for t in tasks]),
+            }
+        self._written = []
         existing = self.hq.project_tasks(project_id)
         by_sync: dict[str, dict[str, Any]] = {}
         for task in sorted(existing, key=lambda t: int(t["Id"])):
@@ -92,6 +145,34 @@ class StructureLoader:
                 continue
             body["ParentId"] = parent
             self._ensure("task", project_id, plan, body, by_sync, existing)
+        if self._written:  # what changed since our links: one transaction per project
+            with self.ctx.staging.begin() as conn:
+                repo.save_links(conn, self._written)
+
+    def _wrote(self, entity: str, project_id: int, plan: PlannedRecord, hq_id: int) -> None:
+        """Remember that HQ now holds the plan's phase or task (saved unless the link says so already)."""
+        link = self._links.get(entity, {}).get(plan.source_id)
+        if (
+            link is not None
+            and link.state == LinkState.SYNCED
+            and link.hq_id == str(hq_id)
+            and link.hq_parent_id == str(project_id)
+            and link.fingerprint == repo.written_fingerprint(plan.body)
+        ):
+            return
+        self._written.append(
+            {
+                "tenant": self.tenant,
+                "source": SOURCE,
+                "entity": entity,
+                "source_id": plan.source_id,
+                "hq_entity": HQ_ENTITY,
+                "state": LinkState.SYNCED,
+                "hq_id": str(hq_id),
+                "hq_parent_id": str(project_id),
+                "written": plan.body,
+            }
+        )
 
     def _ensure(
         self,
@@ -140,6 +221,7 @@ class StructureLoader:
             return
         by_sync[sync_id.casefold()] = found
         self.sync_map[(project_id, sync_id)] = int(found["Id"])
+        self._wrote(entity, project_id, plan, int(found["Id"]))
         self._accepted(entity, plan.source_id)
 
     def _create(self, project_id: int, sync_id: str, body: dict[str, Any]) -> dict[str, Any]:

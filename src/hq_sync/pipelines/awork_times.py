@@ -9,7 +9,8 @@
   the missing ones deleted after a 404 on each.
 - ``transform``: plan phases, tasks and reportings (``hq_sync.transform.structure``,
   ``.reportings``), quarantine and report what cannot be decided.
-- ``load``: phases and tasks (by ``SyncId``), then reportings (``hq_sync.load``).
+- ``load``: phases and tasks (by ``SyncId``; a project whose phases and tasks are all as we wrote
+  them is not read from HQ), then reportings (``hq_sync.load``).
 - ``report``: counts per entity (reporting, task, phase, project) into ``run_summaries``.
 """
 
@@ -62,6 +63,8 @@ FULL_RECONCILE_EVERY = timedelta(hours=24)  # deletions older than the recent wi
 REPORTED = WARNING_REASONS  # written with a warning: notes, not errors (hq_sync.staging.reasons)
 TRANSFORM_CHUNK = 1000  # time entries planned and written per chunk (transform streams them)
 SKIPPED = ("before_sync_start", "timer_running", "project_unlinked")  # counted as skipped by transform
+DIRECTORY = "hq_directory"  # the plan entity that keeps HQ's users and task types between runs
+DIRECTORY_MAX_AGE = timedelta(hours=24)  # read them again after this even when awork did not change
 
 
 def _cfg(ctx: RunContext) -> AworkSource:
@@ -340,9 +343,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     ensure_schema(ctx.staging)
     cfg = _cfg(ctx)
     tenant = ctx.tenant.id
-    hq = ctx.require_clients().hq()
-    hq_users = hq_users_by_email(hq.users())
-    task_types = TaskTypes.of(hq.task_types())
+    hq_users, task_types, directory = _hq_directory(ctx)
     counts = {e: repo.EntityCounts() for e in ("reporting", "task", "phase")}
     now = utcnow()
     with ctx.staging.begin() as conn:
@@ -366,7 +367,8 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         queries.insert_plans(
             conn,
             [_wanted_row(tenant, "phase", sync_id, body, now) for sync_id, body in structure.phases.items()]
-            + [_wanted_row(tenant, "task", task_id, body, now) for task_id, body in structure.tasks.items()],
+            + [_wanted_row(tenant, "task", task_id, body, now) for task_id, body in structure.tasks.items()]
+            + directory.rows(tenant),
         )
         issues = {**structure.issues, "time_entry": entry_issues}
         for entity, items in issues.items():
@@ -378,9 +380,60 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "tasks": len(structure.tasks),
         "entries": n_entries,
         "hq_users": len(hq_users),
+        "hq_directory": "read" if directory.read else "kept",
     }
     log.info("transform %s: %s", tenant, summary_line(result))
     return result
+
+
+@dataclass
+class HqDirectory:
+    """HQ's users (case-folded e-mail → id) and task types as transform last read them, kept in
+    staging between runs (plan rows of entity ``DIRECTORY``; ``version`` = the staged awork state
+    they were read for, ``planned_at`` = when they were read)."""
+
+    by_email: dict[str, str]
+    task_types: list[dict[str, Any]]
+    state: str
+    read_at: datetime
+    read: bool
+
+    def rows(self, tenant: str) -> list[dict[str, Any]]:
+        body = {"by_email": self.by_email, "task_types": self.task_types}
+        row = _plan_row(
+            tenant,
+            DIRECTORY,
+            "users_and_task_types",
+            self.read_at,
+            plan=Plan.WANTED,
+            reason=None,
+            hq_parent_id=None,
+            body=body,
+            version=self.state,
+        )
+        return [row]
+
+
+def _hq_directory(ctx: RunContext) -> tuple[dict[str, str], TaskTypes, HqDirectory]:
+    """HQ's users and task types for planning. Read from HQ when the staged awork data changed since
+    they were last read (a new e-mail, type of work, task or entry may need them), when they are
+    older than ``DIRECTORY_MAX_AGE``, or never read; else the ones kept in staging: a no-change run
+    asks HQ nothing here (issue #12). A change made only in HQ (a user added for a quarantined
+    e-mail, a task type renamed) is therefore seen by the next run with an awork change, at the
+    latest after ``DIRECTORY_MAX_AGE``."""
+    tenant = ctx.tenant.id
+    with ctx.staging.connect() as conn:
+        state = repo.written_fingerprint(queries.awork_staged_state(conn, tenant))
+        kept = repo.planned_records(conn, tenant, SOURCE, DIRECTORY)
+    now = utcnow()
+    if kept and kept[0].version == state and kept[0].body and now - kept[0].planned_at < DIRECTORY_MAX_AGE:
+        body = kept[0].body
+        directory = HqDirectory(dict(body["by_email"]), list(body["task_types"]), state, kept[0].planned_at, False)
+    else:
+        hq = ctx.require_clients().hq()
+        users = hq_users_by_email(hq.users())
+        directory = HqDirectory(users, [dict(tt) for tt in hq.task_types()], state, now, True)
+    return directory.by_email, TaskTypes.of(directory.task_types), directory
 
 
 def _staged_task(row: Any) -> StagedTask:
@@ -499,11 +552,13 @@ def load(ctx: RunContext, **_: Any) -> dict[str, Any]:
         projects, known = awork_structure_scope(ctx, projects)
         structure.sync_map.update(known)
     for project_id in projects:
-        structure.load_project(
-            project_id,
-            [p for p in phases if int(p.hq_parent_id) == project_id],
-            sorted((t for t in tasks if int(t.hq_parent_id) == project_id), key=lambda t: t.source_id),
-        )
+        project_phases = [p for p in phases if int(p.hq_parent_id) == project_id]
+        project_tasks = sorted((t for t in tasks if int(t.hq_parent_id) == project_id), key=lambda t: t.source_id)
+        # A polling run reads only the projects whose phases or tasks differ from what we wrote
+        # (hq_links); an events run checks the projects its scope names, as before (webhook_runs).
+        if ctx.mode is not RunMode.EVENTS and structure.unchanged(project_id, project_phases, project_tasks):
+            continue
+        structure.load_project(project_id, project_phases, project_tasks)
     stats: dict[str, Any] = {}
     reportings = load_reportings(ctx, hq, structure.sync_map, stats=stats)
     result = {

@@ -79,6 +79,35 @@ def source_update_stamps(conn: Connection, table: Table, tenant: str) -> dict[st
 
 
 # -- awork -------------------------------------------------------------------------------------------
+AWORK_PLAN_INPUTS = (
+    awork_users,
+    awork_types_of_work,
+    awork_projects,
+    awork_task_lists,
+    awork_tasks,
+    awork_time_entries,
+)
+
+
+def awork_staged_state(conn: Connection, tenant: str) -> list[list[Any]]:
+    """Per staged awork table that transform plans from: how many rows, how many deleted, the
+    newest source time stamp, the newest deletion and the newest first sighting. Any record
+    added, changed (awork stamps it), deleted or restored changes it: "has anything changed since"."""
+    out: list[list[Any]] = []
+    for t in AWORK_PLAN_INPUTS:
+        row = conn.execute(
+            select(
+                func.count(),
+                func.count(t.c.deleted_at),
+                func.max(t.c.source_updated_at),
+                func.max(t.c.deleted_at),
+                func.max(t.c.first_seen_at),
+            ).where(t.c.tenant == tenant)
+        ).one()
+        out.append([t.name, *(v.isoformat() if isinstance(v, datetime) else v for v in row)])
+    return out
+
+
 def awork_linked_projects(conn: Connection, tenant: str) -> dict[str, int]:
     """awork project id → HQ project id of the projects linked in the last extract (``hq_links``)."""
     found = links(conn, tenant, "awork", "project", state=LinkState.SYNCED)
