@@ -105,17 +105,10 @@ class StructureLoader:
         known: SyncMap = {}
         for entity, plan in plans:
             link = found[entity].get(plan.source_id)
-            if (
-                plan.source_id in open_items.get(entity, set())
-                or plan.body is None
-                or link is None
-                or link.state != LinkState.SYNCED
-                or link.hq_id is None
-                or link.hq_parent_id != str(project_id)
-                or link.fingerprint != repo.written_fingerprint(plan.body)
-            ):
+            hq_id = _written_id(link, project_id, plan)
+            if plan.source_id in open_items.get(entity, set()) or hq_id is None:
                 return False
-            known[(project_id, str(plan.body["SyncId"]))] = int(link.hq_id)
+            known[(project_id, str(plan.wanted_body()["SyncId"]))] = int(hq_id)
         self.sync_map.update(known)
         for entity, _ in plans:
             self.counts[entity].count(Outcome.SKIPPED, "unchanged")
@@ -152,13 +145,7 @@ class StructureLoader:
     def _wrote(self, entity: str, project_id: int, plan: PlannedRecord, hq_id: int) -> None:
         """Remember that HQ now holds the plan's phase or task (saved unless the link says so already)."""
         link = self._links.get(entity, {}).get(plan.source_id)
-        if (
-            link is not None
-            and link.state == LinkState.SYNCED
-            and link.hq_id == str(hq_id)
-            and link.hq_parent_id == str(project_id)
-            and link.fingerprint == repo.written_fingerprint(plan.body)
-        ):
+        if _written_id(link, project_id, plan) == str(hq_id):
             return
         self._written.append(
             {
@@ -247,3 +234,13 @@ class StructureLoader:
             raise result.refused
         assert result.obj is not None
         return result.obj
+
+
+def _written_id(link: repo.Link | None, project_id: int, plan: PlannedRecord) -> str | None:
+    """The HQ id of a phase or task whose link says HQ holds the plan's body in this project
+    (synced); None when it does not (no link, another body or project, pending)."""
+    if link is None or plan.body is None or link.state != LinkState.SYNCED:
+        return None
+    if link.hq_parent_id != str(project_id) or link.fingerprint != repo.written_fingerprint(plan.body):
+        return None
+    return None if link.hq_id is None else str(link.hq_id)

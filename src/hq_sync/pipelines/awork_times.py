@@ -63,7 +63,7 @@ FULL_RECONCILE_EVERY = timedelta(hours=24)  # deletions older than the recent wi
 REPORTED = WARNING_REASONS  # written with a warning: notes, not errors (hq_sync.staging.reasons)
 TRANSFORM_CHUNK = 1000  # time entries planned and written per chunk (transform streams them)
 SKIPPED = ("before_sync_start", "timer_running", "project_unlinked")  # counted as skipped by transform
-DIRECTORY = "hq_directory"  # the plan entity that keeps HQ's users and task types between runs
+DIRECTORY = "hq_directory"  # HQ's users and task types, kept between runs (staging reference_data)
 DIRECTORY_MAX_AGE = timedelta(hours=24)  # read them again after this even when awork did not change
 
 
@@ -343,7 +343,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
     ensure_schema(ctx.staging)
     cfg = _cfg(ctx)
     tenant = ctx.tenant.id
-    hq_users, task_types, directory = _hq_directory(ctx)
+    hq_users, task_types, directory_read = _hq_directory(ctx)
     counts = {e: repo.EntityCounts() for e in ("reporting", "task", "phase")}
     now = utcnow()
     with ctx.staging.begin() as conn:
@@ -367,8 +367,7 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         queries.insert_plans(
             conn,
             [_wanted_row(tenant, "phase", sync_id, body, now) for sync_id, body in structure.phases.items()]
-            + [_wanted_row(tenant, "task", task_id, body, now) for task_id, body in structure.tasks.items()]
-            + directory.rows(tenant),
+            + [_wanted_row(tenant, "task", task_id, body, now) for task_id, body in structure.tasks.items()],
         )
         issues = {**structure.issues, "time_entry": entry_issues}
         for entity, items in issues.items():
@@ -380,60 +379,38 @@ def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "tasks": len(structure.tasks),
         "entries": n_entries,
         "hq_users": len(hq_users),
-        "hq_directory": "read" if directory.read else "kept",
+        "hq_directory": "read" if directory_read else "kept",
     }
     log.info("transform %s: %s", tenant, summary_line(result))
     return result
 
 
-@dataclass
-class HqDirectory:
-    """HQ's users (case-folded e-mail → id) and task types as transform last read them, kept in
-    staging between runs (plan rows of entity ``DIRECTORY``; ``version`` = the staged awork state
-    they were read for, ``planned_at`` = when they were read)."""
-
-    by_email: dict[str, str]
-    task_types: list[dict[str, Any]]
-    state: str
-    read_at: datetime
-    read: bool
-
-    def rows(self, tenant: str) -> list[dict[str, Any]]:
-        body = {"by_email": self.by_email, "task_types": self.task_types}
-        row = _plan_row(
-            tenant,
-            DIRECTORY,
-            "users_and_task_types",
-            self.read_at,
-            plan=Plan.WANTED,
-            reason=None,
-            hq_parent_id=None,
-            body=body,
-            version=self.state,
-        )
-        return [row]
-
-
-def _hq_directory(ctx: RunContext) -> tuple[dict[str, str], TaskTypes, HqDirectory]:
-    """HQ's users and task types for planning. Read from HQ when the staged awork data changed since
-    they were last read (a new e-mail, type of work, task or entry may need them), when they are
-    older than ``DIRECTORY_MAX_AGE``, or never read; else the ones kept in staging: a no-change run
-    asks HQ nothing here (issue #12). A change made only in HQ (a user added for a quarantined
-    e-mail, a task type renamed) is therefore seen by the next run with an awork change, at the
-    latest after ``DIRECTORY_MAX_AGE``."""
+def _hq_directory(ctx: RunContext) -> tuple[dict[str, str], TaskTypes, bool]:
+    """HQ's users (case-folded e-mail → id) and task types for planning, and whether they were read
+    now. Read from HQ when the staged awork data changed since they were last read (a new e-mail,
+    type of work, task or entry may need them), while records wait in quarantine for an HQ user or
+    task type (A8: booked as soon as the user exists), when they are older than
+    ``DIRECTORY_MAX_AGE``, or never read; else the ones kept in staging (``reference_data``): a
+    no-change run without such items asks HQ nothing here (issue #12). Another change made only in
+    HQ (a task type renamed) is seen by the next run with an awork change, at the latest after
+    ``DIRECTORY_MAX_AGE``."""
     tenant = ctx.tenant.id
     with ctx.staging.connect() as conn:
         state = repo.written_fingerprint(queries.awork_staged_state(conn, tenant))
-        kept = repo.planned_records(conn, tenant, SOURCE, DIRECTORY)
+        kept = repo.kept_reference_data(conn, tenant, SOURCE, DIRECTORY)
+        waiting = repo.open_quarantine_ids(conn, tenant, SOURCE, "time_entry", ("unknown_email",)) or (
+            repo.open_quarantine_ids(conn, tenant, SOURCE, "task", ("type_of_work_unmatched",))
+        )
     now = utcnow()
-    if kept and kept[0].version == state and kept[0].body and now - kept[0].planned_at < DIRECTORY_MAX_AGE:
-        body = kept[0].body
-        directory = HqDirectory(dict(body["by_email"]), list(body["task_types"]), state, kept[0].planned_at, False)
-    else:
-        hq = ctx.require_clients().hq()
-        users = hq_users_by_email(hq.users())
-        directory = HqDirectory(users, [dict(tt) for tt in hq.task_types()], state, now, True)
-    return directory.by_email, TaskTypes.of(directory.task_types), directory
+    if kept is not None and not waiting and kept.version == state and now - kept.read_at < DIRECTORY_MAX_AGE:
+        return dict(kept.body["by_email"]), TaskTypes.of(list(kept.body["task_types"])), False
+    hq = ctx.require_clients().hq()
+    users = hq_users_by_email(hq.users())
+    task_types = [dict(tt) for tt in hq.task_types()]
+    with ctx.staging.begin() as conn:
+        body = {"by_email": users, "task_types": task_types}
+        repo.keep_reference_data(conn, tenant, SOURCE, DIRECTORY, body, state, now)
+    return users, TaskTypes.of(task_types), True
 
 
 def _staged_task(row: Any) -> StagedTask:

@@ -20,6 +20,7 @@ from hq_sync.staging.schema import (
     hq_links,
     planned_hq_state,
     quarantine,
+    reference_data,
     run_summaries,
     sync_cursors,
     utcnow,
@@ -416,6 +417,36 @@ def save_plan(
     conn.execute(
         stmt.on_conflict_do_update(index_elements=keys, set_={k: v for k, v in values.items() if k not in keys})
     )
+
+
+# -- Reference data (read from a vendor, kept for the next runs) ----------------------------------
+@dataclass(frozen=True)
+class ReferenceData:
+    """What a run read from a vendor and kept (``reference_data``): ``version`` says what it was read
+    for (e.g. a fingerprint of the staged source data), ``read_at`` when."""
+
+    body: dict[str, Any]
+    version: str | None
+    read_at: datetime
+
+
+def kept_reference_data(conn: Connection, tenant: str, source: str, name: str) -> ReferenceData | None:
+    """The reference data kept under ``name`` for one tenant's source, or None."""
+    t = reference_data
+    row = conn.execute(
+        select(t.c.body, t.c.version, t.c.read_at).where(t.c.tenant == tenant, t.c.source == source, t.c.name == name)
+    ).first()
+    return None if row is None else ReferenceData(dict(row.body), row.version, row.read_at)
+
+
+def keep_reference_data(
+    conn: Connection, tenant: str, source: str, name: str, body: dict[str, Any], version: str | None, read_at: datetime
+) -> None:
+    """Keep (replace) the reference data under ``name`` for one tenant's source."""
+    keys = {"tenant": tenant, "source": source, "name": name}
+    values = {"body": body, "version": version, "read_at": read_at}
+    stmt = dialect_insert(conn, reference_data).values(**keys, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=values))
 
 
 # -- Quarantine -----------------------------------------------------------------------------------

@@ -268,6 +268,20 @@ sync_cursors = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+# -- Reference data a run read from a vendor and keeps for the next runs (issue #12) --------------
+# E.g. HQ's users and task types for the awork transform: read again when the staged source data
+# changed (``version``: a fingerprint of what it was read for) or after a maximum age (``read_at``).
+reference_data = Table(
+    "reference_data",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("body", Payload, nullable=False),
+    Column("version", String(128), nullable=True),
+    Column("read_at", UtcDateTime(), nullable=False),
+)
+
 # -- Timesheet files and their rows (product.md C1, docs/timesheets.md) ---------------------------
 # One row per import run of a file (a re-run of the same DAG run replaces it), with what became of
 # it; the rows of the file as read (typed values, or the reason a cell could not be read).
