@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -110,7 +110,6 @@ class CreateResult:
 
 Effect = Callable[[Connection], None]  # a staging write, run in the chunk's transaction
 After = Callable[[Connection, list[CreateResult]], None]  # a writer's bookkeeping of a batch's results
-R = TypeVar("R")  # a record a loader decides about (e.g. a planned record)
 
 
 @dataclass
@@ -331,32 +330,6 @@ class ExactlyOnce:
                 effects.append(effect)
         self._apply(effects)
 
-    def run_chunks(
-        self,
-        chunks: Iterable[Sequence[R]],
-        decide: Callable[[Chunk, R], None],
-        after: After | None,
-        progress: Progress,
-    ) -> None:
-        """A loader's whole load: ``chunks`` (read lazily, one chunk in memory at a time; reading one
-        counts as staging time), each record ``decide``d into a ``Chunk`` that is then run
-        (``run_chunk``, one staging transaction per chunk); the pool is closed at the end."""
-        try:
-            parts = iter(chunks)
-            while True:
-                with self.timing.staging():
-                    part = next(parts, None)
-                if not part:
-                    break
-                chunk = Chunk()
-                for record in part:
-                    decide(chunk, record)
-                self.run_chunk(chunk, after)
-                progress.advance(len(part))
-        finally:
-            self.pool.close()
-        progress.finish()
-
     def run_plan(
         self,
         chunks: Iterable[tuple[list[repo.PlannedRecord], dict[str, repo.Link]]],
@@ -364,14 +337,25 @@ class ExactlyOnce:
         after: After | None,
         progress: Progress,
     ) -> None:
-        """A loader's whole load of planned records: ``chunks`` as ``repo.plan_chunks`` reads them (one
-        chunk's plans and their links in memory), each plan decided with its link (``run_chunks``)."""
-        self.run_chunks(
-            ([(plan, links.get(plan.source_id)) for plan in plans] for plans, links in chunks),
-            lambda chunk, item: decide(chunk, *item),
-            after,
-            progress,
-        )
+        """A loader's whole load of planned records: ``chunks`` as ``repo.plan_chunks`` reads them
+        (lazily, one chunk's plans and their links in memory; reading one counts as staging time),
+        each plan ``decide``d with its link into a ``Chunk`` that is then run (``run_chunk``, one
+        staging transaction per chunk); the pool is closed at the end."""
+        try:
+            parts = iter(chunks)
+            while True:
+                with self.timing.staging():
+                    plans, links = next(parts, ([], {}))
+                if not plans:
+                    break
+                chunk = Chunk()
+                for plan in plans:
+                    decide(chunk, plan, links.get(plan.source_id))
+                self.run_chunk(chunk, after)
+                progress.advance(len(plans))
+        finally:
+            self.pool.close()
+        progress.finish()
 
     def _apply(self, effects: list[Effect]) -> None:
         if not effects:
