@@ -207,3 +207,64 @@ def test_with_nothing_waiting_a_no_change_run_plans_with_the_hq_users_and_task_t
     world.run("awork")
     read = hq_reads(requests_since(world, "hq", hq_start))
     assert set(read) == {"Projects", "CustomFieldDefinitions"}, read  # which projects are linked: no more
+
+
+def window_reads(log: list[dict]) -> dict[str, list[dict]]:
+    """A run's ``/timeentries`` reads by the window (``startDateUtc``): counts (one item) and pages."""
+    reads: dict[str, list[dict]] = {"counts": [], "pages": []}
+    for r in log:
+        query = parse_qs(r["query"])
+        if r["path"] == "/api/v1/timeentries" and "startDateUtc ge" in query.get("filterby", [""])[0]:
+            reads["counts" if query.get("pageSize") == ["1"] else "pages"].append(query)
+    return reads
+
+
+def test_an_awork_deletion_check_counts_the_window_and_lists_it_only_when_an_entry_is_gone(world):
+    """Issue #12: the recent window's deletion check is one count request while awork counts as
+    many entries as staging holds; a deletion makes the counts differ, and only then is the window
+    listed and the reporting removed (A9)."""
+    awork = awork_world(world, bumps=True)
+    world.run("awork")
+    settle()
+    start = position(world, "awork")
+    world.run("awork")
+    reads = window_reads(requests_since(world, "awork", start))
+    [count] = reads["counts"]
+    linked = {awork.project("Website")["id"], awork.project("App")["id"]}
+    assert {p for p in linked if p in count["filterby"][0]} == linked  # one request for both projects
+    assert reads["pages"] == []  # nothing deleted: the window is not listed
+
+    awork.delete_entry("to-delete")
+    settle()
+    start = position(world, "awork")
+    world.run("awork")
+    reads = window_reads(requests_since(world, "awork", start))
+    assert len(reads["counts"]) == 1 and reads["pages"]  # one fewer at awork: listed
+    assert not [r for r in hq_state(world)["reportings"] if r[5] == "to-delete"]
+
+    settle()
+    start = position(world, "awork")
+    world.run("awork")
+    reads = window_reads(requests_since(world, "awork", start))
+    assert (len(reads["counts"]), reads["pages"]) == (1, [])  # equal again
+
+
+def test_where_awork_refuses_the_count_the_deletion_check_lists_the_window(world, monkeypatch):
+    """A 400 on the count's filter (``projectId eq … or …``: awork documents that not every
+    combination is supported; no sandbox switch makes it refuse one) falls back to listing."""
+    from hq_sync.clients.awork import AworkClient
+    from hq_sync.clients.http import ClientError
+
+    awork = awork_world(world, bumps=True)
+    world.run("awork")
+
+    def refuse(self, **_):
+        raise ClientError("awork GET /timeentries: 400 unsupported filter", status=400, method="GET", url="")
+
+    monkeypatch.setattr(AworkClient, "time_entry_count", refuse)
+    awork.delete_entry("to-delete")
+    settle()
+    start = position(world, "awork")
+    world.run("awork")
+    assert window_reads(requests_since(world, "awork", start))["pages"]
+    assert not [r for r in hq_state(world)["reportings"] if r[5] == "to-delete"]

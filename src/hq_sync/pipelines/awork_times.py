@@ -5,8 +5,9 @@
   work, and per linked project the project, its task lists and tasks; time entries incrementally
   by ``updatedOn`` (with an overlap), and in full for a project linked since the last run. Every
   page is staged before the next is fetched (``awork_reads``: what a run reads).
-- ``reconcile_deletions``: per linked project, re-read the entries of the recent window and mark
-  the missing ones deleted after a 404 on each.
+- ``reconcile_deletions``: count the linked projects' entries of the recent window at awork; only
+  when the count differs from staging's, re-read the window and mark the missing ones deleted
+  after a 404 on each (once a day: everything since the sync start date, always read).
 - ``transform``: plan phases, tasks and reportings (``hq_sync.transform.structure``,
   ``.reportings``), quarantine and report what cannot be decided.
 - ``load``: phases and tasks (by ``SyncId``; a project whose phases and tasks are all as we wrote
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -29,7 +30,7 @@ from hq_sync.clients.awork.query import QueryIgnoredError
 from hq_sync.config import AworkSource, PhaseMode
 from hq_sync.load.hq_tasks import StructureLoader
 from hq_sync.load.reportings import load_reportings, plans_of
-from hq_sync.pipelines.awork_reads import Structure, TimeEntryQuery, stage_project_structure
+from hq_sync.pipelines.awork_reads import Structure, TimeEntryQuery, WindowCount, stage_project_structure
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.staged_reads import recheck, stage_pages
 from hq_sync.pipelines.steps import record_report
@@ -287,8 +288,9 @@ def _reason_counts(items: Mapping[tuple[str, str], Any]) -> dict[str, int]:
 
 # -- deletions --------------------------------------------------------------------------------
 def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
-    """Per linked project, re-read the recent window (and once a day everything since the sync
-    start date); a missing entry is deleted after its own 404. Skipped by events runs."""
+    """Find entries deleted in awork: the recent window is counted and re-read only when awork's
+    count differs from staging's; once a day everything since the sync start date is re-read. A
+    missing entry is deleted after its own 404. Skipped by events runs."""
     if ctx.mode is RunMode.EVENTS:
         return {
             "skipped": "events run: deletions come from timetracking_deleted events and 404s; "
@@ -310,13 +312,14 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         # This run's extract read every linked project in full (a first run): that read is the
         # full deletion check; what it did not see has last_seen_at before it.
         full, first = True, cfg.sync_start_date
+        listed: set[str] | None
         with ctx.staging.connect() as conn:
             listed = queries.ids_seen_since(conn, awork_time_entries, tenant, read_by_extract, project_ids=projects)
+        counted = None
     else:
-        window = TimeEntryQuery(ctx, client).window(projects, (first, last))
-        listed = stage_pages(ctx, awork_time_entries, window, awork_entry_row).seen
+        listed, counted = _list_window(ctx, client, projects, (first, last), count_first=not full)
     missing: set[str] = set()
-    if projects:
+    if projects and listed is not None:
         with ctx.staging.connect() as conn:
             missing = queries.live_entry_ids(conn, tenant, projects, first, last) - listed
     checked = recheck(ctx, awork_time_entries, missing, client.time_entry, awork_entry_row)
@@ -327,7 +330,8 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
         "window": [first.isoformat(), last.isoformat()],
         "full": full,
         "projects": len(projects),
-        "listed": len(listed),
+        "listed": "not needed (counts equal)" if listed is None else len(listed),
+        **(counted.as_dict() if counted is not None else {}),
         **({"read_by": "extract (first run)"} if read_by_extract is not None else {}),
         "deleted": len(checked.gone),
         "moved": checked.still_there,
@@ -335,6 +339,20 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     }
     log.info("reconcile_deletions %s: %s", tenant, summary_line(result))
     return result
+
+
+def _list_window(
+    ctx: RunContext, client: AworkClient, projects: list[str], window: tuple[date, date], *, count_first: bool
+) -> tuple[set[str] | None, WindowCount | None]:
+    """(ids of the entries of ``projects`` in ``window``, the count that made listing them
+    unnecessary). With ``count_first`` (the recent window; the daily full check always lists) the
+    window is counted first: as many entries at awork as staged live means none was deleted (one
+    request, issue #12), and the ids are None; only a difference lists the window."""
+    query = TimeEntryQuery(ctx, client)
+    counted = query.count(projects, window) if count_first and projects else None
+    if counted is not None and counted.nothing_deleted:
+        return None, counted
+    return stage_pages(ctx, awork_time_entries, query.window(projects, window), awork_entry_row).seen, counted
 
 
 # -- transform --------------------------------------------------------------------------------

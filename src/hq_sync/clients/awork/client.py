@@ -30,7 +30,7 @@ from hq_sync.clients.awork.budget import (
     retry_after,
     workspace_pause,
 )
-from hq_sync.clients.awork.literals import all_of, datetime_literal, guid_literal
+from hq_sync.clients.awork.literals import all_of, any_of, datetime_literal, guid_literal
 from hq_sync.clients.awork.query import (
     Page,
     QuerySupport,
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 1000  # §3: awork never serves more per page
 DEFAULT_ORDER = "createdOn asc"  # awork's default order is unspecified (§3): page in a stable one
 KEYSET_ORDER = "updatedOn asc,id asc"
+# projects per count request (filterby "projectId eq … or …"): keeps the URL far below common limits
+COUNT_PROJECTS_PER_REQUEST = 40
 
 
 class ListOptions(TypedDict, total=False):
@@ -336,6 +338,22 @@ class AworkClient(HttpClient):
         if between is None and project_id is None:
             return pages
         return _within(pages, between, project_id)  # also right where awork ignores filterby (issue #10)
+
+    def time_entry_count(self, *, between: tuple[date, date], project_ids: Sequence[str]) -> int | None:
+        """How many time entries of ``project_ids`` start in ``between`` (UTC days, inclusive): the
+        ``aw-totalitems`` of one one-item request per ``COUNT_PROJECTS_PER_REQUEST`` projects
+        (§3: the total after ``filterby``). None when awork sends no total; 0 for no projects."""
+        total = 0
+        ids = list(project_ids)
+        for start in range(0, len(ids), COUNT_PROJECTS_PER_REQUEST):
+            chunk = ids[start : start + COUNT_PROJECTS_PER_REQUEST]
+            projects = any_of(*(f"projectId eq {guid_literal(p)}" for p in chunk))
+            query = _query(None, all_of(*_time_entry_conditions(between, None), projects), "createdOn asc,id asc")
+            _items, _size, found = self._page("/timeentries", query, 1, 1)
+            if found is None:
+                return None
+            total += found
+        return total
 
     def time_entry(self, time_entry_id: str) -> dict[str, Any] | None:
         """One time entry, or None when awork answers 404 (deleted)."""

@@ -50,3 +50,13 @@ def all_of(*conditions: str | None) -> str | None:
     if len(parts) == 1:
         return parts[0]
     return " and ".join(f"({p})" for p in parts)
+
+
+def any_of(*conditions: str | None) -> str | None:
+    """Join ``filterby`` conditions with ``or`` (each parenthesised); None when there are none."""
+    parts = [c.strip() for c in conditions if c and c.strip()]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return " or ".join(f"({p})" for p in parts)
