@@ -98,3 +98,28 @@ def test_first_run_over_the_minimum_only_by_the_safeguards_is_at_the_floor() -> 
     # One request beyond the floor more than 5 % of the minimum: a miss, not the floor.
     over = _first_run(bench, "personio", [listing] * 11 + [breakdown] * 2, minimum=10)
     assert judged(personio=over)["verdict"] == "MISS"
+
+
+def test_a_no_change_run_over_the_limit_only_by_personios_deletion_window_is_at_the_floor() -> None:
+    bench = _bench()
+    window = {"method": "GET", "path": "/v2/absence-periods", "query": "cursor=abc&limit=100"}
+    count = {"method": "GET", "path": "/api/v1/timeentries",
+             "query": "filterby=%28startDateUtc+ge+datetime%272026-01-01T00%3A00%3A00%27%29&page=1&pageSize=1"}
+    assert bench.safeguard("awork", count) is None  # the deletion count is not issue 10's check
+
+    def no_change(requests: int, window_pages: int, where: str = "reconcile_deletions") -> dict[str, object]:
+        steps = {"extract": {"_log": {"personio": [window] * (requests - window_pages)}},
+                 where: {"_log": {"personio": [window] * window_pages}}}
+        return {"total_requests": requests, "no_change_floors": bench.no_change_floors(steps), "settled": True,
+                "previous_run_since_seed_s": 9}
+
+    def judged(run: dict[str, object]) -> dict[str, object]:
+        out = {"scales": {"10x": {"scale": 10, "runs": {"personio": {"no_change": run}}}}}
+        return next(t for t in bench.evaluate(out) if t["target"].startswith("no-change"))
+
+    at_floor = judged(no_change(22, 18))
+    assert (at_floor["verdict"], at_floor["value"], at_floor["value_beyond_floor"]) == ("FLOOR", 22, 4)
+    assert "18 Personio deletion check" in at_floor["where"]
+    assert judged(no_change(30, 18))["verdict"] == "MISS"  # 12 beyond the window's pages
+    assert judged(no_change(22, 18, where="extract"))["verdict"] == "MISS"  # only the deletion check's listing counts
+    assert judged(no_change(8, 0))["verdict"] == "PASS"
