@@ -126,6 +126,40 @@ def test_dropped_events_reach_hq_through_polling_and_personios_event_history(wor
         ("catchup", "absence-period.deleted")]
 
 
+def window_listings(world, since: int) -> list[dict[str, Any]]:
+    """The deletion check's listings of the recent window (periods overlapping it)."""
+    return [r for r in world.sandboxes.admin("personio").requests(since=since)
+            if r["path"] == "/v2/absence-periods" and "ends_at.date_time.gte" in r["query"]]
+
+
+def test_with_personios_deleted_events_a_polling_run_does_not_list_the_deletion_window(world, receiver):
+    """Issue #12: a polling run reads the webhook's event history since the last run; with
+    absence-period.deleted among its events every deletion is known, so the recent window is not
+    listed (a dropped delivery still arrives through the history). Without that event it is."""
+    personio = personio_world(world, receiver)
+    admin = world.sandboxes.admin("personio")
+    world.run()  # first run: its full read is the deletion check; the catch-up only notes the moment
+    position = log_position(world, "personio")
+    world.run()
+    assert window_listings(world, position) == []
+
+    admin.post("/webhooks/faults", {"mode": "drop", "count": 1})
+    personio.delete(personio.find("to-delete")["id"])
+    assert [d["outcome"] for d in delivered(world, "personio")][-1] == "dropped"
+    position = log_position(world, "personio")
+    world.run()
+    assert window_listings(world, position) == []
+    assert not [a for a in world.hq_absences() if a["Start"] == pa.day(80)]  # deleted, from the event history
+
+    [hook] = personio.session.get(f"{personio.base_url}/v2/webhooks", timeout=10).json()["_data"]
+    resp = personio.session.patch(f"{personio.base_url}/v2/webhooks/{hook['id']}", json={
+        "enabled_events": ["absence-period.created", "absence-period.updated.timerange"]}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    position = log_position(world, "personio")
+    world.run()
+    assert window_listings(world, position)  # deletions are no longer announced: the window is listed
+
+
 # -- awork -------------------------------------------------------------------------------------
 def awork_world(world, receiver):
     tenant = aw.tenant_file()

@@ -133,6 +133,8 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
 
     Re-reads the recent window every run and the whole range since the sync start date once a
     day; a staged period missing from the re-read is deleted only after its own GET answers 404.
+    With a webhook that sends ``absence-period.deleted`` whose event history this run's extract
+    read, the recent window is not re-read (``webhook_runs.personio_deletions_by_events``).
     """
     if ctx.mode is RunMode.EVENTS:
         return {
@@ -145,23 +147,18 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     with ctx.staging.connect() as conn:
         last_full = parse_timestamp(repo.get_cursor(conn, ctx.tenant.id, SOURCE, "full_reconcile"))
         read_by_extract = _full_read_of_this_run(conn, ctx)
-    full = last_full is None or ctx.now - last_full >= FULL_RECONCILE_EVERY
+    full = last_full is None or ctx.now - last_full >= FULL_RECONCILE_EVERY or read_by_extract is not None
     if full:
         first, last = cfg.sync_start_date, ctx.today + FAR_FUTURE
     else:
         first = max(cfg.sync_start_date, ctx.today - timedelta(days=cfg.recent_window_past_days))
         last = ctx.today + timedelta(days=cfg.recent_window_future_days)
-    if read_by_extract is not None:
-        # This run's extract read everything (a first run): that read is the full deletion check.
-        # Staged periods it did not see (last_seen_at before it) are the missing ones.
-        full, first, last = True, cfg.sync_start_date, ctx.today + FAR_FUTURE
+    listed, read_by = _listed(ctx, client, (first, last), full=full, read_by_extract=read_by_extract)
+    missing: set[str] = set()
+    if listed is not None:
         with ctx.staging.connect() as conn:
-            listed = queries.ids_seen_since(conn, personio_absence_periods, ctx.tenant.id, read_by_extract)
-    else:
-        pages = client.absence_periods(overlapping=(first, last))
-        listed = stage_pages(ctx, personio_absence_periods, pages, personio_period_row).seen
-    with ctx.staging.connect() as conn:
-        missing = queries.period_ids_overlapping(conn, ctx.tenant.id, first.isoformat(), last.isoformat()) - listed
+            staged = queries.period_ids_overlapping(conn, ctx.tenant.id, first.isoformat(), last.isoformat())
+        missing = staged - listed
     checked = recheck(ctx, personio_absence_periods, missing, client.absence_period, personio_period_row)
     if full:
         with ctx.staging.begin() as conn:
@@ -169,13 +166,34 @@ def reconcile_deletions(ctx: RunContext, **_: Any) -> dict[str, Any]:
     result = {
         "window": [first.isoformat(), last.isoformat()],
         "full": full,
-        **({"read_by": "extract (first run)"} if read_by_extract is not None else {}),
-        "listed": len(listed),
+        **({"read_by": read_by} if read_by else {}),
+        "listed": "not needed" if listed is None else len(listed),
         "missing_from_listing": len(missing),
         "deleted": len(checked.gone),
     }
     log.info("reconcile_deletions %s: %s", ctx.tenant.id, summary_line(result))
     return result
+
+
+def _listed(
+    ctx: RunContext, client: PersonioClient, window: tuple[date, date], *, full: bool, read_by_extract: datetime | None
+) -> tuple[set[str] | None, str | None]:
+    """(ids of the periods Personio lists in ``window``, who read them when not this step). None
+    when the window need not be listed: this run's extract settled every deletion the webhook's
+    event history holds since the last run (not for the daily full check, which always lists)."""
+    from hq_sync.pipelines import webhook_runs
+
+    if read_by_extract is not None:
+        # This run's extract read everything (a first run): that read is the full deletion check.
+        # Staged periods it did not see (last_seen_at before it) are the missing ones.
+        with ctx.staging.connect() as conn:
+            return queries.ids_seen_since(conn, personio_absence_periods, ctx.tenant.id, read_by_extract), (
+                "extract (first run)"
+            )
+    if not full and webhook_runs.personio_deletions_by_events(ctx):
+        return None, "extract (the webhook's absence-period.deleted events since the last run)"
+    pages = client.absence_periods(overlapping=window)
+    return stage_pages(ctx, personio_absence_periods, pages, personio_period_row).seen, None
 
 
 def transform(ctx: RunContext, **_: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table
 
 from hq_sync.clients.http import ApiError
+from hq_sync.pipelines.cursors import full_read_marker, full_read_started
 from hq_sync.pipelines.staged_reads import recheck, stage_pages
 from hq_sync.progress import summary_line
 from hq_sync.run import RunContext, RunMode
@@ -60,6 +61,13 @@ log = logging.getLogger(__name__)
 CATCHUP_CURSOR = "webhook_catchup"
 CATCHUP_EVERY = timedelta(hours=1)
 CATCHUP_OVERLAP = timedelta(minutes=5)
+# Personio keeps a webhook's event history for 30 days (api/personio.md §8.2); a catch-up that
+# starts further back may have lost events.
+HISTORY_KEPT = timedelta(days=29)
+# sync_cursors entity: the run whose catch-up read every absence-period.deleted event since the
+# last one (``deletions_by_events``)
+DELETIONS_BY_EVENTS = "deletions_by_events"
+PERSONIO_DELETED = "absence-period.deleted"
 BULK_BY_PROJECT = 10  # more unlisted entries of one project than this: list the project instead
 
 
@@ -107,6 +115,7 @@ def personio_catch_up(ctx: RunContext, client: Any, *, force: bool) -> dict[str,
     if last is not None and not force and ctx.now - last < CATCHUP_EVERY:
         return {"catch_up": "not due"}
     result: dict[str, Any] = {"catch_up": "started" if last is None else "read"}
+    ours: list[dict[str, Any]] = []
     if last is not None:
         api = PersonioWebhooks(client)
         path = receiver_path(tenant, "personio")
@@ -123,9 +132,30 @@ def personio_catch_up(ctx: RunContext, client: Any, *, force: bool) -> dict[str,
             result.update(events_read=read, events_missed=new, invalid=invalid)
             if new:
                 log.info("personio catch-up of %s: %d events the receiver had not recorded", tenant, new)
+    complete = last is not None and ctx.now - last < HISTORY_KEPT and _sends_deletions(ours)
     with ctx.staging.begin() as conn:
         repo.set_cursor(conn, tenant, "personio", CATCHUP_CURSOR, ctx.now.isoformat())
-    return result
+        if complete:  # every deletion since the last catch-up is now a hint of this run
+            repo.set_cursor(conn, tenant, "personio", DELETIONS_BY_EVENTS, full_read_marker(ctx.run_id, ctx.now))
+    return {**result, "deletions_by_events": complete}
+
+
+def _sends_deletions(webhooks: list[dict[str, Any]]) -> bool:
+    """Whether one of ``webhooks`` is enabled and sends ``absence-period.deleted``."""
+    return any(
+        str(w.get("status") or "ENABLED").upper() == "ENABLED" and PERSONIO_DELETED in (w.get("enabled_events") or [])
+        for w in webhooks
+    )
+
+
+def personio_deletions_by_events(ctx: RunContext) -> bool:
+    """Whether this run's extract read the webhook's event history back to the previous catch-up,
+    from a webhook that sends ``absence-period.deleted``: every period deleted in Personio since
+    then is a hint that extract settled (read by id: 404), so the deletion check of the recent
+    window need not list it (issue #12)."""
+    with ctx.staging.connect() as conn:
+        marker = repo.get_cursor(conn, ctx.tenant.id, "personio", DELETIONS_BY_EVENTS)
+    return full_read_started(marker, ctx.run_id) is not None
 
 
 def _personio_history(
