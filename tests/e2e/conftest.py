@@ -112,6 +112,19 @@ class World:
         assert dag_run.state == expect, f"DAG run ended {dag_run.state}, expected {expect}"
         return str(dag_run.run_id)
 
+    def step_result(self, run_id: str, step: str, source: str = "personio") -> Any:
+        """What a step of a run returned (its XCom), e.g. ``extract``'s counts and read modes."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        from hq_sync.config import dag_id_for
+
+        with create_session() as session:
+            dag_id = dag_id_for(source, TENANT)
+            query = XComModel.get_many(run_id=run_id, key="return_value", dag_ids=dag_id, task_ids=step)
+            [row] = session.scalars(query).all()
+            return XComModel.deserialize_value(row)
+
     def summary(self, run_id: str, entity: str = "absence") -> dict[str, Any]:
         engine = sa.create_engine(self.staging_url)
         try:

@@ -11,10 +11,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
+import sqlalchemy as sa
+
 from tests.e2e.conftest import TENANT
 from tests.e2e.test_awork_times import CARLA, hq_state, tenant_file
 from tests.e2e.test_awork_times import seed as seed_awork_world
-from tests.e2e.test_personio_absences import TENANT_FILE, absence, day
+from tests.e2e.test_personio_absences import TENANT_FILE, absence, d, day
 from tests.e2e.test_personio_absences import seed as seed_personio_world
 
 OVERLAP_S = 1  # the tenants' cursor overlap here, so that a test can wait it out
@@ -269,3 +271,156 @@ def test_where_awork_refuses_the_count_the_deletion_check_lists_the_window(world
     world.run("awork")
     assert window_reads(requests_since(world, "awork", start))["pages"]
     assert not [r for r in hq_state(world)["reportings"] if r[5] == "to-delete"]
+
+
+# -- persons: read incrementally, in full on a first run, once a day and for an unknown person ------
+MANY = [{"email": f"extra{i:02d}@acme.example", "first_name": "Extra", "last_name": f"{i:02d}"} for i in range(60)]
+DAILY = timedelta(hours=24)
+
+
+def persons_reads(log: list[dict]) -> list[dict[str, list[str]]]:
+    """The query of each ``GET /v2/persons`` of a run, parsed."""
+    return [parse_qs(r["query"] or "") for r in log if r["path"] == "/v2/persons"]
+
+
+def full_page(query: dict[str, list[str]]) -> bool:
+    """A page of the unfiltered listing (its first page, or a cursor page)."""
+    return "updated_at.gt" not in query
+
+
+def staged_person(world, person_id: str) -> dict:
+    engine = sa.create_engine(world.staging_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT * FROM personio_persons WHERE source_id = :i"), {"i": person_id})
+            return dict(row.mappings().one())
+    finally:
+        engine.dispose()
+
+
+def set_cursor_back(world, entity: str, by: timedelta) -> None:
+    engine = sa.create_engine(world.staging_url)
+    try:
+        with engine.begin() as conn:
+            value = conn.execute(sa.text("SELECT cursor FROM sync_cursors WHERE source = 'personio' AND entity = :e"),
+                                 {"e": entity}).scalar_one()
+            earlier = (datetime.fromisoformat(value) - by).isoformat()
+            conn.execute(sa.text("UPDATE sync_cursors SET cursor = :c WHERE source = 'personio' AND entity = :e"),
+                         {"c": earlier, "e": entity})
+    finally:
+        engine.dispose()
+
+
+def seed_personio_world_periods(world, periods: list[dict]) -> None:
+    """New absence periods in Personio (the scenario loader, onto the seeded tenant)."""
+    from sandboxes.personio.seed import seed_tenant
+
+    seed_tenant(world.sandboxes.url("personio"), TENANT, {"client_id": "acme-personio", "client_secret": "acme-secret",
+                                                           "absence_periods": periods})
+
+
+def many_persons_world(world):
+    """The Personio world of test_personio_absences with 64 persons: more than one page of 50."""
+    admin = personio_world(world)
+    world.sandboxes.admin("personio").post(f"/tenants/{TENANT}/persons", {"persons": MANY})
+    settle()  # the persons are older than the first run's read by more than the overlap
+    return admin
+
+
+def test_a_no_change_run_reads_only_the_persons_changed_since_the_last_read(world):
+    many_persons_world(world)
+    start = position(world, "personio")
+    first_run = world.run()
+    first = persons_reads(requests_since(world, "personio", start))
+    assert len(first) == 2 and all(full_page(q) for q in first)  # 64 persons: two pages, no filter
+    assert world.step_result(first_run, "extract")["persons_mode"] == "full (first run)"
+
+    settle()
+    start = position(world, "personio")
+    run_id = world.run()
+    log = requests_since(world, "personio", start)
+    [query] = persons_reads(log)  # one page, filtered
+    [since] = query["updated_at.gt"]
+    changed_since = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    assert changed_since > datetime.now(UTC) - timedelta(minutes=5)  # from the first run's read, not ever
+    extract = world.step_result(run_id, "extract")
+    assert extract["persons_mode"].startswith("changed since ")
+    assert extract["persons"] == {"inserted": 0, "updated": 0, "unchanged": 0, "stale": 0}
+    assert len(log) <= 10, [r["path"] for r in log]
+
+
+def test_a_changed_e_mail_reaches_the_next_run_and_its_absences_go_to_that_hq_user(world):
+    personio_world(world)
+    world.run()  # Carla has no HQ user: her vacation waits in quarantine (unknown_email)
+    assert not [a for a in world.hq_absences() if a["Start"] == day(15)]
+    carla = next(p for p in world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/persons")["persons"]
+                 if p["email"] == "carla.neu@acme.example")
+    world.sandboxes.admin("hq").post(f"/tenants/{TENANT}/users", {"EMailWork": "carla.berg@acme.example",
+                                                                 "FirstName": "Carla", "LastName": "Berg"})
+    world.sandboxes.admin("personio").patch(f"/tenants/{TENANT}/persons/{carla['id']}",
+                                            {"email": "carla.berg@acme.example"})
+
+    settle()
+    start = position(world, "personio")
+    run_id = world.run()
+    [query] = persons_reads(requests_since(world, "personio", start))
+    assert "updated_at.gt" in query
+    assert staged_person(world, carla["id"])["email"] == "carla.berg@acme.example"
+    assert world.step_result(run_id, "extract")["persons"]["updated"] == 1
+    assert absence("carla.berg@acme.example", "Vacation", day(15), day(17), "PAID_VACATION") in world.hq_absences()
+
+
+def test_a_period_of_a_person_staging_does_not_know_makes_the_run_read_every_person(world):
+    many_persons_world(world)
+    world.run()
+    # A person whose record Personio stamps before the first run's read (a late commit, a lagging
+    # clock): the incremental read cannot see them, their new vacation names them.
+    older = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    world.sandboxes.admin("personio").post(f"/tenants/{TENANT}/persons", {
+        "email": "emil.spaet@acme.example", "first_name": "Emil", "last_name": "Spät",
+        "created_at": older, "updated_at": older})
+    world.sandboxes.admin("hq").post(f"/tenants/{TENANT}/users", {"EMailWork": "emil.spaet@acme.example",
+                                                                 "FirstName": "Emil", "LastName": "Spät"})
+    seed_personio_world_periods(world, [{"person": "emil.spaet@acme.example", "type": "Urlaub", "start": d(110),
+                                         "end": d(111), "comment": "late-person"}])
+
+    settle()
+    start = position(world, "personio")
+    run_id = world.run()
+    reads = persons_reads(requests_since(world, "personio", start))
+    assert "updated_at.gt" in reads[0] and len(reads) == 3 and all(full_page(q) for q in reads[1:])
+    assert world.step_result(run_id, "extract")["persons_mode"] == "full (unknown person)"
+    assert absence("emil.spaet@acme.example", "Vacation", day(110), day(112), "PAID_VACATION") in world.hq_absences()
+
+    settle()
+    start = position(world, "personio")
+    world.run()
+    [query] = persons_reads(requests_since(world, "personio", start))  # known now: incremental again
+    assert "updated_at.gt" in query
+
+
+def test_persons_are_read_in_full_once_a_day(world):
+    many_persons_world(world)
+    world.run()
+    set_cursor_back(world, "person_full", DAILY - timedelta(minutes=1))
+    settle()
+    start = position(world, "personio")
+    world.run()
+    [query] = persons_reads(requests_since(world, "personio", start))  # 23:59 h: not yet
+    assert "updated_at.gt" in query
+
+    set_cursor_back(world, "person_full", timedelta(minutes=2))  # now older than 24 h
+    settle()
+    start = position(world, "personio")
+    run_id = world.run()
+    reads = persons_reads(requests_since(world, "personio", start))
+    assert len(reads) == 2 and all(full_page(q) for q in reads)
+    assert world.step_result(run_id, "extract")["persons_mode"] == "full (daily)"
+    assert world.step_result(run_id, "extract")["persons"]["unchanged"] == len(MANY) + 4
+
+    settle()
+    start = position(world, "personio")
+    world.run()
+    [query] = persons_reads(requests_since(world, "personio", start))  # the day starts again
+    assert "updated_at.gt" in query
+

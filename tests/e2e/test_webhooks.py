@@ -22,7 +22,7 @@ from sandboxes.hq.seed import seed_tenant as seed_hq
 from tests.e2e import test_awork_times as aw
 from tests.e2e import test_personio_absences as pa
 from tests.e2e.conftest import TENANT, AworkAdmin
-from tests.webhook_support import ReceiverServer
+from tests.webhook_support import ReceiverServer, personio_envelope
 
 SECRET = {"personio": "hqsw_e2e_personio", "awork": "hqsw_e2e_awork"}
 EVENTS = {"run_mode": "events"}
@@ -240,3 +240,40 @@ def test_a_receiver_writing_staging_while_a_run_plans_does_not_break_the_run(wor
     monkeypatch.setattr(personio_absences, "_save_plan", save_plan_while_an_event_arrives)
     run_id = world.run()
     assert world.summary(run_id)["created"] == 10 and len(calls) > 10
+
+
+# -- Personio person events in polling runs (issue #12: persons are read incrementally) ---------------
+def test_a_person_event_is_settled_by_the_incremental_persons_read_when_it_brought_that_person(world, receiver):
+    from tests.e2e.test_lean_runs import OVERLAP_S, persons_reads, settle
+
+    pa.seed(world)
+    tenant = copy.deepcopy(pa.TENANT_FILE)
+    tenant["sources"]["personio"].update({"cursor_overlap_seconds": OVERLAP_S, "webhooks": {"enabled": True}})
+    world.write_tenant(tenant)
+    world.run()
+    persons = world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/persons")["persons"]
+    carla, anna = (next(p["id"] for p in persons if p["email"].startswith(n)) for n in ("carla", "anna"))
+
+    def person_event(person_id: str) -> None:
+        resp = requests.post(receiver.url(TENANT, "personio"), json=personio_envelope(person_id, "person.updated"),
+                             headers={"Authorization": SECRET["personio"]}, timeout=10)
+        assert resp.status_code < 300, resp.text
+
+    settle()
+    world.sandboxes.admin("personio").patch(f"/tenants/{TENANT}/persons/{carla}", {"last_name": "Neu-Berg"})
+    person_event(carla)
+    position = log_position(world, "personio")
+    run_id = world.run()
+    # Carla changed after the last read: the incremental read brought her, nothing more is read.
+    [query] = persons_reads(world.sandboxes.admin("personio").requests(since=position))
+    assert "updated_at.gt" in query
+    assert world.step_result(run_id, "extract")["webhook_events"]["consumed"] == 1
+
+    # An event about a person the incremental read did not bring (no newer stamp): all are read.
+    settle()
+    person_event(anna)
+    position = log_position(world, "personio")
+    run_id = world.run()
+    reads = persons_reads(world.sandboxes.admin("personio").requests(since=position))
+    assert "updated_at.gt" in reads[0] and [q for q in reads[1:] if "updated_at.gt" not in q]
+    assert world.step_result(run_id, "extract")["webhook_events"]["persons"]["unchanged"] == 4

@@ -1,9 +1,12 @@
 """Personio absences → HQ (product.md B1–B7): the five steps of ``personio_absences__<tenant>``.
 
-- ``extract``: persons and absence types (full, they are small), absence periods incrementally by
-  ``updated_at`` with an overlap; every page is staged before the next is fetched.
+- ``extract``: absence types (full, they are small), absence periods incrementally by ``updated_at``
+  with an overlap, then persons: all of them on a first run, once a day and when a period just read
+  names a person staging does not know, otherwise only those changed since the last read (minus
+  the overlap); every page is staged before the next is fetched.
 - ``reconcile_deletions``: re-read the recent window (and, once a day, everything since the sync
-  start date), and mark staged periods missing from it as deleted after a 404 on each one.
+  start date), and mark staged periods missing from it as deleted after a 404 on each one; the
+  recent window is not re-read where extract settled every deletion from the webhook's events.
 - ``transform``: plan the HQ absence of every staged period (``hq_sync.transform.absences``),
   quarantine what cannot be decided.
 - ``load``: make HQ match the plan (``hq_sync.load.absences``).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -26,7 +30,7 @@ from hq_sync.mappings import build_mapping
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
 from hq_sync.pipelines.personio_day_end import stored as stored_day_end
-from hq_sync.pipelines.staged_reads import recheck, stage_pages
+from hq_sync.pipelines.staged_reads import recheck, stage_pages, unknown_refs
 from hq_sync.pipelines.steps import record_report
 from hq_sync.progress import Progress, summary_line
 from hq_sync.run import RunContext, RunMode
@@ -39,11 +43,15 @@ from hq_sync.timeutil import parse_timestamp
 from hq_sync.transform.absences import AbsenceRules, StagedPeriod, plan_absence
 from hq_sync.transform.plans import Decision, NotWanted, Quarantined, Wanted, hq_users_by_email, plan_values
 from hq_sync.transform.source_rows import personio_period_row, personio_person_row, personio_type_row
+from hq_sync.webhooks import inbox
+from hq_sync.webhooks.events import EntityType
 
 log = logging.getLogger(__name__)
 
 SOURCE = "personio"
 ENTITY = "absence_period"
+PERSON_CURSOR = "person"  # sync_cursors entity: Personio's clock when the last persons read began
+PERSON_FULL = "person_full"  # when persons were last read in full (ctx.now)
 UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
 FULL_RECONCILE_EVERY = timedelta(hours=24)
 FAR_FUTURE = timedelta(days=5 * 366)  # 'everything ahead' for window reads
@@ -67,7 +75,6 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     client: PersonioClient = ctx.require_clients().personio()
     catch = webhook_runs.personio_catch_up(ctx, client, force=True) if _cfg(ctx).webhooks.enabled else {}
     hints = webhook_runs.pending_hints(ctx, SOURCE)
-    persons = stage_pages(ctx, personio_persons, client.persons(), personio_person_row)
     types = stage_pages(ctx, personio_absence_types, client.absence_types(), personio_type_row)
 
     with ctx.staging.connect() as conn:
@@ -95,10 +102,17 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
         repo.set_cursor(conn, ctx.tenant.id, SOURCE, ENTITY, as_of.value().isoformat())
         if cursor is None:
             repo.set_cursor(conn, ctx.tenant.id, SOURCE, FULL_READ, full_read_marker(ctx.run_id, read_started))
-    settled = webhook_runs.personio_settle(ctx, client, hints, periods.seen, persons_read=True) if hints else {}
+    # Persons after the periods: a person a listed period names was created before this read.
+    persons = read_persons(ctx, client, periods_since=read_started)
+    settled = (
+        webhook_runs.personio_settle(ctx, client, hints, periods.seen, persons_read=persons.covers(hints))
+        if hints
+        else {}
+    )
     day_end = calibrate_day_end(ctx, client, cfg.day_end)
     result = {
         "persons": vars(persons.counts),
+        "persons_mode": persons.mode,
         "absence_types": vars(types.counts),
         "absence_periods": vars(periods.counts),
         "day_end": day_end.as_dict(),
@@ -109,6 +123,61 @@ def extract(ctx: RunContext, **_: Any) -> dict[str, Any]:
     }
     log.info("extract %s: %s", ctx.tenant.id, summary_line(result))
     return result
+
+
+@dataclass
+class PersonsRead:
+    """What ``read_persons`` read: the counts of its reads, the ids seen, how it read."""
+
+    counts: repo.UpsertResult
+    seen: set[str]
+    mode: str  # "full (first run)" | "full (daily)" | "full (unknown person)" | "changed since <iso>"
+    full: bool
+
+    def covers(self, hints: Sequence[inbox.Hint]) -> bool:
+        """Whether this read brought every person the events name (all of them when it was full)."""
+        named = [h.entity_id for h in hints if h.entity_type == EntityType.PERSON]
+        return self.full or all(pid is not None and pid in self.seen for pid in named)
+
+
+def read_persons(ctx: RunContext, client: PersonioClient, *, periods_since: datetime) -> PersonsRead:
+    """Stage Personio's persons (issue #12): all of them on a first run and once every
+    ``FULL_RECONCILE_EVERY``; otherwise those changed since the last read began (Personio's clock)
+    minus ``cursor_overlap_seconds``, and all of them after all when a period staged since
+    ``periods_since`` (staging's clock: this run's listing) names a person staging does not know
+    (created or changed unseen within the overlap race). A full read heals whatever an incremental
+    read missed."""
+    tenant = ctx.tenant.id
+    with ctx.staging.connect() as conn:
+        cursor = parse_timestamp(repo.get_cursor(conn, tenant, SOURCE, PERSON_CURSOR))
+        last_full = parse_timestamp(repo.get_cursor(conn, tenant, SOURCE, PERSON_FULL))
+    counts = repo.UpsertResult()
+    if cursor is None or last_full is None:
+        mode = "full (first run)"
+    elif ctx.now - last_full >= FULL_RECONCILE_EVERY:
+        mode = "full (daily)"
+    else:
+        since = cursor - timedelta(seconds=_cfg(ctx).cursor_overlap_seconds)
+        as_of = ServerClock(client)
+        pages = as_of.watch(client.persons(updated_since=since))
+        changed = stage_pages(ctx, personio_persons, pages, personio_person_row)
+        listed = personio_absence_periods.c.last_seen_at >= periods_since
+        if not unknown_refs(ctx, personio_absence_periods, "person_id", personio_persons, listed):
+            _set_person_cursors(ctx, as_of.value(), full=False)
+            return PersonsRead(changed.counts, changed.seen, f"changed since {since.isoformat()}", full=False)
+        mode, counts = "full (unknown person)", changed.counts
+    as_of = ServerClock(client)
+    everyone = stage_pages(ctx, personio_persons, as_of.watch(client.persons()), personio_person_row)
+    counts += everyone.counts
+    _set_person_cursors(ctx, as_of.value(), full=True)
+    return PersonsRead(counts, everyone.seen, mode, full=True)
+
+
+def _set_person_cursors(ctx: RunContext, read_began: datetime, *, full: bool) -> None:
+    with ctx.staging.begin() as conn:
+        repo.set_cursor(conn, ctx.tenant.id, SOURCE, PERSON_CURSOR, read_began.isoformat())
+        if full:
+            repo.set_cursor(conn, ctx.tenant.id, SOURCE, PERSON_FULL, ctx.now.isoformat())
 
 
 def _not_ended_before(first_day: date) -> Callable[[dict[str, Any]], bool]:

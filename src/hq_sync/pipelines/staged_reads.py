@@ -4,6 +4,7 @@
   listing), and tell what was seen.
 - ``recheck``: ask the source for records one by one (by id); the ones it no longer has (404) are
   marked deleted, the others are staged fresh (moved out of a window, changed without a new stamp).
+- ``unknown_refs``: what staged records refer to that is not staged (master data to read).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table
 
 from hq_sync.progress import Progress
 from hq_sync.run import RunContext
 from hq_sync.staging import repository as repo
+from hq_sync.staging import source_queries as queries
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +84,12 @@ def recheck(
         if still:
             repo.upsert_source_records(conn, table, ctx.tenant.id, still)
     return Rechecked(gone, len(still), deleted)
+
+
+def unknown_refs(
+    ctx: RunContext, table: Table, column: str, refs_table: Table, where: ColumnElement[bool] | None = None
+) -> set[str]:
+    """Values of ``table.column`` (live rows of the tenant, those matching ``where`` when given) with
+    no staged row in ``refs_table``."""
+    with ctx.staging.connect() as conn:
+        return queries.unknown_refs(conn, table, ctx.tenant.id, column, refs_table, where)

@@ -25,11 +25,11 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import Table
 
 from hq_sync.clients.http import ApiError
 from hq_sync.pipelines.cursors import full_read_marker, full_read_started
-from hq_sync.pipelines.staged_reads import recheck, stage_pages
+from hq_sync.pipelines.staged_reads import recheck, stage_pages, unknown_refs
 from hq_sync.progress import summary_line
 from hq_sync.run import RunContext, RunMode
 from hq_sync.staging import ensure_schema
@@ -90,14 +90,6 @@ def _staged_live(ctx: RunContext, table: Table, ids: set[str]) -> set[str]:
         return set()
     with ctx.staging.connect() as conn:
         return queries.live_ids(conn, table, ctx.tenant.id, ids)
-
-
-def _unknown_refs(
-    ctx: RunContext, table: Table, column: str, refs_table: Table, where: ColumnElement[bool] | None = None
-) -> set[str]:
-    """Values of ``table.column`` (live rows of the tenant) with no staged row in ``refs_table``."""
-    with ctx.staging.connect() as conn:
-        return queries.unknown_refs(conn, table, ctx.tenant.id, column, refs_table, where)
 
 
 # -- Personio ----------------------------------------------------------------------------------
@@ -220,10 +212,10 @@ def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
     settled = personio_settle(ctx, client, hints, periods.seen, persons_read=False)
     # Master data only when a record refers to something we have not staged.
     refreshed = {}
-    if "persons" not in settled and _unknown_refs(ctx, personio_absence_periods, "person_id", personio_persons):
+    if "persons" not in settled and unknown_refs(ctx, personio_absence_periods, "person_id", personio_persons):
         persons = stage_pages(ctx, personio_persons, client.persons(), personio_person_row)
         refreshed["persons"] = vars(persons.counts)
-    if _unknown_refs(ctx, personio_absence_periods, "absence_type_id", personio_absence_types):
+    if unknown_refs(ctx, personio_absence_periods, "absence_type_id", personio_absence_types):
         types = stage_pages(ctx, personio_absence_types, client.absence_types(), personio_type_row)
         refreshed["absence_types"] = vars(types.counts)
     if periods.newest is not None and periods.newest > cursor:
@@ -329,7 +321,7 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
     settled = awork_settle(ctx, client, hints, entries.seen, users_read=False)
     # Records that refer to what we have not staged: their project's tasks, the users.
     in_linked = awork_time_entries.c.project_id.in_(list(linked))
-    unknown_tasks = _unknown_refs(ctx, awork_time_entries, "task_id", awork_tasks, in_linked)
+    unknown_tasks = unknown_refs(ctx, awork_time_entries, "task_id", awork_tasks, in_linked)
     if unknown_tasks:
         with ctx.staging.connect() as conn:
             structure |= queries.projects_of_entries_with_tasks(conn, tenant, unknown_tasks) & set(linked)
@@ -338,7 +330,7 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
         if project is not None:  # a vanished project is the polling run's to unlink
             stage_project_structure(ctx, client, project_id, project)
     users = None
-    if "users" not in settled and _unknown_refs(ctx, awork_time_entries, "user_id", awork_users):
+    if "users" not in settled and unknown_refs(ctx, awork_time_entries, "user_id", awork_users):
         users = stage_pages(ctx, awork_users, client.users(show_archived=True), awork_user_row).counts
     with ctx.staging.begin() as conn:
         if started > cursor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -89,6 +90,31 @@ def test_wrong_credentials_say_which_connection_to_fix_and_read_nothing(personio
         next(client.persons())
     assert len(_log(sb, "^/v2/auth/token$")) == 1  # not retried
     assert _log(sb, "^/v2/persons") == []
+
+
+def test_persons_updated_since_sends_the_strict_filter_and_reads_only_what_changed(personio) -> None:
+    sb, client = personio
+    everyone = [p for page in client.persons() for p in page]
+    sb.admin("personio").patch(f"/tenants/acme/persons/{everyone[3]['id']}", {"updated_at": "2099-01-01T00:00:00Z"})
+    since = datetime(2098, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert [p["id"] for page in client.persons(updated_since=since) for p in page] == [everyone[3]["id"]]
+    assert [p for page in client.persons(updated_since=datetime(2099, 1, 1, tzinfo=UTC)) for p in page] == []  # gt
+    queries = [parse_qs(r["query"]) for r in _log(sb, "^/v2/persons$")][-2:]
+    assert [q["updated_at.gt"] for q in queries] == [["2098-12-31T23:59:59Z"], ["2099-01-01T00:00:00Z"]]
+
+
+def test_persons_a_server_did_not_filter_are_filtered_here(server) -> None:
+    server.on("POST", "^/v2/auth/token$", _token("t1"))
+    server.on("GET", "^/v2/persons$", Reply(200, {"_data": [
+        {"id": "1", "updated_at": "2026-03-01T12:00:00Z"},  # at the bound: gt excludes it
+        {"id": "2", "updated_at": "2026-03-01T12:00:01.5Z"},
+        {"id": "3", "updated_at": "2026-02-01T08:00:00Z"},
+        {"id": "4"},  # no stamp: cannot be told apart, kept
+    ], "_meta": {}}))
+    client = PersonioClient(server.url, CREDS, retry=FAST)
+    pages = list(client.persons(updated_since=datetime(2026, 3, 1, 12, 0, 0, 400000, tzinfo=UTC)))
+    assert [p["id"] for page in pages for p in page] == ["2", "4"]
+    assert server.requests("GET", "^/v2/persons$")[0].query["updated_at.gt"] == ["2026-03-01T12:00:00Z"]
 
 
 def test_absence_periods_by_window_and_by_id(personio) -> None:
