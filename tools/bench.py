@@ -421,15 +421,11 @@ def set_rate_limit(sb: Any, vendor: str, per_minute: int | None, tenant: str | N
 
 
 def overlap_seconds() -> float:
-    """How far back the pipelines re-read before their cursor (data newer than this is re-read)."""
-    import importlib
+    """How far back the pipelines re-read before their cursor (data newer than this is re-read):
+    the sources' default ``cursor_overlap_seconds`` (the bench tenant keeps the default)."""
+    from hq_sync.config.tenants import SourceBase
 
-    found = []
-    for module in ("hq_sync.pipelines.personio_absences", "hq_sync.pipelines.awork_times"):
-        value = getattr(importlib.import_module(module), "UPDATED_OVERLAP", None)
-        if isinstance(value, timedelta):
-            found.append(value.total_seconds())
-    return max(found, default=15 * 60)
+    return float(SourceBase.model_fields["cursor_overlap_seconds"].default)
 
 
 class Scale:

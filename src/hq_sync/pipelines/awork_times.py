@@ -51,7 +51,6 @@ from hq_sync.transform.structure import Issues, StagedTask, StructurePlan, TaskT
 log = logging.getLogger(__name__)
 
 SOURCE = "awork"
-UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
 FUTURE_DAYS = 366  # time entries planned ahead are read up to a year from today
 # Reasons transform owns (it opens and resolves them); load owns hq_rejected and billed_conflict.
 TRANSFORM_REASONS = {

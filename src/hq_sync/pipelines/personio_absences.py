@@ -52,7 +52,6 @@ SOURCE = "personio"
 ENTITY = "absence_period"
 PERSON_CURSOR = "person"  # sync_cursors entity: Personio's clock when the last persons read began
 PERSON_FULL = "person_full"  # when persons were last read in full (ctx.now)
-UPDATED_OVERLAP = timedelta(minutes=15)  # re-read this much before the cursor (clock skew, late commits)
 FULL_RECONCILE_EVERY = timedelta(hours=24)
 FAR_FUTURE = timedelta(days=5 * 366)  # 'everything ahead' for window reads
 TRANSFORM_CHUNK = 500  # periods planned per chunk (transform streams them)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table
 
 from hq_sync.clients.http import ApiError
-from hq_sync.pipelines.cursors import full_read_marker, full_read_started
+from hq_sync.pipelines.cursors import ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.staged_reads import recheck, stage_pages, unknown_refs
 from hq_sync.progress import summary_line
 from hq_sync.run import RunContext, RunMode
@@ -69,6 +69,13 @@ HISTORY_KEPT = timedelta(days=29)
 DELETIONS_BY_EVENTS = "deletions_by_events"
 PERSONIO_DELETED = "absence-period.deleted"
 BULK_BY_PROJECT = 10  # more unlisted entries of one project than this: list the project instead
+
+
+def _overlap(ctx: RunContext, source: str) -> timedelta:
+    """The tenant's re-read overlap (``cursor_overlap_seconds``) of ``source``."""
+    cfg = getattr(ctx.tenant.sources, source)
+    assert cfg is not None
+    return timedelta(seconds=cfg.cursor_overlap_seconds)
 
 
 def pending_hints(ctx: RunContext, source: str) -> list[inbox.Hint]:
@@ -207,7 +214,9 @@ def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
     client = ctx.require_clients().personio()
     catch = personio_catch_up(ctx, client, force=False)
     hints = pending_hints(ctx, "personio")
-    pages = client.absence_periods(updated_since=cursor - p.UPDATED_OVERLAP)
+    since = cursor - _overlap(ctx, "personio")
+    as_of = ServerClock(client)  # Personio's clock when the read began, as in polling runs (issue #12)
+    pages = as_of.watch(client.absence_periods(updated_since=since))
     periods = stage_pages(ctx, personio_absence_periods, pages, personio_period_row)
     settled = personio_settle(ctx, client, hints, periods.seen, persons_read=False)
     # Master data only when a record refers to something we have not staged.
@@ -218,15 +227,15 @@ def personio_events_extract(ctx: RunContext) -> dict[str, Any]:
     if unknown_refs(ctx, personio_absence_periods, "absence_type_id", personio_absence_types):
         types = stage_pages(ctx, personio_absence_types, client.absence_types(), personio_type_row)
         refreshed["absence_types"] = vars(types.counts)
-    if periods.newest is not None and periods.newest > cursor:
+    if as_of.value() > cursor:
         with ctx.staging.begin() as conn:
-            repo.set_cursor(conn, tenant, p.SOURCE, p.ENTITY, periods.newest.isoformat())
+            repo.set_cursor(conn, tenant, p.SOURCE, p.ENTITY, as_of.value().isoformat())
     result = {
         "absence_periods": vars(periods.counts),
         **refreshed,
         "webhook_events": settled,
         **catch,
-        "mode": f"events (changed since {(cursor - p.UPDATED_OVERLAP).isoformat()} + named by events)",
+        "mode": f"events (changed since {since.isoformat()} + named by events)",
         "requests": client.requests_sent,
     }
     log.info("extract %s (events run): %s", tenant, summary_line(result))
@@ -312,11 +321,12 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
     if cursor is None:
         return {**a.extract(dataclasses.replace(ctx, mode=RunMode.FULL)), "mode_note": "first run: full read"}
     client = ctx.require_clients().awork()
-    started = datetime.now(UTC)
+    overlap = _overlap(ctx, "awork")
+    as_of = ServerClock(client)  # awork's clock when the read began, as in polling runs (issue #12)
     hints = pending_hints(ctx, "awork")
     named = awork_named(hints)
     structure = set(linked) if named.all_projects else (named.projects & set(linked))
-    changed = client.time_entries_updated_since(cursor - a.UPDATED_OVERLAP)
+    changed = as_of.watch(client.time_entries_updated_since(cursor - overlap))
     entries = stage_pages(ctx, awork_time_entries, changed, awork_entry_row)
     settled = awork_settle(ctx, client, hints, entries.seen, users_read=False)
     # Records that refer to what we have not staged: their project's tasks, the users.
@@ -332,6 +342,7 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
     users = None
     if "users" not in settled and unknown_refs(ctx, awork_time_entries, "user_id", awork_users):
         users = stage_pages(ctx, awork_users, client.users(show_archived=True), awork_user_row).counts
+    started = as_of.value()
     with ctx.staging.begin() as conn:
         if started > cursor:
             repo.set_cursor(conn, tenant, a.SOURCE, "time_entry", started.isoformat())
@@ -340,7 +351,7 @@ def awork_events_extract(ctx: RunContext) -> dict[str, Any]:
         "projects_reread": len(structure),
         "webhook_events": settled,
         **({"users": vars(users)} if users is not None else {}),
-        "mode": f"events (changed since {(cursor - a.UPDATED_OVERLAP).isoformat()} + named by events)",
+        "mode": f"events (changed since {(cursor - overlap).isoformat()} + named by events)",
         "requests": client.requests_sent,
     }
     log.info("extract %s (events run): %s", tenant, summary_line(result))
