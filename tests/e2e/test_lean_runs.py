@@ -370,6 +370,38 @@ def test_a_changed_e_mail_reaches_the_next_run_and_its_absences_go_to_that_hq_us
     assert absence("carla.berg@acme.example", "Vacation", day(15), day(17), "PAID_VACATION") in world.hq_absences()
 
 
+def test_where_personio_takes_only_dates_in_the_persons_filter_a_changed_e_mail_still_arrives(world):
+    """Sandbox switch ``person_date_filters = date_only`` (pysonio's report, personio.md §4.4): the
+    documented date-time is refused with a 400 once; the sync then sends the day before as a date,
+    keeps the persons changed since its cursor itself, and remembers it."""
+    personio_world(world)
+    world.sandboxes.admin("personio").put("/settings", {"person_date_filters": "date_only"})
+    world.run()
+    carla = next(p for p in world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/persons")["persons"]
+                 if p["email"] == "carla.neu@acme.example")
+    world.sandboxes.admin("hq").post(f"/tenants/{TENANT}/users", {"EMailWork": "carla.berg@acme.example",
+                                                                 "FirstName": "Carla", "LastName": "Berg"})
+    world.sandboxes.admin("personio").patch(f"/tenants/{TENANT}/persons/{carla['id']}",
+                                            {"email": "carla.berg@acme.example"})
+
+    settle()
+    start = position(world, "personio")
+    run_id = world.run()
+    log = [r for r in requests_since(world, "personio", start) if r["path"] == "/v2/persons"]
+    assert [r["status"] for r in log] == [400, 200]  # the date-time refused, then the date
+    [refused, taken] = [parse_qs(r["query"])["updated_at.gt"][0] for r in log]
+    assert "T" in refused and len(taken) == 10
+    extract = world.step_result(run_id, "extract")
+    assert extract["persons_mode"].startswith("changed since ") and extract["persons"]["updated"] == 1
+    assert absence("carla.berg@acme.example", "Vacation", day(15), day(17), "PAID_VACATION") in world.hq_absences()
+
+    settle()
+    start = position(world, "personio")
+    world.run()
+    log = [r for r in requests_since(world, "personio", start) if r["path"] == "/v2/persons"]
+    assert [(r["status"], len(parse_qs(r["query"])["updated_at.gt"][0])) for r in log] == [(200, 10)]  # remembered
+
+
 def test_a_period_of_a_person_staging_does_not_know_makes_the_run_read_every_person(world):
     many_persons_world(world)
     world.run()

@@ -231,20 +231,27 @@ class PersonioClient(HttpClient):
                 )
             url, query = next_url, None  # the cursor carries the filters
 
-    def persons(self, *, updated_since: datetime | None = None, limit: int = PERSONS_MAX_LIMIT) -> Iterator[Page]:
+    def persons(
+        self, *, updated_since: datetime | None = None, date_only: bool = False, limit: int = PERSONS_MAX_LIMIT
+    ) -> Iterator[Page]:
         """Pages of persons (``{id, email, first_name, last_name, status, ...}``), optionally only
         those changed after a time.
 
         ``updated_since``: ``updated_at.gt`` (persons filter strictly, unlike the period endpoints'
         ``gte``; personio.md §4.4), in the format of the period filters. The pages are filtered
         here too, so a server that ignored the filter costs more requests but yields the same
-        persons (one without ``updated_at`` is kept: it cannot be told apart).
+        persons (one without ``updated_at`` is kept: it cannot be told apart). ``date_only``: the
+        filter as a date, the day before ``updated_since`` (whether Personio takes a date-time
+        here is uncertain, personio.md §4.4: pysonio reports dates only); still filtered here by
+        ``updated_since`` itself.
         """
         params: dict[str, Any] = {"limit": min(limit, PERSONS_MAX_LIMIT)}
         if updated_since is None:
             return self.pages("/v2/persons", params)
-        params["updated_at.gt"] = format_datetime(updated_since)
-        return _changed_after(self.pages("/v2/persons", params), parse_timestamp(params["updated_at.gt"]))
+        exact = format_datetime(updated_since)
+        day_before = (updated_since.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+        params["updated_at.gt"] = day_before if date_only else exact
+        return _changed_after(self.pages("/v2/persons", params), parse_timestamp(exact))
 
     def absence_types(self, *, limit: int = TYPES_MAX_LIMIT) -> Iterator[Page]:
         """Pages of absence types (``{id, name, category, unit}``)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from hq_sync.clients.http import ClientError
 from hq_sync.clients.personio import PersonioClient
 from hq_sync.config import PersonioSource
 from hq_sync.load.absences import load_absences
@@ -30,7 +31,7 @@ from hq_sync.mappings import build_mapping
 from hq_sync.pipelines.cursors import FULL_READ, ServerClock, full_read_marker, full_read_started
 from hq_sync.pipelines.personio_day_end import calibrate as calibrate_day_end
 from hq_sync.pipelines.personio_day_end import stored as stored_day_end
-from hq_sync.pipelines.staged_reads import recheck, stage_pages, unknown_refs
+from hq_sync.pipelines.staged_reads import Staged, recheck, stage_pages, unknown_refs
 from hq_sync.pipelines.steps import record_report
 from hq_sync.progress import Progress, summary_line
 from hq_sync.run import RunContext, RunMode
@@ -52,6 +53,7 @@ SOURCE = "personio"
 ENTITY = "absence_period"
 PERSON_CURSOR = "person"  # sync_cursors entity: Personio's clock when the last persons read began
 PERSON_FULL = "person_full"  # when persons were last read in full (ctx.now)
+PERSON_FILTER = "person_filter"  # "date_only" once Personio refused a date-time in updated_at.gt
 FULL_RECONCILE_EVERY = timedelta(hours=24)
 FAR_FUTURE = timedelta(days=5 * 366)  # 'everything ahead' for window reads
 TRANSFORM_CHUNK = 500  # periods planned per chunk (transform streams them)
@@ -158,18 +160,44 @@ def read_persons(ctx: RunContext, client: PersonioClient, *, periods_since: date
     else:
         since = cursor - timedelta(seconds=_cfg(ctx).cursor_overlap_seconds)
         as_of = ServerClock(client)
-        pages = as_of.watch(client.persons(updated_since=since))
-        changed = stage_pages(ctx, personio_persons, pages, personio_person_row)
+        changed = _changed_persons(ctx, client, as_of, since)
         listed = personio_absence_periods.c.last_seen_at >= periods_since
-        if not unknown_refs(ctx, personio_absence_periods, "person_id", personio_persons, listed):
+        if changed is None:
+            mode = "full (Personio refused the persons' updated_at filter)"
+        elif not unknown_refs(ctx, personio_absence_periods, "person_id", personio_persons, listed):
             _set_person_cursors(ctx, as_of.value(), full=False)
             return PersonsRead(changed.counts, changed.seen, f"changed since {since.isoformat()}", full=False)
-        mode, counts = "full (unknown person)", changed.counts
+        else:
+            mode, counts = "full (unknown person)", changed.counts
     as_of = ServerClock(client)
     everyone = stage_pages(ctx, personio_persons, as_of.watch(client.persons()), personio_person_row)
     counts += everyone.counts
     _set_person_cursors(ctx, as_of.value(), full=True)
     return PersonsRead(counts, everyone.seen, mode, full=True)
+
+
+def _changed_persons(ctx: RunContext, client: PersonioClient, as_of: ServerClock, since: datetime) -> Staged | None:
+    """Stage the persons changed after ``since``; None when Personio refuses the filter (400).
+
+    The filter is sent as a date-time, as documented; whether Personio takes one for persons is
+    uncertain (personio.md §4.4: pysonio reports dates only). A 400 is remembered in
+    ``sync_cursors`` (``personio/person_filter``) and the filter sent as a date from then on
+    (sandbox switch ``person_date_filters``, docs/sandbox.md)."""
+    with ctx.staging.connect() as conn:
+        date_only = repo.get_cursor(conn, ctx.tenant.id, SOURCE, PERSON_FILTER) == "date_only"
+    while True:
+        pages = as_of.watch(client.persons(updated_since=since, date_only=date_only))
+        try:
+            return stage_pages(ctx, personio_persons, pages, personio_person_row)
+        except ClientError as exc:
+            if exc.status != 400:
+                raise
+            log.warning("personio %s: GET /v2/persons refused updated_at.gt (%s)", ctx.tenant.id, exc)
+            if date_only:
+                return None
+        date_only = True
+        with ctx.staging.begin() as conn:
+            repo.set_cursor(conn, ctx.tenant.id, SOURCE, PERSON_FILTER, "date_only")
 
 
 def _set_person_cursors(ctx: RunContext, read_began: datetime, *, full: bool) -> None:

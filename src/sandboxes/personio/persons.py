@@ -51,6 +51,20 @@ def render(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _date_only(filters: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The date filters as ``person_date_filters = date_only`` reads them: a date is its midnight
+    UTC, a value with a time is refused (400)."""
+    out = dict(filters)
+    for name in ("created_at.gt", "created_at.lt", "updated_at.gt", "updated_at.lt"):
+        value = query.single(filters, name)
+        if value is None:
+            continue
+        if len(value) != 10 or "T" in value:
+            raise ApiError(400, f"The filter {name} must be a date (YYYY-MM-DD); got {value!r}.")
+        out[name] = [f"{value}T00:00:00Z"]
+    return out
+
+
 def _matcher(filters: dict[str, list[str]]) -> Any:
     """Return a predicate over stored persons implementing the list filters."""
     ids = query.values(filters, "id")
@@ -97,7 +111,10 @@ def list_persons(
 ) -> dict[str, Any]:
     """List persons (``limit`` 1..50, default 10)."""
     page = read_page_request(request, "persons", FILTERS, state.settings)
-    match = _matcher(page.filters)
+    filters = page.filters
+    if state.settings.get("person_date_filters") == "date_only":
+        filters = _date_only(filters)
+    match = _matcher(filters)
     records = sorted(
         (r for r in state.store.iter_shared(principal.tenant, PERSONS) if match(r)), key=lambda r: r["seq"]
     )

@@ -31,6 +31,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # starts_from.date_time.gte under "overlap"): "never_ends" (matches like an end in the far
     # future) or "excluded" (SQL's NULL comparison: never matches). Unknown (issue #10).
     "open_ended_in_filters": "never_ends",
+    # /v2/persons created_at/updated_at filters: "date_time" as documented, or "date_only" (a value
+    # with a time is refused with 400; a date means its midnight UTC), as pysonio reports (issue #12).
+    "person_date_filters": "date_time",
     # /breakdowns: weekend days listed with value 0 ("zero") or left out ("omit"); unknown.
     "breakdown_weekends": "zero",
     # Refuse (409) a period overlapping another non-rejected, non-cancelled period of the person.
@@ -67,6 +70,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "date_filter_semantics": ("overlap", "literal"),
     "open_ended_in_filters": ("never_ends", "excluded"),
     "breakdown_weekends": ("zero", "omit"),
+    "person_date_filters": ("date_time", "date_only"),
     "missing_scope_status": (401, 403),
     "pagination_links": ("absolute", "relative"),
 }

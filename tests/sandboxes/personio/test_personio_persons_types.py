@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 
 
@@ -101,3 +102,16 @@ def test_absence_types_limit_is_1_to_100_with_cursor_paging(personio):
     assert [t["name"] for t in rest["_data"]] == ["Type 2"]
     assert tenant.get("/v2/absence-types", limit=101).status_code == 400
     assert tenant.get("/v2/absence-types", limit=100).status_code == 200
+
+
+def test_persons_date_filters_date_only_refuses_a_time_and_reads_a_date_as_its_midnight(personio):
+    """Switch ``person_date_filters = date_only`` (pysonio: the date filters take dates only)."""
+    tenant = personio.tenant("acme")
+    anna = tenant.person("anna@acme.test", "Anna", "Schmidt")
+    personio.settings(person_date_filters="date_only")
+    resp = tenant.get("/v2/persons", **{"updated_at.gt": anna["updated_at"]})
+    assert resp.status_code == 400 and "YYYY-MM-DD" in resp.json()["errors"][0]["detail"]
+    today = anna["updated_at"][:10]
+    yesterday = (datetime.date.fromisoformat(today) - datetime.timedelta(days=1)).isoformat()
+    assert [p["id"] for p in tenant.list_all("/v2/persons", **{"updated_at.gt": yesterday})] == [anna["id"]]
+    assert tenant.list_all("/v2/persons", **{"created_at.lt": yesterday}) == []
