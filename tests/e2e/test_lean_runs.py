@@ -349,16 +349,22 @@ def test_a_no_change_run_reads_only_the_persons_changed_since_the_last_read(worl
     assert len(log) <= 10, [r["path"] for r in log]
 
 
-def test_a_changed_e_mail_reaches_the_next_run_and_its_absences_go_to_that_hq_user(world):
-    personio_world(world)
-    world.run()  # Carla has no HQ user: her vacation waits in quarantine (unknown_email)
-    assert not [a for a in world.hq_absences() if a["Start"] == day(15)]
+def change_carlas_e_mail(world) -> dict:
+    """Carla (no HQ user under her old e-mail) gets a new e-mail in Personio that HQ knows; her person."""
     carla = next(p for p in world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/persons")["persons"]
                  if p["email"] == "carla.neu@acme.example")
     world.sandboxes.admin("hq").post(f"/tenants/{TENANT}/users", {"EMailWork": "carla.berg@acme.example",
                                                                  "FirstName": "Carla", "LastName": "Berg"})
     world.sandboxes.admin("personio").patch(f"/tenants/{TENANT}/persons/{carla['id']}",
                                             {"email": "carla.berg@acme.example"})
+    return carla
+
+
+def test_a_changed_e_mail_reaches_the_next_run_and_its_absences_go_to_that_hq_user(world):
+    personio_world(world)
+    world.run()  # Carla has no HQ user: her vacation waits in quarantine (unknown_email)
+    assert not [a for a in world.hq_absences() if a["Start"] == day(15)]
+    carla = change_carlas_e_mail(world)
 
     settle()
     start = position(world, "personio")
@@ -377,12 +383,7 @@ def test_where_personio_takes_only_dates_in_the_persons_filter_a_changed_e_mail_
     personio_world(world)
     world.sandboxes.admin("personio").put("/settings", {"person_date_filters": "date_only"})
     world.run()
-    carla = next(p for p in world.sandboxes.admin("personio").get(f"/tenants/{TENANT}/persons")["persons"]
-                 if p["email"] == "carla.neu@acme.example")
-    world.sandboxes.admin("hq").post(f"/tenants/{TENANT}/users", {"EMailWork": "carla.berg@acme.example",
-                                                                 "FirstName": "Carla", "LastName": "Berg"})
-    world.sandboxes.admin("personio").patch(f"/tenants/{TENANT}/persons/{carla['id']}",
-                                            {"email": "carla.berg@acme.example"})
+    change_carlas_e_mail(world)
 
     settle()
     start = position(world, "personio")

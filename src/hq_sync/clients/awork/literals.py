@@ -44,19 +44,18 @@ def string_literal(value: str) -> str:
 
 def all_of(*conditions: str | None) -> str | None:
     """Join ``filterby`` conditions with ``and`` (each parenthesised); None when there are none."""
-    parts = [c.strip() for c in conditions if c and c.strip()]
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return " and ".join(f"({p})" for p in parts)
+    return _joined("and", conditions)
 
 
 def any_of(*conditions: str | None) -> str | None:
     """Join ``filterby`` conditions with ``or`` (each parenthesised); None when there are none."""
+    return _joined("or", conditions)
+
+
+def _joined(operator: str, conditions: tuple[str | None, ...]) -> str | None:
     parts = [c.strip() for c in conditions if c and c.strip()]
     if not parts:
         return None
     if len(parts) == 1:
         return parts[0]
-    return " or ".join(f"({p})" for p in parts)
+    return f" {operator} ".join(f"({p})" for p in parts)
