@@ -259,7 +259,7 @@ def test_one_dag_file_per_shard_and_each_tenant_in_its_own_shard(tmp_path):
     from hq_sync.airflow.dag_factory import SHARDS, shard_of
 
     files = sorted(p.name for p in DAGS_DIR.glob("*.py"))
-    assert files == sorted(f"hq_sync_tenants_{n}.py" for n in range(SHARDS))
+    assert files == sorted([*(f"hq_sync_tenants_{n}.py" for n in range(SHARDS)), "hq_sync_preload.py"])
     for n in range(SHARDS):
         assert f"build_dags(shard={n})" in (DAGS_DIR / f"hq_sync_tenants_{n}.py").read_text()
     template = yaml.safe_load((REPO_ROOT / "include/tenants/muster-agentur.yaml").read_text())
@@ -361,3 +361,18 @@ def test_parsing_imports_no_clients_staging_or_pipelines():
     heavy = [m for m in loaded if m.startswith(("alembic", "requests", "hq_sync.clients", "hq_sync.staging",
                                                 "hq_sync.airflow.tasks", "hq_sync.airflow.hooks"))]
     assert heavy == []
+
+
+def test_the_dag_processor_pre_imports_the_trigger_operator_and_a_task_parse_does_not():
+    """issue #11: the module of ``TriggerDagRunOperator`` (Airflow's ORM models) is named at the top of
+    ``hq_sync_preload.py``, which the DAG processor's manager pre-imports before it forks parsers and
+    keeps; the shard files do not name it, so a task's own parse imports it only for the DAG that
+    uses it."""
+    from airflow.utils.file import iter_airflow_imports, might_contain_dag_via_default_heuristic
+
+    trigger = "airflow.providers.standard.operators.trigger_dagrun"
+    preload = DAGS_DIR / "hq_sync_preload.py"
+    assert might_contain_dag_via_default_heuristic(str(preload))  # listed for parsing (safe mode)
+    assert trigger in set(iter_airflow_imports(str(preload)))
+    for shard in DAGS_DIR.glob("hq_sync_tenants_*.py"):
+        assert trigger not in set(iter_airflow_imports(str(shard))), shard.name

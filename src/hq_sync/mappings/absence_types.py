@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,11 @@ class HqAbsenceType:
     hour_based: bool  # HQ takes UTC date-times instead of days
 
 
+# libyaml's safe loader where PyYAML has it, as for tenant files (the catalogue is read by every
+# DAG parse, issue #11); the same safe constructor either way.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def normalize_type_name(name: str) -> str:
     """The form in which Personio type names are compared: trimmed, inner spaces folded, casefolded."""
     return " ".join(name.split()).casefold()
@@ -45,7 +51,7 @@ def load_catalogue(path: Path | None = None) -> tuple[HqAbsenceType, ...]:
 
 @cache
 def _load_catalogue(path: Path) -> tuple[HqAbsenceType, ...]:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506
     types = tuple(
         HqAbsenceType(
             label=str(item["label"]),
@@ -75,7 +81,7 @@ def load_default_setting(path: Path | None = None) -> dict[str, str]:
 
 @cache
 def _load_default_setting(path: Path, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
-    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # noqa: S506
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}  # noqa: S506
     if not isinstance(raw, dict):
         raise MappingError(f"{path}: expected a mapping of HQ type to a comma-separated list")
     return tuple((str(k), "" if v is None else str(v)) for k, v in raw.items())
