@@ -249,16 +249,18 @@ class TimeEntryQuery:
         the incremental read can hide a deletion for one run: the next run stages it and the
         counts differ. ``awork`` is None (list the window) where awork ignores filterby, sends no
         ``aw-totalitems`` or refuses the filter."""
-        with self.ctx.staging.connect() as conn:
-            staged = sum(queries.entry_counts_by_project(conn, self.ctx.tenant.id, projects, window).values())
         if not self.support.filter_honoured:
-            return WindowCount(None, staged, "awork ignores filterby on /timeentries")
+            return WindowCount(None, None, "awork ignores filterby on /timeentries")
         try:
             found = self.client.time_entry_count(between=window, project_ids=projects)
         except ClientError as exc:  # a filter this awork does not take: list the window instead
             log.warning("awork %s: the count of the window was refused (%s); listing it", self.ctx.tenant.id, exc)
-            return WindowCount(None, staged, f"count refused: {exc}")
-        return WindowCount(found, staged, None if found is not None else "no aw-totalitems header")
+            return WindowCount(None, None, f"count refused: {exc}")
+        if found is None:
+            return WindowCount(None, None, "no aw-totalitems header")
+        with self.ctx.staging.connect() as conn:
+            staged = sum(queries.entry_counts_by_project(conn, self.ctx.tenant.id, projects, window).values())
+        return WindowCount(found, staged)
 
     def as_dict(self) -> dict[str, Any]:
         return {"support": self.support.value, "newly_found": self.newly_found}
@@ -266,10 +268,11 @@ class TimeEntryQuery:
 
 @dataclass(frozen=True)
 class WindowCount:
-    """A window's entries counted by awork (None: not known) and by staging (live rows)."""
+    """A window's entries counted by awork and by staging (live rows); both None where awork's
+    count is not known (``unknown_because``)."""
 
     awork: int | None
-    staged: int
+    staged: int | None
     unknown_because: str | None = None
 
     @property

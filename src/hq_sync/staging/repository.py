@@ -25,7 +25,7 @@ from hq_sync.staging.schema import (
     sync_cursors,
     utcnow,
 )
-from hq_sync.staging.states import LinkState, Outcome, Plan
+from hq_sync.staging.states import COUNT_FIELDS, LinkState, Outcome, Plan
 
 KEY_COLUMNS = ("tenant", "source_id")
 BOOKKEEPING = ("first_seen_at", "last_seen_at", "deleted_at")
@@ -610,15 +610,7 @@ def run_summary(conn: Connection, dag_id: str, run_id: str) -> dict[str, EntityC
     for row in conn.execute(
         select(run_summaries).where(run_summaries.c.dag_id == dag_id, run_summaries.c.run_id == run_id)
     ):
-        result[row.entity] = EntityCounts(
-            created=row.created,
-            updated=row.updated,
-            deleted=row.deleted,
-            skipped=row.skipped,
-            quarantined=row.quarantined,
-            conflicts=row.conflicts,
-            details=row.details or {},
-        )
+        result[row.entity] = EntityCounts(**{f: getattr(row, f) for f in COUNT_FIELDS}, details=row.details or {})
     return result
 
 
