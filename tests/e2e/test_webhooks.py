@@ -160,6 +160,33 @@ def test_with_personios_deleted_events_a_polling_run_does_not_list_the_deletion_
     assert window_listings(world, position)  # deletions are no longer announced: the window is listed
 
 
+def test_an_events_run_takes_its_cursor_from_personios_clock_so_a_bulk_update_is_read_once(world, receiver):
+    """Issue #12, as for polling runs: an events run's next cursor is Personio's clock when its read
+    began minus the tenant's overlap (not the newest ``updated_at`` minus a fixed 15 minutes), so a
+    bulk update is read by one events run, not again by the next."""
+    from tests.e2e.test_lean_runs import incremental_since, settle
+
+    personio = personio_world(world, receiver)
+    tenant = copy.deepcopy(pa.TENANT_FILE)
+    tenant["sources"]["personio"].update({"webhooks": {"enabled": True}, "cursor_overlap_seconds": 1})
+    world.write_tenant(tenant)
+    world.run()  # the first (polling) run
+    person = personio.find("vacation")["person"]["id"]
+    assert personio.touch_person_periods(TENANT, person) >= 5  # a working-time model change touches them all
+    stamps = [datetime.fromisoformat(p["updated_at"].replace("Z", "+00:00"))
+              for p in personio.periods() if p["person"]["id"] == person]
+
+    settle()
+    position = log_position(world, "personio")
+    world.run(conf=EVENTS)
+    assert incremental_since(world.sandboxes.admin("personio").requests(since=position)) <= min(stamps)
+
+    settle()
+    position = log_position(world, "personio")
+    world.run(conf=EVENTS)
+    assert incremental_since(world.sandboxes.admin("personio").requests(since=position)) > max(stamps)
+
+
 # -- awork -------------------------------------------------------------------------------------
 def awork_world(world, receiver):
     tenant = aw.tenant_file()
